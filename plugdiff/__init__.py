@@ -1,0 +1,7 @@
+"""plugdiff: training-free diffusion methods as Hugging Face diffusers components."""
+
+__version__ = "0.1.0"
+
+from .samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+
+__all__ = ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler", "__version__"]
