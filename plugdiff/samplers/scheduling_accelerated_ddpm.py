@@ -1,0 +1,83 @@
+"""Accelerated stochastic (DDPM-type) sampler of Li et al., ICML 2024, as a diffusers scheduler."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from .scheduling_base import AcceleratedSchedulerBase, AcceleratedSchedulerOutput
+
+# diffusers' from_pretrained records this component as ["<this module>", class name] and picks
+# its loader by looking up the loader base classes in this module: keep SchedulerMixin here.
+from diffusers import SchedulerMixin  # noqa: E402,F401  isort: skip
+
+
+class AcceleratedDDPMScheduler(AcceleratedSchedulerBase):
+    r"""Accelerated stochastic sampler (one model call per step), a drop-in for ``DDPMScheduler``.
+
+    Source: G. Li, Y. Huang, T. Efimov, Y. Wei, Y. Chi, Y. Chen, "Accelerating Convergence of
+    Score-Based Diffusion Models, Provably", ICML 2024 (arXiv 2403.03852). With per-step
+    alpha :math:`\alpha_k = a_k / a_{k+1}` DDPM's injected noise is split in two halves and the
+    model is evaluated after the first:
+
+    .. math::
+        y_k = x_k + \sqrt{(1-\alpha_k)/2}\; z_k, \qquad
+        x_{k+1} = \frac{1}{\sqrt{\alpha_k}}\Big(y_k - \frac{1-\alpha_k}{\sqrt{1-a_k}}\,
+                  \varepsilon(y_k, \tau_k)\Big) + \sqrt{(1-\alpha_k)/2}\; z_k^+ ,
+
+    no post-noise after the last step (O(1/T) convergence against DDPM's O(1/sqrt T)). The
+    mean step is taken in diffusers' x0 form, so clipping / thresholding act as in
+    ``DDPMScheduler``.
+
+    Inside a diffusers loop the model is called at the sample ``step`` returned, so ``step``
+    returns the *pre-noised* y_{k+1}: x_{k+1} plus one Gaussian draw carrying the post-noise of
+    step k and the pre-noise of step k+1 (variances added); the final step returns the clean
+    x_N. The first step sees the pipeline's initial noise with no pre-noise (pipelines differ in
+    whether they apply ``init_noise_sigma``, so it stays 1) and is a plain DDPM step with the
+    full noise variance 1 - alpha_0; measured on exact Gaussian scores this costs nothing. The
+    pre-noise scale sqrt((1-alpha)/2) is the paper's; the authors' code multiplies it by
+    sqrt(alpha), which gave a 1.3-3x larger exact KL in our tests.
+    """
+
+    def _precompute(self, levels: np.ndarray) -> None:
+        a_cur, a_next = levels[:-1], levels[1:]
+        beta = 1.0 - a_cur / a_next  # 1 - alpha_k
+        # DDPM posterior mean  mu = c_x0 * x0 + c_y * y   (x0 form, DDPMScheduler eq. 7)
+        self._c_x0 = (np.sqrt(a_next) * beta / (1.0 - a_cur)).tolist()
+        self._c_y = (np.sqrt(1.0 - beta) * (1.0 - a_next) / (1.0 - a_cur)).tolist()
+        post_var = beta / 2.0
+        post_var[0] = beta[0]  # first step: plain DDPM (its input carried no pre-noise)
+        pre_var_next = np.append(beta[1:] / 2.0, 0.0)
+        noise_var = post_var + pre_var_next
+        noise_var[-1] = 0.0  # nothing after the final step
+        self._noise_std = np.sqrt(noise_var).tolist()
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        timestep: int | torch.Tensor,
+        sample: torch.Tensor,
+        generator: torch.Generator | None = None,
+        return_dict: bool = True,
+    ) -> AcceleratedSchedulerOutput | tuple:
+        """Advance from ``timestep``: mean step from the (pre-noised) ``sample``, then add the
+        post-noise of this step and the pre-noise of the next one.
+
+        Args:
+            model_output: the model's prediction at ``sample`` (type per ``prediction_type``).
+            timestep: the current timestep (an element of ``self.timesteps``).
+            sample: the sample the model saw (y_k).
+            generator: torch generator for the injected noise.
+            return_dict: return an ``AcceleratedSchedulerOutput`` rather than a tuple.
+        """
+        k = self._begin_step(timestep)
+        x0, _ = self._x0_and_eps(model_output, sample, float(self.levels[k]))
+        prev_sample = self._c_x0[k] * x0 + self._c_y[k] * sample
+        if self._noise_std[k] > 0:
+            noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
+            prev_sample = prev_sample + self._noise_std[k] * noise
+        self._step_index += 1
+        if not return_dict:
+            return (prev_sample, x0)
+        return AcceleratedSchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)

@@ -1,0 +1,275 @@
+"""Shared machinery of plugdiff's discrete variance-preserving (VP) schedulers.
+
+Both accelerated samplers walk a grid of training timesteps tau_0 > tau_1 > ... > tau_{N-1}
+with levels a[k] = alphas_cumprod[tau_k] and a final level a[N] (1, or alphas_cumprod[0] when
+``set_alpha_to_one=False``), exactly like diffusers' ``DDIMScheduler``. This base class owns
+everything that is not the update rule: the beta schedule, argument validation, timestep
+spacing and custom timesteps, step-index bookkeeping, prediction-type conversion and x0
+clipping / dynamic thresholding. Subclasses precompute their per-step coefficients in float64
+(``_precompute``) and implement ``step``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.schedulers import DDPMScheduler, DPMSolverMultistepScheduler
+from diffusers.schedulers.scheduling_ddim import betas_for_alpha_bar, rescale_zero_terminal_snr
+from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, SchedulerMixin
+from diffusers.utils import BaseOutput
+
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
+
+
+@dataclass
+class AcceleratedSchedulerOutput(BaseOutput):
+    """Output of ``step``, like diffusers' ``DDIMSchedulerOutput``.
+
+    Args:
+        prev_sample: the sample to feed to the model at the next timestep (the final sample
+            after the last step).
+        pred_original_sample: the model's x0 estimate at this step (after clipping /
+            thresholding), for previews and guidance.
+    """
+
+    prev_sample: torch.Tensor
+    pred_original_sample: torch.Tensor | None = None
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__} ({value!r}).")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def _check_choice(name: str, value, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
+
+
+def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str, steps_offset: int = 0) -> np.ndarray:
+    """Descending integer timesteps for ``num_inference_steps`` steps, with diffusers' spacing
+    rules ("linspace", "leading", "trailing"; Table 2 of Lin et al. 2023, arXiv 2305.08891)."""
+    if spacing == "linspace":
+        timesteps = np.linspace(0, num_train_timesteps - 1, num_inference_steps).round()[::-1]
+    elif spacing == "leading":
+        step_ratio = num_train_timesteps // num_inference_steps
+        timesteps = (np.arange(0, num_inference_steps) * step_ratio).round()[::-1] + steps_offset
+    elif spacing == "trailing":
+        step_ratio = num_train_timesteps / num_inference_steps
+        timesteps = np.round(np.arange(num_train_timesteps, 0, -step_ratio)) - 1
+    else:
+        _check_choice("timestep_spacing", spacing, TIMESTEP_SPACINGS)
+    timesteps = timesteps.astype(np.int64)
+    if timesteps.max() >= num_train_timesteps:
+        raise ValueError(
+            f"`steps_offset`={steps_offset} pushes the first timestep to {timesteps.max()}, past the last "
+            f"training timestep {num_train_timesteps - 1}."
+        )
+    return timesteps.copy()
+
+
+class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
+    """Base of the accelerated VP schedulers: config, grid, bookkeeping (no update rule).
+
+    The config arguments and their defaults are those of diffusers' ``DDIMScheduler``, so
+    ``from_config`` from any DDIM / DDPM / PNDM / Euler / DPM-Solver config keeps the model's
+    noise schedule and parameterisation.
+    """
+
+    _compatibles = [e.name for e in KarrasDiffusionSchedulers]
+    order = 1
+    init_noise_sigma = 1.0
+
+    # Identical semantics to diffusers' own schedulers, so reuse them rather than copy them.
+    add_noise = DDPMScheduler.add_noise
+    get_velocity = DDPMScheduler.get_velocity
+    _threshold_sample = DDPMScheduler._threshold_sample
+    index_for_timestep = DPMSolverMultistepScheduler.index_for_timestep
+
+    @register_to_config
+    def __init__(
+        self,
+        num_train_timesteps: int = 1000,
+        beta_start: float = 0.0001,
+        beta_end: float = 0.02,
+        beta_schedule: str = "linear",
+        trained_betas: np.ndarray | list[float] | None = None,
+        clip_sample: bool = True,
+        set_alpha_to_one: bool = True,
+        steps_offset: int = 0,
+        prediction_type: str = "epsilon",
+        thresholding: bool = False,
+        dynamic_thresholding_ratio: float = 0.995,
+        clip_sample_range: float = 1.0,
+        sample_max_value: float = 1.0,
+        timestep_spacing: str = "leading",
+        rescale_betas_zero_snr: bool = False,
+    ):
+        _check_int("num_train_timesteps", num_train_timesteps, 1)
+        _check_int("steps_offset", steps_offset, 0)
+        _check_choice("prediction_type", prediction_type, PREDICTION_TYPES)
+        _check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
+        if trained_betas is not None:
+            self.betas = torch.tensor(np.asarray(trained_betas, dtype=np.float64), dtype=torch.float32)
+            if self.betas.ndim != 1 or len(self.betas) != num_train_timesteps:
+                raise ValueError(
+                    f"`trained_betas` must be a 1-D list of num_train_timesteps={num_train_timesteps} values, "
+                    f"got shape {tuple(self.betas.shape)}."
+                )
+        elif beta_schedule == "linear":
+            self.betas = torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float32)
+        elif beta_schedule == "scaled_linear":
+            self.betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float32) ** 2
+        elif beta_schedule == "squaredcos_cap_v2":
+            self.betas = betas_for_alpha_bar(num_train_timesteps)
+        else:
+            _check_choice("beta_schedule", beta_schedule, BETA_SCHEDULES)
+        if not bool(((self.betas > 0) & (self.betas < 1)).all()):
+            raise ValueError("every beta must lie in (0, 1); check `beta_start`, `beta_end` or `trained_betas`.")
+        if rescale_betas_zero_snr:  # last level a = 0: use prediction_type="v_prediction"
+            self.betas = rescale_zero_terminal_snr(self.betas)
+        self.alphas = 1.0 - self.betas
+        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
+        # The exact values diffusers uses (and models were trained with), upcast to float64 for
+        # the coefficient tables, whose formulas difference nearby levels.
+        self._alphas_cumprod64 = self.alphas_cumprod.double().numpy()
+        self.final_alpha_cumprod = torch.tensor(1.0) if set_alpha_to_one else self.alphas_cumprod[0]
+
+        self.num_inference_steps = None
+        self.timesteps = torch.from_numpy(np.arange(0, num_train_timesteps)[::-1].copy().astype(np.int64))
+        self.levels = None
+        self._step_index = None
+        self._begin_index = None
+
+    # ------------------------------------------------------------------ bookkeeping
+    @property
+    def step_index(self) -> int | None:
+        """Index of the current timestep in ``self.timesteps`` (None before the first step)."""
+        return self._step_index
+
+    @property
+    def begin_index(self) -> int | None:
+        """First timestep index, set by pipelines that start mid-schedule (img2img)."""
+        return self._begin_index
+
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        """Start stepping at ``self.timesteps[begin_index]`` (called by img2img-style pipelines)."""
+        self._begin_index = _check_int("begin_index", begin_index, 0)
+
+    def scale_model_input(self, sample: torch.Tensor, timestep: int | None = None) -> torch.Tensor:
+        """VP schedulers feed the sample to the model unscaled."""
+        return sample
+
+    def set_timesteps(
+        self,
+        num_inference_steps: int | None = None,
+        device: str | torch.device | None = None,
+        timesteps: Sequence[int] | None = None,
+    ) -> None:
+        """Choose the sampling grid and reset the sampler state.
+
+        Args:
+            num_inference_steps: number of steps (= model calls); spaced by ``timestep_spacing``.
+            device: where ``self.timesteps`` lives.
+            timesteps: custom strictly descending integer timesteps in [0, num_train_timesteps),
+                instead of ``num_inference_steps``.
+        """
+        T = self.config.num_train_timesteps
+        if (num_inference_steps is None) == (timesteps is None):
+            raise ValueError("pass exactly one of `num_inference_steps` or `timesteps`.")
+        if timesteps is not None:
+            grid = self._validate_custom_timesteps(timesteps, T)
+        else:
+            _check_int("num_inference_steps", num_inference_steps, 1)
+            if num_inference_steps > T:
+                raise ValueError(
+                    f"`num_inference_steps`={num_inference_steps} exceeds num_train_timesteps={T}: the model "
+                    f"only knows {T} noise levels."
+                )
+            grid = spaced_timesteps(T, num_inference_steps, self.config.timestep_spacing, self.config.steps_offset)
+        self.num_inference_steps = len(grid)
+        self.timesteps = torch.from_numpy(grid).to(device)
+        final = 1.0 if self.config.set_alpha_to_one else float(self._alphas_cumprod64[0])
+        self.levels = np.append(self._alphas_cumprod64[grid], final)
+        self._precompute(self.levels)
+        self._step_index = None
+        self._begin_index = None
+        self._reset_state()
+
+    @staticmethod
+    def _validate_custom_timesteps(timesteps, T: int) -> np.ndarray:
+        values = timesteps.tolist() if isinstance(timesteps, (torch.Tensor, np.ndarray)) else list(timesteps)
+        if len(values) == 0:
+            raise ValueError("`timesteps` must not be empty.")
+        for i, t in enumerate(values):
+            if isinstance(t, bool) or not isinstance(t, numbers.Integral):
+                raise TypeError(f"`timesteps[{i}]` must be an int, got {type(t).__name__} ({t!r}).")
+            if not 0 <= t < T:
+                raise ValueError(f"`timesteps[{i}]`={t} is outside [0, {T}).")
+        if any(b >= a for a, b in zip(values, values[1:])):
+            raise ValueError(f"`timesteps` must be strictly descending, got {values}.")
+        return np.asarray(values, dtype=np.int64)
+
+    def _init_step_index(self, timestep) -> None:
+        if self._begin_index is not None:
+            self._step_index = self._begin_index
+        else:
+            if isinstance(timestep, torch.Tensor):
+                timestep = timestep.to(self.timesteps.device)
+            self._step_index = int(self.index_for_timestep(timestep))
+
+    def _begin_step(self, timestep) -> int:
+        """Validate the call and return the grid index k of ``timestep``."""
+        if self.num_inference_steps is None:
+            raise ValueError("call `set_timesteps` before `step`.")
+        if self._step_index is None:
+            self._init_step_index(timestep)
+        if self._step_index >= self.num_inference_steps:
+            raise ValueError(
+                f"`step` was called {self._step_index + 1} times but the schedule has only "
+                f"{self.num_inference_steps} steps; call `set_timesteps` again to start a new sample."
+            )
+        return self._step_index
+
+    # ------------------------------------------------------------------ model output
+    def _x0_and_eps(self, model_output: torch.Tensor, sample: torch.Tensor, a: float):
+        """Convert the model output at level ``a`` to (x0, eps); x0 is clipped / thresholded as
+        configured, eps is the model's own (diffusers' DDIM convention)."""
+        sa, s1a = a**0.5, (1.0 - a) ** 0.5
+        kind = self.config.prediction_type
+        if kind == "epsilon":
+            eps = model_output
+            x0 = (sample - s1a * eps) / sa
+        elif kind == "v_prediction":
+            x0 = sa * sample - s1a * model_output
+            eps = sa * model_output + s1a * sample
+        else:  # "sample"
+            x0 = model_output
+            eps = (sample - sa * x0) / s1a
+        if self.config.thresholding:
+            x0 = self._threshold_sample(x0)
+        elif self.config.clip_sample:
+            x0 = x0.clamp(-self.config.clip_sample_range, self.config.clip_sample_range)
+        return x0, eps
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _precompute(self, levels: np.ndarray) -> None:
+        """Build the per-step float64 coefficient tables for levels a[0..N]."""
+        raise NotImplementedError
+
+    def _reset_state(self) -> None:
+        """Forget any multistep memory (called by ``set_timesteps``)."""
+
+    def __len__(self) -> int:
+        return self.config.num_train_timesteps

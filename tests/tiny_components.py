@@ -1,0 +1,71 @@
+"""Tiny, randomly initialised diffusers components built from configs (no downloads).
+
+Shared by the pipeline tests; sizes follow diffusers' own fast tests.
+"""
+
+from __future__ import annotations
+
+import string
+
+import torch
+from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel, UNet2DModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+
+def tiny_tokenizer() -> CLIPTokenizer:
+    """Character-level CLIP tokenizer from an in-memory vocabulary."""
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in string.ascii_lowercase + string.digits:
+        vocab[ch] = len(vocab)
+        vocab[ch + "</w>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def tiny_text_encoder(vocab_size: int) -> CLIPTextModel:
+    torch.manual_seed(0)
+    config = CLIPTextConfig(
+        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
+        num_attention_heads=4, num_hidden_layers=2, vocab_size=vocab_size, max_position_embeddings=77,
+    )
+    return CLIPTextModel(config).eval()
+
+
+def tiny_vae() -> AutoencoderKL:
+    torch.manual_seed(0)
+    return AutoencoderKL(
+        block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=2,
+    )
+
+
+def tiny_unet2d() -> UNet2DModel:
+    """Unconditional UNet (the form of google/ddpm-* checkpoints), 3x16x16."""
+    torch.manual_seed(0)
+    return UNet2DModel(
+        sample_size=16, in_channels=3, out_channels=3, block_out_channels=(16, 32), layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+    )
+
+
+def tiny_unet2d_condition(norm_num_groups: int = 32) -> UNet2DConditionModel:
+    torch.manual_seed(0)
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=norm_num_groups,
+    )
+
+
+def tiny_motion_adapter() -> MotionAdapter:
+    torch.manual_seed(0)
+    return MotionAdapter(
+        block_out_channels=(32, 64), motion_layers_per_block=2, motion_norm_num_groups=2,
+        motion_num_attention_heads=4,
+    )
+
+
+def text_components() -> dict:
+    tokenizer = tiny_tokenizer()
+    return {"tokenizer": tokenizer, "text_encoder": tiny_text_encoder(len(tokenizer))}
