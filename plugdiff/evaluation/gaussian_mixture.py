@@ -91,6 +91,12 @@ class GaussianMixture:
         self.means = means
         self.eigvals = eigvals
         self.basis = basis
+        if basis is None:
+            self._means_eigen = means
+        elif basis.ndim == 2:
+            self._means_eigen = means @ basis
+        else:
+            self._means_eigen = torch.einsum("kd,kde->ke", means, basis)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -123,13 +129,16 @@ class GaussianMixture:
             return torch.eye(D, dtype=torch.float64).expand(K, D, D)
         return self.basis.expand(K, D, D) if self.basis.ndim == 2 else self.basis
 
-    def _to_eigen(self, diff: torch.Tensor) -> torch.Tensor:
-        """(B, K, D) differences -> coordinates in each component's eigenbasis."""
+    def _eigen_residuals(self, xf: torch.Tensor, sqrt_a: torch.Tensor) -> torch.Tensor:
+        """U_k^T (x - sqrt(a) mu_k) for every component: (B, K, D). x is rotated once per basis
+        (once in all for a shared basis) and the means were rotated in advance."""
         if self.basis is None:
-            return diff
-        if self.basis.ndim == 2:
-            return diff @ self.basis
-        return torch.einsum("bkd,kde->bke", diff, self.basis)
+            rotated = xf[:, None, :]
+        elif self.basis.ndim == 2:
+            rotated = (xf @ self.basis)[:, None, :]
+        else:
+            rotated = torch.einsum("bd,kde->bke", xf, self.basis)
+        return rotated - sqrt_a * self._means_eigen[None]
 
     def _from_eigen_weighted(self, coords: torch.Tensor) -> torch.Tensor:
         """sum_k U_k coords_k: (B, K, D) -> (B, D)."""
@@ -152,9 +161,9 @@ class GaussianMixture:
         xf = self._flatten(x)
         B = xf.shape[0]
         a = _as_level(alpha_bar, B, torch.float64)
-        diff = xf[:, None, :] - a.sqrt() * self.means[None]
-        coords = self._to_eigen(diff)
-        var = a * self.eigvals[None] + (1.0 - a)
+        coords = self._eigen_residuals(xf, a.sqrt())
+        level = a[:1] if bool((a == a[0]).all()) else a  # one level for the batch: (1, K, D) variances
+        var = level * self.eigvals[None] + (1.0 - level)
         logp = (
             self.weights.log()[None]
             - 0.5 * (coords**2 / var).sum(-1)
@@ -203,9 +212,12 @@ class GaussianMixture:
         comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
         scaled = z * self.eigvals[comp].sqrt()
-        if self.basis is not None:
-            U = self.basis if self.basis.ndim == 2 else self.basis[comp]
-            scaled = scaled @ U.T if U.ndim == 2 else torch.einsum("nde,ne->nd", U, scaled)
+        if self.basis is not None and self.basis.ndim == 2:
+            scaled = scaled @ self.basis.T
+        elif self.basis is not None:  # rotate each component's draws by its own basis
+            for k in range(self.num_components):
+                rows = comp == k
+                scaled[rows] = scaled[rows] @ self.basis[k].T
         x0 = self.means[comp] + scaled
         if alpha_bar != 1.0:
             noise = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
