@@ -1,0 +1,23 @@
+"""The sampler benchmark script keeps working (tiny settings; the real run is benchmarks/samplers.py)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "samplers.py"
+
+
+def test_sampler_benchmark_quick_run(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_samplers", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--quick", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "samplers.json").read_text())
+    assert (tmp_path / "samplers.png").stat().st_size > 10_000
+    for entry in report["targets"].values():
+        assert set(entry["results"]) == set(module.METHODS)
+        heun = entry["results"]["Heun"]["10"]
+        assert heun["nfe"] == 9  # counted model calls, not steps
+        assert "endpoint_rmse" not in entry["results"]["AcceleratedDDPM"]["10"]
+    assert report["step_overhead_4x64x64"]["DDIM"]["ratio_to_ddim"] == 1.0
+    assert "| AcceleratedDDIM |" in capsys.readouterr().out
