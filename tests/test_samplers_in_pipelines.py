@@ -35,12 +35,13 @@ def test_ddpm_pipeline_equals_the_plain_loop(cls, unet2d):
     np.testing.assert_array_equal(images, expected)
 
 
-def test_pipeline_with_our_scheduler_round_trips(unet2d, tmp_path):
-    """save_pretrained records the scheduler as ("plugdiff", class); from_pretrained restores it."""
-    pipe = DDPMPipeline(unet=unet2d, scheduler=AcceleratedDDPMScheduler(timestep_spacing="trailing", clip_sample=False))
+@pytest.mark.parametrize("cls", OURS)
+def test_pipeline_with_our_scheduler_round_trips(cls, unet2d, tmp_path):
+    """save_pretrained records the scheduler by its defining module; from_pretrained restores it."""
+    pipe = DDPMPipeline(unet=unet2d, scheduler=cls(timestep_spacing="trailing", clip_sample=False))
     pipe.save_pretrained(tmp_path)
     loaded = DDPMPipeline.from_pretrained(tmp_path)
-    assert type(loaded.scheduler) is AcceleratedDDPMScheduler
+    assert type(loaded.scheduler) is cls
     assert loaded.scheduler.config.timestep_spacing == "trailing"
     run = lambda p: p(num_inference_steps=3, generator=torch.Generator().manual_seed(1), output_type="np").images  # noqa: E731
     np.testing.assert_allclose(run(pipe), run(loaded), atol=1e-4)  # reloaded UNet: float32 reduction order

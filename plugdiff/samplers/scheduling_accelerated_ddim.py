@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
-from .scheduling_base import AcceleratedSchedulerBase, AcceleratedSchedulerOutput
+# diffusers' from_pretrained records this component as ["<this module>", class name] and picks its
+# loader by looking up the loader base classes (SchedulerMixin) in this module: keep it imported.
+from diffusers import SchedulerMixin  # noqa: F401
 
-# diffusers' from_pretrained records this component as ["<this module>", class name] and picks
-# its loader by looking up the loader base classes in this module: keep SchedulerMixin here.
-from diffusers import SchedulerMixin  # noqa: E402,F401  isort: skip
+from .scheduling_base import AcceleratedSchedulerBase
 
 
 def ab2_correction_coefficients(levels: np.ndarray) -> np.ndarray:
@@ -74,30 +73,9 @@ class AcceleratedDDIMScheduler(AcceleratedSchedulerBase):
     def _reset_state(self) -> None:
         self._prev_eps = None
 
-    def step(
-        self,
-        model_output: torch.Tensor,
-        timestep: int | torch.Tensor,
-        sample: torch.Tensor,
-        generator: torch.Generator | None = None,
-        return_dict: bool = True,
-    ) -> AcceleratedSchedulerOutput | tuple:
-        """Advance the sample from ``timestep`` to the next grid level.
-
-        Args:
-            model_output: the model's prediction at ``sample`` (type per ``prediction_type``).
-            timestep: the current timestep (an element of ``self.timesteps``).
-            sample: the current sample x_k.
-            generator: unused (the sampler is deterministic); accepted for pipeline symmetry.
-            return_dict: return an ``AcceleratedSchedulerOutput`` rather than a tuple.
-        """
-        k = self._begin_step(timestep)
-        x0, eps = self._x0_and_eps(model_output, sample, float(self.levels[k]))
+    def _update(self, k, sample, x0, eps, generator):
         prev_sample = self._sqrt_a_next[k] * x0 + self._sqrt_1ma_next[k] * eps
         if self._prev_eps is not None:
             prev_sample = prev_sample + self._correction[k] * (self._prev_eps - eps)
         self._prev_eps = eps
-        self._step_index += 1
-        if not return_dict:
-            return (prev_sample, x0)
-        return AcceleratedSchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return prev_sample

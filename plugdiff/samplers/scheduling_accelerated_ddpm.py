@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
+
+# diffusers' from_pretrained records this component as ["<this module>", class name] and picks its
+# loader by looking up the loader base classes (SchedulerMixin) in this module: keep it imported.
+from diffusers import SchedulerMixin  # noqa: F401
 from diffusers.utils.torch_utils import randn_tensor
 
-from .scheduling_base import AcceleratedSchedulerBase, AcceleratedSchedulerOutput
-
-# diffusers' from_pretrained records this component as ["<this module>", class name] and picks
-# its loader by looking up the loader base classes in this module: keep SchedulerMixin here.
-from diffusers import SchedulerMixin  # noqa: E402,F401  isort: skip
+from .scheduling_base import AcceleratedSchedulerBase
 
 
 class AcceleratedDDPMScheduler(AcceleratedSchedulerBase):
@@ -53,31 +52,9 @@ class AcceleratedDDPMScheduler(AcceleratedSchedulerBase):
         noise_var[-1] = 0.0  # nothing after the final step
         self._noise_std = np.sqrt(noise_var).tolist()
 
-    def step(
-        self,
-        model_output: torch.Tensor,
-        timestep: int | torch.Tensor,
-        sample: torch.Tensor,
-        generator: torch.Generator | None = None,
-        return_dict: bool = True,
-    ) -> AcceleratedSchedulerOutput | tuple:
-        """Advance from ``timestep``: mean step from the (pre-noised) ``sample``, then add the
-        post-noise of this step and the pre-noise of the next one.
-
-        Args:
-            model_output: the model's prediction at ``sample`` (type per ``prediction_type``).
-            timestep: the current timestep (an element of ``self.timesteps``).
-            sample: the sample the model saw (y_k).
-            generator: torch generator for the injected noise.
-            return_dict: return an ``AcceleratedSchedulerOutput`` rather than a tuple.
-        """
-        k = self._begin_step(timestep)
-        x0, _ = self._x0_and_eps(model_output, sample, float(self.levels[k]))
-        prev_sample = self._c_x0[k] * x0 + self._c_y[k] * sample
+    def _update(self, k, sample, x0, eps, generator):
+        prev_sample = self._c_x0[k] * x0 + self._c_y[k] * sample  # mean step from the model's input y_k
         if self._noise_std[k] > 0:
             noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
             prev_sample = prev_sample + self._noise_std[k] * noise
-        self._step_index += 1
-        if not return_dict:
-            return (prev_sample, x0)
-        return AcceleratedSchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return prev_sample

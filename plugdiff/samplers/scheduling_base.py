@@ -5,15 +5,15 @@ with levels a[k] = alphas_cumprod[tau_k] and a final level a[N] (1, or alphas_cu
 ``set_alpha_to_one=False``), exactly like diffusers' ``DDIMScheduler``. This base class owns
 everything that is not the update rule: the beta schedule, argument validation, timestep
 spacing and custom timesteps, step-index bookkeeping, prediction-type conversion and x0
-clipping / dynamic thresholding. Subclasses precompute their per-step coefficients in float64
-(``_precompute``) and implement ``step``.
+clipping / dynamic thresholding, and ``step`` itself. Subclasses precompute their per-step
+coefficients in float64 (``_precompute``) and implement the update (``_update``).
 """
 
 from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -229,18 +229,39 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
                 timestep = timestep.to(self.timesteps.device)
             self._step_index = int(self.index_for_timestep(timestep))
 
-    def _begin_step(self, timestep) -> int:
-        """Validate the call and return the grid index k of ``timestep``."""
+    def step(
+        self,
+        model_output: torch.Tensor,
+        timestep: int | torch.Tensor,
+        sample: torch.Tensor,
+        generator: torch.Generator | None = None,
+        return_dict: bool = True,
+    ) -> AcceleratedSchedulerOutput | tuple:
+        """Advance ``sample`` from ``timestep`` to the next grid level with this scheduler's update.
+
+        Args:
+            model_output: the model's prediction at ``sample`` (type per ``prediction_type``).
+            timestep: the current timestep (an element of ``self.timesteps``).
+            sample: the sample the model saw.
+            generator: torch generator for schedulers that inject noise (ignored otherwise).
+            return_dict: return an ``AcceleratedSchedulerOutput`` rather than a tuple.
+        """
         if self.num_inference_steps is None:
             raise ValueError("call `set_timesteps` before `step`.")
         if self._step_index is None:
             self._init_step_index(timestep)
-        if self._step_index >= self.num_inference_steps:
+        k = self._step_index
+        if k >= self.num_inference_steps:
             raise ValueError(
-                f"`step` was called {self._step_index + 1} times but the schedule has only "
-                f"{self.num_inference_steps} steps; call `set_timesteps` again to start a new sample."
+                f"`step` was called {k + 1} times but the schedule has only {self.num_inference_steps} steps; "
+                "call `set_timesteps` again to start a new sample."
             )
-        return self._step_index
+        x0, eps = self._x0_and_eps(model_output, sample, float(self.levels[k]))
+        prev_sample = self._update(k, sample, x0, eps, generator)
+        self._step_index += 1
+        if not return_dict:
+            return (prev_sample, x0)
+        return AcceleratedSchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
 
     # ------------------------------------------------------------------ model output
     def _x0_and_eps(self, model_output: torch.Tensor, sample: torch.Tensor, a: float):
@@ -270,6 +291,10 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
 
     def _reset_state(self) -> None:
         """Forget any multistep memory (called by ``set_timesteps``)."""
+
+    def _update(self, k: int, sample, x0, eps, generator) -> torch.Tensor:
+        """The sample for grid index k + 1 from step k's sample, (clipped) x0 and eps."""
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps
