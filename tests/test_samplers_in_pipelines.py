@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 import torch
-from diffusers import AnimateDiffPipeline, DDIMScheduler, DDPMPipeline, DDPMScheduler, StableDiffusionPipeline
+from diffusers import (
+    AnimateDiffPipeline,
+    DDIMScheduler,
+    DDPMPipeline,
+    DDPMScheduler,
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionPipeline,
+)
 from diffusers.utils.torch_utils import randn_tensor
 from tiny_components import text_components, tiny_motion_adapter, tiny_unet2d, tiny_unet2d_condition, tiny_vae
 
@@ -66,6 +73,20 @@ def test_stable_diffusion_pipeline(cls, sd_pipe):
     assert first.shape == (1, 32, 32, 3) and np.isfinite(first).all()
     np.testing.assert_array_equal(first, again)
     assert sd_pipe.scheduler.step_index == 4  # every step went through our scheduler
+
+
+@pytest.mark.parametrize("cls", OURS)
+def test_img2img_starts_mid_schedule(cls, sd_pipe):
+    """img2img noises the input with add_noise and starts at set_begin_index: strength 0.5 of
+    6 steps runs exactly the last 3 grid steps."""
+    pipe = StableDiffusionImg2ImgPipeline(**sd_pipe.components)
+    pipe.scheduler = cls.from_config(sd_pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    image = torch.rand(1, 3, 32, 32)
+    out = pipe(prompt="a red square", image=image, strength=0.5, num_inference_steps=6, output_type="np",
+               generator=torch.Generator().manual_seed(0)).images
+    assert out.shape == (1, 32, 32, 3) and np.isfinite(out).all()
+    assert pipe.scheduler.begin_index == 3 and pipe.scheduler.step_index == 6
 
 
 def test_animatediff_pipeline():

@@ -76,7 +76,7 @@ def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing
             f"`steps_offset`={steps_offset} pushes the first timestep to {timesteps.max()}, past the last "
             f"training timestep {num_train_timesteps - 1}."
         )
-    return timesteps.copy()
+    return timesteps
 
 
 class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
