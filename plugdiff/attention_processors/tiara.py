@@ -1,0 +1,247 @@
+"""TiARA: time-frequency based temporal attention reweighting (Li et al., arXiv 2412.17254).
+
+Plain tensor functions (``tiara_rho``, ``tiara_attention``), the settings, and the diffusers
+attention processor that applies them to temporal self-attention.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+DEFAULT_WINDOW_LENGTH = 7
+
+
+def default_band(num_frames: int) -> tuple[int, int]:
+    """Band edges (phi1, phi2) used when none are given: (max(1, N // 8), N // 4 + 1), i.e.
+    (2, 5) for the usual 16-frame window. Our choice; the paper's values are not known."""
+    return max(1, num_frames // 8), num_frames // 4 + 1
+
+
+def circulant_window(num_frames: int, window_length: int, device=None) -> torch.Tensor:
+    """W[i, n] = psi[(n - i) mod N]: a symmetric Blackman window of length L (numpy's
+    ``blackman(L)``, zero at both ends) centred on frame i, wrapping around (periodic padding);
+    offsets -L//2 .. L-1-L//2, zero elsewhere. (N, N)."""
+    check_window_length(window_length)
+    if window_length > num_frames:
+        raise ValueError(f"`window_length`={window_length} exceeds the attention length N={num_frames}.")
+    psi = torch.blackman_window(window_length, periodic=False, dtype=torch.float64) if window_length > 1 else torch.ones(1, dtype=torch.float64)
+    offsets = torch.arange(window_length) - window_length // 2
+    row = torch.zeros(num_frames, dtype=torch.float64)
+    row[offsets % num_frames] = psi
+    idx = (torch.arange(num_frames)[None, :] - torch.arange(num_frames)[:, None]) % num_frames
+    return row[idx].to(device=device, dtype=torch.float32)
+
+
+def check_window_length(window_length) -> int:
+    """L must be 1 or >= 3: the symmetric Blackman window of length 2 is identically zero."""
+    if isinstance(window_length, bool) or not isinstance(window_length, int) or window_length < 1 or window_length == 2:
+        raise ValueError(f"`window_length` must be an int equal to 1 or >= 3 (Blackman(2) is all zeros), got {window_length!r}.")
+    return window_length
+
+
+def check_band(band: tuple[int, int], num_frames: int) -> tuple[int, int]:
+    phi1, phi2 = band
+    if not (isinstance(phi1, int) and isinstance(phi2, int)) or not 0 <= phi1 < phi2 <= num_frames // 2 + 1:
+        raise ValueError(
+            f"`band` (phi1, phi2) must be integers with 0 <= phi1 < phi2 <= N/2 + 1 = {num_frames // 2 + 1} "
+            f"for N = {num_frames} frames, got {band}."
+        )
+    return phi1, phi2
+
+
+def tiara_rho(attn_probs: torch.Tensor, window_length: int, band: tuple[int, int]) -> torch.Tensor:
+    r"""Per-row motion ratio of a frames-by-frames attention matrix, by discrete short-time
+    Fourier transform.
+
+    For row i, :math:`X_k = \mathrm{DFT}_N(A[i,:]\,W[i,:])` with W the circulant Blackman window
+    (:func:`circulant_window`), and
+
+    .. math:: \rho_i = \frac{\sum_{\phi_1 \le k < \phi_2} |X_k|^2}{\sum_{0 \le k < \phi_2} |X_k|^2},
+
+    bins at or above :math:`\phi_2` ("abnormal" motion) left out of both sums. Equal to the
+    DSTFT of row i with periodic padding of floor(L/2) (the window only shifts the phase).
+
+    Args:
+        attn_probs: (..., N, N) attention probabilities (rows sum to 1), any float dtype.
+        window_length: L, 1 <= L <= N.
+        band: (phi1, phi2), 0 <= phi1 < phi2 <= N/2 + 1.
+
+    Returns:
+        rho, float32, shape (..., N), in [0, 1].
+    """
+    N = attn_probs.shape[-1]
+    phi1, phi2 = check_band(band, N)
+    W = circulant_window(N, window_length, attn_probs.device)
+    power = torch.fft.fft(attn_probs.float() * W, dim=-1).abs().square()
+    total = power[..., :phi2].sum(-1)
+    return power[..., phi1:phi2].sum(-1) / total.clamp_min(torch.finfo(torch.float32).tiny)
+
+
+def tiara_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    *,
+    scale: float,
+    alpha: float,
+    window_length: int = DEFAULT_WINDOW_LENGTH,
+    band: tuple[int, int] | None = None,
+    adaptive: bool = True,
+    per_head: bool = True,
+) -> torch.Tensor:
+    r"""Temporal self-attention with TiARA's diagonal reweighting, computed in float32.
+
+    .. math::
+        S = \mathrm{scale}\; Q K^\top,\quad A = \mathrm{softmax}(S),\quad
+        \Lambda = \mathrm{diag}(-\alpha (1 - \rho(A))),\quad
+        \mathrm{out} = \mathrm{softmax}(S + \Lambda)\, V
+
+    (static variant, ``adaptive=False``: :math:`\Lambda = -\alpha I`). ``alpha = 0`` is plain
+    attention.
+
+    Args:
+        query, key, value: (B, heads, N, head_dim) with N the number of frames.
+        scale: logit scale (``attn.scale``).
+        alpha: penalty strength >= 0.
+        window_length: DSTFT window length L (capped at N).
+        band: (phi1, phi2); None for :func:`default_band` of N.
+        adaptive: use rho (True) or the static penalty.
+        per_head: rho per head (True) or averaged over heads.
+
+    Returns:
+        (B, heads, N, head_dim) in value's dtype.
+    """
+    if alpha < 0:
+        raise ValueError(f"`alpha` must be >= 0, got {alpha}.")
+    logits = torch.matmul(query.float(), key.float().transpose(-1, -2)) * scale
+    if alpha > 0:
+        if adaptive:
+            N = logits.shape[-1]
+            rho = tiara_rho(logits.softmax(-1), min(window_length, N), band or default_band(N))
+            if not per_head:
+                rho = rho.mean(dim=1, keepdim=True).expand_as(rho)
+            penalty = -alpha * (1.0 - rho)
+        else:
+            penalty = torch.full(logits.shape[:-1], -alpha, dtype=logits.dtype, device=logits.device)
+        logits = logits + torch.diag_embed(penalty)
+    return torch.matmul(logits.softmax(-1), value.float()).to(value.dtype)
+
+
+@dataclass(frozen=True)
+class TiaraSettings:
+    """TiARA parameters (defaults are our reading of the paper, to be tuned on ShapesWorld).
+
+    Args:
+        alpha: diagonal penalty strength (paper's range 5-7); 0 switches TiARA off exactly.
+        window_length: DSTFT Blackman window length L (paper's range 7-9); must be <= the
+            number of frames the temporal layer sees.
+        band: (phi1, phi2) frequency band edges in DFT bins, or None for
+            :func:`default_band` of the attention length.
+        adaptive: adaptive penalty -alpha (1 - rho); False gives the static -alpha I.
+        per_head: rho per attention head (True) or averaged over heads.
+        step_range: (start, end) fractions of the denoising trajectory where TiARA acts,
+            measured by noise level: active while start <= 1 - t / T <= end.
+    """
+
+    alpha: float = 5.0
+    window_length: int = DEFAULT_WINDOW_LENGTH
+    band: tuple[int, int] | None = None
+    adaptive: bool = True
+    per_head: bool = True
+    step_range: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self):
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha) or self.alpha < 0:
+            raise ValueError(f"`alpha` must be a finite number >= 0, got {self.alpha!r}.")
+        check_window_length(self.window_length)
+        if self.band is not None:
+            if len(self.band) != 2:
+                raise ValueError(f"`band` must be a pair (phi1, phi2), got {self.band!r}.")
+            phi1, phi2 = self.band
+            if not (isinstance(phi1, int) and isinstance(phi2, int)) or not 0 <= phi1 < phi2:
+                raise ValueError(f"`band` must be integers with 0 <= phi1 < phi2, got {self.band!r}.")
+            object.__setattr__(self, "band", (phi1, phi2))
+        start, end = self.step_range
+        if not 0.0 <= start <= end <= 1.0:
+            raise ValueError(f"`step_range` must satisfy 0 <= start <= end <= 1, got {self.step_range!r}.")
+
+    def check_frames(self, num_frames: int) -> None:
+        """Raise if these settings cannot act on attention over ``num_frames`` frames."""
+        if self.window_length > num_frames:
+            raise ValueError(
+                f"`window_length`={self.window_length} is larger than the {num_frames} frames the temporal "
+                "attention sees (the context window); choose window_length <= that."
+            )
+        check_band(self.band or default_band(num_frames), num_frames)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TiaraAttnProcessor:
+    r"""diffusers attention processor: temporal self-attention with TiARA reweighting.
+
+    Equation and source: see :func:`tiara_attention` (Li et al., "Enhancing Long Video
+    Generation Consistency without Tuning", arXiv 2412.17254; our reading, see the notes).
+    Install it only on temporal layers (use :func:`plugdiff.attention_processors.enable_tiara`).
+
+    The reweighting is computed explicitly in float32 (N is small). Whenever TiARA does not act
+    (alpha = 0, outside ``step_range``, cross-attention, or an attention mask) the call is
+    handed to ``fallback``, the processor it replaced, so the output is then bit-identical to
+    the unmodified model.
+
+    Args:
+        settings: :class:`TiaraSettings`.
+        fallback: the processor this one replaced (e.g. ``AttnProcessor2_0``).
+        controller: object with ``is_active(settings) -> bool`` for the current denoising step
+            (set by ``enable_tiara``); None means always active.
+    """
+
+    def __init__(self, settings: TiaraSettings, fallback, controller=None):
+        self.settings = settings
+        self.fallback = fallback
+        self.controller = controller
+
+    def _acts(self, encoder_hidden_states, attention_mask) -> bool:
+        if self.settings.alpha == 0 or encoder_hidden_states is not None or attention_mask is not None:
+            return False
+        return self.controller is None or self.controller.is_active(self.settings)
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+        if not self._acts(encoder_hidden_states, attention_mask):
+            return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            batch, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
+        batch = hidden_states.shape[0]
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+
+        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        head_dim = key.shape[-1] // attn.heads
+        query, key, value = (t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        self.settings.check_frames(query.shape[2])
+        s = self.settings
+        out = tiara_attention(
+            query, key, value, scale=attn.scale, alpha=s.alpha, window_length=s.window_length,
+            band=s.band, adaptive=s.adaptive, per_head=s.per_head,
+        )
+        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+        out = attn.to_out[1](attn.to_out[0](out))
+        if input_ndim == 4:
+            out = out.transpose(-1, -2).reshape(batch, channel, height, width)
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
