@@ -1,0 +1,109 @@
+"""Write generated frames as MP4 (H.264, yuv420p: plays in browsers), GIF or PNG frames.
+
+Every write is atomic (temporary file or folder, then rename), and an optional ``metadata``
+dict is written beside the output as ``<name>.json`` (the settings and seed that made it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+FORMATS = (".mp4", ".gif", "PNG folder (no suffix)")
+
+
+def to_uint8_frames(frames) -> np.ndarray:
+    """Frames as a (F, H, W, 3) uint8 array. Accepts a list of PIL images, a (F, H, W, C) numpy
+    array (uint8, or float in [0, 1]), or a (F, C, H, W) torch tensor in [0, 1] (one video of a
+    pipeline's ``.frames``)."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().float().cpu().permute(0, 2, 3, 1).numpy()
+    elif isinstance(frames, (list, tuple)):
+        frames = np.stack([np.asarray(f) for f in frames])
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4) or len(frames) == 0:
+        raise ValueError(f"expected frames shaped (F, H, W, C) with C in 1, 3, 4 and F >= 1, got {frames.shape}.")
+    if frames.dtype != np.uint8:
+        frames = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    return np.ascontiguousarray(frames[..., :3])
+
+
+def _atomic_file(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_metadata(path: Path, metadata: dict) -> Path:
+    """Write ``metadata`` as JSON beside ``path`` (``<name>.json``), atomically."""
+    sidecar = path.with_name(path.name + ".json")
+    _atomic_file(sidecar, lambda tmp: tmp.write_text(json.dumps(metadata, indent=2, default=str)))
+    return sidecar
+
+
+def save_video(frames, path, fps: float = 8.0, metadata: dict | None = None) -> Path:
+    """Save one video's frames by the path's suffix: ``.mp4`` (H.264, yuv420p, odd sizes padded
+    up to even), ``.gif`` (looping), or no suffix for a folder of ``frame_00000.png`` files.
+
+    Args:
+        frames: see :func:`to_uint8_frames`.
+        path: output file or folder; its parent folder is created.
+        fps: frames per second (MP4, GIF).
+        metadata: written beside the output as ``<name>.json`` when given.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    if not fps > 0:
+        raise ValueError(f"`fps` must be > 0, got {fps}.")
+    suffix = path.suffix.lower()
+    if suffix not in (".mp4", ".gif", ""):
+        raise ValueError(f"unknown video format {path.suffix!r} for {path}; use one of {', '.join(FORMATS)}.")
+    array = to_uint8_frames(frames)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".mp4":
+        _atomic_file(path, lambda tmp: _write_mp4(array, tmp, fps))
+    elif suffix == ".gif":
+        _atomic_file(path, lambda tmp: iio.imwrite(tmp, array, extension=".gif", duration=1000.0 / fps, loop=0))
+    else:
+        _write_png_folder(array, path)
+    if metadata is not None:
+        write_metadata(path, metadata)
+    return path
+
+
+def _write_mp4(array: np.ndarray, path: Path, fps: float) -> None:
+    h, w = array.shape[1:3]
+    even = np.pad(array, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # yuv420p needs even sizes
+    iio.imwrite(
+        path, even, plugin="FFMPEG", extension=".mp4", fps=fps, codec="libx264", pixelformat="yuv420p",
+        macro_block_size=1, quality=None, output_params=["-crf", "18", "-movflags", "+faststart"],
+    )
+
+
+def _write_png_folder(array: np.ndarray, folder: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        for i, frame in enumerate(array):
+            iio.imwrite(tmp / f"frame_{i:05d}.png", frame)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
