@@ -5,29 +5,10 @@ Shared by the pipeline tests; sizes follow diffusers' own fast tests.
 
 from __future__ import annotations
 
-import string
-
 import torch
 from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel, UNet2DModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-
-def tiny_tokenizer() -> CLIPTokenizer:
-    """Character-level CLIP tokenizer from an in-memory vocabulary."""
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for ch in string.ascii_lowercase + string.digits:
-        vocab[ch] = len(vocab)
-        vocab[ch + "</w>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-
-
-def tiny_text_encoder(vocab_size: int) -> CLIPTextModel:
-    torch.manual_seed(0)
-    config = CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=vocab_size, max_position_embeddings=77,
-    )
-    return CLIPTextModel(config).eval()
+from plugdiff.weights.text_models import char_clip_tokenizer, clip_text_encoder
 
 
 def tiny_vae() -> AutoencoderKL:
@@ -67,5 +48,5 @@ def tiny_motion_adapter() -> MotionAdapter:
 
 
 def text_components() -> dict:
-    tokenizer = tiny_tokenizer()
-    return {"tokenizer": tokenizer, "text_encoder": tiny_text_encoder(len(tokenizer))}
+    tokenizer = char_clip_tokenizer()
+    return {"tokenizer": tokenizer, "text_encoder": clip_text_encoder(len(tokenizer))}

@@ -6,6 +6,7 @@ attention processor that applies them to temporal self-attention.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -52,6 +53,15 @@ def check_band(band: tuple[int, int], num_frames: int) -> tuple[int, int]:
     return phi1, phi2
 
 
+@functools.lru_cache(maxsize=64)
+def _analysis_tables(num_frames: int, window_length: int, phi2: int, device: torch.device):
+    """Cached (circulant window (N, N), [cos | sin] DFT table (N, 2 phi2)) for bins k < phi2."""
+    n = torch.arange(num_frames, dtype=torch.float64)[:, None]
+    angle = 2 * math.pi * n * torch.arange(phi2, dtype=torch.float64)[None, :] / num_frames
+    dft = torch.cat([angle.cos(), angle.sin()], dim=1).to(device=device, dtype=torch.float32)
+    return circulant_window(num_frames, window_length, device), dft
+
+
 def tiara_rho(attn_probs: torch.Tensor, window_length: int, band: tuple[int, int]) -> torch.Tensor:
     r"""Per-row motion ratio of a frames-by-frames attention matrix, by discrete short-time
     Fourier transform.
@@ -62,11 +72,12 @@ def tiara_rho(attn_probs: torch.Tensor, window_length: int, band: tuple[int, int
     .. math:: \rho_i = \frac{\sum_{\phi_1 \le k < \phi_2} |X_k|^2}{\sum_{0 \le k < \phi_2} |X_k|^2},
 
     bins at or above :math:`\phi_2` ("abnormal" motion) left out of both sums. Equal to the
-    DSTFT of row i with periodic padding of floor(L/2) (the window only shifts the phase).
+    DSTFT of row i with periodic padding of floor(L/2) (the window only shifts the phase). Only
+    the bins k < phi2 are computed, as one real matmul against cached cos / sin tables.
 
     Args:
         attn_probs: (..., N, N) attention probabilities (rows sum to 1), any float dtype.
-        window_length: L, 1 <= L <= N.
+        window_length: L, 1 or 3 <= L <= N.
         band: (phi1, phi2), 0 <= phi1 < phi2 <= N/2 + 1.
 
     Returns:
@@ -74,10 +85,11 @@ def tiara_rho(attn_probs: torch.Tensor, window_length: int, band: tuple[int, int
     """
     N = attn_probs.shape[-1]
     phi1, phi2 = check_band(band, N)
-    W = circulant_window(N, window_length, attn_probs.device)
-    power = torch.fft.fft(attn_probs.float() * W, dim=-1).abs().square()
-    total = power[..., :phi2].sum(-1)
-    return power[..., phi1:phi2].sum(-1) / total.clamp_min(torch.finfo(torch.float32).tiny)
+    window, dft = _analysis_tables(N, window_length, phi2, attn_probs.device)
+    spectrum = (attn_probs.float() * window) @ dft
+    power = spectrum[..., :phi2].square() + spectrum[..., phi2:].square()
+    total = power.sum(-1)
+    return power[..., phi1:].sum(-1) / total.clamp_min(torch.finfo(torch.float32).tiny)
 
 
 def tiara_attention(
@@ -117,17 +129,24 @@ def tiara_attention(
     if alpha < 0:
         raise ValueError(f"`alpha` must be >= 0, got {alpha}.")
     logits = torch.matmul(query.float(), key.float().transpose(-1, -2)) * scale
+    probs = logits.softmax(-1)
     if alpha > 0:
         if adaptive:
-            N = logits.shape[-1]
-            rho = tiara_rho(logits.softmax(-1), min(window_length, N), band or default_band(N))
+            N = probs.shape[-1]
+            rho = tiara_rho(probs, min(window_length, N), band or default_band(N))
             if not per_head:
                 rho = rho.mean(dim=1, keepdim=True).expand_as(rho)
-            penalty = -alpha * (1.0 - rho)
+            penalty = alpha * (1.0 - rho)
         else:
-            penalty = torch.full(logits.shape[:-1], -alpha, dtype=logits.dtype, device=logits.device)
-        logits = logits + torch.diag_embed(penalty)
-    return torch.matmul(logits.softmax(-1), value.float()).to(value.dtype)
+            penalty = torch.full(probs.shape[:-1], float(alpha), device=probs.device)
+        # softmax(S + diag(-penalty)) without a second softmax: only the diagonal entry of each
+        # row changes, by exp(-penalty), and the row is renormalised.
+        shrink = torch.exp(-penalty)
+        diagonal = probs.diagonal(dim1=-2, dim2=-1)
+        row_sums = 1.0 + diagonal * (shrink - 1.0)
+        diagonal.mul_(shrink)
+        probs = probs / row_sums.unsqueeze(-1)
+    return torch.matmul(probs, value.float()).to(value.dtype)
 
 
 @dataclass(frozen=True)
