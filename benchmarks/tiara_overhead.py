@@ -11,9 +11,10 @@ configs (no download):
 * ``--model sd15`` (GPU): Stable Diffusion 1.5's UNet and VAE with the AnimateDiff v1.5 motion
   adapter layout, 256x256 frames, fp16, attention by SDPA or xformers.
 
-Each configuration runs in its own process, so peak memory is that configuration's own (CPU:
-peak RSS, and its rise over the loaded-model baseline; CUDA: the allocator's peak). Time is
-the median of ``--repeats`` full generations after a warm-up.
+Each (mode, frames) pair runs in its own process, so peak memory is its own (CPU: peak RSS and
+its rise over the loaded-model baseline; CUDA: the allocator's peak per variant). Inside it,
+generations with TiARA off and on alternate (order flipped each round) after a warm-up, and the
+time ratio is the median of the per-round ratios, so machine drift hits both alike.
 
     python benchmarks/tiara_overhead.py                                  # CPU, ~10 min
     python benchmarks/tiara_overhead.py --model sd15 --device cuda --dtype float16 --attention xformers
@@ -92,49 +93,85 @@ def current_rss_mb() -> float:
 
 
 def worker(args) -> dict:
-    """One configuration in this process: returns timings and peak memory."""
+    """One (mode, frames) configuration in this process: TiARA off and on, interleaved."""
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     pipe = build_pipeline(args.model, device, dtype)
     if args.attention == "xformers":
         pipe.enable_xformers_memory_efficient_attention()
     if args.mode == "freenoise":
         pipe.enable_free_noise(context_length=16, context_stride=4)
-    size = MODELS[args.model]["size"]
+    size = args.size or MODELS[args.model]["size"]
     call = dict(
         prompt="a red circle moving right", num_frames=args.frames, height=size, width=size,
         num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="pt",
-        tiara={"alpha": 5.0} if args.tiara == "on" else None,
         **({} if args.mode == "freenoise" else {"windows": {"context_length": 16, "context_stride": 4}}),
     )
+    variants = {"off": None, "on": {"alpha": 5.0}}
     baseline = current_rss_mb()
 
-    def generate():
+    def generate(variant):
         if device.type == "cuda":
             torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        frames = pipe(generator=torch.Generator(device).manual_seed(0), **call).frames
+        frames = pipe(generator=torch.Generator(device).manual_seed(0), tiara=variants[variant], **call).frames
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return time.perf_counter() - t0, frames
+        peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+        return time.perf_counter() - t0, peak, frames
 
-    generate()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(args.repeats):
-        seconds, frames = generate()
-        times.append(seconds)
+    for variant in variants:  # warm-up
+        generate(variant)
+    times = {"off": [], "on": []}
+    peaks = {}
+    for round_index in range(args.repeats):  # interleaved, order alternating, so drift hits both
+        for variant in (("off", "on") if round_index % 2 == 0 else ("on", "off")):
+            seconds, peak, frames = generate(variant)
+            times[variant].append(seconds)
+            peaks[variant] = peak
+            if not bool(torch.isfinite(frames).all()):
+                raise RuntimeError(f"non-finite frames with TiARA {variant}")
+    ratios = sorted(on / off for on, off in zip(times["on"], times["off"]))
+    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
     result = {
-        "frames": args.frames, "mode": args.mode, "tiara": args.tiara, "seconds": sorted(times)[len(times) // 2],
-        "all_seconds": times, "finite": bool(torch.isfinite(frames).all()),
-        "checksum": float(frames.float().mean()),
+        "frames": args.frames, "mode": args.mode, "seconds_off": median(times["off"]), "seconds_on": median(times["on"]),
+        "time_ratio": ratios[len(ratios) // 2], "all_seconds": times,
     }
     if device.type == "cuda":
-        result["peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    else:
+        result.update(peak_off_mb=peaks["off"], peak_on_mb=peaks["on"])
+    else:  # one process runs both: its peak covers both (TiARA's own buffers are small)
         result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         result["peak_above_model_mb"] = result["peak_mb"] - baseline
     return result
+
+
+# (rows = batch x latent positions, channels) of SD-1.5's motion modules at 512x512 with CFG
+SD15_MOTION_SHAPES = [(2 * 64 * 64, 320), (2 * 32 * 32, 640), (2 * 16 * 16, 1280), (2 * 8 * 8, 1280)]
+
+
+def attention_microbenchmark(device, dtype, frames: int = 16, heads: int = 8, repeats: int = 20) -> list[dict]:
+    """TiARA's attention against SDPA alone, at the shapes SD-1.5's motion modules see."""
+    import torch.nn.functional as F
+
+    from plugdiff.attention_processors import tiara_attention
+
+    rows = []
+    for batch, channels in SD15_MOTION_SHAPES:
+        q, k, v = (torch.randn(batch, heads, frames, channels // heads, device=device, dtype=dtype) for _ in range(3))
+        timings = {}
+        for name, fn in (("sdpa", lambda: F.scaled_dot_product_attention(q, k, v)),
+                         ("tiara", lambda: tiara_attention(q, k, v, scale=(channels // heads) ** -0.5, alpha=5.0))):
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            timings[name] = (time.perf_counter() - t0) / repeats * 1e3
+        rows.append({"rows": batch, "channels": channels, "sdpa_ms": timings["sdpa"], "tiara_ms": timings["tiara"], "ratio": timings["tiara"] / timings["sdpa"]})
+    return rows
 
 
 def main(argv=None):
@@ -145,6 +182,7 @@ def main(argv=None):
     parser.add_argument("--attention", default="sdpa", choices=["sdpa", "xformers"])
     parser.add_argument("--frames", type=int, nargs="+", default=list(FRAMES))
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--size", type=int, default=None, help="frame height = width (default: the model's)")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--guidance", type=float, default=1.0, help="1 = no classifier-free guidance (half the UNet batch)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -152,7 +190,6 @@ def main(argv=None):
     parser.add_argument("--tag", default=None, help="output name suffix (default: model-device-dtype-attention)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
-    parser.add_argument("--tiara", choices=["on", "off"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
@@ -160,44 +197,50 @@ def main(argv=None):
         print(json.dumps(worker(args)))
         return None
 
-    tag = args.tag or f"{args.model}-{args.device}-{args.dtype}-{args.attention}"
+    tag = args.tag or f"{args.model}-{args.size or MODELS[args.model]['size']}px-{args.device}-{args.dtype}-{args.attention}"
     rows = []
     for mode in args.modes:
         for frames in args.frames:
-            for tiara in ("off", "on"):
-                cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--tiara", tiara, "--frames", str(frames)]
-                for flag in ("model", "device", "dtype", "attention", "steps", "guidance", "repeats"):
+            cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--frames", str(frames)]
+            for flag in ("model", "device", "dtype", "attention", "steps", "guidance", "repeats", "size"):
+                if getattr(args, flag) is not None:
                     cmd += [f"--{flag}", str(getattr(args, flag))]
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode != 0:
-                    rows.append({"frames": frames, "mode": mode, "tiara": tiara, "error": done.stderr.strip().splitlines()[-1]})
-                else:
-                    rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-                print(f"{mode:9s} {frames:4d} frames tiara={tiara}: {rows[-1].get('seconds', rows[-1].get('error'))}", file=sys.stderr, flush=True)
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                rows.append({"frames": frames, "mode": mode, "error": done.stderr.strip().splitlines()[-1]})
+            else:
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"{mode:9s} {frames:4d} frames: {rows[-1].get('time_ratio', rows[-1].get('error'))}", file=sys.stderr, flush=True)
 
-    table = ["| mode | frames | time off (s) | time on (s) | on / off | peak off (MB) | peak on (MB) | peak / peak at 32 |", "|---|---|---|---|---|---|---|---|"]
+    cuda = args.device != "cpu"
+    memory_head = "peak off / on (MB)" if cuda else "peak RSS (MB) / above model"
+    table = [f"| mode | frames | time off (s) | time on (s) | on / off (median of rounds) | {memory_head} | peak vs {args.frames[0]} frames |",
+             "|---|---|---|---|---|---|---|"]
     summary = []
     for mode in args.modes:
-        by = {(r["frames"], r["tiara"]): r for r in rows if r["mode"] == mode}
-        peak_key = "peak_above_model_mb" if args.device == "cpu" else "peak_mb"
-        base = by.get((args.frames[0], "on"), {}).get(peak_key)
+        by = {r["frames"]: r for r in rows if r["mode"] == mode}
+        peak_of = (lambda r: r["peak_on_mb"]) if cuda else (lambda r: r["peak_above_model_mb"])
+        first = by.get(args.frames[0], {})
         for frames in args.frames:
-            off, on = by[(frames, "off")], by[(frames, "on")]
-            if "error" in off or "error" in on:
-                table.append(f"| {mode} | {frames} | {off.get('error', '')} | {on.get('error', '')} | | | | |")
+            r = by[frames]
+            if "error" in r:
+                table.append(f"| {mode} | {frames} | {r['error']} | | | | |")
                 continue
-            ratio = on["seconds"] / off["seconds"]
-            growth = on[peak_key] / base if base else float("nan")
-            summary.append({"mode": mode, "frames": frames, "time_ratio": ratio, "peak_growth_vs_first": growth})
-            table.append(
-                f"| {mode} | {frames} | {off['seconds']:.2f} | {on['seconds']:.2f} | {ratio:.3f} | "
-                f"{off[peak_key]:.0f} | {on[peak_key]:.0f} | {growth:.2f} |"
-            )
-    note = "CPU: peak RSS above the loaded-model baseline" if args.device == "cpu" else "CUDA: torch.cuda.max_memory_allocated"
+            growth = peak_of(r) / peak_of(first) if "error" not in first else float("nan")
+            memory = f"{r['peak_off_mb']:.0f} / {r['peak_on_mb']:.0f}" if cuda else f"{r['peak_mb']:.0f} / {r['peak_above_model_mb']:.0f}"
+            summary.append({"mode": mode, "frames": frames, "time_ratio": r["time_ratio"], "peak_growth_vs_first": growth})
+            table.append(f"| {mode} | {frames} | {r['seconds_off']:.2f} | {r['seconds_on']:.2f} | {r['time_ratio']:.3f} | {memory} | {growth:.2f} |")
+    note = "CPU: one process per row; peak RSS, and its rise above the loaded model" if not cuda else "CUDA: torch.cuda.max_memory_allocated per variant"
     print(f"\n### TiARA overhead, {tag} ({note})\n")
     print("\n".join(table))
+    micro = attention_microbenchmark(torch.device(args.device), getattr(torch, args.dtype))
+    print(f"\n### Temporal attention alone, SD-1.5 motion-module shapes, 16 frames, {args.device} {args.dtype}\n")
+    print("| rows x channels | SDPA (ms) | TiARA (ms) | TiARA / SDPA |\n|---|---|---|---|")
+    for r in micro:
+        print(f"| {r['rows']} x {r['channels']} | {r['sdpa_ms']:.2f} | {r['tiara_ms']:.2f} | {r['ratio']:.2f} |")
     report = {
-        "tag": tag, "args": {k: v for k, v in vars(args).items() if k not in ("worker", "mode", "tiara", "out")},
+        "attention_microbenchmark": micro,
+        "tag": tag, "args": {k: v for k, v in vars(args).items() if k not in ("worker", "mode", "out")},
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "memory_measure": note, "rows": rows, "summary": summary,

@@ -119,3 +119,16 @@ def test_bad_input(pipe, kwargs, error, match):
     with pytest.raises(error, match=match):
         pipe(**call)
     assert tiara_controller(pipe) is None
+
+
+def test_callback_on_step_end_sees_and_may_replace_latents(pipe):
+    seen = []
+
+    def callback(pipeline, i, t, kwargs):
+        seen.append((i, tuple(kwargs["latents"].shape)))
+        return {"latents": kwargs["latents"] * 0} if i == 1 else {}
+
+    frames = generate(pipe, num_frames=40, steps=2, callback_on_step_end=callback)
+    assert seen == [(0, (1, 4, 40, 8, 8)), (1, (1, 4, 40, 8, 8))]
+    blank = pipe.video_processor.postprocess_video(pipe.decode_latents(torch.zeros(1, 4, 40, 8, 8)), output_type="pt")
+    assert torch.allclose(frames, blank, atol=1e-5)  # the zeroed latents were decoded

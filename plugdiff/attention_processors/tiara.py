@@ -54,12 +54,18 @@ def check_band(band: tuple[int, int], num_frames: int) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=64)
-def _analysis_tables(num_frames: int, window_length: int, phi2: int, device: torch.device):
-    """Cached (circulant window (N, N), [cos | sin] DFT table (N, 2 phi2)) for bins k < phi2."""
+def _analysis_tables(num_frames: int, window_length: int, band: tuple[int, int], device: torch.device):
+    """Cached tables for :func:`tiara_rho`: the circulant window (N, N); the [cos | sin] DFT
+    table of bins k < phi2, (N, 2 phi2); and a (2 phi2, 2) matrix whose columns sum the power
+    over all those bins and over the band phi1 <= k < phi2."""
+    phi1, phi2 = band
     n = torch.arange(num_frames, dtype=torch.float64)[:, None]
     angle = 2 * math.pi * n * torch.arange(phi2, dtype=torch.float64)[None, :] / num_frames
-    dft = torch.cat([angle.cos(), angle.sin()], dim=1).to(device=device, dtype=torch.float32)
-    return circulant_window(num_frames, window_length, device), dft
+    dft = torch.cat([angle.cos(), angle.sin()], dim=1)
+    in_band = (torch.arange(phi2) >= phi1).to(torch.float64).repeat(2)
+    sums = torch.stack([torch.ones(2 * phi2, dtype=torch.float64), in_band], dim=1)
+    as32 = dict(device=device, dtype=torch.float32)
+    return circulant_window(num_frames, window_length, device), dft.to(**as32), sums.to(**as32)
 
 
 def tiara_rho(attn_probs: torch.Tensor, window_length: int, band: tuple[int, int]) -> torch.Tensor:
@@ -84,12 +90,9 @@ def tiara_rho(attn_probs: torch.Tensor, window_length: int, band: tuple[int, int
         rho, float32, shape (..., N), in [0, 1].
     """
     N = attn_probs.shape[-1]
-    phi1, phi2 = check_band(band, N)
-    window, dft = _analysis_tables(N, window_length, phi2, attn_probs.device)
-    spectrum = (attn_probs.float() * window) @ dft
-    power = spectrum[..., :phi2].square() + spectrum[..., phi2:].square()
-    total = power.sum(-1)
-    return power[..., phi1:].sum(-1) / total.clamp_min(torch.finfo(torch.float32).tiny)
+    window, dft, sums = _analysis_tables(N, window_length, check_band(band, N), attn_probs.device)
+    power_sums = ((attn_probs.float() * window) @ dft).square() @ sums  # (..., N, 2): total, band
+    return power_sums[..., 1] / power_sums[..., 0].clamp_min(torch.finfo(torch.float32).tiny)
 
 
 def tiara_attention(
@@ -128,22 +131,20 @@ def tiara_attention(
     """
     if alpha < 0:
         raise ValueError(f"`alpha` must be >= 0, got {alpha}.")
-    logits = torch.matmul(query.float(), key.float().transpose(-1, -2)) * scale
-    probs = logits.softmax(-1)
+    probs = torch.matmul(query.float() * scale, key.float().transpose(-1, -2)).softmax(-1)
     if alpha > 0:
         if adaptive:
             N = probs.shape[-1]
             rho = tiara_rho(probs, min(window_length, N), band or default_band(N))
             if not per_head:
                 rho = rho.mean(dim=1, keepdim=True).expand_as(rho)
-            penalty = alpha * (1.0 - rho)
+            shrink = torch.exp(rho * alpha - alpha)  # exp(-alpha (1 - rho))
         else:
-            penalty = torch.full(probs.shape[:-1], float(alpha), device=probs.device)
-        # softmax(S + diag(-penalty)) without a second softmax: only the diagonal entry of each
-        # row changes, by exp(-penalty), and the row is renormalised.
-        shrink = torch.exp(-penalty)
+            shrink = torch.full(probs.shape[:-1], math.exp(-alpha), device=probs.device)
+        # softmax(S - diag(alpha (1 - rho))) without a second softmax: only each row's diagonal
+        # entry changes, by the factor `shrink`, and the row is renormalised.
         diagonal = probs.diagonal(dim1=-2, dim2=-1)
-        row_sums = 1.0 + diagonal * (shrink - 1.0)
+        row_sums = torch.addcmul(torch.ones_like(shrink), diagonal, shrink - 1.0)
         diagonal.mul_(shrink)
         probs = probs / row_sums.unsqueeze(-1)
     return torch.matmul(probs, value.float()).to(value.dtype)

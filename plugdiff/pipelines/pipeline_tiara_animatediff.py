@@ -167,7 +167,8 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                     noise_pred = denoise_in_windows(lambda x, frames: window_model(x, frames, t), latents, frame_windows, weights)
                     latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
                     if callback_on_step_end is not None:
-                        callback_kwargs = {k: locals()[k] for k in callback_on_step_end_tensor_inputs}
+                        step_state = {"latents": latents, "prompt_embeds": prompt_embeds, "noise_pred": noise_pred}
+                        callback_kwargs = {k: step_state[k] for k in callback_on_step_end_tensor_inputs}
                         latents = callback_on_step_end(self, i, t, callback_kwargs).pop("latents", latents)
                     progress_bar.update()
 
