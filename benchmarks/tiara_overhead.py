@@ -186,6 +186,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--guidance", type=float, default=1.0, help="1 = no classifier-free guidance (half the UNet batch)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--micro-repeats", type=int, default=20, help="repeats of the attention microbenchmark")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--tag", default=None, help="output name suffix (default: model-device-dtype-attention)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -233,14 +234,14 @@ def main(argv=None):
     note = "CPU: one process per row; peak RSS, and its rise above the loaded model" if not cuda else "CUDA: torch.cuda.max_memory_allocated per variant"
     print(f"\n### TiARA overhead, {tag} ({note})\n")
     print("\n".join(table))
-    micro = attention_microbenchmark(torch.device(args.device), getattr(torch, args.dtype))
+    micro = attention_microbenchmark(torch.device(args.device), getattr(torch, args.dtype), repeats=args.micro_repeats)
     print(f"\n### Temporal attention alone, SD-1.5 motion-module shapes, 16 frames, {args.device} {args.dtype}\n")
     print("| rows x channels | SDPA (ms) | TiARA (ms) | TiARA / SDPA |\n|---|---|---|---|")
     for r in micro:
         print(f"| {r['rows']} x {r['channels']} | {r['sdpa_ms']:.2f} | {r['tiara_ms']:.2f} | {r['ratio']:.2f} |")
     report = {
         "attention_microbenchmark": micro,
-        "tag": tag, "args": {k: v for k, v in vars(args).items() if k not in ("worker", "mode", "out")},
+        "tag": tag, "args": {k: v for k, v in vars(args).items() if k not in ("worker", "mode", "out", "micro_repeats")},
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "memory_measure": note, "rows": rows, "summary": summary,

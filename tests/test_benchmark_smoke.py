@@ -21,3 +21,15 @@ def test_sampler_benchmark_quick_run(tmp_path, capsys):
         assert "endpoint_rmse" not in entry["results"]["AcceleratedDDPM"]["10"]
     assert report["step_overhead_4x64x64"]["DDIM"]["ratio_to_ddim"] == 1.0
     assert "| AcceleratedDDIM |" in capsys.readouterr().out
+
+
+def test_tiara_overhead_benchmark_quick_run(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_tiara", BENCH.parent / "tiara_overhead.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.main(["--frames", "20", "--modes", "windows", "--repeats", "1", "--size", "32", "--micro-repeats", "1", "--out", str(tmp_path)])
+    (row,) = report["rows"]
+    assert "error" not in row, row
+    assert row["frames"] == 20 and row["time_ratio"] > 0 and row["peak_above_model_mb"] > 0
+    assert len(report["attention_microbenchmark"]) == 4
+    assert (tmp_path / f"tiara_overhead_{report['tag']}.json").exists()

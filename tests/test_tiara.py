@@ -200,3 +200,29 @@ def test_processors_default_to_sdpa_fallback():
     enable_tiara(unet, alpha=5.0)
     fallbacks = {type(p.fallback) for p in unet.attn_processors.values() if isinstance(p, TiaraAttnProcessor)}
     assert fallbacks == {AttnProcessor2_0}
+
+
+def test_alpha_lowers_mean_diagonal_weight_inside_a_real_unet(monkeypatch):
+    """Instrumented run on the tiny AnimateDiff UNet: the attention matrices the motion modules
+    actually use put less weight on the diagonal with alpha = 5 than with alpha ~ 0."""
+    import plugdiff.attention_processors.tiara as tiara_module
+
+    original = tiara_module.tiara_attention
+    diagonals = []
+
+    def recording(query, key, value, **kw):
+        N = query.shape[2]
+        probs = original(query, key, torch.eye(N).expand(*query.shape[:2], N, N), **kw)  # value = I gives the weights
+        diagonals.append(float(probs.diagonal(dim1=-2, dim2=-1).mean()))
+        return original(query, key, value, **kw)
+
+    monkeypatch.setattr(tiara_module, "tiara_attention", recording)
+    unet = motion_unet()
+    means = {}
+    for alpha in (1e-9, 5.0):
+        diagonals.clear()
+        enable_tiara(unet, alpha=alpha, window_length=3)
+        run(unet)
+        means[alpha] = sum(diagonals) / len(diagonals)
+        assert len(diagonals) == len(temporal_processor_names(unet))  # every temporal layer, once
+    assert means[5.0] < 0.7 * means[1e-9]
