@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline, save_video
+from plugdiff.weights import ModelNotFoundError, load_pretrained
 
 
 def main(argv=None) -> Path:
@@ -35,10 +36,9 @@ def main(argv=None) -> Path:
     args = parser.parse_args(argv)
 
     try:
-        pipe = TiaraAnimateDiffPipeline.from_pretrained(args.model, local_files_only=not args.allow_download)
-    except (OSError, ValueError) as err:
-        sys.exit(f"could not load an AnimateDiff pipeline from {args.model!r}: {err}\n"
-                 "Pass a folder saved with save_pretrained, or a hub id together with --allow-download.")
+        pipe = load_pretrained(TiaraAnimateDiffPipeline, args.model, allow_download=args.allow_download)
+    except ModelNotFoundError as err:
+        sys.exit(str(err))
     if torch.cuda.is_available():
         pipe.to("cuda", torch.float16)
     settings = dict(prompt=args.prompt, num_frames=args.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,

@@ -18,6 +18,7 @@ import torch
 from diffusers import DiffusionPipeline
 
 from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+from plugdiff.weights import ModelNotFoundError, load_pretrained
 
 SAMPLERS = {"ddim": AcceleratedDDIMScheduler, "ddpm": AcceleratedDDPMScheduler}
 
@@ -34,10 +35,9 @@ def main(argv=None) -> Path:
     args = parser.parse_args(argv)
 
     try:
-        pipe = DiffusionPipeline.from_pretrained(args.model, local_files_only=not args.allow_download)
-    except (OSError, ValueError) as err:
-        sys.exit(f"could not load a pipeline from {args.model!r}: {err}\n"
-                 "Pass a local folder saved with save_pretrained, or a hub id together with --allow-download.")
+        pipe = load_pretrained(DiffusionPipeline, args.model, allow_download=args.allow_download)
+    except ModelNotFoundError as err:
+        sys.exit(str(err))
     # the one line that matters: same noise schedule, accelerated update
     pipe.scheduler = SAMPLERS[args.sampler].from_config(pipe.scheduler.config, timestep_spacing="trailing")
 

@@ -26,7 +26,7 @@ def test_swap_scheduler_example(tmp_path, sampler):
 
 
 def test_swap_scheduler_example_missing_model_is_one_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="could not load a pipeline"):
+    with pytest.raises(SystemExit, match="could not load a DiffusionPipeline"):
         load_example("swap_scheduler").main([str(tmp_path / "nothing-here")])
 
 
@@ -55,3 +55,14 @@ def test_long_video_example(tmp_path):
     ])
     sidecar = json.loads((tmp_path / "v.mp4.json").read_text())
     assert out.stat().st_size > 0 and sidecar["num_frames"] == 40 and sidecar["tiara"] == {"alpha": 5.0}
+
+
+def test_load_pretrained_is_offline_first(tmp_path):
+    from diffusers import DDPMPipeline
+
+    from plugdiff.weights import ModelNotFoundError, load_pretrained
+
+    with pytest.raises(ModelNotFoundError, match="allow_download=True"):
+        load_pretrained(DDPMPipeline, "google/ddpm-cifar10-32")  # a hub id, never fetched by default
+    DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(tmp_path / "m")
+    assert isinstance(load_pretrained(DDPMPipeline, str(tmp_path / "m")), DDPMPipeline)

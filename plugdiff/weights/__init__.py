@@ -1,2 +1,6 @@
-"""Where models come from: the registry of known checkpoints, local / hub loading with clear
-offline errors, the bundled ShapesWorld models and the scripts that train them."""
+"""Where models come from: offline-first loading with clear errors, small text models built
+from configs; later the registry of known checkpoints and the bundled ShapesWorld models."""
+
+from .loading import ModelNotFoundError, load_pretrained
+
+__all__ = ["ModelNotFoundError", "load_pretrained"]

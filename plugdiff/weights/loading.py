@@ -1,0 +1,20 @@
+"""Loading pipelines offline-first: local files unless downloads are allowed, one clear error."""
+
+from __future__ import annotations
+
+
+class ModelNotFoundError(RuntimeError):
+    """A model could not be loaded; the message says what to pass or download instead."""
+
+
+def load_pretrained(pipeline_cls, name_or_path: str, *, allow_download: bool = False, **kwargs):
+    """``pipeline_cls.from_pretrained(name_or_path)`` from local files only unless
+    ``allow_download``; any failure becomes one :class:`ModelNotFoundError` naming the fix."""
+    try:
+        return pipeline_cls.from_pretrained(name_or_path, local_files_only=not allow_download, **kwargs)
+    except (OSError, ValueError) as err:
+        hint = "" if allow_download else ", or a hub id with downloads allowed (allow_download=True; CLI: --allow-download)"
+        raise ModelNotFoundError(
+            f"could not load a {pipeline_cls.__name__} from {name_or_path!r}: {err}\n"
+            f"Pass a folder saved with save_pretrained{hint}."
+        ) from err
