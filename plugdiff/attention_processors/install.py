@@ -48,6 +48,7 @@ class TiaraController:
         self._is_temporal = _temporal_predicate(unet)
         self.originals: dict = {}
         self.installed: dict = {}
+        self._attention_modules: dict = {}
         self._hook = unet.register_forward_pre_hook(self._before_forward, with_kwargs=True)
 
     def is_active(self, settings: TiaraSettings) -> bool:
@@ -62,19 +63,38 @@ class TiaraController:
         timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
         if timestep is not None:
             self.timestep = float(torch.as_tensor(timestep).flatten()[0])
-        self.install()
+        if not self._still_in_place():
+            self.install()
+
+    def _still_in_place(self) -> bool:
+        """Cheap check, run before every UNet call: each recorded temporal attention module is
+        still at its path and still holds this controller's processor. (The full walk of
+        ``unet.attn_processors`` costs ~6 ms on an SD-1.5-sized UNet.)"""
+        resolved = {"": self.unet}  # each shared ancestor path is resolved once
+
+        def resolve(path: str):
+            if path not in resolved:
+                parent, _, child = path.rpartition(".")
+                resolved[path] = resolve(parent)._modules.get(child)
+            return resolved[path]
+
+        return all(
+            attention.processor is self.installed[name] and resolve(path) is attention
+            for name, (path, attention) in self._attention_modules.items()
+        )
 
     def install(self) -> None:
         """Put TiARA on every temporal layer that does not carry this controller's processor."""
         current = self.unet.attn_processors
         temporal = [n for n in current if self._is_temporal(n)]
         stale = [n for n in temporal if current[n] is not self.installed.get(n)]
-        if not stale:
-            return
-        for name in stale:
-            self.originals[name] = current[name]
-            self.installed[name] = TiaraAttnProcessor(self.settings, current[name], controller=self)
-        self.unet.set_attn_processor({n: self.installed[n] if n in temporal else p for n, p in current.items()})
+        if stale:
+            for name in stale:
+                self.originals[name] = current[name]
+                self.installed[name] = TiaraAttnProcessor(self.settings, current[name], controller=self)
+            self.unet.set_attn_processor({n: self.installed[n] if n in temporal else p for n, p in current.items()})
+        paths = {name: name.removesuffix(".processor") for name in temporal}
+        self._attention_modules = {name: (path, self.unet.get_submodule(path)) for name, path in paths.items()}
 
     def remove(self) -> None:
         """Restore the processors TiARA replaced and detach from the UNet."""
