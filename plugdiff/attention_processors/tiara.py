@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -43,13 +43,16 @@ def check_window_length(window_length) -> int:
     return window_length
 
 
-def check_band(band: tuple[int, int], num_frames: int) -> tuple[int, int]:
+def check_band(band, num_frames: int | None = None) -> tuple[int, int]:
+    """(phi1, phi2) must be integers with 0 <= phi1 < phi2, and phi2 <= N/2 + 1 once the
+    attention length N is known."""
+    if len(band) != 2:
+        raise ValueError(f"`band` must be a pair (phi1, phi2), got {band!r}.")
     phi1, phi2 = band
-    if not (isinstance(phi1, int) and isinstance(phi2, int)) or not 0 <= phi1 < phi2 <= num_frames // 2 + 1:
-        raise ValueError(
-            f"`band` (phi1, phi2) must be integers with 0 <= phi1 < phi2 <= N/2 + 1 = {num_frames // 2 + 1} "
-            f"for N = {num_frames} frames, got {band}."
-        )
+    top = num_frames // 2 + 1 if num_frames is not None else None
+    if not (isinstance(phi1, int) and isinstance(phi2, int)) or not 0 <= phi1 < phi2 or (top is not None and phi2 > top):
+        limit = f" <= N/2 + 1 = {top} for N = {num_frames} frames" if top is not None else ""
+        raise ValueError(f"`band` (phi1, phi2) must be integers with 0 <= phi1 < phi2{limit}, got {band!r}.")
     return phi1, phi2
 
 
@@ -178,12 +181,7 @@ class TiaraSettings:
             raise ValueError(f"`alpha` must be a finite number >= 0, got {self.alpha!r}.")
         check_window_length(self.window_length)
         if self.band is not None:
-            if len(self.band) != 2:
-                raise ValueError(f"`band` must be a pair (phi1, phi2), got {self.band!r}.")
-            phi1, phi2 = self.band
-            if not (isinstance(phi1, int) and isinstance(phi2, int)) or not 0 <= phi1 < phi2:
-                raise ValueError(f"`band` must be integers with 0 <= phi1 < phi2, got {self.band!r}.")
-            object.__setattr__(self, "band", (phi1, phi2))
+            object.__setattr__(self, "band", check_band(self.band))
         start, end = self.step_range
         if not 0.0 <= start <= end <= 1.0:
             raise ValueError(f"`step_range` must satisfy 0 <= start <= end <= 1, got {self.step_range!r}.")
@@ -196,9 +194,6 @@ class TiaraSettings:
                 "attention sees (the context window); choose window_length <= that."
             )
         check_band(self.band or default_band(num_frames), num_frames)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class TiaraAttnProcessor:

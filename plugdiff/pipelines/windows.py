@@ -10,7 +10,7 @@ does not grow with the number of frames.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -46,9 +46,6 @@ class WindowSettings:
             raise ValueError(f"`weighting` must be one of {WEIGHTINGS}, got {self.weighting!r}.")
         if self.noise_reuse not in NOISE_REUSE:
             raise ValueError(f"`noise_reuse` must be one of {NOISE_REUSE}, got {self.noise_reuse!r}.")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def context_windows(num_frames: int, length: int, stride: int) -> list[list[int]]:
