@@ -11,7 +11,6 @@ share of the loop, in fp16 and fp32, and checks that every output is finite. Nee
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from diffusers import UNet2DConditionModel
 sys.path.insert(0, str(Path(__file__).parent))
 from samplers import BASE_CONFIG, METHODS, steps_for_budget  # noqa: E402
 
+from plugdiff.fileio import write_json
 from plugdiff.samplers.loop import step_kwargs  # noqa: E402
 
 SD15_UNET = dict(
@@ -99,7 +99,7 @@ def main(argv=None):
                 f"| {row['step_ms'] / ddim[dtype]:.2f} | {row['finite']} | {row.get('rel_diff_to_fp32', 0.0):.2e} |"
             )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_schedulers.json").write_text(json.dumps(report, indent=1))
+    write_json(args.out / "gpu_schedulers.json", report)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,9 @@ markdown tables.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,8 +37,18 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 
-from plugdiff.evaluation import image_mixture, ring_mixture_2d, sliced_wasserstein, solve_probability_flow
-from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, denoise
+from plugdiff.evaluation import (
+    image_mixture,
+    ring_mixture_2d,
+    sliced_wasserstein,
+    solve_probability_flow,
+)
+from plugdiff.fileio import write_json
+from plugdiff.samplers import (
+    AcceleratedDDIMScheduler,
+    AcceleratedDDPMScheduler,
+    denoise,
+)
 from plugdiff.samplers.loop import step_kwargs
 
 # A plain dict: an in-memory config lists its default-valued keys in `_use_default_values`, and
@@ -188,13 +196,6 @@ def plot(report, path: Path) -> None:
     plt.close(fig)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
@@ -233,7 +234,7 @@ def main(argv=None) -> dict:
     print("\n" + "\n".join(ratio_lines({k: v["results"] for k, v in report["targets"].items()}, nfes)))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "samplers.json", json.dumps(report, indent=1).encode())
+    write_json(args.out / "samplers.json", report)
     if not args.no_plot:
         plot(report, args.out / "samplers.png")
     print(f"\nwrote {args.out / 'samplers.json'}" + ("" if args.no_plot else f" and {args.out / 'samplers.png'}"), file=sys.stderr)

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
 
+from plugdiff.fileio import write_json
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.weights.text_models import char_clip_tokenizer, clip_text_encoder
 
@@ -247,7 +248,7 @@ def main(argv=None):
         "memory_measure": note, "rows": rows, "summary": summary,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"tiara_overhead_{tag}.json").write_text(json.dumps(report, indent=1))
+    write_json(args.out / f"tiara_overhead_{tag}.json", report)
     return report
 
 

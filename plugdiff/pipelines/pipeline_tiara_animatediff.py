@@ -7,15 +7,28 @@ import numbers
 from typing import Any, Callable
 
 import torch
-from diffusers import AnimateDiffPipeline
 
 # diffusers' from_pretrained picks a component's loader by looking up its base classes in the
 # module that defines it; keep DiffusionPipeline importable here.
-from diffusers import DiffusionPipeline  # noqa: F401
+from diffusers import (
+    AnimateDiffPipeline,
+    DiffusionPipeline,  # noqa: F401
+)
 from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineOutput
 
-from ..attention_processors import TiaraSettings, disable_tiara, enable_tiara, tiara_controller
-from .windows import WindowSettings, context_windows, denoise_in_windows, reuse_noise, window_weights
+from ..attention_processors import (
+    TiaraSettings,
+    disable_tiara,
+    enable_tiara,
+    tiara_controller,
+)
+from .windows import (
+    WindowSettings,
+    context_windows,
+    denoise_in_windows,
+    reuse_noise,
+    window_weights,
+)
 
 
 class TiaraAnimateDiffPipeline(AnimateDiffPipeline):

@@ -6,7 +6,6 @@ dict is written beside the output as ``<name>.json`` (the settings and seed that
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -15,6 +14,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import torch
+
+from ..fileio import atomic_write, write_json
 
 FORMATS = (".mp4", ".gif", "PNG folder (no suffix)")
 
@@ -37,22 +38,9 @@ def to_uint8_frames(frames) -> np.ndarray:
     return np.ascontiguousarray(frames[..., :3])
 
 
-def _atomic_file(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_metadata(path: Path, metadata: dict) -> Path:
     """Write ``metadata`` as JSON beside ``path`` (``<name>.json``), atomically."""
-    sidecar = path.with_name(path.name + ".json")
-    _atomic_file(sidecar, lambda tmp: tmp.write_text(json.dumps(metadata, indent=2, default=str)))
-    return sidecar
+    return write_json(path.with_name(path.name + ".json"), metadata, indent=2)
 
 
 def save_video(frames, path, fps: float = 8.0, metadata: dict | None = None) -> Path:
@@ -77,9 +65,9 @@ def save_video(frames, path, fps: float = 8.0, metadata: dict | None = None) -> 
     array = to_uint8_frames(frames)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".mp4":
-        _atomic_file(path, lambda tmp: _write_mp4(array, tmp, fps))
+        atomic_write(path, lambda tmp: _write_mp4(array, tmp, fps))
     elif suffix == ".gif":
-        _atomic_file(path, lambda tmp: iio.imwrite(tmp, array, extension=".gif", duration=1000.0 / fps, loop=0))
+        atomic_write(path, lambda tmp: iio.imwrite(tmp, array, extension=".gif", duration=1000.0 / fps, loop=0))
     else:
         _write_png_folder(array, path)
     if metadata is not None:

@@ -4,7 +4,10 @@
 """
 
 from .loop import denoise
-from .scheduling_accelerated_ddim import AcceleratedDDIMScheduler, ab2_correction_coefficients
+from .scheduling_accelerated_ddim import (
+    AcceleratedDDIMScheduler,
+    ab2_correction_coefficients,
+)
 from .scheduling_accelerated_ddpm import AcceleratedDDPMScheduler
 from .scheduling_base import AcceleratedSchedulerOutput
 

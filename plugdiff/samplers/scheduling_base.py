@@ -12,15 +12,21 @@ coefficients in float64 (``_precompute``) and implement the update (``_update``)
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers import DDPMScheduler, DPMSolverMultistepScheduler
-from diffusers.schedulers.scheduling_ddim import betas_for_alpha_bar, rescale_zero_terminal_snr
-from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, SchedulerMixin
+from diffusers.schedulers.scheduling_ddim import (
+    betas_for_alpha_bar,
+    rescale_zero_terminal_snr,
+)
+from diffusers.schedulers.scheduling_utils import (
+    KarrasDiffusionSchedulers,
+    SchedulerMixin,
+)
 from diffusers.utils import BaseOutput
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")

@@ -1,0 +1,30 @@
+"""Atomic file output: write to a temporary file beside the target, then rename over it, so a
+reader never sees a half-written file and a failure leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def atomic_write(path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, then rename it to
+    ``path``. The temporary file keeps ``path``'s suffix (writers that pick a format by it)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path, data, indent: int = 1) -> Path:
+    """Write ``data`` as JSON atomically (values JSON cannot hold are written with ``str``)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=indent, default=str)))
