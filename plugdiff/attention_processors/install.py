@@ -5,18 +5,21 @@ from __future__ import annotations
 import torch
 from diffusers import UNet3DConditionModel, UNetMotionModel
 
+from .steps import in_step_range
 from .tiara import TiaraAttnProcessor, TiaraSettings
 
 _STATE_ATTR = "_plugdiff_tiara"
 
 
-def _temporal_predicate(unet):
+def temporal_predicate(unet, method: str = "TiARA"):
+    """``is_temporal(processor_name)`` for a video UNet; a TypeError naming ``method`` for any
+    other model."""
     if isinstance(unet, UNetMotionModel):
         return lambda name: ".motion_modules." in name
     if isinstance(unet, UNet3DConditionModel):
         return lambda name: name.startswith("transformer_in.") or ".temp_attentions." in name
     raise TypeError(
-        "TiARA acts on temporal attention: expected a UNetMotionModel (AnimateDiff) or a "
+        f"{method} acts on video UNets: expected a UNetMotionModel (AnimateDiff) or a "
         f"UNet3DConditionModel, got {type(unet).__name__}."
     )
 
@@ -25,7 +28,7 @@ def temporal_processor_names(unet) -> list[str]:
     """Names (as in ``unet.attn_processors``) of the temporal self-attention processors:
     AnimateDiff motion modules in a ``UNetMotionModel``; ``transformer_in`` and the
     ``temp_attentions`` in a ``UNet3DConditionModel``."""
-    is_temporal = _temporal_predicate(unet)
+    is_temporal = temporal_predicate(unet)
     return [name for name in unet.attn_processors if is_temporal(name)]
 
 
@@ -45,7 +48,7 @@ class TiaraController:
         self.settings = settings
         self.num_train_timesteps = num_train_timesteps
         self.timestep: float | None = None
-        self._is_temporal = _temporal_predicate(unet)
+        self._is_temporal = temporal_predicate(unet)
         self.originals: dict = {}
         self.installed: dict = {}
         self._attention_modules: dict = {}
@@ -53,11 +56,7 @@ class TiaraController:
 
     def is_active(self, settings: TiaraSettings) -> bool:
         """Whether the current denoising step lies in ``settings.step_range``."""
-        if self.timestep is None:
-            return True
-        progress = 1.0 - self.timestep / self.num_train_timesteps
-        start, end = settings.step_range
-        return start <= progress <= end
+        return in_step_range(self.timestep, self.num_train_timesteps, settings.step_range)
 
     def _before_forward(self, module, args, kwargs):
         timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
@@ -103,7 +102,7 @@ class TiaraController:
         self._hook.remove()
 
 
-def _unet_and_timesteps(pipe_or_unet, num_train_timesteps):
+def unet_and_timesteps(pipe_or_unet, num_train_timesteps):
     unet = getattr(pipe_or_unet, "unet", pipe_or_unet)
     if num_train_timesteps is None:
         scheduler = getattr(pipe_or_unet, "scheduler", None)
@@ -132,8 +131,8 @@ def enable_tiara(pipe_or_unet, settings: TiaraSettings | None = None, *, num_tra
     if settings is not None and params:
         raise ValueError("pass either `settings` or TiARA keyword arguments, not both.")
     settings = settings if settings is not None else TiaraSettings(**params)
-    unet, num_train_timesteps = _unet_and_timesteps(pipe_or_unet, num_train_timesteps)
-    _temporal_predicate(unet)  # type check before touching anything
+    unet, num_train_timesteps = unet_and_timesteps(pipe_or_unet, num_train_timesteps)
+    temporal_predicate(unet)  # type check before touching anything
     disable_tiara(unet)
     controller = TiaraController(unet, settings, num_train_timesteps)
     controller.install()

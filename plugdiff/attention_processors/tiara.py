@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .steps import check_step_range
+
 DEFAULT_WINDOW_LENGTH = 7
 
 
@@ -182,9 +184,7 @@ class TiaraSettings:
         check_window_length(self.window_length)
         if self.band is not None:
             object.__setattr__(self, "band", check_band(self.band))
-        start, end = self.step_range
-        if not 0.0 <= start <= end <= 1.0:
-            raise ValueError(f"`step_range` must satisfy 0 <= start <= end <= 1, got {self.step_range!r}.")
+        object.__setattr__(self, "step_range", check_step_range(self.step_range))
 
     def check_frames(self, num_frames: int) -> None:
         """Raise if these settings cannot act on attention over ``num_frames`` frames."""
