@@ -39,16 +39,11 @@ def test_exact_score_example():
 def test_long_video_example(tmp_path):
     import json
 
-    from diffusers import DDIMScheduler
-    from tiny_components import text_components, tiny_motion_adapter, tiny_unet2d_condition, tiny_vae
+    from tiny_components import animatediff_components
 
     from plugdiff.pipelines import TiaraAnimateDiffPipeline
 
-    TiaraAnimateDiffPipeline(
-        vae=tiny_vae(), unet=tiny_unet2d_condition(norm_num_groups=2), motion_adapter=tiny_motion_adapter(),
-        scheduler=DDIMScheduler(clip_sample=False, timestep_spacing="trailing"), feature_extractor=None,
-        image_encoder=None, **text_components(),
-    ).save_pretrained(tmp_path / "model")
+    TiaraAnimateDiffPipeline(**animatediff_components()).save_pretrained(tmp_path / "model")
     out = load_example("long_video").main([
         str(tmp_path / "model"), "a red circle", "--frames", "40", "--steps", "1", "--size", "16",
         "--out", str(tmp_path / "v.mp4"),

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from diffusers import UNet3DConditionModel, UNetMotionModel
+from diffusers import UNetMotionModel
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
-from tiny_components import tiny_motion_adapter, tiny_unet2d_condition
+from tiny_components import tiny_motion_adapter, tiny_unet2d_condition, tiny_unet3d as unet3d
 
 from plugdiff.attention_processors import (
     TiaraAttnProcessor,
@@ -101,15 +101,6 @@ def test_half_precision_inputs_are_computed_in_float32():
 # ---------------------------------------------------------------------- on real (tiny) UNets
 def motion_unet():
     return UNetMotionModel.from_unet2d(tiny_unet2d_condition(norm_num_groups=2), tiny_motion_adapter()).eval()
-
-
-def unet3d():
-    torch.manual_seed(0)
-    return UNet3DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=4,
-    ).eval()
 
 
 def run(unet, frames=8, t=500, seed=0):

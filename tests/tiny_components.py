@@ -6,7 +6,7 @@ Shared by the pipeline tests; sizes follow diffusers' own fast tests.
 from __future__ import annotations
 
 import torch
-from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel, UNet2DModel
+from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNet2DModel, UNet3DConditionModel
 
 from plugdiff.weights.text_models import char_clip_tokenizer, clip_text_encoder
 
@@ -47,6 +47,25 @@ def tiny_motion_adapter() -> MotionAdapter:
     )
 
 
+def tiny_unet3d() -> UNet3DConditionModel:
+    """Text-to-video UNet (ModelScope layout), 4x16x16 latents, text dim 32."""
+    torch.manual_seed(0)
+    return UNet3DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=4,
+    ).eval()
+
+
 def text_components() -> dict:
     tokenizer = char_clip_tokenizer()
     return {"tokenizer": tokenizer, "text_encoder": clip_text_encoder(len(tokenizer))}
+
+
+def animatediff_components() -> dict:
+    """Every component of a tiny AnimateDiff pipeline (16x16 frames, 8x8x4 latents)."""
+    return dict(
+        vae=tiny_vae(), unet=tiny_unet2d_condition(norm_num_groups=2), motion_adapter=tiny_motion_adapter(),
+        scheduler=DDIMScheduler(beta_schedule="linear", clip_sample=False, timestep_spacing="trailing"),
+        feature_extractor=None, image_encoder=None, **text_components(),
+    )

@@ -1,6 +1,5 @@
-"""diffusers attention processors: TiARA temporal reweighting (and, later, PromptBlend
-cross-attention gating), with helpers that install them on a UNet. Must not import
-plugdiff.pipelines."""
+"""diffusers attention processors: TiARA temporal reweighting and PromptBlend cross-attention
+gating, with helpers that install them on a UNet. Must not import plugdiff.pipelines."""
 
 from .install import (
     TiaraController,
@@ -9,6 +8,14 @@ from .install import (
     temporal_processor_names,
     tiara_controller,
 )
+from .promptblend import (
+    PromptBlendAttnProcessor,
+    PromptBlendController,
+    cross_attention_processor_names,
+    disable_promptblend,
+    enable_promptblend,
+)
+from .steps import check_step_range, in_step_range
 from .tiara import (
     TiaraAttnProcessor,
     TiaraSettings,
@@ -19,13 +26,20 @@ from .tiara import (
 )
 
 __all__ = [
+    "PromptBlendAttnProcessor",
+    "PromptBlendController",
     "TiaraAttnProcessor",
     "TiaraController",
     "TiaraSettings",
+    "check_step_range",
     "circulant_window",
+    "cross_attention_processor_names",
     "default_band",
+    "disable_promptblend",
     "disable_tiara",
+    "enable_promptblend",
     "enable_tiara",
+    "in_step_range",
     "temporal_processor_names",
     "tiara_attention",
     "tiara_controller",

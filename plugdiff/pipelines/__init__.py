@@ -1,7 +1,13 @@
 """DiffusionPipeline subclasses (long video; later DPnP / DPS) and their building blocks:
-window denoising and video writers. Thin wrappers that bind models to the algorithms."""
+window denoising, prompt schedules and PromptBlend's alignment and interpolation, video writers.
+Thin wrappers that bind models to the algorithms."""
 
+from .frame_conditions import FrameConditions
 from .pipeline_tiara_animatediff import TiaraAnimateDiffPipeline
+from .prompt_alignment import align_slots, aligned_input_ids
+from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
+from .prompt_schedule import KeyFrame, PromptSchedule, is_schedule
+from .prompt_slots import SLOTS, rule_based_slots, structure_prompt
 from .video_io import save_video, to_uint8_frames, write_metadata
 from .windows import (
     WindowSettings,
@@ -12,12 +18,24 @@ from .windows import (
 )
 
 __all__ = [
+    "SLOTS",
+    "FrameConditions",
+    "KeyFrame",
+    "PromptBlendSettings",
+    "PromptSchedule",
     "TiaraAnimateDiffPipeline",
     "WindowSettings",
+    "align_slots",
+    "aligned_input_ids",
     "context_windows",
     "denoise_in_windows",
+    "frame_mixing",
+    "is_schedule",
+    "mix",
     "reuse_noise",
+    "rule_based_slots",
     "save_video",
+    "structure_prompt",
     "to_uint8_frames",
     "window_weights",
     "write_metadata",

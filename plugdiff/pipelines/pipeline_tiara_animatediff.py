@@ -1,4 +1,4 @@
-"""AnimateDiff for long videos: window denoising in flat memory, with TiARA."""
+"""AnimateDiff for long videos: window denoising in flat memory, with TiARA and PromptBlend."""
 
 from __future__ import annotations
 
@@ -18,10 +18,16 @@ from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineO
 
 from ..attention_processors import (
     TiaraSettings,
+    disable_promptblend,
     disable_tiara,
+    enable_promptblend,
     enable_tiara,
     tiara_controller,
 )
+from .frame_conditions import FrameConditions
+from .prompt_alignment import aligned_input_ids
+from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
+from .prompt_schedule import PromptSchedule, is_schedule
 from .windows import (
     WindowSettings,
     context_windows,
@@ -33,7 +39,8 @@ from .windows import (
 
 class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
     r"""``AnimateDiffPipeline`` that makes videos far longer than the motion module's window,
-    optionally with TiARA temporal attention reweighting.
+    optionally with TiARA temporal attention reweighting and PromptBlend multi-prompt
+    interpolation.
 
     Long videos use window denoising (FreeNoise, Qiu et al., ICLR 2024): at every step the whole
     UNet runs on overlapping windows of ``context_length`` frames and the outputs are fused per
@@ -42,21 +49,33 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
     window's noise re-used, shuffled, for later frames. Only one window's activations exist at a
     time, so memory stays flat in ``num_frames``. A ``num_frames`` beyond the motion module's
     maximum turns windows on by itself (context 16, stride 4); ``windows=False`` turns them off,
-    and a ``WindowSettings`` / dict sets them.
+    and a ``WindowSettings`` / dict sets them. If diffusers' FreeNoise is enabled
+    (``enable_free_noise``), the UNet sees all frames at once and its motion modules window
+    themselves (memory growing with frames); TiARA and PromptBlend work the same there.
 
     TiARA (``tiara=`` in the call, or :func:`~plugdiff.attention_processors.enable_tiara` on the
-    pipeline) reweights the temporal attention inside every window. If diffusers' FreeNoise is
-    enabled (``enable_free_noise``), the call is diffusers' own FreeNoise path (windows inside
-    the motion modules, memory growing with frames), with TiARA installed on top.
+    pipeline) reweights the temporal attention inside every window.
+
+    A prompt schedule (``{0: "...", 48: "..."}``, prompt-travel text or a
+    :class:`~plugdiff.pipelines.PromptSchedule`) makes a multi-prompt video. With PromptBlend
+    (``prompt_blend=True``, the default) the prompts are structured into slots and aligned token
+    by token, every frame gets an anchor and a blended condition
+    (:mod:`~plugdiff.pipelines.prompt_interpolation`) and gated cross-attention processors
+    (:class:`~plugdiff.attention_processors.PromptBlendAttnProcessor`) feed the blended one to
+    the decoder at every step and to all layers inside ``step_range``. ``prompt_blend=False`` is
+    diffusers' FreeNoise baseline: plain encodings interpolated linearly between key frames, in
+    every layer.
 
     Build it like any AnimateDiff pipeline: ``from_pretrained(local_dir_or_hub_id)`` or from
     components; it accepts any scheduler, plugdiff's included.
     """
 
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds", "noise_pred"]
+
     @torch.no_grad()
     def __call__(
         self,
-        prompt: str | list[str] | None = None,
+        prompt: str | list[str] | dict | PromptSchedule | None = None,
         num_frames: int = 16,
         height: int | None = None,
         width: int | None = None,
@@ -76,6 +95,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         decode_chunk_size: int = 16,
         tiara: TiaraSettings | dict | None = None,
         windows: WindowSettings | dict | bool | None = None,
+        prompt_blend: PromptBlendSettings | dict | bool = True,
         eta: float = 0.0,
     ) -> AnimateDiffPipelineOutput | tuple:
         """Generate a video.
@@ -83,6 +103,10 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         Arguments as in ``AnimateDiffPipeline.__call__``, plus:
 
         Args:
+            prompt: one prompt, a list (a batch of videos), or a prompt schedule for one
+                multi-prompt video: ``{frame: prompt}`` (keys int or numeric strings, starting
+                at 0; values free text, ``"|"``-separated slots or a dict of slots),
+                prompt-travel text (``"0: ...\\n48: ..."``) or a ``PromptSchedule``.
             num_frames: frames to generate (>= 1); may exceed the motion module's window.
             tiara: TiARA settings for this call (``TiaraSettings`` or a dict of its fields);
                 None keeps whatever ``enable_tiara`` installed. The pipeline's previous TiARA
@@ -91,6 +115,9 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 maximum), False (one pass over all frames), True (defaults), or a
                 ``WindowSettings`` / dict (``context_length``, ``context_stride``,
                 ``weighting``, ``noise_reuse``).
+            prompt_blend: for a prompt schedule: True (PromptBlend, default settings), a
+                ``PromptBlendSettings`` / dict (``transition``, ``step_range``), or False
+                (diffusers' linear interpolation baseline). Ignored for a single prompt.
         """
         if isinstance(num_frames, bool) or not isinstance(num_frames, numbers.Integral) or num_frames < 1:
             raise ValueError(f"`num_frames` must be an int >= 1, got {num_frames!r}.")
@@ -100,56 +127,40 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             if size % self.vae_scale_factor:
                 raise ValueError(f"`{name}`={size} must be divisible by the VAE factor {self.vae_scale_factor}.")
         tiara_settings = _as_settings(tiara, TiaraSettings, "tiara")
-
-        if self.free_noise_enabled:
-            self._check_window_frames(tiara_settings, min(num_frames, self._free_noise_context_length))
-            with self._tiara_for_call(tiara_settings):
-                return super().__call__(
-                    prompt=prompt, num_frames=num_frames, height=height, width=width,
-                    num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                    negative_prompt=negative_prompt, eta=eta, generator=generator, latents=latents,
-                    prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
-                    output_type=output_type, return_dict=return_dict, cross_attention_kwargs=cross_attention_kwargs,
-                    clip_skip=clip_skip, callback_on_step_end=callback_on_step_end,
-                    callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-                    decode_chunk_size=decode_chunk_size,
-                )
-
-        if isinstance(prompt, dict):
-            raise ValueError(
-                "a dict `prompt` (multi-prompt schedule) needs diffusers' FreeNoise here: call "
-                "pipe.enable_free_noise() first, or pass one prompt."
+        blend_settings = _blend_settings(prompt_blend)
+        schedule = PromptSchedule.parse(prompt) if is_schedule(prompt) else None
+        if schedule is not None:
+            schedule.check_frames(num_frames)
+            if prompt_embeds is not None or negative_prompt_embeds is not None:
+                raise ValueError("a prompt schedule is encoded by the pipeline: do not pass `prompt_embeds` / `negative_prompt_embeds` with it.")
+            if not isinstance(negative_prompt, (str, type(None))):
+                raise TypeError(f"with a prompt schedule, `negative_prompt` must be one string (used for every frame), got {type(negative_prompt).__name__}.")
+            _check_callback_inputs(callback_on_step_end_tensor_inputs, self._callback_tensor_inputs)
+        else:
+            self.check_inputs(
+                prompt, height, width, None, negative_prompt, prompt_embeds, negative_prompt_embeds, None, None,
+                callback_on_step_end_tensor_inputs,
             )
-        window_settings = self._resolve_windows(windows, num_frames)
-        frame_windows = (
-            context_windows(num_frames, window_settings.context_length, window_settings.context_stride)
-            if window_settings
-            else [list(range(num_frames))]
-        )
-        self._check_window_frames(tiara_settings, len(frame_windows[0]))
-        self.check_inputs(
-            prompt, height, width, None, negative_prompt, prompt_embeds, negative_prompt_embeds, None, None,
-            callback_on_step_end_tensor_inputs,
-        )
+        window_settings, frame_windows = self._plan_windows(windows, num_frames)
+        temporal_frames = min(num_frames, self._free_noise_context_length) if self.free_noise_enabled else len(frame_windows[0])
+        self._check_window_frames(tiara_settings, temporal_frames)
         self._guidance_scale = guidance_scale
         self._clip_skip = clip_skip
         self._cross_attention_kwargs = cross_attention_kwargs
         self._interrupt = False
         device = self._execution_device
-        batch_size = 1 if isinstance(prompt, str) else len(prompt) if prompt is not None else prompt_embeds.shape[0]
 
-        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
-            prompt, device, 1, self.do_classifier_free_guidance, negative_prompt,
-            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds, clip_skip=clip_skip,
-        )
-        if self.do_classifier_free_guidance:
-            prompt_embeds = torch.cat([negative_prompt_embeds, prompt_embeds])  # per video, not per frame
+        if schedule is not None:
+            conditions = self._schedule_conditions(schedule, blend_settings, num_frames, negative_prompt, device, clip_skip)
+        else:
+            conditions = self._prompt_conditions(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip)
+        batch_size = conditions.anchor.shape[0]
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         user_latents = latents is not None
         latents = self.prepare_latents(
-            batch_size, self.unet.config.in_channels, num_frames, height, width, prompt_embeds.dtype, device, generator, latents
+            batch_size, self.unet.config.in_channels, num_frames, height, width, conditions.anchor.dtype, device, generator, latents
         )
         if window_settings and window_settings.noise_reuse == "shuffle" and not user_latents:
             latents = reuse_noise(
@@ -159,19 +170,22 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
         weights = window_weights(len(frame_windows[0]), window_settings.weighting if window_settings else "flat")
 
-        def window_model(x: torch.Tensor, frames: list[int], t) -> torch.Tensor:
-            model_input = torch.cat([x] * 2) if self.do_classifier_free_guidance else x
-            model_input = self.scheduler.scale_model_input(model_input, t)
-            noise_pred = self.unet(
-                model_input, t, encoder_hidden_states=prompt_embeds.repeat_interleave(len(frames), dim=0),
-                cross_attention_kwargs=cross_attention_kwargs,
-            ).sample
-            if self.do_classifier_free_guidance:
-                uncond, cond = noise_pred.chunk(2)
-                noise_pred = uncond + guidance_scale * (cond - uncond)
-            return noise_pred
+        with self._tiara_for_call(tiara_settings), self._promptblend_for_call(conditions, blend_settings) as blend:
 
-        with self._tiara_for_call(tiara_settings):
+            def window_model(x: torch.Tensor, frames: list[int], t) -> torch.Tensor:
+                model_input = torch.cat([x] * 2) if self.do_classifier_free_guidance else x
+                model_input = self.scheduler.scale_model_input(model_input, t)
+                encoder_hidden_states = conditions.window(frames)
+                if blend is not None:
+                    blend.update(encoder_hidden_states, conditions.window(frames, blended=True), t)
+                noise_pred = self.unet(
+                    model_input, t, encoder_hidden_states=encoder_hidden_states, cross_attention_kwargs=cross_attention_kwargs,
+                ).sample
+                if self.do_classifier_free_guidance:
+                    uncond, cond = noise_pred.chunk(2)
+                    noise_pred = uncond + guidance_scale * (cond - uncond)
+                return noise_pred
+
             self._num_timesteps = len(timesteps)
             with self.progress_bar(total=len(timesteps)) as progress_bar:
                 for i, t in enumerate(timesteps):
@@ -180,7 +194,10 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                     noise_pred = denoise_in_windows(lambda x, frames: window_model(x, frames, t), latents, frame_windows, weights)
                     latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
                     if callback_on_step_end is not None:
-                        step_state = {"latents": latents, "prompt_embeds": prompt_embeds, "noise_pred": noise_pred}
+                        step_state = {
+                            "latents": latents, "prompt_embeds": conditions.anchor,
+                            "negative_prompt_embeds": conditions.negative, "noise_pred": noise_pred,
+                        }
                         callback_kwargs = {k: step_state[k] for k in callback_on_step_end_tensor_inputs}
                         latents = callback_on_step_end(self, i, t, callback_kwargs).pop("latents", latents)
                     progress_bar.update()
@@ -194,11 +211,76 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             return (video,)
         return AnimateDiffPipelineOutput(frames=video)
 
+    # ------------------------------------------------------------------ conditions
+    def _prompt_conditions(self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip) -> FrameConditions:
+        """One condition per video (the same for every frame), encoded as diffusers does."""
+        positive, negative = self.encode_prompt(
+            prompt, device, 1, self.do_classifier_free_guidance, negative_prompt,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds, clip_skip=clip_skip,
+        )
+        return FrameConditions(positive[:, None], negative[:, None] if self.do_classifier_free_guidance else None)
+
+    def _schedule_conditions(self, schedule, settings, num_frames, negative_prompt, device, clip_skip) -> FrameConditions:
+        """Per-frame conditions of a prompt schedule: PromptBlend's aligned anchor / blended
+        conditions, or (``settings`` None) diffusers' linear interpolation of plain encodings."""
+        if settings is None:
+            embeddings, _ = self.encode_prompt(schedule.texts, device, 1, False, clip_skip=clip_skip)
+            _, linear = frame_mixing(schedule.frames, num_frames, 1.0)
+            anchor, blended = mix(linear, embeddings), None
+        else:
+            embeddings = self._encode_token_ids(aligned_input_ids(self.tokenizer, schedule), device, clip_skip)
+            anchor_weights, blend_weights = frame_mixing(schedule.frames, num_frames, settings.transition)
+            anchor, blended = mix(anchor_weights, embeddings), mix(blend_weights, embeddings)
+        negative = None
+        if self.do_classifier_free_guidance:  # one negative condition for every frame, as diffusers encodes it
+            _, negative = self.encode_prompt("", device, 1, True, negative_prompt, clip_skip=clip_skip)
+            negative = negative[:, None]
+        return FrameConditions(anchor[None], negative, blended[None] if blended is not None else None)
+
+    def _encode_token_ids(self, input_ids: torch.Tensor, device, clip_skip: int | None) -> torch.Tensor:
+        """The text encoder's embeddings of ready token ids, with ``clip_skip`` as in
+        ``encode_prompt`` (the hidden state ``clip_skip`` layers before the last, final layer
+        norm applied)."""
+        input_ids = input_ids.to(device)
+        if clip_skip is None:
+            embeddings = self.text_encoder(input_ids)[0]
+        else:
+            hidden_states = self.text_encoder(input_ids, output_hidden_states=True)[-1]
+            embeddings = self.text_encoder.text_model.final_layer_norm(hidden_states[-(clip_skip + 1)])
+        return embeddings.to(dtype=self.text_encoder.dtype, device=device)
+
+    @contextlib.contextmanager
+    def _promptblend_for_call(self, conditions: FrameConditions, settings: PromptBlendSettings | None):
+        """PromptBlend's gated processors for one call when the conditions have a blended part;
+        yields their controller (or None) and takes them off afterwards."""
+        if conditions.blended is None:
+            yield None
+            return
+        controller = enable_promptblend(self, settings.step_range)
+        try:
+            yield controller
+        finally:
+            disable_promptblend(self)
+
     # ------------------------------------------------------------------ helpers
     @property
     def motion_max_frames(self) -> int:
         """The most frames the motion modules' positional encoding takes in one pass."""
         return self.unet.config.motion_max_seq_length
+
+    def _plan_windows(self, windows, num_frames: int) -> tuple[WindowSettings | None, list[list[int]]]:
+        """Window settings (None: one pass) and the frame windows of every UNet call."""
+        if self.free_noise_enabled:
+            if windows is not None:
+                raise ValueError(
+                    "`windows` cannot be combined with diffusers' FreeNoise, which windows the motion modules itself: "
+                    "leave windows=None, or call pipe.disable_free_noise() to use plugdiff's window denoising."
+                )
+            return None, [list(range(num_frames))]
+        settings = self._resolve_windows(windows, num_frames)
+        if settings is None:
+            return None, [list(range(num_frames))]
+        return settings, context_windows(num_frames, settings.context_length, settings.context_stride)
 
     def _resolve_windows(self, windows, num_frames: int) -> WindowSettings | None:
         if windows is None:
@@ -251,3 +333,19 @@ def _as_settings(value, cls, name):
     if isinstance(value, dict):
         return cls(**value)
     raise TypeError(f"`{name}` must be a {cls.__name__}, a dict of its fields, or None; got {type(value).__name__}.")
+
+
+def _blend_settings(prompt_blend) -> PromptBlendSettings | None:
+    if prompt_blend is True:
+        return PromptBlendSettings()
+    if prompt_blend is False:
+        return None
+    if isinstance(prompt_blend, (PromptBlendSettings, dict)):
+        return _as_settings(prompt_blend, PromptBlendSettings, "prompt_blend")
+    raise TypeError(f"`prompt_blend` must be True, False, a PromptBlendSettings or a dict of its fields; got {type(prompt_blend).__name__}.")
+
+
+def _check_callback_inputs(names, allowed) -> None:
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise ValueError(f"`callback_on_step_end_tensor_inputs` has {unknown}; allowed: {allowed}.")
