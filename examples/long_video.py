@@ -1,16 +1,21 @@
-"""Render a long video with TiARA from any AnimateDiff pipeline folder you have on disk.
+"""Render a long video with TiARA (and PromptBlend for several prompts) from any AnimateDiff
+pipeline folder you have on disk.
 
     python examples/long_video.py PIPELINE_DIR_OR_HUB_ID "a red circle moving right" \
         [--frames 128] [--steps 25] [--alpha 5.0] [--size 512] [--seed 0] [--out outputs/video.mp4]
         [--allow-download]
+    python examples/long_video.py PIPELINE_DIR --schedule examples/schedules/three_scenes.txt \
+        [--transition 0.5] [--no-prompt-blend] [--negative "blurry"] ...
 
-The output (.mp4, .gif, or a folder of PNGs) gets a JSON sidecar with every setting and the
-seed. Loads local files only unless --allow-download.
+A schedule file holds prompt-travel lines ``<frame>: <prompt>`` (or a JSON object
+``{"0": "...", "48": "..."}``). The output (.mp4, .gif, or a folder of PNGs) gets a JSON sidecar
+with every setting and the seed. Loads local files only unless --allow-download.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -23,7 +28,12 @@ from plugdiff.weights import ModelNotFoundError, load_pretrained
 def main(argv=None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="AnimateDiff pipeline folder (or hub id with --allow-download)")
-    parser.add_argument("prompt")
+    parser.add_argument("prompt", nargs="?", help="one prompt (or use --schedule)")
+    parser.add_argument("--schedule", type=Path, help="prompt schedule file: prompt-travel lines or a JSON object")
+    parser.add_argument("--transition", type=float, default=0.5,
+                        help="PromptBlend transition: fraction of each gap between key frames (<= 1) or frames (> 1)")
+    parser.add_argument("--no-prompt-blend", action="store_true", help="diffusers' linear interpolation instead of PromptBlend")
+    parser.add_argument("--negative", default=None, help="negative prompt")
     parser.add_argument("--frames", type=int, default=128)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--alpha", type=float, default=5.0, help="TiARA strength; 0 turns it off")
@@ -34,6 +44,10 @@ def main(argv=None) -> Path:
     parser.add_argument("--out", type=Path, default=Path("outputs/video.mp4"))
     parser.add_argument("--allow-download", action="store_true")
     args = parser.parse_args(argv)
+    if (args.prompt is None) == (args.schedule is None):
+        parser.error("give one prompt or --schedule FILE, not both")
+    prompt = args.prompt if args.schedule is None else read_schedule(args.schedule)
+    transition = int(args.transition) if args.transition > 1 else args.transition
 
     try:
         pipe = load_pretrained(TiaraAnimateDiffPipeline, args.model, allow_download=args.allow_download)
@@ -41,12 +55,19 @@ def main(argv=None) -> Path:
         sys.exit(str(err))
     if torch.cuda.is_available():
         pipe.to("cuda", torch.float16)
-    settings = dict(prompt=args.prompt, num_frames=args.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,
-                    height=args.size, width=args.size, tiara={"alpha": args.alpha})
+    settings = dict(prompt=prompt, negative_prompt=args.negative, num_frames=args.frames, num_inference_steps=args.steps,
+                    guidance_scale=args.guidance, height=args.size, width=args.size, tiara={"alpha": args.alpha},
+                    prompt_blend=False if args.no_prompt_blend else {"transition": transition})
     frames = pipe(**settings, generator=torch.Generator(pipe.device).manual_seed(args.seed), output_type="pt").frames[0]
     path = save_video(frames, args.out, fps=args.fps, metadata={**settings, "seed": args.seed, "model": args.model})
     print(f"wrote {path} ({args.frames} frames)")
     return path
+
+
+def read_schedule(path: Path):
+    """A JSON object file as a dict, anything else as prompt-travel text (the pipeline parses both)."""
+    text = path.read_text()
+    return json.loads(text) if text.lstrip().startswith("{") else text
 
 
 if __name__ == "__main__":

@@ -33,3 +33,14 @@ def test_tiara_overhead_benchmark_quick_run(tmp_path):
     assert row["frames"] == 20 and row["time_ratio"] > 0 and row["peak_above_model_mb"] > 0
     assert len(report["attention_microbenchmark"]) == 4
     assert (tmp_path / f"tiara_overhead_{report['tag']}.json").exists()
+
+
+def test_promptblend_cost_benchmark_quick_run(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_promptblend", BENCH.parent / "promptblend_cost.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.main(["--frames", "20", "--size", "32", "--repeats", "1", "--out", str(tmp_path)])
+    results = report["results"]["20"]
+    assert set(results) == set(module.VARIANTS) and results["one prompt"]["ratio_to_one_prompt"] == 1.0
+    assert all(r["seconds"] > 0 for r in results.values())
+    assert (tmp_path / "promptblend_cost_small-cpu-float32.json").exists()

@@ -51,6 +51,15 @@ def test_long_video_example(tmp_path):
     sidecar = json.loads((tmp_path / "v.mp4.json").read_text())
     assert out.stat().st_size > 0 and sidecar["num_frames"] == 40 and sidecar["tiara"] == {"alpha": 5.0}
 
+    out = load_example("long_video").main([
+        str(tmp_path / "model"), "--schedule", str(EXAMPLES / "schedules" / "three_scenes.txt"), "--frames", "96",
+        "--steps", "1", "--size", "16", "--transition", "20", "--out", str(tmp_path / "s.gif"),
+    ])
+    sidecar = json.loads((tmp_path / "s.gif.json").read_text())
+    assert out.stat().st_size > 0 and sidecar["prompt_blend"] == {"transition": 20} and "80: a red circle" in sidecar["prompt"]
+    with pytest.raises(SystemExit):
+        load_example("long_video").main([str(tmp_path / "model")])  # neither a prompt nor a schedule
+
 
 def test_load_pretrained_is_offline_first(tmp_path):
     from diffusers import DDPMPipeline

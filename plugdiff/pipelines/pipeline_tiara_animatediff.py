@@ -128,19 +128,9 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 raise ValueError(f"`{name}`={size} must be divisible by the VAE factor {self.vae_scale_factor}.")
         tiara_settings = _as_settings(tiara, TiaraSettings, "tiara")
         blend_settings = _blend_settings(prompt_blend)
-        schedule = PromptSchedule.parse(prompt) if is_schedule(prompt) else None
-        if schedule is not None:
-            schedule.check_frames(num_frames)
-            if prompt_embeds is not None or negative_prompt_embeds is not None:
-                raise ValueError("a prompt schedule is encoded by the pipeline: do not pass `prompt_embeds` / `negative_prompt_embeds` with it.")
-            if not isinstance(negative_prompt, (str, type(None))):
-                raise TypeError(f"with a prompt schedule, `negative_prompt` must be one string (used for every frame), got {type(negative_prompt).__name__}.")
-            _check_callback_inputs(callback_on_step_end_tensor_inputs, self._callback_tensor_inputs)
-        else:
-            self.check_inputs(
-                prompt, height, width, None, negative_prompt, prompt_embeds, negative_prompt_embeds, None, None,
-                callback_on_step_end_tensor_inputs,
-            )
+        schedule = self._check_prompt(
+            prompt, num_frames, height, width, negative_prompt, prompt_embeds, negative_prompt_embeds, callback_on_step_end_tensor_inputs
+        )
         window_settings, frame_windows = self._plan_windows(windows, num_frames)
         temporal_frames = min(num_frames, self._free_noise_context_length) if self.free_noise_enabled else len(frame_windows[0])
         self._check_window_frames(tiara_settings, temporal_frames)
@@ -212,6 +202,26 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         return AnimateDiffPipelineOutput(frames=video)
 
     # ------------------------------------------------------------------ conditions
+    def _check_prompt(
+        self, prompt, num_frames, height, width, negative_prompt, prompt_embeds, negative_prompt_embeds, callback_inputs
+    ) -> PromptSchedule | None:
+        """Validate the prompt arguments; the parsed schedule when ``prompt`` is one, else None."""
+        if not is_schedule(prompt):
+            self.check_inputs(
+                prompt, height, width, None, negative_prompt, prompt_embeds, negative_prompt_embeds, None, None, callback_inputs,
+            )
+            return None
+        schedule = PromptSchedule.parse(prompt)
+        schedule.check_frames(num_frames)
+        if prompt_embeds is not None or negative_prompt_embeds is not None:
+            raise ValueError("a prompt schedule is encoded by the pipeline: do not pass `prompt_embeds` / `negative_prompt_embeds` with it.")
+        if not isinstance(negative_prompt, (str, type(None))):
+            raise TypeError(f"with a prompt schedule, `negative_prompt` must be one string (used for every frame), got {type(negative_prompt).__name__}.")
+        unknown = [name for name in callback_inputs if name not in self._callback_tensor_inputs]
+        if unknown:
+            raise ValueError(f"`callback_on_step_end_tensor_inputs` has {unknown}; allowed: {self._callback_tensor_inputs}.")
+        return schedule
+
     def _prompt_conditions(self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip) -> FrameConditions:
         """One condition per video (the same for every frame), encoded as diffusers does."""
         positive, negative = self.encode_prompt(
@@ -343,9 +353,3 @@ def _blend_settings(prompt_blend) -> PromptBlendSettings | None:
     if isinstance(prompt_blend, (PromptBlendSettings, dict)):
         return _as_settings(prompt_blend, PromptBlendSettings, "prompt_blend")
     raise TypeError(f"`prompt_blend` must be True, False, a PromptBlendSettings or a dict of its fields; got {type(prompt_blend).__name__}.")
-
-
-def _check_callback_inputs(names, allowed) -> None:
-    unknown = [name for name in names if name not in allowed]
-    if unknown:
-        raise ValueError(f"`callback_on_step_end_tensor_inputs` has {unknown}; allowed: {allowed}.")
