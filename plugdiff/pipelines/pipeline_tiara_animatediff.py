@@ -118,6 +118,10 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             prompt_blend: for a prompt schedule: True (PromptBlend, default settings), a
                 ``PromptBlendSettings`` / dict (``transition``, ``step_range``), or False
                 (diffusers' linear interpolation baseline). Ignored for a single prompt.
+            callback_on_step_end_tensor_inputs: any of "latents", "noise_pred",
+                "prompt_embeds" (the text conditions, (B, F, L, D) per frame or (B, 1, L, D);
+                PromptBlend's anchors) and "negative_prompt_embeds" ((B, 1, L, D), or None
+                without guidance); only a returned "latents" is taken back.
         """
         if isinstance(num_frames, bool) or not isinstance(num_frames, numbers.Integral) or num_frames < 1:
             raise ValueError(f"`num_frames` must be an int >= 1, got {num_frames!r}.")
