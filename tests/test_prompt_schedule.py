@@ -220,6 +220,7 @@ def test_mix_is_exact_for_one_hot_rows():
         (dict(step_range=(0.5, 0.2)), "step_range"),
         (dict(step_range=(0.1,)), "step_range"),
         (dict(step_range=(-0.1, 0.3)), "step_range"),
+        (dict(step_range="01"), "step_range"),
     ],
 )
 def test_bad_settings(kwargs, match):

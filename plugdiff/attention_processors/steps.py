@@ -8,6 +8,8 @@ from __future__ import annotations
 def check_step_range(step_range, name: str = "step_range") -> tuple[float, float]:
     """(start, end) with 0 <= start <= end <= 1."""
     try:
+        if isinstance(step_range, str):
+            raise TypeError
         start, end = (float(v) for v in step_range)
     except (TypeError, ValueError):
         raise ValueError(f"`{name}` must be a pair (start, end) of fractions, got {step_range!r}.") from None
