@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from diffusers import UNet3DConditionModel, UNetMotionModel
 
-from .steps import in_step_range
+from .steps import in_step_range, scalar_timestep
 from .tiara import TiaraAttnProcessor, TiaraSettings
 
 _STATE_ATTR = "_plugdiff_tiara"
@@ -61,7 +60,7 @@ class TiaraController:
     def _before_forward(self, module, args, kwargs):
         timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
         if timestep is not None:
-            self.timestep = float(torch.as_tensor(timestep).flatten()[0])
+            self.timestep = scalar_timestep(timestep)
         if not self._still_in_place():
             self.install()
 

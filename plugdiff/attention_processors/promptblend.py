@@ -21,7 +21,7 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from .install import temporal_predicate, unet_and_timesteps
-from .steps import check_step_range, in_step_range
+from .steps import check_step_range, in_step_range, scalar_timestep
 
 _STATE_ATTR = "_plugdiff_promptblend"
 
@@ -51,7 +51,7 @@ class PromptBlendController:
         if anchor.shape != blended.shape:
             raise ValueError(f"anchor {tuple(anchor.shape)} and blended {tuple(blended.shape)} conditions must have the same shape.")
         self.anchor, self.blended = anchor, blended
-        self.timestep = float(torch.as_tensor(timestep).flatten()[0])
+        self.timestep = scalar_timestep(timestep)
 
     def blends_everywhere(self) -> bool:
         """Whether the current step lies in ``step_range``."""

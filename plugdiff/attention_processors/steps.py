@@ -4,6 +4,8 @@ close to 1 at the last step."""
 
 from __future__ import annotations
 
+import torch
+
 
 def check_step_range(step_range, name: str = "step_range") -> tuple[float, float]:
     """(start, end) with 0 <= start <= end <= 1."""
@@ -16,6 +18,11 @@ def check_step_range(step_range, name: str = "step_range") -> tuple[float, float
     if not 0.0 <= start <= end <= 1.0:
         raise ValueError(f"`{name}` must satisfy 0 <= start <= end <= 1, got {step_range!r}.")
     return start, end
+
+
+def scalar_timestep(timestep) -> float:
+    """The timestep of a UNet call as a float (an int, a 0-d tensor or one per batch element)."""
+    return float(torch.as_tensor(timestep).flatten()[0])
 
 
 def in_step_range(timestep: float | None, num_train_timesteps: int, step_range: tuple[float, float]) -> bool:
