@@ -1,0 +1,209 @@
+"""Forward models for inverse problems: the measurement law p(y | x) and what samplers need of it.
+
+Images are (B, C, H, W) tensors in [-1, 1]; noise levels are in the same units.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def check_image(x: torch.Tensor, name: str = "x") -> None:
+    """x must be a finite (B, C, H, W) tensor."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"`{name}` must be a (B, C, H, W) tensor, got {shape}.")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"`{name}` has non-finite values (nan or inf).")
+
+
+def check_positive(value, name: str) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value}.")
+    return value
+
+
+class ForwardOperator:
+    r"""A measurement model :math:`y \sim p(y \mid x)` for images x of any (B, C, H, W) shape.
+
+    Subclasses define :meth:`forward` (the noiseless measurement), :meth:`measure` (draw a noisy
+    one), :meth:`log_likelihood` and :meth:`measurement_shape`. The log-likelihood is per sample,
+    (B,), up to an additive constant chosen so that it is <= 0 (a perfect fit scores 0):
+    posterior samplers only use its gradient and DPS uses the "distance"
+    :math:`d(x) = \sqrt{-2 s^2 \log p(y \mid x)}` (``||y - A(x)||`` for Gaussian noise), with s the
+    operator's ``noise_level``. Nonlinear operators need nothing more: gradients come from autograd.
+    """
+
+    #: s, the likelihood's scale in image units (noise std for Gaussian noise).
+    noise_level: float = 1.0
+    #: True for a linear A with Gaussian noise: the proximal law is Gaussian, sampled exactly.
+    is_linear_gaussian: bool = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def measure(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def measurement_shape(self, image_shape) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+    def log_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(grad_x log p(y | x), log p(y | x)) per sample, by autograd."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            value = self.log_likelihood(x, y)
+            (grad,) = torch.autograd.grad(value.sum(), x)
+        return grad, value.detach()
+
+    def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """d(x) = sqrt(-2 s^2 log p(y | x)) per sample (B,): ``||y - A(x)||`` for Gaussian noise."""
+        return (-2 * self.noise_level**2 * self.log_likelihood(x, y)).clamp_min(1e-12).sqrt()
+
+    def check_measurement(self, y: torch.Tensor, image_shape) -> None:
+        """y must be finite and shaped like ``measurement_shape(image_shape)``."""
+        expected = tuple(self.measurement_shape(tuple(image_shape)))
+        if not isinstance(y, torch.Tensor) or tuple(y.shape) != expected:
+            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise ValueError(
+                f"measurement `y` must have shape {expected} for images of shape {tuple(image_shape)} "
+                f"under {type(self).__name__}, got {got}."
+            )
+        if not bool(torch.isfinite(y).all()):
+            raise ValueError("measurement `y` has non-finite values (nan or inf).")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({fields})"
+
+    def config(self) -> dict:
+        """The constructor arguments (for sidecars and reproducibility)."""
+        return dict(getattr(self, "_config", {}))
+
+
+class GaussianMeasurement(ForwardOperator):
+    r"""Additive white Gaussian noise: :math:`y = A(x) + s\,n`, :math:`n \sim \mathcal N(0, I)`,
+    :math:`\log p(y \mid x) = -\lVert y - A(x) \rVert^2 / (2 s^2)` (+ const)."""
+
+    def __init__(self, noise_std: float):
+        self.noise_level = check_positive(noise_std, "noise_std")
+
+    @property
+    def noise_std(self) -> float:
+        return self.noise_level
+
+    def measure(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        check_image(x)
+        clean = self.forward(x)
+        noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=clean.device)
+        return clean + self.noise_level * noise
+
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        residual = (y - self.forward(x)).reshape(x.shape[0], -1)
+        return -0.5 * (residual**2).sum(1) / self.noise_level**2
+
+
+class LinearOperator(GaussianMeasurement):
+    r"""Linear :math:`A` with Gaussian noise. Subclasses define :meth:`A` and usually
+    :meth:`A_adjoint` (the default is the exact vector-Jacobian product of A) and, where A^T A
+    has a closed form, :meth:`solve_normal`.
+
+    The proximal law of the posterior sampler,
+    :math:`\pi(x) \propto p(y \mid x)\, \exp(-\lVert x - c \rVert^2 / (2\eta^2))`, is Gaussian with
+    precision :math:`P = A^\top A / s^2 + I / \eta^2` and mean
+    :math:`P^{-1}(A^\top y / s^2 + c / \eta^2)`. :meth:`proximal_sample` draws from it exactly by
+    perturb-and-MAP (Papandreou & Yuille 2010): solve
+    :math:`P x = A^\top (y + s z_1) / s^2 + (c + \eta z_2) / \eta^2` with independent standard
+    normal :math:`z_1, z_2`; then x has exactly that mean and covariance :math:`P^{-1}`.
+    """
+
+    is_linear_gaussian = True
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def A_adjoint(self, y: torch.Tensor, image_shape=None) -> torch.Tensor:
+        """A^T y, by the vector-Jacobian product of A at zero (exact for a linear A)."""
+        if image_shape is None:
+            raise ValueError(f"{type(self).__name__}.A_adjoint needs `image_shape` (no explicit adjoint).")
+        with torch.enable_grad():
+            zero = torch.zeros(image_shape, dtype=y.dtype, device=y.device, requires_grad=True)
+            (out,) = torch.autograd.grad(self.A(zero), zero, grad_outputs=y)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.A(x)
+
+    def adjoint(self, y: torch.Tensor, image_shape) -> torch.Tensor:
+        """A^T y for images of ``image_shape`` (passes the shape to operators that need it)."""
+        return self.A_adjoint(y, image_shape=tuple(image_shape))
+
+    def log_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A^T (y - A x) / s^2, log p(y | x)) in closed form."""
+        residual = y - self.A(x)
+        value = -0.5 * (residual.reshape(x.shape[0], -1) ** 2).sum(1) / self.noise_level**2
+        return self.adjoint(residual, x.shape) / self.noise_level**2, value
+
+    def solve_normal(self, rhs: torch.Tensor, eta: float) -> torch.Tensor:
+        """(A^T A / s^2 + I / eta^2)^{-1} rhs; conjugate gradients unless a subclass knows better."""
+        return conjugate_gradients(
+            lambda v: self.adjoint(self.A(v), v.shape) / self.noise_level**2 + v / eta**2, rhs
+        )
+
+    def proximal_sample(
+        self, center: torch.Tensor, y: torch.Tensor, eta: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One exact draw from the proximal law (see the class docstring), per batch element."""
+        s = self.noise_level
+        z1 = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+        z2 = torch.randn(center.shape, generator=generator, dtype=center.dtype, device=center.device)
+        rhs = self.adjoint(y + s * z1, center.shape) / s**2 + (center + eta * z2) / eta**2
+        return self.solve_normal(rhs, eta)
+
+    def proximal_moments(self, center: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tensor:
+        """The proximal law's mean P^{-1}(A^T y / s^2 + c / eta^2)."""
+        rhs = self.adjoint(y, center.shape) / self.noise_level**2 + center / eta**2
+        return self.solve_normal(rhs, eta)
+
+    def as_matrix(self, image_shape) -> torch.Tensor:
+        """The dense (M, D) matrix of A on flattened images of ``image_shape`` (1, C, H, W): for
+        tests and exact references on tiny shapes."""
+        image_shape = tuple(image_shape)
+        D = math.prod(image_shape)
+        basis = torch.eye(D, dtype=torch.float64).reshape(D, *image_shape[1:])
+        return self.A(basis).reshape(D, -1).T.contiguous()
+
+
+def conjugate_gradients(apply, rhs: torch.Tensor, tol: float = 1e-6, max_iter: int = 500) -> torch.Tensor:
+    """Solve ``apply(x) = rhs`` for a symmetric positive definite ``apply``, per batch element
+    (Hestenes & Stiefel 1952), to relative residual ``tol``."""
+    B = rhs.shape[0]
+
+    def dot(a, b):
+        return (a * b).reshape(B, -1).sum(1).reshape(B, *([1] * (rhs.ndim - 1)))
+
+    x = torch.zeros_like(rhs)
+    r = rhs.clone()
+    p = r.clone()
+    rr = dot(r, r)
+    target = tol**2 * rr
+    for _ in range(max_iter):
+        if bool((rr <= target).all()):
+            break
+        Ap = apply(p)
+        alpha = rr / dot(p, Ap).clamp_min(torch.finfo(rhs.dtype).tiny)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rr_new = dot(r, r)
+        p = r + (rr_new / rr.clamp_min(torch.finfo(rhs.dtype).tiny)) * p
+        rr = rr_new
+    return x
