@@ -177,6 +177,12 @@ class GaussianMixture:
         logp, _, _ = self._component_terms(x, alpha_bar)
         return torch.logsumexp(logp, dim=1)
 
+    def responsibilities(self, x: torch.Tensor, alpha_bar=1.0) -> torch.Tensor:
+        """Posterior component probabilities p(k | x) under q_t, (B, K); their mean over samples
+        estimates the component weights the samples were drawn with."""
+        logp, _, _ = self._component_terms(x, alpha_bar)
+        return torch.softmax(logp, dim=1)
+
     def score(self, x: torch.Tensor, alpha_bar) -> torch.Tensor:
         """Exact grad_x log q_t(x) at level alpha_bar; same shape as x."""
         logp, whitened, _ = self._component_terms(x, alpha_bar)

@@ -26,6 +26,7 @@ from .base import (
 )
 from .blur import CircularConvolution, GaussianBlur, MotionBlur
 from .inpainting import Inpainting
+from .matrix import MatrixOperator
 from .phase_retrieval import PhaseRetrieval
 from .quantized import Quantized1Bit
 from .super_resolution import SuperResolution
@@ -64,6 +65,7 @@ __all__ = [
     "GaussianMeasurement",
     "Inpainting",
     "LinearOperator",
+    "MatrixOperator",
     "MotionBlur",
     "PhaseRetrieval",
     "Quantized1Bit",

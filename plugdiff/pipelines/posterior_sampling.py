@@ -1,0 +1,76 @@
+"""What the posterior samplers (DPnP, DPS) share: the prior's noise schedule, timestep grids,
+model-call counting and the output record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class PosteriorSamples:
+    """Output of :func:`~plugdiff.pipelines.dpnp.dpnp_sample` and :func:`~plugdiff.pipelines.dps.dps_sample`.
+
+    Attributes:
+        samples: (B, C, H, W) posterior samples, one per measurement in the batch.
+        model_evals: network evaluations per sample (calls of ``eps_model``).
+        acceptance_rate: mean Metropolis acceptance of the MALA proximal sampler over all
+            iterations and samples (None for other samplers).
+        etas: the annealing schedule used (DPnP only).
+    """
+
+    samples: torch.Tensor
+    model_evals: int
+    acceptance_rate: float | None = None
+    etas: list[float] = field(default_factory=list)
+
+
+class CountingModel:
+    """Wraps ``eps_model(x_t, t)`` and counts its calls (one call = one evaluation per sample)."""
+
+    def __init__(self, eps_model: EpsModel):
+        self.eps_model = eps_model
+        self.calls = 0
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.eps_model(x_t, t)
+
+
+def check_alphas_cumprod(alphas_cumprod) -> torch.Tensor:
+    """The prior's alpha-bar_t, t = 0..T-1, as float64: must be strictly decreasing in (0, 1)."""
+    ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64).reshape(-1).cpu()
+    if ac.numel() < 2 or not bool(((ac > 0) & (ac < 1)).all()) or not bool((ac[1:] < ac[:-1]).all()):
+        raise ValueError("`alphas_cumprod` must be a strictly decreasing sequence in (0, 1) (a VP noise schedule).")
+    return ac
+
+
+def timestep_grid(last: int, num_steps: int | None) -> list[int]:
+    """Descending timesteps from ``last`` down to 0: all of them, or ``num_steps`` evenly spaced
+    (rounded; both ends kept)."""
+    if num_steps is None or num_steps >= last + 1:
+        return list(range(last, -1, -1))
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"`num_steps` must be a positive int or None, got {num_steps!r}.")
+    if num_steps == 1:
+        return [last]
+    grid = torch.linspace(last, 0, num_steps).round().long().tolist()
+    return sorted(set(grid), reverse=True)
+
+
+def timesteps_for(t: int, batch: int, device) -> torch.Tensor:
+    """Integer timesteps (B,) for one model call."""
+    return torch.full((batch,), t, dtype=torch.long, device=device)
+
+
+def denoised(eps_model: EpsModel, x: torch.Tensor, t: int, sigma: float, alpha_bar: float, clip: bool) -> torch.Tensor:
+    r"""Tweedie's estimate of x_0 from a VE-noisy x = x_0 + sigma n, with the model queried at
+    training step t (level alpha-bar): :math:`\hat x_0 = x - \sigma\,\varepsilon_\theta(\sqrt{\bar a}\,x, t)`,
+    clipped to [-1, 1] when ``clip``."""
+    eps = eps_model(alpha_bar**0.5 * x, timesteps_for(t, x.shape[0], x.device))
+    x0 = x - sigma * eps.to(x.dtype)
+    return x0.clamp(-1, 1) if clip else x0
