@@ -44,3 +44,18 @@ def test_promptblend_cost_benchmark_quick_run(tmp_path):
     assert set(results) == set(module.VARIANTS) and results["one prompt"]["ratio_to_one_prompt"] == 1.0
     assert all(r["seconds"] > 0 for r in results.values())
     assert (tmp_path / "promptblend_cost_small-cpu-float32.json").exists()
+
+
+def test_dpnp_posterior_benchmark_quick_run(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_dpnp", BENCH.parent / "dpnp_posterior.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.main(["--quick", "--out", str(tmp_path)])
+    rows = report["matched_nfe"]["ring-2d"]["40"]
+    assert {"DPnP-DDPM", "DPnP-DDIM", "DPnP-official", "DPS (best step)"} <= set(rows)
+    assert all(r["nfe"] <= 40 and r["sliced_w2"] >= 0 for r in rows.values())
+    step = report["proximal_step"]
+    assert step["exact"]["likelihood_grads"] == 1 and step["langevin"]["likelihood_grads"] == 1001
+    assert json.loads((tmp_path / "dpnp_posterior.json").read_text())["samples"] == report["samples"]
+    assert (tmp_path / "dpnp_posterior.png").stat().st_size > 10_000
+    assert "ratio DPnP-DDPM / DPS" in capsys.readouterr().out
