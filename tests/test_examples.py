@@ -70,3 +70,48 @@ def test_load_pretrained_is_offline_first(tmp_path):
         load_pretrained(DDPMPipeline, "google/ddpm-cifar10-32")  # a hub id, never fetched by default
     DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(tmp_path / "m")
     assert isinstance(load_pretrained(DDPMPipeline, str(tmp_path / "m")), DDPMPipeline)
+
+
+def test_inverse_problem_example(tmp_path):
+    import json
+
+    import numpy as np
+
+    DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(tmp_path / "model")
+    gradient = np.linspace(0, 255, 20 * 24 * 3).reshape(20, 24, 3).astype(np.uint8)  # not square: cropped and resized
+    Image.fromarray(gradient).save(tmp_path / "photo.png")
+    common = ["--model", str(tmp_path / "model"), "--image", str(tmp_path / "photo.png"), "--num-samples", "2"]
+
+    out = tmp_path / "sr"
+    written = load_example("inverse_problem").main(common + [
+        "--operator", "super_resolution", "--factor", "2", "--method", "dpnp", "--schedule", "official",
+        "--dds-steps", "2", "--seed", "3", "--out", str(out),
+    ])
+    assert sorted(written) == [
+        "mean.png", "measurement.png", "run.json", "sample_000.png", "sample_001.png", "std.png", "truth.png",
+    ]
+    assert Image.open(out / "measurement.png").size == (8, 8)
+    assert all(Image.open(out / name).size == (16, 16) for name in ("truth.png", "sample_001.png", "mean.png", "std.png"))
+    record = json.loads((out / "run.json").read_text())
+    assert record["seed"] == 3 and record["operator_config"]["factor"] == 2 and record["model_evals"] == 32
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
+
+    out = tmp_path / "inpaint"
+    load_example("inverse_problem").main(common + [
+        "--operator", "inpainting", "--operator-kwargs", '{"noise_std": 0.1}', "--method", "dps", "--dps-steps", "3",
+        "--out", str(out),
+    ])
+    record = json.loads((out / "run.json").read_text())
+    assert record["operator_config"]["noise_std"] == 0.1 and record["model_evals"] == 3
+
+
+def test_inverse_problem_example_bad_input_is_one_clear_error(tmp_path, capsys):
+    example = load_example("inverse_problem")
+    with pytest.raises(SystemExit, match="could not load a DPnPPipeline"):
+        example.main(["--model", str(tmp_path / "nothing-here"), "--image", "x.png"])
+    with pytest.raises(SystemExit):
+        example.main(["--model", str(tmp_path), "--image", "x.png", "--operator", "inpainting", "--factor", "2"])
+    assert "unknown argument 'factor' for operator 'inpainting'" in capsys.readouterr().err
+    DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(tmp_path / "model")
+    with pytest.raises(SystemExit, match="could not read --image"):
+        example.main(["--model", str(tmp_path / "model"), "--image", str(tmp_path / "missing.png")])

@@ -1,8 +1,9 @@
-"""DiffusionPipeline subclasses (long video; later DPnP / DPS) and their building blocks:
-window denoising, prompt schedules and PromptBlend's alignment and interpolation, video writers.
-Thin wrappers that bind models to the algorithms."""
+"""DiffusionPipeline subclasses (long video; DPnP / DPS posterior sampling for inverse problems)
+and their building blocks: window denoising, prompt schedules and PromptBlend's alignment and
+interpolation, video writers. Thin wrappers that bind models to the algorithms."""
 
 from .frame_conditions import FrameConditions
+from .pipeline_dpnp import DPnPPipeline, DPSPipeline, PosteriorPipelineOutput
 from .pipeline_tiara_animatediff import TiaraAnimateDiffPipeline
 from .prompt_alignment import align_slots, aligned_input_ids
 from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
@@ -19,8 +20,11 @@ from .windows import (
 
 __all__ = [
     "SLOTS",
+    "DPSPipeline",
+    "DPnPPipeline",
     "FrameConditions",
     "KeyFrame",
+    "PosteriorPipelineOutput",
     "PromptBlendSettings",
     "PromptSchedule",
     "TiaraAnimateDiffPipeline",
