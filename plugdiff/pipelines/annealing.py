@@ -27,13 +27,13 @@ class AnnealingSchedule:
     def __post_init__(self):
         for name in ("eta_max", "eta_min"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
         if self.eta_min > self.eta_max:
             raise ValueError(f"`eta_min` ({self.eta_min}) must not exceed `eta_max` ({self.eta_max}).")
-        if not isinstance(self.num_decay, int) or self.num_decay < 1:
+        if isinstance(self.num_decay, bool) or not isinstance(self.num_decay, int) or self.num_decay < 1:
             raise ValueError(f"`num_decay` must be an int >= 1, got {self.num_decay!r}.")
-        if not isinstance(self.hold, int) or self.hold < 0:
+        if isinstance(self.hold, bool) or not isinstance(self.hold, int) or self.hold < 0:
             raise ValueError(f"`hold` must be an int >= 0, got {self.hold!r}.")
 
     def etas(self) -> list[float]:

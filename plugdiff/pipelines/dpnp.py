@@ -13,6 +13,7 @@ from .posterior_sampling import (
     EpsModel,
     PosteriorSamples,
     check_alphas_cumprod,
+    check_num_steps,
 )
 from .proximal_sampling import LangevinSettings, langevin_proximal_sample, resolve_pcs
 from .sampling_inputs import check_problem
@@ -68,11 +69,21 @@ def dpnp_sample(
     ac = check_alphas_cumprod(alphas_cumprod)
     schedule = resolve_etas(etas)
     sampler = resolve_pcs(pcs, operator)
-    if dds not in DDS_SAMPLERS:
+    if not isinstance(dds, str) or dds not in DDS_SAMPLERS:
         raise ValueError(f"unknown denoising sampler `dds`={dds!r}; choose one of {sorted(DDS_SAMPLERS)}.")
-    if image_shape is None and isinstance(init, torch.Tensor):
-        image_shape = tuple(init.shape)
-    image_shape = check_problem(operator, y, image_shape)
+    check_num_steps(num_steps)
+    if isinstance(init, torch.Tensor):
+        check_image(init, "init")
+        if image_shape is None:
+            image_shape = tuple(init.shape)
+        elif tuple(init.shape) != tuple(image_shape):
+            raise ValueError(f"`init` must have the image shape {tuple(image_shape)}, got {tuple(init.shape)}.")
+        try:
+            image_shape = check_problem(operator, y, image_shape)
+        except ValueError as err:
+            raise ValueError(f"`init` of shape {tuple(init.shape)} does not fit the measurement: {err}") from None
+    else:
+        image_shape = check_problem(operator, y, image_shape)
     model = CountingModel(eps_model)
     x = _initial(model, ac, operator, y, init, image_shape, clip_denoised, generator)
     acceptance = []
@@ -99,7 +110,4 @@ def _initial(model, ac, operator, y, init, image_shape, clip_denoised, generator
         warm = dps_sample(model, ac, operator, y, num_steps=250, image_shape=image_shape,
                           clip_denoised=clip_denoised, generator=generator)
         return warm.samples
-    check_image(init, "init")
-    if tuple(init.shape) != tuple(image_shape):
-        raise ValueError(f"`init` must have the image shape {tuple(image_shape)}, got {tuple(init.shape)}.")
-    return init.to(y.dtype)
+    return init.to(device=y.device, dtype=y.dtype)

@@ -14,6 +14,11 @@ import torch
 from .operators.base import ForwardOperator
 
 
+def _check_real(value, name: str, allowed: str, ok) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
+
+
 @dataclass(frozen=True)
 class LangevinSettings:
     r"""Exponential-integrator Langevin dynamics for the proximal law, with or without a
@@ -41,15 +46,13 @@ class LangevinSettings:
     target_acceptance: float = 0.574
 
     def __post_init__(self):
-        if not isinstance(self.num_steps, int) or self.num_steps < 1:
+        if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or self.num_steps < 1:
             raise ValueError(f"`num_steps` must be an int >= 1, got {self.num_steps!r}.")
-        for name in ("step_scale",):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"`{name}` must be a finite number > 0, got {getattr(self, name)!r}.")
-        if not (math.isfinite(self.damping) and self.damping >= 0):
-            raise ValueError(f"`damping` must be a finite number >= 0, got {self.damping!r}.")
-        if not 0 < self.target_acceptance < 1:
-            raise ValueError(f"`target_acceptance` must lie in (0, 1), got {self.target_acceptance!r}.")
+        if not isinstance(self.metropolis, bool):
+            raise ValueError(f"`metropolis` must be True or False, got {self.metropolis!r}.")
+        _check_real(self.step_scale, "step_scale", "a finite number > 0", lambda v: v > 0)
+        _check_real(self.damping, "damping", "a finite number >= 0", lambda v: v >= 0)
+        _check_real(self.target_acceptance, "target_acceptance", "a number in (0, 1)", lambda v: 0 < v < 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,6 +68,8 @@ PCS_PRESETS = {
 
 def resolve_pcs(pcs, operator: ForwardOperator) -> str | LangevinSettings:
     """"exact" or LangevinSettings for ``pcs`` ("auto", "exact", "mala", "langevin" or settings)."""
+    if not isinstance(operator, ForwardOperator):
+        raise ValueError(f"`operator` must be a plugdiff ForwardOperator, got {type(operator).__name__}.")
     if isinstance(pcs, LangevinSettings):
         return pcs
     allowed = ["auto", "exact", *PCS_PRESETS]

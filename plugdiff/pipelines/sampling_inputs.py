@@ -18,7 +18,12 @@ def check_problem(operator: ForwardOperator, y: torch.Tensor, image_shape=None) 
     if not isinstance(y, torch.Tensor):
         raise ValueError(f"measurement `y` must be a tensor, got {type(y).__name__}.")
     if image_shape is None:
-        if y.ndim != 4 or tuple(operator.measurement_shape(tuple(y.shape))) != tuple(y.shape):
+        if y.ndim != 4:
+            raise ValueError(
+                f"measurement `y` has shape {tuple(y.shape)}: pass `image_shape` (B, C, H, W), or give y as "
+                f"(B, C, H, W) for operators that keep the image shape."
+            )
+        if tuple(operator.measurement_shape(tuple(y.shape))) != tuple(y.shape):
             raise ValueError(
                 f"{type(operator).__name__} changes the image shape: pass `image_shape` "
                 f"(B, C, H, W) for measurements of shape {tuple(y.shape)}."

@@ -20,6 +20,9 @@ def check_image(x: torch.Tensor, name: str = "x") -> None:
 
 
 def check_positive(value, name: str) -> float:
+    """``value`` as a float; it must be a finite real number > 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not (isinstance(value, torch.Tensor) and value.numel() == 1):
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
     value = float(value)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"`{name}` must be a finite number > 0, got {value}.")
