@@ -31,6 +31,7 @@ masses when modes are far apart). Exact samples of the same size give the noise 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import platform
 import time
@@ -240,6 +241,9 @@ def table(rows: dict, problem: str) -> str:
     return "\n".join(lines)
 
 
+PLOTTED = ("mass_tv", "mode_sw", "mean_error")
+
+
 def plot(report: dict, path: Path) -> None:
     import matplotlib
 
@@ -247,20 +251,21 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     problems = list(report["matched_nfe"])
-    fig, axes = plt.subplots(2, len(problems), figsize=(4 * len(problems), 6.5), squeeze=False)
+    fig, axes = plt.subplots(len(PLOTTED), len(problems), figsize=(4 * len(problems), 9), squeeze=False)
     for col, name in enumerate(problems):
         rows = report["matched_nfe"][name]
         budgets = [int(b) for b in rows]
         for method in next(iter(rows.values())):
-            for row, metric in enumerate(("sliced_w2", "mean_error")):
-                axes[row, col].plot(budgets, [rows[str(b)][method][metric] for b in budgets], marker="o", label=method)
-        for row, metric in enumerate(("sliced_w2", "mean_error")):
-            floor = report["noise_floor"][name][metric]
+            for row, metric in enumerate(PLOTTED):
+                values = [max(rows[str(b)][method][metric], 1e-4) for b in budgets]
+                axes[row, col].plot(budgets, values, marker="o", label=method)
+        for row, metric in enumerate(PLOTTED):
+            floor = max(report["noise_floor"][name][metric], 1e-4)
             axes[row, col].axhline(floor, color="gray", ls=":", label="exact samples")
             axes[row, col].set(xscale="log", yscale="log", xlabel="network evaluations", ylabel=metric, title=name)
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80))
     plt.close(fig)
 
 
@@ -269,7 +274,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the PNG from the JSON in --out")
     args = parser.parse_args(argv)
+    if args.plot_only:
+        report = json.loads((args.out / "dpnp_posterior.json").read_text())
+        plot(report, args.out / "dpnp_posterior.png")
+        return report
     if args.quick:
         problems = {"ring-2d": 200, "image-sr2": 50}
         budgets, sweep = (40,), ((1.0,), (0.02,), (4,))

@@ -174,8 +174,8 @@ def test_schedule_presets_and_flat_lists():
     ratio = (0.16 / 0.4) ** (1 / 11)
     assert [b / a for a, b in itertools.pairwise(official[4:])] == pytest.approx([ratio] * 11)
     accurate = resolve_etas("accurate")
-    assert len(accurate) == 40 and accurate[0] == 3.0 and accurate[-1] == pytest.approx(0.02)
-    assert [b / a for a, b in itertools.pairwise(accurate)] == pytest.approx([(0.02 / 3.0) ** (1 / 39)] * 39)
+    assert len(accurate) == 100 and accurate[0] == 1.0 and accurate[-1] == pytest.approx(0.02)
+    assert [b / a for a, b in itertools.pairwise(accurate)] == pytest.approx([0.02 ** (1 / 99)] * 99)
     assert SCHEDULE_PRESETS["official"] == AnnealingSchedule(0.4, 0.16, num_decay=12, hold=4)
     assert resolve_etas([0.3, 0.3, 0.3]) == [0.3] * 3 and resolve_etas((0.5, 0.5, 0.2)) == [0.5, 0.5, 0.2]
     assert resolve_etas(AnnealingSchedule(0.3, 0.3, num_decay=4)) == [0.3] * 4

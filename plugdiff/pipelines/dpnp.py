@@ -53,7 +53,7 @@ def dpnp_sample(
         operator: forward model; y: (B, ...) measurements, one independent chain each
             (repeat y for several samples of one posterior).
         etas: annealing schedule: None / "official" (0.4 -> 0.16, K = 16), "accurate"
-            (3.0 -> 0.02, K = 40), an :class:`AnnealingSchedule` or a non-increasing list.
+            (1.0 -> 0.02, K = 100), an :class:`AnnealingSchedule` or a non-increasing list.
         pcs: "auto" (exact for linear Gaussian operators, else "mala"), "exact", "mala",
             "langevin" (the official unadjusted 1000-step chain) or :class:`LangevinSettings`.
         dds: "ddpm" (stochastic) or "ddim" (deterministic from fresh noise).

@@ -234,7 +234,7 @@ class DPnPPipeline(_PosteriorPipeline):
                 operator keeps it (inpainting, blur, 1-bit), else the UNet's ``sample_size``.
             callback: ``callback(k, eta, x)`` after each annealing iteration (x: the (N, C, H, W)
                 chains in [-1, 1]).
-            etas: annealing schedule: None / "official" (K = 16), "accurate" (K = 40), an
+            etas: annealing schedule: None / "official" (K = 16), "accurate" (1.0 -> 0.02, K = 100), an
                 :class:`~plugdiff.pipelines.annealing.AnnealingSchedule` or a non-increasing list.
             pcs: proximal sampler: "auto", "exact", "mala", "langevin" or
                 :class:`~plugdiff.pipelines.proximal_sampling.LangevinSettings`.
