@@ -288,7 +288,6 @@ def main(argv=None) -> dict:
         problems = {"ring-2d": 4000, "gmm-4d": 4000, "image-sr2": 500, "image-halves": 500}
         budgets, sweep = (100, 400, 1000), ((0.4, 1.0, 3.0), (0.3, 0.1, 0.02), (16, 40, 100))
         sweep_problems, pcs_n = ("ring-2d", "image-sr2"), 500
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     report = {"machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
               "samples": problems, "matched_nfe": {}, "noise_floor": {}, "schedule_sweep": {}, "proximal_step": {}}
     for name, n in problems.items():
