@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from .operators.base import check_positive
+
 
 @dataclass(frozen=True)
 class AnnealingSchedule:
@@ -25,10 +27,8 @@ class AnnealingSchedule:
     hold: int = 0
 
     def __post_init__(self):
-        for name in ("eta_max", "eta_min"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
+        check_positive(self.eta_max, "eta_max")
+        check_positive(self.eta_min, "eta_min")
         if self.eta_min > self.eta_max:
             raise ValueError(f"`eta_min` ({self.eta_min}) must not exceed `eta_max` ({self.eta_max}).")
         if isinstance(self.num_decay, bool) or not isinstance(self.num_decay, int) or self.num_decay < 1:

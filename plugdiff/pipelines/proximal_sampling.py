@@ -11,12 +11,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .operators.base import ForwardOperator
-
-
-def _check_real(value, name: str, allowed: str, ok) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
+from .operators._common import check_range
+from .operators.base import ForwardOperator, check_positive
 
 
 @dataclass(frozen=True)
@@ -50,9 +46,9 @@ class LangevinSettings:
             raise ValueError(f"`num_steps` must be an int >= 1, got {self.num_steps!r}.")
         if not isinstance(self.metropolis, bool):
             raise ValueError(f"`metropolis` must be True or False, got {self.metropolis!r}.")
-        _check_real(self.step_scale, "step_scale", "a finite number > 0", lambda v: v > 0)
-        _check_real(self.damping, "damping", "a finite number >= 0", lambda v: v >= 0)
-        _check_real(self.target_acceptance, "target_acceptance", "a number in (0, 1)", lambda v: 0 < v < 1)
+        check_positive(self.step_scale, "step_scale")
+        check_range(self.damping, "damping", 0.0, math.inf, open_high=True)
+        check_range(self.target_acceptance, "target_acceptance", 0.0, 1.0, open_low=True, open_high=True)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,13 +22,15 @@ def check_int(value, name: str, *, minimum: int | None = None, allowed=None, odd
     return int(value)
 
 
+def is_real(value) -> bool:
+    """A finite real number: int, float or numpy scalar, not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def check_range(value, name: str, low: float, high: float, *, open_low=False, open_high=False) -> float:
     """A finite real number in [low, high] (either end open on request)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    ok = math.isfinite(number) and not isinstance(value, bool)
+    ok = is_real(value)
+    number = float(value) if ok else math.nan
     ok = ok and (number > low if open_low else number >= low) and (number < high if open_high else number <= high)
     if not ok:
         interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"

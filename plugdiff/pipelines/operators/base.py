@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from ._common import is_real
+
 
 def check_image(x: torch.Tensor, name: str = "x") -> None:
     """x must be a finite (B, C, H, W) tensor."""
@@ -21,12 +23,9 @@ def check_image(x: torch.Tensor, name: str = "x") -> None:
 
 def check_positive(value, name: str) -> float:
     """``value`` as a float; it must be a finite real number > 0 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not (isinstance(value, torch.Tensor) and value.numel() == 1):
+    if not (is_real(value) and value > 0):
         raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value}.")
-    return value
+    return float(value)
 
 
 class ForwardOperator:
