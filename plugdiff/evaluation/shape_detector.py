@@ -1,0 +1,210 @@
+"""Read a ShapesWorld frame back: shape class, colour and centroid of its object.
+
+Algorithm (per frame, a (3, H, W) tensor in [-1, 1]):
+
+1. background = per-channel median of the one-pixel border ring;
+2. foreground = pixels whose RGB distance (L2, [-1, 1] units) from the background exceeds
+   ``FOREGROUND_THRESHOLD`` = 0.5 (the closest two palette colours are 1.73 apart, so an edge pixel
+   is foreground once roughly 30 % of it is covered; N(0, 0.05) noise never gets there);
+3. 8-connected components of the foreground; components smaller than ``MIN_COMPONENT_FRACTION``
+   of the frame (4 px at 32x32) are specks and ignored; the largest component is the object and
+   ``num_components`` counts the rest too;
+4. object colour = per-channel median of the component's core pixels, those farthest from the
+   background (top quarter by distance: the interior, not anti-aliased edges); its name is the
+   nearest ``PALETTE`` colour if within ``COLOUR_TOLERANCE`` = 0.6 (L2, [-1, 1] units), else
+   ``None``; also ``None`` when the core is not one colour (median distance of core pixels from
+   their median colour above ``COLOUR_TOLERANCE``, e.g. a blob of noise);
+5. soft coverage alpha = projection of (pixel - background) onto (colour - background), clipped to
+   [0, 1], on the component grown by one pixel: area = sum(alpha), centre = alpha-weighted
+   centroid (pixel centres at i + 0.5, as in ``FrameTruth``), bounding box from the grown mask;
+6. shape from scale-invariant features of alpha:
+   - ``fill`` = area / (width * height), width = sum over columns of the column's max alpha (and
+     height likewise): circle pi/4 = 0.785, square 1, triangle 0.5;
+   - ``skew`` = vertical skewness mu03 / mu02^1.5: 0 for circle and square, -0.57 for the
+     apex-up triangle;
+   - ``cross`` = E[dx^2 dy^2] / (E[dx^2] E[dy^2]): circle 2/3, square 1 (triangle about 0.8).
+   no shape (``None``) if fill < 0.4 (every world shape fills at least half its box);
+   triangle if fill < 0.64 or skew < -0.3; otherwise square if (fill - 0.89) / 0.11 +
+   (cross - 0.83) / 0.17 > 0 (both features' midpoints between circle and square), else circle.
+
+``clean`` = exactly one component, a colour in ``COLOURS``, a shape, and an area between
+``MIN_AREA_FRACTION`` (1.5 %) and ``MAX_AREA_FRACTION`` (30 %) of the frame. A frame with no
+foreground at all gives ``None`` (count it as not clean).
+
+``detect_direction`` turns a centre track into left/right/up/down/still from the least-squares
+net displacement over the track, with a ``min_displacement`` threshold in 32x32 pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from .shapesworld import COLOURS, PALETTE, REFERENCE_SIZE
+
+__all__ = [
+    "COLOUR_TOLERANCE",
+    "FOREGROUND_THRESHOLD",
+    "MAX_AREA_FRACTION",
+    "MIN_AREA_FRACTION",
+    "MIN_COMPONENT_FRACTION",
+    "Detection",
+    "detect",
+    "detect_direction",
+    "nearest_colour",
+]
+
+FOREGROUND_THRESHOLD = 0.5
+COLOUR_TOLERANCE = 0.6
+MIN_COMPONENT_FRACTION = 4 / 1024
+MIN_AREA_FRACTION = 0.015
+MAX_AREA_FRACTION = 0.30
+
+_NAMES = list(PALETTE)
+_TABLE = np.array([PALETTE[n] for n in _NAMES], dtype=np.float64) * 2 - 1  # (K, 3) in [-1, 1]
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What ``detect`` read from one frame. ``centre`` (x, y) and ``bbox`` (x0, y0, x1, y1) in
+    continuous pixel coordinates (pixel centres at i + 0.5); ``area`` in pixels (soft coverage);
+    ``colour``/``background`` are palette names or ``None`` when far from every named colour;
+    ``features``: fill, skew, cross, colour_spread (see module doc)."""
+
+    shape: str | None
+    colour: str | None
+    centre: tuple[float, float]
+    area: float
+    num_components: int
+    clean: bool
+    background: str | None = None
+    bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    features: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def nearest_colour(rgb: torch.Tensor, tolerance: float = COLOUR_TOLERANCE) -> str | None:
+    """Name of the palette colour nearest to ``rgb`` ((3,) in [-1, 1]) if within ``tolerance``
+    (L2, [-1, 1] units), else ``None``."""
+    if isinstance(rgb, torch.Tensor):
+        rgb = rgb.detach().cpu().double().numpy()
+    d = np.sqrt(((_TABLE - np.asarray(rgb, dtype=np.float64).reshape(1, 3)) ** 2).sum(1))
+    k = int(d.argmin())
+    return _NAMES[k] if float(d[k]) <= tolerance else None
+
+
+def _classify(fill: float, skew: float, cross: float) -> str | None:
+    if fill < 0.4:  # nothing in the world fills less than half of its box
+        return None
+    if fill < 0.64 or skew < -0.3:
+        return "triangle"
+    return "square" if (fill - 0.89) / 0.11 + (cross - 0.83) / 0.17 > 0 else "circle"
+
+
+def _detect_one(x: np.ndarray) -> Detection | None:
+    # numpy, not torch: tiny single-threaded ops stay fast on a busy CPU
+    if x.ndim != 3 or x.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) frame, got {tuple(x.shape)}")
+    _, h, w = x.shape
+    border = np.concatenate([x[:, 0], x[:, -1], x[:, 1:-1, 0], x[:, 1:-1, -1]], axis=1)
+    bg = np.median(border, axis=1)
+    rel = x - bg[:, None, None]
+    diff = np.sqrt((rel * rel).sum(0))
+    labels, n = ndimage.label(diff > FOREGROUND_THRESHOLD, structure=_EIGHT)
+    if n == 0:
+        return None
+    sizes = np.bincount(labels.ravel())[1:]
+    min_component = max(1.0, MIN_COMPONENT_FRACTION * h * w)
+    num_components = int((sizes >= min_component).sum())
+    comp = labels == int(sizes.argmax()) + 1
+
+    d = diff[comp]
+    core = x[:, comp][:, d >= np.quantile(d, 0.75)]
+    colour_rgb = np.median(core, axis=1)
+    spread = float(np.median(np.sqrt(((core - colour_rgb[:, None]) ** 2).sum(0))))
+    colour = nearest_colour(colour_rgb) if spread <= COLOUR_TOLERANCE else None
+    background = nearest_colour(bg)
+
+    grown = ndimage.binary_dilation(comp, structure=_EIGHT)
+    axis = colour_rgb - bg
+    alpha = (rel * axis[:, None, None]).sum(0) / max(float(axis @ axis), 1e-12)
+    alpha = np.clip(alpha, 0, 1) * grown
+    area = float(alpha.sum())
+    if area <= 0:
+        return Detection(None, colour, (math.nan, math.nan), 0.0, num_components, False, background)
+    ys = np.arange(h, dtype=np.float64) + 0.5
+    xs = np.arange(w, dtype=np.float64) + 0.5
+    cx = float(alpha.sum(0) @ xs) / area
+    cy = float(alpha.sum(1) @ ys) / area
+    dx2, dy = ((xs - cx) ** 2)[None, :], (ys - cy)[:, None]
+    m20 = float((alpha * dx2).sum()) / area
+    m02 = float((alpha * dy**2).sum()) / area
+    m03 = float((alpha * dy**3).sum()) / area
+    m22 = float((alpha * dx2 * dy**2).sum()) / area
+    width = float(alpha.max(axis=0).sum())
+    height = float(alpha.max(axis=1).sum())
+    fill = area / max(width * height, 1e-12)
+    skew = m03 / max(m02, 1e-12) ** 1.5
+    cross = m22 / max(m20 * m02, 1e-12)
+    shape = _classify(fill, skew, cross)
+
+    rows = np.flatnonzero(grown.any(axis=1))
+    cols = np.flatnonzero(grown.any(axis=0))
+    bbox = (float(cols[0]), float(rows[0]), float(cols[-1]) + 1, float(rows[-1]) + 1)
+    clean = (
+        num_components == 1
+        and colour in COLOURS
+        and shape is not None
+        and MIN_AREA_FRACTION * h * w <= area <= MAX_AREA_FRACTION * h * w
+    )
+    features = {"fill": fill, "skew": skew, "cross": cross, "colour_spread": spread}
+    return Detection(shape, colour, (cx, cy), area, num_components, bool(clean), background, bbox, features)
+
+
+def detect(frames: torch.Tensor) -> Detection | None | list[Detection | None]:
+    """Detect the object in a (3, H, W) frame in [-1, 1] (``None`` if there is no foreground), or
+    in each frame of a (N, 3, H, W) batch (a list)."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu()
+        frames = (frames if frames.dtype in (torch.float32, torch.float64) else frames.float()).numpy()
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim == 4:
+        return [_detect_one(f) for f in frames]
+    return _detect_one(frames)
+
+
+def detect_direction(
+    centres: Sequence[tuple[float, float] | None] | torch.Tensor,
+    *,
+    size: int = REFERENCE_SIZE,
+    min_displacement: float = 2.0,
+) -> str:
+    """left/right/up/down/still from a track of (x, y) centres (``None`` or NaN entries, e.g.
+    missed detections, are skipped). The net displacement is the least-squares line's change over
+    the track; below ``min_displacement`` (pixels of a 32x32 frame, scaled by ``size / 32``) the
+    track is "still", otherwise its larger axis gives the direction (y grows downwards)."""
+    t, pts = [], []
+    for i, c in enumerate(centres):
+        if c is None:
+            continue
+        cx, cy = float(c[0]), float(c[1])
+        if math.isfinite(cx) and math.isfinite(cy):
+            t.append(float(i))
+            pts.append((cx, cy))
+    if len(pts) < 2:
+        return "still"
+    tt = torch.tensor(t, dtype=torch.float64)
+    p = torch.tensor(pts, dtype=torch.float64)
+    tc = tt - tt.mean()
+    slope = (tc[:, None] * (p - p.mean(0))).sum(0) / (tc * tc).sum()
+    dx, dy = (slope * (tt[-1] - tt[0])).tolist()
+    if math.hypot(dx, dy) < min_displacement * size / REFERENCE_SIZE:
+        return "still"
+    if abs(dx) >= abs(dy):
+        return "right" if dx > 0 else "left"
+    return "down" if dy > 0 else "up"

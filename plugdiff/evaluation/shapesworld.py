@@ -1,0 +1,432 @@
+"""ShapesWorld: a seeded procedural world of captioned clips with per-frame ground truth.
+
+One clip shows a single shape of a named colour on a plain background of another named colour,
+moving in a straight line at constant speed (or staying still). Every clip has a caption in one
+fixed grammar and exact ground truth per frame (shape, colour, centroid, bounding box), so models
+trained on this world can be scored by :mod:`plugdiff.evaluation.shape_detector`.
+
+Vocabulary
+----------
+- object colours ``COLOURS``: red, green, blue, yellow;
+- background colours ``BACKGROUNDS``: the object colours plus white, black, gray (a clip's
+  background always differs from its object colour);
+- shapes ``SHAPES``: circle, square, triangle (isosceles, pointing up);
+- directions ``DIRECTIONS``: left, right, up, down, still (image axes: "up" is towards row 0).
+
+Colours (``PALETTE``, RGB in [0, 1]; images use ``2 * v - 1`` in [-1, 1]): red (1, 0, 0),
+green (0, 1, 0), blue (0, 0, 1), yellow (1, 1, 0), white (1, 1, 1), black (0, 0, 0),
+gray (0.5, 0.5, 0.5). The closest pair (gray against any other) is sqrt(3)/2 = 0.87 apart in
+[0, 1] units (1.73 in [-1, 1] units).
+
+Caption grammar (``ClipSpec.caption``, inverted by ``parse_caption``)::
+
+    a <colour> <shape> moving <left|right|up|down> on a <background> background
+    a <colour> <shape> staying still on a <background> background
+
+Geometry
+--------
+All geometry in a ``ClipSpec`` is in *reference pixels* of a 32x32 frame and is scaled by
+``size / 32`` when rendering at another size, so one spec renders the same scene at any size.
+Continuous coordinates: pixel (row i, column j) covers ``[j, j+1) x [i, i+1)``, so its centre is
+``(j + 0.5, i + 0.5)``; ``x`` runs along columns (right), ``y`` along rows (down).
+``start`` is the shape's area centroid at frame 0; ``radius`` is the circle radius, the square's
+half side, and the triangle's half base (the triangle is ``2 * radius`` wide and tall, apex up,
+so its centroid lies ``4/3 radius`` below the apex and ``2/3 radius`` above the base).
+Frame ``t`` has centroid ``start + t * speed * unit(direction)``.
+
+Motion is *bounded*, not bouncing: ``random_spec`` picks the radius, then a speed (capped so the
+whole path fits), then a start position such that the object stays fully inside the frame, at
+least ``margin`` reference pixels from every edge, for all ``num_frames`` frames.
+
+Rendering is anti-aliased: each pixel holds the shape's area coverage, exact along x and
+supersampled along y (16 sub-rows per pixel at 32x32, the same spacing at other sizes; area
+within about 1 % of the exact shape), so a pixel is
+``coverage * colour + (1 - coverage) * background``: interior pixels hold exactly the object
+colour, pixels away from the shape exactly the background colour.
+
+Held-out combinations
+---------------------
+``HELD_OUT`` lists (colour, shape, direction) triples that the samplers never produce unless
+``include_held_out=True`` (training uses the default; benchmarks test on ``combos=HELD_OUT``):
+red square up, green triangle right, blue circle down, yellow triangle left, blue square still.
+Every colour, shape and direction still occurs in training in other combinations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "BACKGROUNDS",
+    "COLOURS",
+    "DIRECTIONS",
+    "HELD_OUT",
+    "PALETTE",
+    "REFERENCE_SIZE",
+    "SHAPES",
+    "ClipSpec",
+    "FrameTruth",
+    "colour_tensor",
+    "parse_caption",
+    "random_spec",
+    "render_clip",
+    "render_frames",
+    "sample_clips",
+    "sample_frames",
+    "truth",
+]
+
+REFERENCE_SIZE = 32
+
+#: Named colours, RGB in [0, 1] (images are ``2 * v - 1`` in [-1, 1]).
+PALETTE: dict[str, tuple[float, float, float]] = {
+    "red": (1.0, 0.0, 0.0),
+    "green": (0.0, 1.0, 0.0),
+    "blue": (0.0, 0.0, 1.0),
+    "yellow": (1.0, 1.0, 0.0),
+    "white": (1.0, 1.0, 1.0),
+    "black": (0.0, 0.0, 0.0),
+    "gray": (0.5, 0.5, 0.5),
+}
+COLOURS: tuple[str, ...] = ("red", "green", "blue", "yellow")
+BACKGROUNDS: tuple[str, ...] = ("red", "green", "blue", "yellow", "white", "black", "gray")
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "still")
+
+#: (colour, shape, direction) triples never sampled unless ``include_held_out=True``.
+HELD_OUT: frozenset[tuple[str, str, str]] = frozenset(
+    {
+        ("red", "square", "up"),
+        ("green", "triangle", "right"),
+        ("blue", "circle", "down"),
+        ("yellow", "triangle", "left"),
+        ("blue", "square", "still"),
+    }
+)
+
+_UNIT: dict[str, tuple[float, float]] = {
+    "left": (-1.0, 0.0),
+    "right": (1.0, 0.0),
+    "up": (0.0, -1.0),
+    "down": (0.0, 1.0),
+    "still": (0.0, 0.0),
+}
+_SHAPE_ID = {name: i for i, name in enumerate(SHAPES)}
+_SUBROWS_REFERENCE = 16  # sub-rows per pixel row at 32x32; fewer at larger sizes (same spacing)
+_MAX_SAMPLES_PER_CHUNK = 1 << 22  # (sub-row, pixel) overlaps computed at once (bounds memory)
+
+
+def colour_tensor(name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The named colour as a (3,) tensor in [-1, 1]."""
+    if name not in PALETTE:
+        raise ValueError(f"unknown colour {name!r}; known: {', '.join(PALETTE)}")
+    return torch.tensor(PALETTE[name], dtype=dtype) * 2 - 1
+
+
+def _extents(shape: str, radius: float) -> tuple[float, float, float, float]:
+    """Distances from the centroid to the bounding box: (left, up, right, down)."""
+    if shape == "triangle":
+        return radius, 4.0 * radius / 3.0, radius, 2.0 * radius / 3.0
+    return radius, radius, radius, radius
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """One clip of the world. Geometry in reference pixels of a 32x32 frame (see module doc).
+
+    ``speed`` is reference pixels per frame (ignored for ``direction="still"``), ``radius`` the
+    shape's half width, ``start`` the centroid ``(x, y)`` at frame 0.
+    """
+
+    shape: str
+    colour: str
+    background: str
+    direction: str
+    speed: float
+    radius: float
+    start: tuple[float, float]
+
+    def __post_init__(self):
+        for field, value, vocab in (
+            ("shape", self.shape, SHAPES),
+            ("colour", self.colour, COLOURS),
+            ("background", self.background, BACKGROUNDS),
+            ("direction", self.direction, DIRECTIONS),
+        ):
+            if value not in vocab:
+                raise ValueError(f"unknown {field} {value!r}; known: {', '.join(vocab)}")
+        if self.background == self.colour:
+            raise ValueError(f"background must differ from the object colour (both {self.colour!r})")
+        if not self.radius > 0:
+            raise ValueError(f"radius must be positive, got {self.radius}")
+        if not self.speed >= 0:
+            raise ValueError(f"speed must be non-negative, got {self.speed}")
+        object.__setattr__(self, "start", (float(self.start[0]), float(self.start[1])))
+
+    @property
+    def caption(self) -> str:
+        motion = "staying still" if self.direction == "still" else f"moving {self.direction}"
+        return f"a {self.colour} {self.shape} {motion} on a {self.background} background"
+
+    @property
+    def triple(self) -> tuple[str, str, str]:
+        """(colour, shape, direction), the key of ``HELD_OUT``."""
+        return (self.colour, self.shape, self.direction)
+
+    def velocity(self) -> tuple[float, float]:
+        ux, uy = _UNIT[self.direction]
+        return ux * self.speed, uy * self.speed
+
+    def centres(self, num_frames: int, size: int = REFERENCE_SIZE) -> torch.Tensor:
+        """(num_frames, 2) float64 centroids (x, y) in pixels of a ``size`` frame."""
+        t = torch.arange(num_frames, dtype=torch.float64)[:, None]
+        start = torch.tensor(self.start, dtype=torch.float64)
+        vel = torch.tensor(self.velocity(), dtype=torch.float64)
+        return (start + t * vel) * (size / REFERENCE_SIZE)
+
+    def at_frame(self, t: int) -> ClipSpec:
+        """The same clip started at its frame ``t`` (frame 0 of the result = frame t of self)."""
+        vx, vy = self.velocity()
+        return dataclasses.replace(self, start=(self.start[0] + t * vx, self.start[1] + t * vy))
+
+
+@dataclass(frozen=True)
+class FrameTruth:
+    """Ground truth of one frame: centre = area centroid (x, y) and bbox = (x0, y0, x1, y1), both
+    in continuous pixel coordinates of the rendered size (pixel centres at i + 0.5)."""
+
+    shape: str
+    colour: str
+    centre: tuple[float, float]
+    bbox: tuple[float, float, float, float]
+
+
+_GRAMMAR_WORDS = {"a", "moving", "staying", "on", "background"}
+_GRAMMAR = "'a <colour> <shape> moving <left|right|up|down> | staying still on a <background> background'"
+
+
+def parse_caption(text: str) -> dict[str, str]:
+    """Invert ``ClipSpec.caption``: returns ``{"colour", "shape", "direction", "background"}``.
+
+    Case and extra whitespace are ignored. Raises ``ValueError`` naming the first unknown word, or
+    saying how the caption breaks the grammar (wrong order, a background as object colour, an
+    object on a background of its own colour).
+    """
+    words = text.lower().split()
+    known = _GRAMMAR_WORDS | set(BACKGROUNDS) | set(SHAPES) | set(DIRECTIONS)
+    for w in words:
+        if w not in known:
+            raise ValueError(f"unknown word {w!r} in caption {text!r}; grammar: {_GRAMMAR}")
+    if len(words) != 9:
+        raise ValueError(f"caption {text!r} has {len(words)} words, expected 9; grammar: {_GRAMMAR}")
+    colour, shape, direction, background = words[1], words[2], words[4], words[7]
+    if colour not in COLOURS:
+        raise ValueError(f"caption {text!r}: {colour!r} is not an object colour ({', '.join(COLOURS)})")
+    if shape not in SHAPES or direction not in DIRECTIONS or background not in BACKGROUNDS:
+        raise ValueError(f"caption {text!r} does not follow the grammar {_GRAMMAR}")
+    motion = "staying still" if direction == "still" else f"moving {direction}"
+    if " ".join(words) != f"a {colour} {shape} {motion} on a {background} background":
+        raise ValueError(f"caption {text!r} does not follow the grammar {_GRAMMAR}")
+    if background == colour:
+        raise ValueError(f"caption {text!r}: the background must differ from the object colour")
+    return {"colour": colour, "shape": shape, "direction": direction, "background": background}
+
+
+# ----------------------------------------------------------------------------------------------
+# sampling specs
+
+
+def _vocab(name: str, values: Iterable[str], vocab: Sequence[str]) -> list[str]:
+    """Validate and put into vocabulary order (so sets give deterministic results)."""
+    chosen = set(values)
+    unknown = sorted(chosen - set(vocab))
+    if unknown:
+        raise ValueError(f"unknown {name} {unknown}; known: {', '.join(vocab)}")
+    if not chosen:
+        raise ValueError(f"{name} is empty")
+    return [v for v in vocab if v in chosen]
+
+
+def _triples(colours, shapes, directions, include_held_out, combos) -> list[tuple[str, str, str]]:
+    if combos is not None:
+        triples = sorted({tuple(c) for c in combos})
+        for c, s, d in triples:
+            _vocab("colours", [c], COLOURS), _vocab("shapes", [s], SHAPES), _vocab("directions", [d], DIRECTIONS)
+    else:
+        product = itertools.product(
+            _vocab("colours", colours, COLOURS), _vocab("shapes", shapes, SHAPES), _vocab("directions", directions, DIRECTIONS)
+        )
+        triples = [t for t in product if include_held_out or t not in HELD_OUT]
+    if not triples:
+        raise ValueError("no (colour, shape, direction) combination left to sample (all held out?)")
+    return triples
+
+
+def _pick(u: float, n: int) -> int:
+    return min(int(u * n), n - 1)
+
+
+def random_spec(
+    generator: torch.Generator,
+    *,
+    colours: Iterable[str] = COLOURS,
+    shapes: Iterable[str] = SHAPES,
+    directions: Iterable[str] = DIRECTIONS,
+    backgrounds: Iterable[str] = BACKGROUNDS,
+    num_frames: int = 16,
+    include_held_out: bool = False,
+    combos: Iterable[tuple[str, str, str]] | None = None,
+    radius_range: tuple[float, float] = (4.0, 6.0),
+    speed_range: tuple[float, float] = (0.6, 1.2),
+    margin: float = 1.0,
+) -> ClipSpec:
+    """A random clip whose object stays fully inside the frame for ``num_frames`` frames.
+
+    The (colour, shape, direction) triple is uniform over ``colours x shapes x directions`` minus
+    ``HELD_OUT`` (unless ``include_held_out``); ``combos`` instead gives the triples explicitly
+    (used as given, e.g. ``combos=HELD_OUT`` for benchmarks). The background is uniform over
+    ``backgrounds`` minus the object colour, the radius uniform in ``radius_range``, the speed
+    uniform in ``speed_range`` but capped so that the path fits (long clips move slower), the
+    start uniform over the positions keeping the object ``margin`` inside every edge. Geometry
+    in reference pixels of a 32x32 frame. Uses exactly one ``torch.rand`` call of ``generator``.
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    triples = _triples(colours, shapes, directions, include_held_out, combos)
+    bg_all = _vocab("backgrounds", backgrounds, BACKGROUNDS)
+    u = torch.rand(6, generator=generator, dtype=torch.float64).tolist()
+    colour, shape, direction = triples[_pick(u[0], len(triples))]
+    bgs = [b for b in bg_all if b != colour]
+    if not bgs:
+        raise ValueError(f"no background differs from the object colour {colour!r}")
+    background = bgs[_pick(u[1], len(bgs))]
+    radius = radius_range[0] + u[2] * (radius_range[1] - radius_range[0])
+    left, up, right, down = _extents(shape, radius)
+    free_x = REFERENCE_SIZE - 2 * margin - left - right
+    free_y = REFERENCE_SIZE - 2 * margin - up - down
+    if min(free_x, free_y) < 0:
+        raise ValueError(f"a {shape} of radius {radius:.2f} does not fit a 32x32 frame with margin {margin}")
+    ux, uy = _UNIT[direction]
+    if direction == "still":
+        speed = 0.0
+    else:
+        speed = speed_range[0] + u[3] * (speed_range[1] - speed_range[0])
+        if num_frames > 1:
+            speed = min(speed, (free_x if ux else free_y) / (num_frames - 1))
+    dx, dy = ux * speed * (num_frames - 1), uy * speed * (num_frames - 1)
+    lo_x, hi_x = margin + left - min(0.0, dx), REFERENCE_SIZE - margin - right - max(0.0, dx)
+    lo_y, hi_y = margin + up - min(0.0, dy), REFERENCE_SIZE - margin - down - max(0.0, dy)
+    x0 = lo_x + u[4] * max(0.0, hi_x - lo_x)
+    y0 = lo_y + u[5] * max(0.0, hi_y - lo_y)
+    return ClipSpec(shape, colour, background, direction, float(speed), float(radius), (x0, y0))
+
+
+# ----------------------------------------------------------------------------------------------
+# rendering
+
+
+def _coverage(shape_ids: np.ndarray, centres: np.ndarray, radii: np.ndarray, size: int) -> np.ndarray:
+    """(N, size, size) float32 area coverage of each shape. Every shape is convex with a
+    horizontal extent per row, so each pixel row is cut into ``ss`` sub-rows (midpoint rule in y,
+    ss = 16 at 32x32 and ``max(4, ceil(16 * 32 / size))`` in general) and the overlap of each
+    sub-row's span with each pixel is exact in x. ``centres`` (N, 2) and ``radii`` (N,) in pixels
+    of the ``size`` frame. numpy, single-threaded: stays fast on a CPU busy with training."""
+    ss = max(4, math.ceil(_SUBROWS_REFERENCE * REFERENCE_SIZE / size))
+    n = shape_ids.shape[0]
+    out = np.zeros((n, size, size), dtype=np.float32)
+    ys = (np.arange(size * ss, dtype=np.float64) + 0.5) / ss  # sub-row centres
+    left = np.arange(size, dtype=np.float32)  # pixel column [j, j + 1)
+    chunk = max(1, _MAX_SAMPLES_PER_CHUNK // (size * ss * size))
+    for k, name in enumerate(SHAPES):
+        idx = np.flatnonzero(shape_ids == k)
+        for s in range(0, idx.size, chunk):
+            sel = idx[s : s + chunk]
+            cx, cy, r = centres[sel, 0, None], centres[sel, 1, None], radii[sel, None]
+            dy = ys[None, :] - cy  # (m, S)
+            if name == "circle":
+                half = np.sqrt(np.maximum(r * r - dy * dy, 0.0))
+            elif name == "square":
+                half = np.where(np.abs(dy) <= r, r, 0.0)
+            else:  # apex up: depth ty below the apex in [0, 2r], half width ty / 2
+                ty = dy + (4.0 / 3.0) * r
+                half = np.where((ty >= 0) & (ty <= 2 * r), ty / 2, 0.0)
+            lo = (cx - half).astype(np.float32)[:, :, None]  # (m, S, 1)
+            hi = (cx + half).astype(np.float32)[:, :, None]
+            overlap = np.minimum(hi, left + 1) - np.maximum(lo, left)  # (m, S, W)
+            np.clip(overlap, 0, 1, out=overlap)
+            out[sel] = overlap.reshape(-1, size, ss, size).mean(2, dtype=np.float32)
+    return out
+
+
+def render_frames(specs: Sequence[ClipSpec], frame_indices: Sequence[int], size: int = REFERENCE_SIZE) -> torch.Tensor:
+    """Frame ``frame_indices[i]`` of clip ``specs[i]`` for every i: (N, 3, size, size) float32
+    in [-1, 1], anti-aliased (``coverage * colour + (1 - coverage) * background``)."""
+    if len(specs) != len(frame_indices):
+        raise ValueError(f"{len(specs)} specs but {len(frame_indices)} frame indices")
+    n = len(specs)
+    if n == 0:
+        return torch.zeros(0, 3, size, size)
+    scale = size / REFERENCE_SIZE
+    t = np.array([float(i) for i in frame_indices])
+    start = np.array([s.start for s in specs], dtype=np.float64)
+    vel = np.array([s.velocity() for s in specs], dtype=np.float64)
+    centres = (start + t[:, None] * vel) * scale
+    radii = np.array([s.radius for s in specs], dtype=np.float64) * scale
+    shape_ids = np.array([_SHAPE_ID[s.shape] for s in specs])
+    cov = _coverage(shape_ids, centres, radii, size)[:, None]
+    table = {name: np.asarray(PALETTE[name], dtype=np.float32)[:, None, None] * 2 - 1 for name in PALETTE}
+    obj = np.stack([table[s.colour] for s in specs])
+    bg = np.stack([table[s.background] for s in specs])
+    return torch.from_numpy(obj * cov + bg * (1 - cov))
+
+
+def render_clip(spec: ClipSpec, num_frames: int = 16, size: int = REFERENCE_SIZE) -> torch.Tensor:
+    """(num_frames, 3, size, size) float32 in [-1, 1]."""
+    return render_frames([spec] * num_frames, range(num_frames), size)
+
+
+def truth(spec: ClipSpec, num_frames: int = 16, size: int = REFERENCE_SIZE) -> list[FrameTruth]:
+    """Per-frame ground truth of ``render_clip(spec, num_frames, size)``."""
+    scale = size / REFERENCE_SIZE
+    left, up, right, down = (e * scale for e in _extents(spec.shape, spec.radius))
+    out = []
+    for x, y in spec.centres(num_frames, size).tolist():
+        out.append(FrameTruth(spec.shape, spec.colour, (x, y), (x - left, y - up, x + right, y + down)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# training batches
+
+
+def sample_frames(
+    n: int, generator: torch.Generator, size: int = REFERENCE_SIZE, *, clip_frames: int = 16, **vocab
+) -> tuple[torch.Tensor, list[str], list[ClipSpec]]:
+    """``n`` single frames: a uniformly random frame of each of ``n`` random ``clip_frames``-frame
+    clips. Returns images (n, 3, size, size) in [-1, 1], the clips' captions, and specs rebased to
+    the chosen frame (``specs[i]`` renders ``images[i]`` as its frame 0; ``truth(specs[i], 1)``).
+    ``vocab``: keyword arguments of ``random_spec`` (colours, shapes, directions, backgrounds,
+    include_held_out, combos, radius_range, speed_range, margin)."""
+    clips = [random_spec(generator, num_frames=clip_frames, **vocab) for _ in range(n)]
+    ts = torch.randint(clip_frames, (n,), generator=generator).tolist()
+    specs = [c.at_frame(t) for c, t in zip(clips, ts, strict=True)]
+    return render_frames(specs, [0] * n, size), [s.caption for s in specs], specs
+
+
+def sample_clips(
+    n: int, num_frames: int, generator: torch.Generator, size: int = REFERENCE_SIZE, **vocab
+) -> tuple[torch.Tensor, list[str], list[ClipSpec]]:
+    """``n`` random clips: (n, num_frames, 3, size, size) in [-1, 1], captions, specs.
+    ``vocab``: keyword arguments of ``random_spec``."""
+    specs = [random_spec(generator, num_frames=num_frames, **vocab) for _ in range(n)]
+    flat_specs = [s for s in specs for _ in range(num_frames)]
+    flat_t = [t for _ in specs for t in range(num_frames)]
+    frames = render_frames(flat_specs, flat_t, size)
+    return frames.reshape(n, num_frames, 3, size, size), [s.caption for s in specs], specs
