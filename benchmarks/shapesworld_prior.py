@@ -77,7 +77,7 @@ def main(argv=None) -> dict:
               f"shapes {report['runs'][name]['shapes']}, colours {report['runs'][name]['colours']}", flush=True)
         args.out.mkdir(parents=True, exist_ok=True)
         grid(images[:64], args.out / f"shapesworld_prior_{name}.png")
-    write_json(args.out / "shapesworld_prior.json", report)
+        write_json(args.out / "shapesworld_prior.json", report)  # after every run: nothing lost
     return report
 
 
