@@ -201,7 +201,7 @@ def proximal_step(problem, eta: float, n: int) -> dict:
     matrix = op.as_matrix((1, *problem.prior.event_shape))
     precision = matrix.T @ matrix / op.noise_std**2 + torch.eye(D, dtype=torch.float64) / eta**2
     exact_var = torch.linalg.inv(precision).diagonal()
-    exact_mean = op.proximal_moments(center[:1], y[:1], eta).reshape(-1)
+    exact_mean = op.proximal_mean(center[:1], y[:1], eta).reshape(-1)
     scale = exact_var.sqrt()
 
     def grade(x, grads, seconds, rate=None):

@@ -122,7 +122,7 @@ def test_exact_pcs_has_the_closed_form_gaussian_moments():
     got_mean, got_cov = empirical_moments(x)
     assert torch.allclose(got_mean, mean, atol=4 * cov.diagonal().max().sqrt() / math.sqrt(n))
     assert torch.allclose(got_cov, cov, atol=0.02 * cov.abs().max())
-    assert torch.allclose(op.proximal_moments(center[:1], y[:1], eta).reshape(-1), mean)
+    assert torch.allclose(op.proximal_mean(center[:1], y[:1], eta).reshape(-1), mean)
 
 
 def test_mala_leaves_the_proximal_law_invariant_and_reports_acceptance():
@@ -138,7 +138,7 @@ def test_mala_leaves_the_proximal_law_invariant_and_reports_acceptance():
     assert 0.5 < rate < 0.65  # adapted towards 0.574
     m1, c1 = empirical_moments(x)
     m2, c2 = empirical_moments(exact)
-    mean = op.proximal_moments(center[:1], y[:1], eta).reshape(-1)
+    mean = op.proximal_mean(center[:1], y[:1], eta).reshape(-1)
     assert torch.allclose(m1, mean, atol=0.01) and torch.allclose(m2, mean, atol=0.01)  # ~4 standard errors
     assert torch.allclose(c1, c2, atol=0.003)
     # the official unadjusted chain runs and moves towards the same law (biased by its step)

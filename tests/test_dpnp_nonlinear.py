@@ -10,7 +10,7 @@ from posterior_problems import ALPHAS_CUMPROD, ring_prior
 from plugdiff.evaluation import GaussianMixture, empirical_moments, image_mixture, sliced_wasserstein
 from plugdiff.pipelines import dpnp as dpnp_module
 from plugdiff.pipelines.annealing import AnnealingSchedule
-from plugdiff.pipelines.diffusion_denoising import noise_levels
+from plugdiff.pipelines.diffusion_denoising import last_step_below
 from plugdiff.pipelines.dpnp import dpnp_sample
 from plugdiff.pipelines.operators import MatrixOperator, PhaseRetrieval, Quantized1Bit
 from plugdiff.pipelines.posterior_sampling import timestep_grid
@@ -114,7 +114,7 @@ def test_one_bit_mala_matches_the_grid_posterior(one_bit):
     # eta << c: the proximal law is almost the Gaussian the proposal integrates exactly, so the
     # adapted step is large and almost everything is accepted; 1.0 would mean no Metropolis test
     assert 0.3 < out.acceptance_rate < 0.99
-    calls = [len(timestep_grid(noise_levels(ALPHAS_CUMPROD, eta), 10)) for eta in out.etas]
+    calls = [len(timestep_grid(last_step_below(ALPHAS_CUMPROD, eta), 10)) for eta in out.etas]
     assert out.model_evals == sum(calls) and max(calls) == 10  # at most num_steps per DDS call
     assert out.etas[0] == 1.0 and len(out.etas) == 40
 

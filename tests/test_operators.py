@@ -84,7 +84,7 @@ def test_log_likelihood_grad_and_proximal_mean(name):
     matrix, precision = dense_precision(op, shape, eta)
     s2 = op.noise_level**2
     expected = torch.linalg.solve(precision, matrix.T @ y.flatten() / s2 + center.flatten() / eta**2)
-    got = op.proximal_moments(center, y, eta).flatten()
+    got = op.proximal_mean(center, y, eta).flatten()
     assert (got - expected).norm() <= (1e-10 if name in CLOSED_FORM else 1e-4) * expected.norm()
     sample = op.proximal_sample(center, y, eta, generator=torch.Generator().manual_seed(1))
     assert sample.shape == shape and bool(torch.isfinite(sample).all())

@@ -14,7 +14,7 @@ import torch
 from .posterior_sampling import EpsModel, denoised, timestep_grid
 
 
-def noise_levels(alphas_cumprod: torch.Tensor, eta: float) -> int:
+def last_step_below(alphas_cumprod: torch.Tensor, eta: float) -> int:
     """The largest training step whose VE level is below eta (-1 when even step 0 is above)."""
     below = (alphas_cumprod > 1.0 / (1.0 + eta**2)).nonzero()
     return int(below[-1]) if len(below) else -1
@@ -48,7 +48,7 @@ def dds_ddpm(
     the training step nearest below eta. When eta is below every training level the input is
     returned unchanged.
     """
-    last = noise_levels(alphas_cumprod, eta)
+    last = last_step_below(alphas_cumprod, eta)
     if last < 0:
         return x_noisy
     grid = timestep_grid(last, num_steps)
@@ -96,7 +96,7 @@ def dds_ddim(
     :math:`\bar\alpha' = 0` (level eta, centre x'), querying the model at the training step
     nearest below eta.
     """
-    last = noise_levels(alphas_cumprod, eta)
+    last = last_step_below(alphas_cumprod, eta)
     if last < 0:
         return x_noisy
     grid = timestep_grid(last, num_steps)

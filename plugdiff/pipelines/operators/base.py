@@ -171,7 +171,7 @@ class LinearOperator(GaussianMeasurement):
         rhs = self.adjoint(y + s * z1, center.shape) / s**2 + (center + eta * z2) / eta**2
         return self.solve_normal(rhs, eta)
 
-    def proximal_moments(self, center: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tensor:
+    def proximal_mean(self, center: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tensor:
         """The proximal law's mean P^{-1}(A^T y / s^2 + c / eta^2)."""
         rhs = self.adjoint(y, center.shape) / self.noise_level**2 + center / eta**2
         return self.solve_normal(rhs, eta)
