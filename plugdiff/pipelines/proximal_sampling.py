@@ -116,8 +116,7 @@ def langevin_proximal_sample(
     for step in range(settings.num_steps):
         h = log_step.exp()
         if not settings.metropolis:
-            distance = (-2 * s2 * loglik).clamp_min(0).sqrt()
-            h = h / (settings.damping + distance.to(h.dtype))
+            h = h / (settings.damping + operator.distance_from_log_likelihood(loglik).to(h.dtype))
         decay = _per_sample(torch.exp(-h / eta2), x).to(x.dtype)
         std = eta * (1 - decay**2).sqrt()
         z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)

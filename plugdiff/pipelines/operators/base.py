@@ -69,7 +69,12 @@ class ForwardOperator:
 
     def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """d(x) = sqrt(-2 s^2 log p(y | x)) per sample (B,): ``||y - A(x)||`` for Gaussian noise."""
-        return (-2 * self.noise_level**2 * self.log_likelihood(x, y)).clamp_min(1e-12).sqrt()
+        return self.distance_from_log_likelihood(self.log_likelihood(x, y), min_square=1e-12)
+
+    def distance_from_log_likelihood(self, value: torch.Tensor, min_square: float = 0.0) -> torch.Tensor:
+        """d = sqrt(max(-2 s^2 log p(y | x), min_square)) from an already computed log-likelihood
+        (B,); a positive ``min_square`` keeps the gradient finite at a perfect fit."""
+        return (-2 * self.noise_level**2 * value).clamp_min(min_square).sqrt()
 
     def check_measurement(self, y: torch.Tensor, image_shape) -> None:
         """y must be finite and shaped like ``measurement_shape(image_shape)``."""
