@@ -62,7 +62,10 @@ REGISTRY: dict[str, ModelSpec] = {
             source="bundled",
             pipeline="TiaraAnimateDiffPipeline",
             description="ShapesWorld text-to-video (AnimateDiff layout, 16-frame window), trained here; runs on CPU",
-            download_hint="python -m plugdiff.weights.train t2v --out {dir}",
+            download_hint=(
+                "python -m plugdiff.weights.train vae --out {dir}-vae\n"
+                "    python -m plugdiff.weights.train t2v --vae {dir}-vae --out {dir}"
+            ),
         ),
         ModelSpec(
             name="shapesworld-ddpm",

@@ -1,0 +1,138 @@
+"""Training of ``shapesworld-t2v``, the ShapesWorld text-to-video model (AnimateDiff layout)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import diffusers
+import torch
+from diffusers import (
+    AutoencoderKL,
+    DDPMScheduler,
+    MotionAdapter,
+    UNet2DConditionModel,
+    UNetMotionModel,
+)
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from ..evaluation.shapesworld import sample_clips
+from .shapesworld_models import (
+    LATENT_FACTOR,
+    motion_adapter,
+    text_to_video_unet,
+    video_scheduler,
+    world_text_encoder,
+    world_tokenizer,
+)
+from .training import Trainer
+
+_ENCODE_CHUNK = 1024  # frames per VAE call while building the latent pool
+
+
+class TextToVideoTrainer(Trainer):
+    r"""AnimateDiff's two-stage recipe (Guo et al., ICLR 2024) with epsilon prediction:
+    :math:`\min \mathbb E \lVert \varepsilon - \varepsilon_\theta(\sqrt{\bar a_t} z_0 +
+    \sqrt{1-\bar a_t}\varepsilon, t, \tau(c))\rVert^2` over latents :math:`z_0` of the frozen frame
+    autoencoder and captions c (replaced by the empty prompt with probability ``uncond_prob``, for
+    classifier-free guidance).
+
+    1. Steps ``[0, image_steps)``: the spatial UNet and the text encoder on single frames (the
+       motion modules are frozen at their zero-output initialisation).
+    2. Steps ``[image_steps, steps)``: everything, motion modules included, on
+       ``frames``-frame clips.
+
+    Data: a pool of ``pool_clips`` random clips (held-out caption combinations excluded), drawn
+    once from the seed and encoded once; each step samples from it. The export is an
+    AnimateDiff folder: ``unet`` (UNet2DConditionModel), ``motion_adapter`` (MotionAdapter),
+    ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``. ``init`` (a folder of such an
+    export) starts the weights from it instead of from scratch (a warm start: fresh optimizer
+    moments and EMA equal to the starting weights).
+    """
+
+    def __init__(self, args):
+        torch.manual_seed(args.seed)
+        if args.init is None:
+            self.tokenizer = world_tokenizer()
+            text_encoder = world_text_encoder(len(self.tokenizer), seed=args.seed)
+            unet = UNetMotionModel.from_unet2d(text_to_video_unet(args.size // LATENT_FACTOR), motion_adapter())
+        else:
+            load = {"use_safetensors": True}
+            self.tokenizer = CLIPTokenizer.from_pretrained(args.init / "tokenizer")
+            text_encoder = CLIPTextModel.from_pretrained(args.init / "text_encoder", **load)
+            unet = UNetMotionModel.from_unet2d(
+                UNet2DConditionModel.from_pretrained(args.init / "unet", **load),
+                MotionAdapter.from_pretrained(args.init / "motion_adapter", **load),
+            )
+        super().__init__(args, {"unet": unet, "text_encoder": text_encoder})
+        self.vae = AutoencoderKL.from_pretrained(args.vae, use_safetensors=True).to(self.device).eval()
+        self.vae.requires_grad_(False)
+        self.scheduler = video_scheduler()
+        self.train_scheduler = DDPMScheduler.from_config(self.scheduler.config)
+        self.latents, self.input_ids = self._latent_pool()
+        self.uncond_ids = self._tokenize([""])
+
+    def _tokenize(self, captions: list[str]) -> torch.Tensor:
+        tok = self.tokenizer
+        ids = tok(captions, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
+        return ids.input_ids.to(self.device)
+
+    @torch.no_grad()
+    def _latent_pool(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pool_clips, frames, 4, h, w) scaled latent means, and the captions' token ids."""
+        pool = torch.Generator().manual_seed(self.args.seed + 3)
+        clips, captions, _ = sample_clips(self.args.pool_clips, self.args.frames, pool, size=self.args.size)
+        frames = clips.flatten(0, 1)
+        latents = torch.cat(
+            [self.vae.encode(chunk.to(self.device)).latent_dist.mean for chunk in frames.split(_ENCODE_CHUNK)]
+        )
+        latents = latents * self.vae.config.scaling_factor
+        return latents.unflatten(0, clips.shape[:2]), self._tokenize(captions)
+
+    def video_stage(self) -> bool:
+        return self.step >= self.args.image_steps
+
+    def loss(self) -> torch.Tensor:
+        video = self.video_stage()
+        for name, p in self.models["unet"].named_parameters():
+            p.requires_grad_(video or "motion_modules" not in name)
+        n_clips, n_frames = self.latents.shape[:2]
+        batch = self.args.batch if video else self.args.image_batch
+        clip = torch.randint(n_clips, (batch,), generator=self.data).to(self.device)
+        if video:
+            z0 = self.latents[clip]  # (B, F, C, h, w)
+        else:
+            frame = torch.randint(n_frames, (batch,), generator=self.data).to(self.device)
+            z0 = self.latents[clip, frame][:, None]  # (B, 1, C, h, w)
+        drop = (torch.rand(batch, generator=self.data) < self.args.uncond_prob).to(self.device)
+        ids = torch.where(drop[:, None], self.uncond_ids, self.input_ids[clip])
+        z0 = z0.transpose(1, 2)  # (B, C, F, h, w), UNetMotionModel's layout
+        noise = self.randn(z0.shape)
+        t = torch.randint(0, self.train_scheduler.config.num_train_timesteps, (batch,), generator=self.noise)
+        t = t.to(self.device)
+        noisy = self.train_scheduler.add_noise(z0, noise, t)
+        with self.autocast():
+            text = self.models["text_encoder"](ids)[0].repeat_interleave(z0.shape[2], dim=0)
+            pred = self.models["unet"](noisy, t, text).sample
+        return torch.nn.functional.mse_loss(pred.float(), noise)
+
+    @torch.no_grad()
+    def export(self, out: Path) -> None:
+        """The EMA weights as an AnimateDiff folder that ``AnimateDiffPipeline`` (and
+        ``TiaraAnimateDiffPipeline``) load with ``from_pretrained``."""
+        weights = self.ema["unet"].state_dict()
+        unet, adapter = text_to_video_unet(self.args.size // LATENT_FACTOR), motion_adapter()
+        unet.load_state_dict({k: v for k, v in weights.items() if "motion_modules" not in k})
+        adapter.load_state_dict({k: v for k, v in weights.items() if "motion_modules" in k})
+        components = {
+            "unet": unet, "motion_adapter": adapter, "vae": self.vae, "text_encoder": self.ema["text_encoder"],
+            "tokenizer": self.tokenizer, "scheduler": self.scheduler,
+        }
+        index = {"_class_name": "AnimateDiffPipeline", "_diffusers_version": diffusers.__version__}
+        for name, component in components.items():
+            kwargs = {} if name in ("tokenizer", "scheduler") else {"safe_serialization": True}
+            component.save_pretrained(out / name, **kwargs)
+            library = type(component).__module__.split(".")[0]
+            index[name] = [library, type(component).__name__]
+        index["feature_extractor"] = index["image_encoder"] = [None, None]
+        (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")

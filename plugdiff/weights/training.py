@@ -1,0 +1,150 @@
+"""The training loop every bundled model shares: AdamW, an exponential moving average of the
+weights, safetensors checkpoints that resume to the bit, and a progress bar.
+
+A model's trainer subclasses :class:`Trainer` and gives ``loss()`` (one batch) and
+``export(out)`` (write the EMA weights as a diffusers folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from ..fileio import atomic_write, write_json
+
+
+class Trainer:
+    r"""Minimise ``self.loss()`` with AdamW (gradient norm clipped at 1) and keep an exponential
+    moving average :math:`\bar\theta \leftarrow d\,\bar\theta + (1-d)\,\theta` with
+    :math:`d = \min(\text{ema}, (1+k)/(10+k))` at step k (the EMA is what gets exported).
+
+    Args:
+        args: the parsed command line (``lr``, ``ema``, ``seed``, ``device``, ``mixed_precision``
+            are read here).
+        models: the trainable modules by name; parameters whose ``requires_grad`` is off at a step
+            are left alone (the optimizer only keeps moments for parameters it has updated).
+
+    ``self.data`` and ``self.noise`` are CPU generators seeded from ``args.seed`` (+1, +2) for the
+    subclass's data and noise draws; their states are part of the checkpoint.
+    """
+
+    def __init__(self, args, models: dict[str, torch.nn.Module]):
+        self.args = args
+        self.device = torch.device(args.device)
+        self.models = {name: m.to(self.device).train() for name, m in models.items()}
+        self.ema = {name: copy.deepcopy(m).eval().requires_grad_(False) for name, m in self.models.items()}
+        params = [p for m in self.models.values() for p in m.parameters()]
+        self.optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+        self.data = torch.Generator().manual_seed(args.seed + 1)
+        self.noise = torch.Generator().manual_seed(args.seed + 2)
+        self.step = 0
+        self.losses: list[float] = []
+
+    def loss(self) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def export(self, out: Path) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def autocast(self):
+        """bf16 autocast for the forward pass when ``--mixed-precision bf16`` (weights, optimizer
+        and EMA stay float32), otherwise nothing."""
+        if getattr(self.args, "mixed_precision", "no") == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def randn(self, shape) -> torch.Tensor:
+        """Standard normal noise from ``self.noise`` (drawn on the CPU: the same on any device)."""
+        return torch.randn(shape, generator=self.noise).to(self.device)
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self) -> float:
+        loss = self.loss()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        trainable = [p for m in self.models.values() for p in m.parameters() if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        self.optimizer.step()
+        with torch.no_grad():
+            decay = min(self.args.ema, (1 + self.step) / (10 + self.step))
+            for name, model in self.models.items():
+                for e, p in zip(self.ema[name].parameters(), model.parameters(), strict=True):
+                    e.lerp_(p, 1 - decay)
+        self.step += 1
+        return loss.item()
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for prefix, group in (("model", self.models), ("ema", self.ema)):
+            for name, module in group.items():
+                tensors.update({f"{prefix}.{name}.{k}": v.contiguous() for k, v in module.state_dict().items()})
+        for i, state in self.optimizer.state_dict()["state"].items():
+            for key, value in state.items():
+                tensors[f"opt.{i}.{key}"] = torch.as_tensor(value).contiguous()
+        tensors["rng.data"] = self.data.get_state()
+        tensors["rng.noise"] = self.noise.get_state()
+        atomic_write(folder / "state.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+        write_json(folder / "state.json", {"step": self.step, "losses": self.losses, "args": vars(self.args)})
+
+    def load_checkpoint(self, folder: Path) -> None:
+        tensors = load_file(str(folder / "state.safetensors"), device=str(self.device))
+        meta = json.loads((folder / "state.json").read_text())
+        for prefix, group in (("model", self.models), ("ema", self.ema)):
+            for name, module in group.items():
+                head = f"{prefix}.{name}."
+                module.load_state_dict({k[len(head):]: v for k, v in tensors.items() if k.startswith(head)})
+        state = self.optimizer.state_dict()
+        opt_state: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, index, name = key.split(".", 2)
+                opt_state.setdefault(int(index), {})[name] = value
+        state["state"] = opt_state
+        self.optimizer.load_state_dict(state)
+        self.data.set_state(tensors["rng.data"].cpu())
+        self.noise.set_state(tensors["rng.noise"].cpu())
+        self.step, self.losses = meta["step"], meta["losses"]
+
+
+def export_folder(out: Path, write) -> None:
+    """Call ``write(tmp_folder)``, then move what it wrote into ``out`` (replacing files and
+    folders of the same names, leaving others such as ``checkpoint/`` alone): a failed export
+    leaves the previous one in place."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+        write(Path(tmp))
+        for item in sorted(Path(tmp).iterdir()):
+            target = out / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            item.replace(target)
+
+
+def run(trainer: Trainer, out: Path, *, steps: int, checkpoint_every: int, resume: bool, desc: str) -> Trainer:
+    """Train to ``steps`` (resuming from ``<out>/checkpoint`` if ``resume``), writing a checkpoint
+    and an export every ``checkpoint_every`` steps and at the end."""
+    checkpoint = out / "checkpoint"
+    if resume:
+        if not (checkpoint / "state.safetensors").exists():
+            raise SystemExit(f"--resume: no checkpoint in {checkpoint}")
+        trainer.load_checkpoint(checkpoint)
+    with tqdm(total=steps, initial=trainer.step, desc=desc) as bar:
+        while trainer.step < steps:
+            trainer.losses.append(round(trainer.train_step(), 5))
+            bar.update(1)
+            recent = trainer.losses[-50:]
+            bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+            if trainer.step % checkpoint_every == 0 or trainer.step == steps:
+                trainer.save_checkpoint(checkpoint)
+                export_folder(out, trainer.export)
+    return trainer

@@ -1,0 +1,131 @@
+"""Training the ShapesWorld text-to-video model: the frame autoencoder, the two-stage t2v recipe,
+bit-exact resume across the stage boundary, the AnimateDiff export and the warm start."""
+
+import pytest
+import torch
+from diffusers import AnimateDiffPipeline, AutoencoderKL, UNetMotionModel
+from safetensors.torch import load_file
+
+from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.weights import load_pipeline
+from plugdiff.weights.shapesworld_models import (
+    caption_words,
+    motion_adapter,
+    text_to_video_unet,
+    world_tokenizer,
+)
+from plugdiff.weights.train import TRAINERS, main, parse_args
+
+
+@pytest.fixture(scope="module")
+def vae_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vae")
+    main(["vae", "--out", str(out), "--steps", "2", "--batch", "2", "--size", "16", "--checkpoint-every", "2"])
+    return out
+
+
+def _t2v(out, vae_dir, steps, *extra):
+    return main([
+        "t2v", "--out", str(out), "--vae", str(vae_dir), "--steps", str(steps), "--image-steps", "2",
+        "--batch", "2", "--image-batch", "3", "--frames", "4", "--size", "16", "--pool-clips", "3",
+        "--checkpoint-every", "2", *extra,
+    ])
+
+
+def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
+    vae = AutoencoderKL.from_pretrained(vae_dir, use_safetensors=True)
+    assert vae.config.latent_channels == 4 and len(vae.config.block_out_channels) == 3  # factor 4
+    assert vae.config.scaling_factor > 0 and vae.config.scaling_factor != 0.18215
+    assert not list(vae_dir.rglob("*.bin"))
+
+
+def test_t2v_resume_across_the_stage_boundary_is_bit_exact(tmp_path, vae_dir):
+    straight = _t2v(tmp_path / "a", vae_dir, 4)
+    _t2v(tmp_path / "b", vae_dir, 2)
+    resumed = _t2v(tmp_path / "b", vae_dir, 4, "--resume")
+    assert straight.losses == resumed.losses and len(straight.losses) == 4
+    for part in ("unet/diffusion_pytorch_model.safetensors", "motion_adapter/diffusion_pytorch_model.safetensors",
+                 "text_encoder/model.safetensors"):
+        a, b = load_file(str(tmp_path / "a" / part)), load_file(str(tmp_path / "b" / part))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_image_stage_leaves_the_motion_modules_at_zero_output(tmp_path, vae_dir):
+    _t2v(tmp_path / "m", vae_dir, 2)  # two single-frame steps only
+    adapter = load_file(str(tmp_path / "m" / "motion_adapter" / "diffusion_pytorch_model.safetensors"))
+    assert all(float(v.abs().max()) == 0 for k, v in adapter.items() if ".proj_out." in k)
+    _t2v(tmp_path / "m", vae_dir, 4, "--resume")  # then two clip steps train them
+    adapter = load_file(str(tmp_path / "m" / "motion_adapter" / "diffusion_pytorch_model.safetensors"))
+    assert any(float(v.abs().max()) > 0 for k, v in adapter.items() if ".proj_out." in k)
+
+
+def test_export_is_an_animatediff_folder_that_diffusers_and_plugdiff_load(tmp_path, vae_dir):
+    _t2v(tmp_path / "m", vae_dir, 2)
+    vanilla = AnimateDiffPipeline.from_pretrained(tmp_path / "m", use_safetensors=True)
+    assert isinstance(vanilla.unet, UNetMotionModel)
+    pipe = load_pipeline(str(tmp_path / "m"))
+    assert type(pipe) is TiaraAnimateDiffPipeline and pipe.vae_scale_factor == 4
+    out = pipe("a red circle moving left on a white background", num_frames=4, num_inference_steps=2,
+               output_type="pt", generator=torch.Generator().manual_seed(0))
+    assert out.frames.shape == (1, 4, 3, 16, 16)
+
+
+def test_warm_start_begins_at_the_exported_weights(tmp_path, vae_dir):
+    _t2v(tmp_path / "m", vae_dir, 2)
+    args = parse_args(["t2v", "--out", str(tmp_path / "w"), "--vae", str(vae_dir), "--init", str(tmp_path / "m"),
+                       "--size", "16", "--frames", "4", "--pool-clips", "2"])
+    trainer = TRAINERS["t2v"](args)
+    exported = load_file(str(tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors"))
+    weights = trainer.models["unet"].state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in exported.items())
+    saved = type(trainer.tokenizer).from_pretrained(tmp_path / "m" / "tokenizer")
+    assert trainer.tokenizer.get_vocab() == saved.get_vocab()  # the text encoder's token ids, kept
+
+
+def test_zero_initialised_motion_adapter_leaves_the_spatial_unet_unchanged():
+    torch.manual_seed(0)
+    unet = text_to_video_unet().eval()
+    model = UNetMotionModel.from_unet2d(unet, motion_adapter()).eval()
+    x, text = torch.randn(2, 4, 16, 8, 8), torch.randn(2, 77, 64)
+    t = torch.tensor([10, 700])
+    with torch.no_grad():
+        video = model(x, t, text.repeat_interleave(16, 0)).sample
+        frames = unet(x.transpose(1, 2).flatten(0, 1), t.repeat_interleave(16), text.repeat_interleave(16, 0)).sample
+    assert torch.allclose(video, frames.unflatten(0, (2, 16)).transpose(1, 2), atol=1e-5)
+
+
+def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
+    tok = world_tokenizer()
+    assert world_tokenizer().get_vocab() == tok.get_vocab()  # deterministic
+    words = caption_words()
+    assert {"red", "triangle", "staying", "background"} <= set(words)
+    for word in words:
+        assert tok.convert_ids_to_tokens(tok(word, add_special_tokens=False).input_ids) == [word + "</w>"]
+    unknown = tok("a purple dog", add_special_tokens=False).input_ids
+    assert tok.eos_token_id not in unknown and len(unknown) > 3  # letters, not the unknown token
+    tok.save_pretrained(tmp_path)
+    assert type(tok).from_pretrained(tmp_path)("a red circle").input_ids == tok("a red circle").input_ids
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--image-steps", "9"], "--image-steps"),
+        (["--frames", "40"], "--frames"),
+        (["--size", "20"], "--size"),
+        (["--uncond-prob", "1"], "--uncond-prob"),
+    ],
+)
+def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["t2v", "--out", str(tmp_path), "--vae", str(vae_dir), "--steps", "8", "--image-steps", "2", *extra])
+    assert message in capsys.readouterr().err
+
+
+def test_t2v_needs_a_trained_autoencoder_and_a_real_init_folder(tmp_path, vae_dir, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["t2v", "--out", str(tmp_path), "--vae", str(tmp_path / "none")])
+    assert "python -m plugdiff.weights.train vae" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["t2v", "--out", str(tmp_path), "--vae", str(vae_dir), "--init", str(tmp_path)])
+    assert "not an exported t2v folder" in capsys.readouterr().err
