@@ -43,3 +43,9 @@ def test_bad_arguments_and_missing_checkpoint(tmp_path):
         main(["ddpm", "--out", str(tmp_path / "x"), "--size", "10"])
     with pytest.raises(SystemExit, match="no checkpoint"):
         _train(tmp_path / "empty", 2, "--resume")
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
+    trainer = _train(tmp_path / "bf16", 2, "--mixed-precision", "bf16")
+    assert all(0 < loss < 10 for loss in trainer.losses)
+    assert all(v.dtype == torch.float32 for v in _weights(tmp_path / "bf16").values())

@@ -1,0 +1,54 @@
+"""The caption-agreement scorer on ground-truth clips (perfect), on wrong captions (caught) and
+on clips with the object missing or frozen."""
+
+import pytest
+import torch
+
+from plugdiff.evaluation.caption_agreement import clip_agreement, summarize
+from plugdiff.evaluation.shapesworld import ClipSpec, render_clip
+
+
+def _spec(**kw):
+    base = dict(shape="triangle", colour="green", background="gray", direction="right", speed=1.0, radius=5.0, start=(8.0, 16.0))
+    return ClipSpec(**{**base, **kw})
+
+
+@pytest.mark.parametrize("direction", ["left", "right", "up", "down", "still"])
+def test_ground_truth_clips_agree_with_their_captions(direction):
+    start = {"left": (24.0, 16.0), "up": (16.0, 24.0)}.get(direction, (8.0, 8.0))
+    spec = _spec(direction=direction, start=start)
+    score = clip_agreement(render_clip(spec, 16), spec.caption)
+    assert (score.colour_frames, score.shape_frames, score.clean_frames) == (1.0, 1.0, 1.0)
+    assert score.direction == direction and score.direction_ok
+
+
+def test_wrong_captions_are_caught():
+    spec = _spec()
+    frames = render_clip(spec, 16)
+    assert clip_agreement(frames, _spec(colour="blue").caption).colour_frames == 0.0
+    assert clip_agreement(frames, _spec(shape="circle").caption).shape_frames == 0.0
+    wrong_way = clip_agreement(frames, _spec(direction="left").caption)
+    assert wrong_way.direction == "right" and not wrong_way.direction_ok
+    frozen = frames[:1].expand(16, -1, -1, -1)
+    assert clip_agreement(frozen, spec.caption).direction == "still"
+
+
+def test_missing_object_frames_count_as_wrong_and_summary_averages():
+    spec = _spec()
+    frames = render_clip(spec, 16).clone()
+    frames[8:] = frames[0, :, :1, :1]  # background only from frame 8 on
+    half = clip_agreement(frames, spec.caption)
+    assert half.colour_frames == half.shape_frames == half.clean_frames == 0.5
+    full = clip_agreement(render_clip(spec, 16), spec.caption)
+    summary = summarize([half, full])
+    assert summary == {"clips": 2, "colour_frames": 0.75, "shape_frames": 0.75, "clean_frames": 0.75,
+                       "direction_clips": 1.0}
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match=r"\(F, 3, H, W\)"):
+        clip_agreement(torch.zeros(3, 32, 32), _spec().caption)
+    with pytest.raises(ValueError, match="unknown word"):
+        clip_agreement(torch.zeros(2, 3, 32, 32), "a purple circle moving left on a gray background")
+    with pytest.raises(ValueError, match="no clips"):
+        summarize([])
