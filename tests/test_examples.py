@@ -115,3 +115,23 @@ def test_inverse_problem_example_bad_input_is_one_clear_error(tmp_path, capsys):
     DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(tmp_path / "model")
     with pytest.raises(SystemExit, match="could not read --image"):
         example.main(["--model", str(tmp_path / "model"), "--image", str(tmp_path / "missing.png")])
+
+
+def test_readme_main_command_on_the_bundled_model(tmp_path):
+    """The README's main job (64 frames, 25 steps) at 52 frames and 2 steps: same schedule and
+    model, a 256x256 MP4 with its settings beside it."""
+    import json
+
+    import imageio.v3 as iio
+
+    out = load_example("long_video").main([
+        "shapesworld-t2v", "--schedule", str(EXAMPLES / "schedules" / "shapesworld.txt"), "--frames", "52",
+        "--steps", "2", "--upscale", "8", "--out", str(tmp_path / "shapes.mp4"),
+    ])
+    sidecar = json.loads((tmp_path / "shapes.mp4.json").read_text())
+    assert sidecar["model"] == "shapesworld-t2v" and sidecar["tiara"] == {"alpha": 5.0} and sidecar["prompt_blend"]
+    assert iio.imread(out, index=None).shape == (52, 256, 256, 3)
+    with pytest.raises(SystemExit, match="did you mean 'shapesworld-t2v'"):
+        load_example("long_video").main(["shapeworld-t2v", "a red circle"])
+    with pytest.raises(SystemExit):
+        load_example("long_video").main(["shapesworld-t2v", "a red circle", "--upscale", "0"])
