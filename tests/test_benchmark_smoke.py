@@ -1,4 +1,4 @@
-"""The sampler benchmark script keeps working (tiny settings; the real run is benchmarks/samplers.py)."""
+"""The benchmark scripts keep working (tiny settings; the real runs are the scripts themselves)."""
 
 import importlib.util
 import json
@@ -7,10 +7,15 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "samplers.py"
 
 
-def test_sampler_benchmark_quick_run(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_samplers", BENCH)
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH.parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_sampler_benchmark_quick_run(tmp_path, capsys):
+    module = _load("samplers")
     module.main(["--quick", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "samplers.json").read_text())
     assert (tmp_path / "samplers.png").stat().st_size > 10_000
@@ -24,9 +29,7 @@ def test_sampler_benchmark_quick_run(tmp_path, capsys):
 
 
 def test_tiara_overhead_benchmark_quick_run(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_tiara", BENCH.parent / "tiara_overhead.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("tiara_overhead")
     report = module.main(["--frames", "20", "--modes", "windows", "--repeats", "1", "--size", "32", "--micro-repeats", "1", "--out", str(tmp_path)])
     (row,) = report["rows"]
     assert "error" not in row, row
@@ -36,9 +39,7 @@ def test_tiara_overhead_benchmark_quick_run(tmp_path):
 
 
 def test_promptblend_cost_benchmark_quick_run(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_promptblend", BENCH.parent / "promptblend_cost.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("promptblend_cost")
     report = module.main(["--frames", "20", "--size", "32", "--repeats", "1", "--out", str(tmp_path)])
     results = report["results"]["20"]
     assert set(results) == set(module.VARIANTS) and results["one prompt"]["ratio_to_one_prompt"] == 1.0
@@ -47,9 +48,7 @@ def test_promptblend_cost_benchmark_quick_run(tmp_path):
 
 
 def test_dpnp_posterior_benchmark_quick_run(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_dpnp", BENCH.parent / "dpnp_posterior.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("dpnp_posterior")
     report = module.main(["--quick", "--out", str(tmp_path)])
     rows = report["matched_nfe"]["ring-2d"]["40"]
     assert {"DPnP-DDPM", "DPnP-DDIM", "DPnP-official", "DPS (best step)"} <= set(rows)
@@ -59,3 +58,25 @@ def test_dpnp_posterior_benchmark_quick_run(tmp_path, capsys):
     assert json.loads((tmp_path / "dpnp_posterior.json").read_text())["samples"] == report["samples"]
     assert (tmp_path / "dpnp_posterior.png").stat().st_size > 10_000
     assert "ratio DPnP-DDPM / DPS" in capsys.readouterr().out
+
+
+def test_samplers_on_the_learned_prior_quick_run(tmp_path):
+    module = _load("samplers_learned")
+    report = module.main(["--num-samples", "8", "--nfe", "2", "--out", str(tmp_path / "sl.json")])
+    assert set(report["methods"]) == set(module.METHODS) and report["floor"] > 0
+    rows = [r["2"] for r in report["methods"].values()]
+    assert all(r["nfe"] <= 2 and r["sliced_w2"] > 0 and 0 <= r["clean"] <= 1 for r in rows)
+    assert report["truth_clean"] == 1.0  # true frames all read back clean
+    assert (tmp_path / "sl.png").stat().st_size > 10_000
+
+
+def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):
+    report = _load("shapesworld_t2v").main([
+        "--clips-per-combo", "1", "--seen-combos", "1", "--steps", "2", "--out", str(tmp_path / "t2v.json"),
+    ])
+    held_out, seen = report["runs"]
+    assert held_out["combos"] == "held_out" and held_out["clips"] == 5 and seen["clips"] == 1
+    assert all(0 <= run[key] <= 1 for run in report["runs"] for key in ("colour_frames", "shape_frames", "direction_clips"))
+    assert (tmp_path / "t2v_g6.png").exists()
+    ae = _load("shapesworld_autoencoder").main(["--frames", "16", "--out", str(tmp_path / "ae.json")])
+    assert ae["colour_agreement"] == ae["shape_agreement"] == 1.0 and ae["mean_abs_error"] < 0.05
