@@ -10,7 +10,8 @@ Per (scheduler, NFE), from the same starting noise:
 * ``clean``: share of samples the detector reads back as one clean shape of a valid colour;
 * ``seconds``: wall time of the sampling loop.
 Every scheduler shares the model's noise schedule (linear betas, 1000 steps) with ``trailing``
-spacing and no clipping, so all of them start at t = 999. Writes
+spacing, so all of them start at t = 999, and no x0 clipping unless ``--clip-sample`` (which only
+DDIM / DDPM-type schedulers honour; DPM-Solver, UniPC and Heun ignore it). Writes
 ``results/samplers_learned.{json,png}``.
 """
 
@@ -99,6 +100,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--num-samples", type=int, default=256)
     parser.add_argument("--nfe", type=int, nargs="+", default=[5, 10, 20, 50])
     parser.add_argument("--quick", action="store_true", help="64 samples at NFE 5 and 20 (about a minute)")
+    parser.add_argument("--clip-sample", action="store_true", help="clip predicted x0 to [-1, 1] where supported")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS / "samplers_learned.json")
     args = parser.parse_args(argv)
@@ -107,8 +109,8 @@ def main(argv=None) -> dict:
     if args.num_samples < 2 or min(args.nfe) < 1:
         parser.error("--num-samples must be >= 2 and every --nfe >= 1")
     pipe = DDPMPipeline.from_pretrained(args.model, use_safetensors=True, local_files_only=True)
-    config = {**dict(pipe.scheduler.config), "timestep_spacing": "trailing", "clip_sample": False}
-    report = {"model": str(args.model), **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed)}
+    config = {**dict(pipe.scheduler.config), "timestep_spacing": "trailing", "clip_sample": args.clip_sample}
+    report = {"model": str(args.model), "clip_sample": args.clip_sample, **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report)
     plot(report, args.out.with_suffix(".png"))
