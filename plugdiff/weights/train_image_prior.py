@@ -25,14 +25,8 @@ class ImagePriorTrainer(Trainer):
         self.scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon")
 
     def loss(self) -> torch.Tensor:
-        images, _, _ = sample_frames(self.args.batch, self.data, size=self.args.size)
-        images = images.to(self.device)
-        noise = self.randn(images.shape)
-        t = torch.randint(0, 1000, (images.shape[0],), generator=self.noise).to(self.device)
-        noisy = self.scheduler.add_noise(images, noise, t)
-        with self.autocast():
-            pred = self.models["unet"](noisy, t).sample
-        return torch.nn.functional.mse_loss(pred.float(), noise)
+        images = sample_frames(self.args.batch, self.data, size=self.args.size)[0].to(self.device)
+        return self.epsilon_loss(self.scheduler, images, lambda noisy, t: self.models["unet"](noisy, t).sample)
 
     def export(self, out: Path) -> None:
         DDPMPipeline(unet=self.ema["unet"], scheduler=self.scheduler).save_pretrained(out, safe_serialization=True)

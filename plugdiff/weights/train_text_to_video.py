@@ -9,7 +9,6 @@ import diffusers
 import torch
 from diffusers import (
     AutoencoderKL,
-    DDPMScheduler,
     MotionAdapter,
     UNet2DConditionModel,
     UNetMotionModel,
@@ -68,7 +67,6 @@ class TextToVideoTrainer(Trainer):
         self.vae = AutoencoderKL.from_pretrained(args.vae, use_safetensors=True).to(self.device).eval()
         self.vae.requires_grad_(False)
         self.scheduler = video_scheduler()
-        self.train_scheduler = DDPMScheduler.from_config(self.scheduler.config)
         self.latents, self.input_ids = self._latent_pool()
         self.uncond_ids = self._tokenize([""])
 
@@ -107,14 +105,12 @@ class TextToVideoTrainer(Trainer):
         drop = (torch.rand(batch, generator=self.data) < self.args.uncond_prob).to(self.device)
         ids = torch.where(drop[:, None], self.uncond_ids, self.input_ids[clip])
         z0 = z0.transpose(1, 2)  # (B, C, F, h, w), UNetMotionModel's layout
-        noise = self.randn(z0.shape)
-        t = torch.randint(0, self.train_scheduler.config.num_train_timesteps, (batch,), generator=self.noise)
-        t = t.to(self.device)
-        noisy = self.train_scheduler.add_noise(z0, noise, t)
-        with self.autocast():
+
+        def predict(noisy, t):
             text = self.models["text_encoder"](ids)[0].repeat_interleave(z0.shape[2], dim=0)
-            pred = self.models["unet"](noisy, t, text).sample
-        return torch.nn.functional.mse_loss(pred.float(), noise)
+            return self.models["unet"](noisy, t, text).sample
+
+        return self.epsilon_loss(self.scheduler, z0, predict)
 
     @torch.no_grad()
     def export(self, out: Path) -> None:

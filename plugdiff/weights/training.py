@@ -65,6 +65,18 @@ class Trainer:
         """Standard normal noise from ``self.noise`` (drawn on the CPU: the same on any device)."""
         return torch.randn(shape, generator=self.noise).to(self.device)
 
+    def epsilon_loss(self, scheduler, x0: torch.Tensor, predict) -> torch.Tensor:
+        r"""Epsilon-prediction loss (Ho et al., NeurIPS 2020, Algorithm 1) for one batch:
+        :math:`\lVert \varepsilon - \varepsilon_\theta(\sqrt{\bar a_t} x_0 + \sqrt{1-\bar a_t}\,
+        \varepsilon, t)\rVert^2` with t uniform over the scheduler's training steps, one per
+        sample. ``predict(noisy, t)`` runs the model (under :meth:`autocast`)."""
+        noise = self.randn(x0.shape)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=self.noise).to(self.device)
+        noisy = scheduler.add_noise(x0, noise, t)
+        with self.autocast():
+            pred = predict(noisy, t)
+        return torch.nn.functional.mse_loss(pred.float(), noise)
+
     # ------------------------------------------------------------------ one step
     def train_step(self) -> float:
         loss = self.loss()
