@@ -80,3 +80,48 @@ def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):
     assert (tmp_path / "t2v_g6.png").exists()
     ae = _load("shapesworld_autoencoder").main(["--frames", "16", "--out", str(tmp_path / "ae.json")])
     assert ae["colour_agreement"] == ae["shape_agreement"] == 1.0 and ae["mean_abs_error"] < 0.05
+
+
+def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
+    module = _load("inverse_problems")
+    report = module.main(["--quick", "--problems", "sr4", "1bit", "--out", str(tmp_path)])
+    assert set(report["problems"]) == {"sr4", "1bit"}
+    for problem in report["problems"].values():
+        methods = problem["methods"]
+        assert set(methods) == {"DPnP-DDPM", "DPnP-DDIM", "DPS"}
+        assert methods["DPS"]["setting"] in module.DPS_STEP_SIZES and methods["DPS"]["nfe"] == 20
+        assert methods["DPnP-DDPM"]["setting"] == methods["DPnP-DDIM"]["setting"] in module.dpnp_schedules(20)
+        assert all(r["nfe"] <= 20 and 0 <= r["coverage_2std"] <= 1 and -1 <= r["ssim"] <= 1 for r in methods.values())
+        gain = methods["DPnP-DDPM"]["psnr"] - methods["DPS"]["psnr"]
+        assert abs(methods["DPnP-DDPM"]["gain_over_dps_db"] - gain) < 1e-9
+    assert (tmp_path / "inverse_problems_quick.png").stat().st_size > 5_000
+    assert "gain vs DPS" in capsys.readouterr().out
+    frames = module.held_out_frames(3, 0)
+    assert frames.shape == (3, 3, 32, 32)
+
+
+def test_inverse_problems_frames_have_the_object_partly_in_the_box():
+    module = _load("inverse_problems")
+    import torch
+
+    from plugdiff.evaluation.shapesworld import HELD_OUT, random_spec
+
+    low, high = module.HIDDEN_RANGE
+    specs = [random_spec(torch.Generator().manual_seed(s), combos=HELD_OUT) for s in range(200)]
+    fractions = [module.hidden_fraction(s, 32) for s in specs]
+    assert min(fractions) < low and any(low <= f <= high for f in fractions) and max(fractions) > high
+
+
+def test_long_video_benchmark_quick_run(tmp_path):
+    module = _load("long_video")
+    report = module.main(["--quick", "--sections", "single", "multi", "--out", str(tmp_path)])
+    single = report["single"]["24"]
+    assert set(single) == set(module.SINGLE_METHODS)
+    assert single["FreeNoise"]["vs_FreeNoise"]["identity"] == 0.0
+    for row in single.values():
+        assert len(row["videos"]) == 5 and 0 <= row["identity"] <= row["self_consistency"] + 1e-9 <= 1 + 1e-9
+    multi = report["multi"]
+    assert set(multi) == set(module.MULTI_METHODS)
+    assert all(r["transitions"] == len(module.SCHEDULES) and r["completed"] <= r["transitions"] and "onset_mean" in r
+               for r in multi.values())
+    assert (tmp_path / "long_video_quick.png").stat().st_size > 5_000

@@ -1,0 +1,263 @@
+"""DPnP against DPS on held-out ShapesWorld frames, with the bundled ``shapesworld-ddpm`` as prior.
+
+Test frames: held-out ShapesWorld frames (caption combinations the prior never saw) whose
+object is partly hidden by the centred inpainting box (30-70 % of its bounding box inside it), so
+that inpainting completes a partly seen shape rather than guessing one it cannot see; the same
+frames serve every problem. Problems (32 x 32 RGB in [-1, 1], one seeded measurement per frame):
+
+* ``inpaint-box``: the centred half-side box removed (``Inpainting("box")``), noise std 0.05;
+* ``sr4``: x4 average-pooling super-resolution (8 x 8 measured), noise std 0.05;
+* ``deblur``: Gaussian blur, sigma 1.5 px (11-tap kernel), noise std 0.05;
+* ``phase-retrieval``: coded Fourier magnitudes, oversampling 2, noise std 0.05;
+* ``1bit``: one sign per pixel, logistic dither of scale 0.4.
+
+Methods at matched network evaluations (NFE per sample, default 200), Tweedie estimates
+clipped to [-1, 1] in all of them:
+
+* DPnP-DDPM and DPnP-DDIM: exact proximal steps for the linear operators, MALA for the two
+  nonlinear ones; the annealing schedule chosen per problem (on DPnP-DDPM) from three that fit
+  the budget: 1.0 -> 0.02 with K = NFE / 10 iterations of 10 DDS steps, the same with
+  K = NFE / 5 of 5 steps, and the official 0.4 -> 0.16 (K = 16, NFE / 16 steps);
+* DPS: NFE ancestral steps, its step size chosen per problem from 0.3 / 1 / 3 / 10.
+
+Both choices are made by the PSNR of the posterior mean on separate validation frames, so each
+method gets its best setting from the same small search.
+
+Per frame, ``--samples`` posterior samples give the posterior mean and per-pixel std. Reported:
+PSNR and SSIM of the posterior mean (mean and standard error over frames), PSNR of single
+samples, calibration (fraction of pixels within 2 std of the mean; 0.95 is ideal for a Gaussian
+posterior), the per-frame PSNR gain of each DPnP variant over DPS, and wall time per sample.
+
+    python benchmarks/inverse_problems.py            # ~25 min on 2 CPU cores
+    python benchmarks/inverse_problems.py --quick    # ~1 min (smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DDPMPipeline
+
+from plugdiff.evaluation.image_quality import coverage, psnr, ssim
+from plugdiff.evaluation.shapesworld import HELD_OUT, sample_frames
+from plugdiff.evaluation.shapesworld import truth as frame_truth
+from plugdiff.fileio import atomic_write, write_json
+from plugdiff.pipelines.annealing import AnnealingSchedule
+from plugdiff.pipelines.dpnp import dpnp_sample
+from plugdiff.pipelines.dps import dps_sample
+from plugdiff.pipelines.operators import (
+    GaussianBlur,
+    Inpainting,
+    PhaseRetrieval,
+    Quantized1Bit,
+    SuperResolution,
+)
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "plugdiff" / "weights" / "shapesworld-ddpm"
+PROBLEMS = {
+    "inpaint-box": lambda: Inpainting("box", box=INPAINT_BOX, noise_std=0.05),
+    "sr4": lambda: SuperResolution(4, "average", noise_std=0.05),
+    "deblur": lambda: GaussianBlur(sigma=1.5, noise_std=0.05),
+    "phase-retrieval": lambda: PhaseRetrieval(2.0, noise_std=0.05),
+    "1bit": lambda: Quantized1Bit(0.4),
+}
+DPS_STEP_SIZES = (0.3, 1.0, 3.0, 10.0)
+INPAINT_BOX = (0.25, 0.25, 0.5, 0.5)  # (top, left, height, width) as fractions: Inpainting's default
+HIDDEN_RANGE = (0.3, 0.7)  # part of the object's bounding box inside the box, for a test frame
+TEST_SEED, VALIDATION_SEED = 7, 8
+
+
+class Prior:
+    """The bundled image prior as ``eps_model(x_t, t)`` plus its alpha-bar."""
+
+    def __init__(self, path: Path):
+        pipe = DDPMPipeline.from_pretrained(path, use_safetensors=True, local_files_only=True)
+        self.unet = pipe.unet.eval()
+        self.alphas_cumprod = pipe.scheduler.alphas_cumprod
+        self.size = self.unet.config.sample_size
+
+    def __call__(self, x_t, t):
+        return self.unet(x_t, t).sample
+
+
+def dpnp_schedules(nfe: int) -> dict:
+    """name -> (annealing schedule, DDS steps per iteration), each within ``nfe`` evaluations."""
+    return {
+        "1.0->0.02, 10 steps": (AnnealingSchedule(1.0, 0.02, max(2, nfe // 10)), 10),
+        "1.0->0.02, 5 steps": (AnnealingSchedule(1.0, 0.02, max(2, nfe // 5)), 5),
+        "official": ("official", max(1, nfe // 16)),
+    }
+
+
+def hidden_fraction(spec, size: int) -> float:
+    """Part of the object's bounding box that lies inside the inpainting box."""
+    x0, y0, x1, y1 = frame_truth(spec, 1, size)[0].bbox
+    top, left, height, width = (f * size for f in INPAINT_BOX)
+    overlap_x = max(0.0, min(x1, left + width) - max(x0, left))
+    overlap_y = max(0.0, min(y1, top + height) - max(y0, top))
+    return overlap_x * overlap_y / ((x1 - x0) * (y1 - y0))
+
+
+def held_out_frames(n: int, seed: int, size: int = 32) -> torch.Tensor:
+    """``n`` frames of caption combinations the prior never saw, with the object partly hidden
+    by the inpainting box (``HIDDEN_RANGE``)."""
+    generator, picked = torch.Generator().manual_seed(seed), []
+    while len(picked) < n:
+        images, _, specs = sample_frames(4 * n, generator, size, combos=HELD_OUT)
+        low, high = HIDDEN_RANGE
+        picked += [img for img, spec in zip(images, specs, strict=True) if low <= hidden_fraction(spec, size) <= high]
+    return torch.stack(picked[:n])
+
+
+def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, nfe: int, seed: int, setting=None):
+    """Posterior samples for the measurements ``y`` (one chain per row) and the wall time."""
+    generator = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    if method == "DPS":
+        out = dps_sample(prior, prior.alphas_cumprod, operator, y, step_size=setting, num_steps=nfe,
+                         image_shape=image_shape, clip_denoised=True, generator=generator)
+    else:
+        etas, steps = dpnp_schedules(nfe)[setting]
+        with torch.no_grad():
+            out = dpnp_sample(prior, prior.alphas_cumprod, operator, y, etas=etas, dds=method.removeprefix("DPnP-").lower(),
+                              num_steps=steps, image_shape=image_shape, clip_denoised=True, generator=generator)
+    return out.samples.clamp(-1, 1), out.model_evals, time.perf_counter() - t0
+
+
+def evaluate(method, prior, operator, truth, samples_per_frame, nfe, seed, setting) -> tuple[dict, torch.Tensor]:
+    """Measure each frame once, draw ``samples_per_frame`` posterior samples, score them."""
+    n = len(truth)
+    y = operator.measure(truth, generator=torch.Generator().manual_seed(seed))
+    chains = y.repeat_interleave(samples_per_frame, 0)
+    shape = (n * samples_per_frame, *truth.shape[1:])
+    samples, model_evals, seconds = restore(method, prior, operator, chains, shape, nfe, seed + 1, setting)
+    samples = samples.reshape(n, samples_per_frame, *truth.shape[1:])
+    mean, std = samples.mean(1), samples.std(1)
+    frame_psnr = psnr(mean, truth)
+    sample_psnr = psnr(samples.flatten(0, 1), truth.repeat_interleave(samples_per_frame, 0))
+    row = {
+        "setting": setting,
+        "nfe": model_evals,
+        "psnr": float(frame_psnr.mean()),
+        "psnr_se": float(frame_psnr.std() / n**0.5) if n > 1 else 0.0,
+        "ssim": float(ssim(mean, truth).mean()),
+        "sample_psnr": float(sample_psnr.mean()),
+        "coverage_2std": float(coverage(mean, std, truth).mean()),
+        "seconds_per_sample": seconds / (n * samples_per_frame),
+        "psnr_per_frame": frame_psnr.tolist(),
+    }
+    return row, mean
+
+
+def tune(method, settings, prior, operator, frames, samples_per_frame, nfe) -> tuple:
+    """The setting with the best posterior-mean PSNR on validation frames, and every score."""
+    scores = {s: evaluate(method, prior, operator, frames, samples_per_frame, nfe, VALIDATION_SEED, s)[0]["psnr"]
+              for s in settings}
+    return max(scores, key=scores.get), {str(s): v for s, v in scores.items()}
+
+
+def run_problem(name, prior, truth, validation, args) -> tuple[dict, dict]:
+    operator = PROBLEMS[name]()
+    tuned = {
+        "DPS": tune("DPS", DPS_STEP_SIZES, prior, operator, validation, args.validation_samples, args.nfe),
+        "DPnP": tune("DPnP-DDPM", dpnp_schedules(args.nfe), prior, operator, validation, args.validation_samples, args.nfe),
+    }
+    rows, means = {}, {}
+    for method in ("DPnP-DDPM", "DPnP-DDIM", "DPS"):
+        setting = tuned[method.split("-")[0]][0]
+        rows[method], means[method] = evaluate(method, prior, operator, truth, args.samples, args.nfe, TEST_SEED, setting)
+    dps = torch.tensor(rows["DPS"]["psnr_per_frame"], dtype=torch.float64)
+    for method in ("DPnP-DDPM", "DPnP-DDIM"):
+        gain = torch.tensor(rows[method]["psnr_per_frame"], dtype=torch.float64) - dps
+        rows[method]["gain_over_dps_db"] = float(gain.mean())
+        rows[method]["gain_se_db"] = float(gain.std() / len(gain) ** 0.5) if len(gain) > 1 else 0.0
+    return {"operator": operator.config, "validation_psnr": {k: v[1] for k, v in tuned.items()}, "methods": rows}, means
+
+
+def print_table(report: dict) -> None:
+    print(f"\nNFE {report['nfe']} per sample, {report['frames']} held-out frames x {report['samples']} samples")
+    print(f"{'problem':16} {'method':10} {'PSNR (mean)':>13} {'SSIM':>6} {'PSNR (1 smp)':>12} {'within 2std':>11} "
+          f"{'gain vs DPS':>12} {'s/sample':>8}  setting")
+    for name, problem in report["problems"].items():
+        for method, r in problem["methods"].items():
+            gain = f"{r['gain_over_dps_db']:+.2f}+-{r['gain_se_db']:.2f}" if "gain_over_dps_db" in r else "-"
+            print(f"{name:16} {method:10} {r['psnr']:8.2f}+-{r['psnr_se']:.2f} {r['ssim']:6.3f} {r['sample_psnr']:12.2f} "
+                  f"{r['coverage_2std']:11.3f} {gain:>12} {r['seconds_per_sample']:8.3f}  {r['setting']}")
+
+
+def plot(truth: torch.Tensor, means: dict, path: Path, columns: int = 4) -> None:
+    """Per problem, a row block: truth, then each method's posterior mean, for the first frames."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["truth", *next(iter(means.values())).keys()]
+    fig, axes = plt.subplots(len(means), len(labels), figsize=(1.9 * len(labels), 1.9 * len(means) * 0.55), squeeze=False)
+
+    def strip(images):
+        images = ((images[:columns].clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+        return np.concatenate(list(images), axis=1)
+
+    for row, (name, by_method) in enumerate(means.items()):
+        for col, label in enumerate(labels):
+            ax = axes[row, col]
+            ax.imshow(strip(truth if label == "truth" else by_method[label]), interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if row == 0:
+                ax.set_title(label, fontsize=9)
+            if col == 0:
+                ax.set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    plt.close(fig)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
+    parser.add_argument("--nfe", type=int, default=200, help="network evaluations per sample (default 200)")
+    parser.add_argument("--frames", type=int, default=10, help="held-out test frames (default 10)")
+    parser.add_argument("--samples", type=int, default=6, help="posterior samples per frame (default 6)")
+    parser.add_argument("--validation-frames", type=int, default=4, help="frames for DPS's step-size choice")
+    parser.add_argument("--validation-samples", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="2 frames x 2 samples at NFE 20 (smoke test)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.nfe, args.frames, args.samples, args.validation_frames, args.validation_samples = 20, 2, 2, 1, 2
+    for flag in ("nfe", "frames", "samples", "validation_frames", "validation_samples"):
+        if getattr(args, flag) < (2 if flag in ("samples", "validation_samples") else 1):
+            parser.error(f"--{flag.replace('_', '-')} is too small: {getattr(args, flag)}")
+    torch.manual_seed(0)
+    prior = Prior(args.model)
+    truth = held_out_frames(args.frames, TEST_SEED)
+    validation = held_out_frames(args.validation_frames, VALIDATION_SEED)
+    report = {"model": args.model.name, "nfe": args.nfe, "frames": args.frames, "samples": args.samples,
+              "validation_frames": args.validation_frames, "dps_step_sizes": list(DPS_STEP_SIZES),
+              "dpnp_schedules": list(dpnp_schedules(args.nfe)), "inpaint_box": list(INPAINT_BOX),
+              "hidden_range": list(HIDDEN_RANGE),
+              "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
+              "problems": {}}
+    suffix = "_quick" if args.quick else ""
+    args.out.mkdir(parents=True, exist_ok=True)
+    all_means = {}
+    for name in args.problems:
+        t0 = time.perf_counter()
+        report["problems"][name], all_means[name] = run_problem(name, prior, truth, validation, args)
+        report["problems"][name]["seconds"] = time.perf_counter() - t0
+        print(f"{name}: done in {report['problems'][name]['seconds']:.0f} s", flush=True)
+        write_json(args.out / f"inverse_problems{suffix}.json", report)  # after every problem: nothing lost
+    print_table(report)
+    plot(truth, all_means, args.out / f"inverse_problems{suffix}.png")
+    return report
+
+
+if __name__ == "__main__":
+    main()
