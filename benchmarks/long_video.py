@@ -1,0 +1,303 @@
+"""Long videos on the bundled ShapesWorld text-to-video model: does TiARA keep the object's
+identity, and does PromptBlend change prompts more coherently than linear interpolation?
+
+All methods run on diffusers' FreeNoise windowing of the motion modules (``enable_free_noise``,
+16-frame windows, stride 4, pyramid weights), DDIM with ``--steps`` steps, guidance 6, the same
+seeds for every method. Scored from per-frame detections (``plugdiff.evaluation.video_consistency``).
+
+Sections:
+
+* ``single``: 64- and 128-frame videos of the five held-out captions (objects the model never saw
+  moving that way), ``--seeds`` seeds each, by plain windows (fresh noise per frame),
+  FreeNoise (shuffled noise), FreeNoise + TiARA static (-alpha I) and FreeNoise + TiARA adaptive
+  (the shipped defaults). Identity consistency (frames with the caption's colour and shape),
+  self-consistency (frames with the video's own most common identity), clean frames, flicker
+  (outside the object), motion jerk (centroid second difference) and seconds per frame.
+* ``multi``: three 2-prompt schedules over 64 frames (key frame 32; a colour or a shape
+  change), by FreeNoise + linear interpolation (diffusers' baseline), FreeNoise + TiARA + linear,
+  and FreeNoise + TiARA + PromptBlend. Per transition: completed (A then a settled B),
+  length in frames, onset (where B settles, relative to the key frame: negative = early, the
+  prompt bleeding ahead of its key frame) and coherent (every in-between frame one clean object);
+  segment identity (A in the first half of the gap, B from the key frame on).
+* ``sweep``: TiARA's parameters one at a time around the defaults (alpha, window length L,
+  band (phi1, phi2), per-head against averaged rho, step range) on 64-frame videos of the
+  held-out captions; the deltas against FreeNoise without TiARA justify the shipped defaults.
+
+    python benchmarks/long_video.py                  # all sections, ~35 min on 2 CPU cores
+    python benchmarks/long_video.py --sections sweep # one section
+    python benchmarks/long_video.py --quick          # ~1 min (smoke test: 24 frames, 2 steps)
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from plugdiff.evaluation.shape_detector import detect
+from plugdiff.evaluation.shapesworld import HELD_OUT, random_spec
+from plugdiff.evaluation.video_consistency import (
+    flicker,
+    identity_consistency,
+    motion_jerk,
+    prompt_transition,
+    self_consistency,
+)
+from plugdiff.fileio import atomic_write, write_json
+from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.weights import load_pipeline
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+SINGLE_METHODS = {
+    "windows": {"noise_type": "random"},
+    "FreeNoise": {"noise_type": "shuffle_context"},
+    "FreeNoise+TiARA-static": {"noise_type": "shuffle_context", "tiara": {"adaptive": False}},
+    "FreeNoise+TiARA": {"noise_type": "shuffle_context", "tiara": {}},
+}
+MULTI_METHODS = {
+    "FreeNoise+linear": {"noise_type": "shuffle_context", "prompt_blend": False},
+    "FreeNoise+TiARA+linear": {"noise_type": "shuffle_context", "tiara": {}, "prompt_blend": False},
+    "FreeNoise+TiARA+PromptBlend": {"noise_type": "shuffle_context", "tiara": {}, "prompt_blend": True},
+}
+SCHEDULES = [  # (A, B): the object changes colour or shape at the key frame
+    ("a red square moving up on a white background", "a green square moving up on a white background"),
+    ("a blue circle moving down on a gray background", "a blue square moving down on a gray background"),
+    ("a yellow triangle moving left on a black background", "a blue triangle moving left on a black background"),
+]
+SWEEP = {  # one TiARA parameter at a time; {} is the shipped default
+    "default": {},
+    "alpha=2": {"alpha": 2.0},
+    "alpha=8": {"alpha": 8.0},
+    "L=5": {"window_length": 5},
+    "L=9": {"window_length": 9},
+    "band=(1,3)": {"band": (1, 3)},
+    "band=(3,9)": {"band": (3, 9)},
+    "rho averaged": {"per_head": False},
+    "steps 0-0.5": {"step_range": (0.0, 0.5)},
+    "static": {"adaptive": False},
+}
+VIDEO_METRICS = ("identity", "self_consistency", "clean", "flicker", "jerk")
+
+
+class Renderer:
+    """The bundled model on diffusers' FreeNoise, one call per batch of videos."""
+
+    def __init__(self, model: str, steps: int, guidance: float):
+        self.pipe = load_pipeline(model, pipeline_cls=TiaraAnimateDiffPipeline)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.steps, self.guidance = steps, guidance
+        self._done: dict = {}  # sections share runs (e.g. the sweep's default is single's TiARA)
+
+    def __call__(self, prompt, num_frames: int, seed: int, noise_type: str, tiara=None, prompt_blend=True):
+        """(B, F, 3, H, W) in [-1, 1] and the seconds per frame (cached per arguments)."""
+        key = repr((prompt, num_frames, seed, noise_type, tiara, prompt_blend))
+        if key not in self._done:
+            self._done[key] = self._render(prompt, num_frames, seed, noise_type, tiara, prompt_blend)
+        return self._done[key]
+
+    def _render(self, prompt, num_frames, seed, noise_type, tiara, prompt_blend):
+        self.pipe.enable_free_noise(context_length=16, context_stride=4, noise_type=noise_type)
+        t0 = time.perf_counter()
+        out = self.pipe(prompt, num_frames=num_frames, num_inference_steps=self.steps, guidance_scale=self.guidance,
+                        generator=torch.Generator().manual_seed(seed), output_type="pt", tiara=tiara,
+                        prompt_blend=prompt_blend)
+        frames = out.frames.float() * 2 - 1
+        return frames, (time.perf_counter() - t0) / (frames.shape[0] * frames.shape[1])
+
+
+def held_out_captions(seed: int = 0) -> list[str]:
+    gen = torch.Generator().manual_seed(seed)
+    return [random_spec(gen, combos=[t]).caption for t in sorted(HELD_OUT)]
+
+
+def video_scores(frames: torch.Tensor, caption: str) -> dict:
+    found = detect(frames)
+    return {
+        "identity": identity_consistency(found, caption),
+        "self_consistency": self_consistency(found),
+        "clean": sum(d is not None and d.clean for d in found) / len(found),
+        "flicker": flicker(frames, found),
+        "jerk": motion_jerk(found),
+    }
+
+
+def mean_scores(rows: list[dict], keys=VIDEO_METRICS) -> dict:
+    out = {}
+    for key in keys:
+        values = [r[key] for r in rows if r[key] is not None]
+        out[key] = statistics.fmean(values) if values else None
+        out[f"{key}_se"] = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+    return out
+
+
+def render_videos(render, captions, frames, seeds, method: dict) -> tuple[list[dict], float, torch.Tensor]:
+    """Score every caption x seed; returns per-video rows, seconds per frame, the first video."""
+    rows, seconds, first = [], [], None
+    for seed in seeds:
+        videos, per_frame = render(captions, frames, seed, **method)
+        seconds.append(per_frame)
+        first = videos[0] if first is None else first
+        rows += [{"caption": c, "seed": seed, **video_scores(v, c)} for c, v in zip(captions, videos, strict=True)]
+    return rows, statistics.fmean(seconds), first
+
+
+def single(render, args, strips: dict) -> dict:
+    captions = held_out_captions()
+    report = {}
+    for frames in args.frames:
+        report[str(frames)] = {}
+        for name in args.methods:
+            rows, per_frame, first = render_videos(render, captions, frames, args.seeds, SINGLE_METHODS[name])
+            report[str(frames)][name] = {**mean_scores(rows), "seconds_per_frame": per_frame, "videos": rows}
+            strips[f"{frames} frames: {name}"] = first
+            print(f"single {frames:4d} {name:24} " + _row(report[str(frames)][name]), flush=True)
+        base = report[str(frames)].get("FreeNoise")
+        for row in report[str(frames)].values():
+            if base is not None:
+                row["vs_FreeNoise"] = _deltas(row, base)
+    return report
+
+
+def multi(render, args, strips: dict) -> dict:
+    frames, key = args.multi_frames, args.multi_frames // 2
+    report = {}
+    for name, method in MULTI_METHODS.items():
+        rows, seconds = [], []
+        for a, b in SCHEDULES:
+            for seed in args.seeds:
+                video, per_frame = render({0: a, key: b}, frames, seed, **method)
+                seconds.append(per_frame)
+                found = detect(video[0])
+                t = prompt_transition(found, a, b)
+                segment = (identity_consistency(found[: key // 2], a) * (key // 2)
+                           + identity_consistency(found[key:], b) * (frames - key)) / (key // 2 + frames - key)
+                rows.append({"schedule": [a, b], "seed": seed, **t.as_dict(), "segment_identity": segment,
+                             **video_scores(video[0], b)})
+                if len(rows) == 1:
+                    strips[f"{frames} frames, A -> B: {name}"] = video[0]
+        done = [r for r in rows if r["completed"]]
+        report[name] = {
+            "transitions": len(rows),
+            "completed": len(done),
+            "coherent": sum(r["coherent"] for r in rows),
+            "length_mean": statistics.fmean(r["length"] for r in done) if done else None,
+            "onset_mean": statistics.fmean(r["first_b"] - key for r in done) if done else None,
+            "segment_identity": statistics.fmean(r["segment_identity"] for r in rows),
+            **{k: v for k, v in mean_scores(rows, ("clean", "flicker", "jerk")).items()},
+            "seconds_per_frame": statistics.fmean(seconds),
+            "videos": rows,
+        }
+        r = report[name]
+        length = f"{r['length_mean']:.1f}" if r["length_mean"] is not None else "-"
+        onset = f"{r['onset_mean']:+.1f}" if r["onset_mean"] is not None else "-"
+        print(f"multi {name:28} completed {r['completed']}/{r['transitions']} coherent {r['coherent']}/{r['transitions']} "
+              f"length {length} onset {onset} segment {r['segment_identity']:.3f} clean {r['clean']:.3f} "
+              f"flicker {r['flicker']:.4f} s/frame {r['seconds_per_frame']:.3f}", flush=True)
+    return report
+
+
+def sweep(render, args) -> dict:
+    captions = held_out_captions()
+    frames = args.sweep_frames
+    base_rows, per_frame, _ = render_videos(render, captions, frames, args.seeds, SINGLE_METHODS["FreeNoise"])
+    report = {"FreeNoise (no TiARA)": {**mean_scores(base_rows), "seconds_per_frame": per_frame, "videos": base_rows}}
+    print(f"sweep {'FreeNoise (no TiARA)':24} " + _row(report["FreeNoise (no TiARA)"]), flush=True)
+    for name, tiara in SWEEP.items():
+        rows, per_frame, _ = render_videos(render, captions, frames, args.seeds, {"noise_type": "shuffle_context", "tiara": tiara})
+        row = {"tiara": {k: list(v) if isinstance(v, tuple) else v for k, v in tiara.items()},
+               **mean_scores(rows), "seconds_per_frame": per_frame, "videos": rows}
+        row["vs_FreeNoise"] = _deltas(row, report["FreeNoise (no TiARA)"], paired=(rows, base_rows))
+        report[name] = row
+        print(f"sweep {name:24} " + _row(row), flush=True)
+    return report
+
+
+def _deltas(row: dict, base: dict, paired=None) -> dict:
+    """Differences against the baseline (identity in points of 100)."""
+    out = {}
+    for key in VIDEO_METRICS:
+        if row.get(key) is None or base.get(key) is None:
+            continue
+        scale = 100 if key in ("identity", "self_consistency", "clean") else 1
+        out[key] = (row[key] - base[key]) * scale
+    if paired is None:
+        paired = (row.get("videos", []), base.get("videos", []))
+    rows, base_rows = paired
+    if len(rows) == len(base_rows) > 1:
+        diffs = [100 * (r["identity"] - b["identity"]) for r, b in zip(rows, base_rows, strict=True)]
+        out["identity_se"] = statistics.stdev(diffs) / len(diffs) ** 0.5
+    return out
+
+
+def _row(r: dict) -> str:
+    jerk = f"{r['jerk']:.2f}" if r["jerk"] is not None else "-"
+    return (f"identity {r['identity']:.3f}+-{r['identity_se']:.3f} self {r['self_consistency']:.3f} clean {r['clean']:.3f} "
+            f"flicker {r['flicker']:.4f} jerk {jerk} s/frame {r['seconds_per_frame']:.3f}")
+
+
+def plot_strips(strips: dict, path: Path, every: int = 8) -> None:
+    """Every ``every``-th frame of the first video of each method, one row per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(strips), 1, figsize=(12, 0.75 * len(strips) + 0.3), squeeze=False)
+    for ax, (name, video) in zip(axes[:, 0], strips.items(), strict=True):
+        picked = ((video[::every].clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+        ax.imshow(np.concatenate(list(picked), axis=1), interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
+    plt.close(fig)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="shapesworld-t2v", help="registry name or folder")
+    parser.add_argument("--sections", nargs="+", choices=["single", "multi", "sweep"], default=["single", "multi", "sweep"])
+    parser.add_argument("--frames", type=int, nargs="+", default=[64, 128], help="lengths of the single-prompt videos")
+    parser.add_argument("--multi-frames", type=int, default=64)
+    parser.add_argument("--sweep-frames", type=int, default=64)
+    parser.add_argument("--methods", nargs="+", choices=list(SINGLE_METHODS), default=list(SINGLE_METHODS),
+                        help="methods of the single section")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--tag", default="", help="suffix of the output files (long_video_<tag>.json)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--guidance", type=float, default=6.0)
+    parser.add_argument("--quick", action="store_true", help="24 frames, 2 steps (smoke test)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.multi_frames, args.sweep_frames, args.steps = [24], 24, 24, 2
+    if min(*args.frames, args.multi_frames, args.sweep_frames) < 17:
+        parser.error("--frames, --multi-frames and --sweep-frames must exceed the 16-frame window (>= 17)")
+    torch.manual_seed(0)
+    render = Renderer(args.model, args.steps, args.guidance)
+    suffix = f"_{args.tag}" if args.tag else "_quick" if args.quick else ""
+    report = {"model": str(args.model), "methods": args.methods, "steps": args.steps, "guidance": args.guidance, "seeds": args.seeds,
+              "windows": {"context_length": 16, "context_stride": 4, "weighting": "pyramid"},
+              "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads()}
+    strips: dict = {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    sections = {"single": lambda: single(render, args, strips), "multi": lambda: multi(render, args, strips),
+                "sweep": lambda: sweep(render, args)}
+    for name in args.sections:
+        t0 = time.perf_counter()
+        report[name] = sections[name]()
+        report[name + "_seconds"] = time.perf_counter() - t0
+        write_json(args.out / f"long_video{suffix}.json", report)  # after every section: nothing lost
+    if strips:
+        plot_strips(strips, args.out / f"long_video{suffix}.png")
+    return report
+
+
+if __name__ == "__main__":
+    main()
