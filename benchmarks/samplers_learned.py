@@ -10,9 +10,10 @@ Per (scheduler, NFE), from the same starting noise:
 * ``clean``: share of samples the detector reads back as one clean shape of a valid colour;
 * ``seconds``: wall time of the sampling loop.
 Every scheduler shares the model's noise schedule (linear betas, 1000 steps) with ``trailing``
-spacing, so all of them start at t = 999, and no x0 clipping unless ``--clip-sample`` (which only
-DDIM / DDPM-type schedulers honour; DPM-Solver, UniPC and Heun ignore it). Writes
-``results/samplers_learned.{json,png}``.
+spacing, so all of them start at t = 999, and no x0 clipping unless ``--clip-sample``. That sets
+``clip_sample`` (DDIM, DDPM, Heun and plugdiff's schedulers) and also ``thresholding`` with
+``sample_max_value=1``, which is the same clipping to [-1, 1] for the schedulers that have no
+``clip_sample`` (DPM-Solver, UniPC). Writes ``results/samplers_learned{,_clipped}.{json,png}``.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def main(argv=None) -> dict:
         parser.error("--num-samples must be >= 2 and every --nfe >= 1")
     pipe = DDPMPipeline.from_pretrained(args.model, use_safetensors=True, local_files_only=True)
     config = {**dict(pipe.scheduler.config), "timestep_spacing": "trailing", "clip_sample": args.clip_sample}
+    if args.clip_sample:  # dynamic thresholding capped at 1 clips x0 to [-1, 1] exactly
+        config.update(thresholding=True, sample_max_value=1.0)
     report = {"model": str(args.model), "clip_sample": args.clip_sample, **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report)
