@@ -189,7 +189,7 @@ def multi(render, args, strips: dict) -> dict:
             "length_mean": statistics.fmean(r["length"] for r in done) if done else None,
             "onset_mean": statistics.fmean(r["first_b"] - key for r in done) if done else None,
             "segment_identity": statistics.fmean(r["segment_identity"] for r in rows),
-            **{k: v for k, v in mean_scores(rows, ("clean", "flicker", "jerk")).items()},
+            **mean_scores(rows, ("clean", "flicker", "jerk")),
             "seconds_per_frame": statistics.fmean(seconds),
             "videos": rows,
         }
