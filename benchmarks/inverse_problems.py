@@ -28,7 +28,7 @@ PSNR and SSIM of the posterior mean (mean and standard error over frames), PSNR 
 samples, calibration (fraction of pixels within 2 std of the mean; 0.95 is ideal for a Gaussian
 posterior), the per-frame PSNR gain of each DPnP variant over DPS, and wall time per sample.
 
-    python benchmarks/inverse_problems.py            # ~25 min on 2 CPU cores
+    python benchmarks/inverse_problems.py            # 39 min measured on 1 thread beside another job
     python benchmarks/inverse_problems.py --quick    # ~1 min (smoke test)
 """
 

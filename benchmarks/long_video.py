@@ -23,7 +23,7 @@ Sections:
   band (phi1, phi2), per-head against averaged rho, step range) on 64-frame videos of the
   held-out captions; the deltas against FreeNoise without TiARA justify the shipped defaults.
 
-    python benchmarks/long_video.py                  # all sections, ~35 min on 2 CPU cores
+    python benchmarks/long_video.py                  # all sections, ~25 min on 2 free CPU cores (estimated)
     python benchmarks/long_video.py --sections sweep # one section
     python benchmarks/long_video.py --quick          # ~1 min (smoke test: 24 frames, 2 steps)
 """
