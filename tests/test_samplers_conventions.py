@@ -218,3 +218,34 @@ def test_step_misuse(cls):
         sched.step(x, t, x)
     with pytest.raises(ValueError, match="only 2 steps"):
         sched.step(x, sched.timesteps[-1], x)
+
+
+def test_use_clipped_model_output_matches_ddim_and_rederives_eps():
+    # data far outside [-1, 1], so clipping changes x0 at every step
+    target = GaussianMixture([1.0], torch.full((1, 4), 3.0), torch.tensor([0.5]), event_shape=(1, 2, 2))
+    config = dict(clip_sample=True, timestep_spacing="trailing")
+    x = torch.randn(8, 1, 2, 2, generator=torch.Generator().manual_seed(0), dtype=f64)
+    ours, ddim = AcceleratedDDIMScheduler(**config), DDIMScheduler(**config)
+    model = target.eps_model(ours.alphas_cumprod)
+    for sched in (ours, ddim):
+        sched.set_timesteps(5)
+    t = ours.timesteps[0]
+    eps = model(x, t)
+    # the first accelerated step has no correction yet: it is DDIM's step, flag included
+    for flag in (False, True):
+        ours.set_timesteps(5)
+        mine = ours.step(eps, t, x, use_clipped_model_output=flag).prev_sample
+        theirs = ddim.step(eps, t, x, use_clipped_model_output=flag).prev_sample
+        assert torch.allclose(mine, theirs, atol=1e-10)
+    # over a whole run the flag changes the DDIM-type trajectory but not the DDPM-type one
+    runs = {}
+    for cls in OURS:
+        for flag in (False, True):
+            sched = cls(**config)
+            sched.set_timesteps(5)
+            y = x.clone()
+            for t in sched.timesteps:
+                y = sched.step(model(y, t), t, y, generator=torch.Generator().manual_seed(1), use_clipped_model_output=flag).prev_sample
+            runs[cls, flag] = y
+    assert not torch.allclose(runs[AcceleratedDDIMScheduler, False], runs[AcceleratedDDIMScheduler, True])
+    assert torch.equal(runs[AcceleratedDDPMScheduler, False], runs[AcceleratedDDPMScheduler, True])

@@ -242,6 +242,7 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         sample: torch.Tensor,
         generator: torch.Generator | None = None,
         return_dict: bool = True,
+        use_clipped_model_output: bool = False,
     ) -> AcceleratedSchedulerOutput | tuple:
         """Advance ``sample`` from ``timestep`` to the next grid level with this scheduler's update.
 
@@ -251,6 +252,12 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
             sample: the sample the model saw.
             generator: torch generator for schedulers that inject noise (ignored otherwise).
             return_dict: return an ``AcceleratedSchedulerOutput`` rather than a tuple.
+            use_clipped_model_output: as in ``DDIMScheduler.step``: re-derive eps from the
+                clipped / thresholded x0, eps = (x_t - sqrt(a) x0) / sqrt(1 - a) with a the
+                current alpha-bar (GLIDE's convention). Without it a clipped x0 is paired
+                with the model's unclipped eps, which on a pixel-space prior can collapse the
+                colours (README, "Samplers on the learned prior"). Only the DDIM-type update
+                uses eps; the DDPM-type update is built from x0 alone.
         """
         if self.num_inference_steps is None:
             raise ValueError("call `set_timesteps` before `step`.")
@@ -262,7 +269,7 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
                 f"`step` was called {k + 1} times but the schedule has only {self.num_inference_steps} steps; "
                 "call `set_timesteps` again to start a new sample."
             )
-        x0, eps = self._x0_and_eps(model_output, sample, float(self.levels[k]))
+        x0, eps = self._x0_and_eps(model_output, sample, float(self.levels[k]), use_clipped_model_output)
         prev_sample = self._update(k, sample, x0, eps, generator)
         self._step_index += 1
         if not return_dict:
@@ -270,9 +277,10 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         return AcceleratedSchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
 
     # ------------------------------------------------------------------ model output
-    def _x0_and_eps(self, model_output: torch.Tensor, sample: torch.Tensor, a: float):
+    def _x0_and_eps(self, model_output: torch.Tensor, sample: torch.Tensor, a: float, clipped_eps: bool = False):
         """Convert the model output at level ``a`` to (x0, eps); x0 is clipped / thresholded as
-        configured, eps is the model's own (diffusers' DDIM convention)."""
+        configured, eps is the model's own (diffusers' DDIM convention) or, with
+        ``clipped_eps``, the one the clipped x0 implies."""
         sa, s1a = a**0.5, (1.0 - a) ** 0.5
         kind = self.config.prediction_type
         if kind == "epsilon":
@@ -288,6 +296,8 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
             x0 = self._threshold_sample(x0)
         elif self.config.clip_sample:
             x0 = x0.clamp(-self.config.clip_sample_range, self.config.clip_sample_range)
+        if clipped_eps:
+            eps = (sample - sa * x0) / s1a
         return x0, eps
 
     # ------------------------------------------------------------------ subclass hooks
