@@ -116,8 +116,9 @@ def held_out_captions(seed: int = 0) -> list[str]:
     return [random_spec(gen, combos=[t]).caption for t in sorted(HELD_OUT)]
 
 
-def video_scores(frames: torch.Tensor, caption: str) -> dict:
-    found = detect(frames)
+def video_scores(frames: torch.Tensor, caption: str, found=None) -> dict:
+    """The single-video metrics; ``found`` is ``detect(frames)`` when the caller has it."""
+    found = detect(frames) if found is None else found
     return {
         "identity": identity_consistency(found, caption),
         "self_consistency": self_consistency(found),
@@ -178,7 +179,7 @@ def multi(render, args, strips: dict) -> dict:
                 segment = (identity_consistency(found[: key // 2], a) * (key // 2)
                            + identity_consistency(found[key:], b) * (frames - key)) / (key // 2 + frames - key)
                 rows.append({"schedule": [a, b], "seed": seed, **t.as_dict(), "segment_identity": segment,
-                             **video_scores(video[0], b)})
+                             **video_scores(video[0], b, found)})
                 if len(rows) == 1:
                     strips[f"{frames} frames, A -> B: {name}"] = video[0]
         done = [r for r in rows if r["completed"]]
