@@ -25,3 +25,41 @@ def test_unknown_command_is_an_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["render-everything"])
     assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def _fake_cache_entry(cache, repo_id: str, filename: str) -> None:
+    """The layout huggingface_hub's cache uses for one file of one repo at ``main``."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (snapshot / filename).write_text("{}")
+
+
+def test_is_available_reads_bundled_folders_and_the_hub_cache(tmp_path):
+    from plugdiff.weights import is_available
+
+    assert is_available("shapesworld-t2v", cache_dir=tmp_path) and is_available("shapesworld-ddpm", cache_dir=tmp_path)
+    assert not is_available("ddpm-celebahq-256", cache_dir=tmp_path)
+    _fake_cache_entry(tmp_path, "google/ddpm-celebahq-256", "model_index.json")
+    assert is_available("ddpm-celebahq-256", cache_dir=tmp_path)
+    # a motion adapter needs both its own repo and the base pipeline's
+    _fake_cache_entry(tmp_path, "guoyww/animatediff-motion-adapter-v1-5-2", "config.json")
+    assert not is_available("animatediff-sd15", cache_dir=tmp_path)
+    _fake_cache_entry(tmp_path, "stable-diffusion-v1-5/stable-diffusion-v1-5", "model_index.json")
+    assert is_available("animatediff-sd15", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown registry name 'nope'"):
+        is_available("nope")
+
+
+def test_models_command_lists_the_registry(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"shapesworld-t2v", "shapesworld-ddpm", "animatediff-sd15", "ddpm-celebahq-256"}
+    assert rows["shapesworld-ddpm"]["available"] and rows["shapesworld-ddpm"]["get_it"] is None
+    assert not rows["ddpm-celebahq-256"]["available"] and "hf download google/ddpm-celebahq-256" in rows["ddpm-celebahq-256"]["get_it"]
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "shapesworld-t2v    available" in text and "get it: hf download guoyww/" in text

@@ -21,6 +21,6 @@ Example::
 """
 
 from .loading import ModelNotFoundError, load_pretrained
-from .registry import REGISTRY, ModelSpec, load_pipeline
+from .registry import REGISTRY, ModelSpec, is_available, load_pipeline
 
-__all__ = ["REGISTRY", "ModelNotFoundError", "ModelSpec", "load_pipeline", "load_pretrained"]
+__all__ = ["REGISTRY", "ModelNotFoundError", "ModelSpec", "is_available", "load_pipeline", "load_pretrained"]

@@ -177,6 +177,21 @@ def bundled_dir(name: str) -> Path:
     return BUNDLED_ROOT / name
 
 
+def is_available(name: str, cache_dir: str | os.PathLike | None = None) -> bool:
+    """Whether the registry model ``name`` loads offline: a bundled folder with its
+    ``model_index.json``, or every hub repo it needs in the Hugging Face cache (the pipeline's
+    ``model_index.json``; a motion adapter's ``config.json``). Never touches the network."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown registry name {name!r}; choose one of: {', '.join(REGISTRY)}.")
+    spec = REGISTRY[name]
+    if spec.source == "bundled":
+        return (bundled_dir(name) / "model_index.json").is_file()
+    from huggingface_hub import try_to_load_from_cache
+
+    needed = [(spec.source, "config.json"), (spec.base, "model_index.json")] if spec.base else [(spec.source, "model_index.json")]
+    return all(isinstance(try_to_load_from_cache(repo, file, cache_dir=cache_dir), str) for repo, file in needed)
+
+
 def _looks_local(text: str) -> bool:
     seps = tuple(s for s in (os.sep, os.altsep) if s)
     return (
