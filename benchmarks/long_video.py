@@ -159,8 +159,8 @@ def single(render, args, strips: dict) -> dict:
             strips[f"{frames} frames: {name}"] = first
             print(f"single {frames:4d} {name:24} " + _row(report[str(frames)][name]), flush=True)
         base = report[str(frames)].get("FreeNoise")
-        for row in report[str(frames)].values():
-            if base is not None:
+        if base is not None:
+            for row in report[str(frames)].values():
                 row["vs_FreeNoise"] = _deltas(row, base)
     return report
 
@@ -213,23 +213,22 @@ def sweep(render, args) -> dict:
         rows, per_frame, _ = render_videos(render, captions, frames, args.seeds, {"noise_type": "shuffle_context", "tiara": tiara})
         row = {"tiara": {k: list(v) if isinstance(v, tuple) else v for k, v in tiara.items()},
                **mean_scores(rows), "seconds_per_frame": per_frame, "videos": rows}
-        row["vs_FreeNoise"] = _deltas(row, report["FreeNoise (no TiARA)"], paired=(rows, base_rows))
+        row["vs_FreeNoise"] = _deltas(row, report["FreeNoise (no TiARA)"])
         report[name] = row
         print(f"sweep {name:24} " + _row(row), flush=True)
     return report
 
 
-def _deltas(row: dict, base: dict, paired=None) -> dict:
-    """Differences against the baseline (identity in points of 100)."""
+def _deltas(row: dict, base: dict) -> dict:
+    """Differences against the baseline (identity in points of 100), with the standard error of
+    the identity difference paired video by video."""
     out = {}
     for key in VIDEO_METRICS:
         if row.get(key) is None or base.get(key) is None:
             continue
         scale = 100 if key in ("identity", "self_consistency", "clean") else 1
         out[key] = (row[key] - base[key]) * scale
-    if paired is None:
-        paired = (row.get("videos", []), base.get("videos", []))
-    rows, base_rows = paired
+    rows, base_rows = row["videos"], base["videos"]
     if len(rows) == len(base_rows) > 1:
         diffs = [100 * (r["identity"] - b["identity"]) for r, b in zip(rows, base_rows, strict=True)]
         out["identity_se"] = statistics.stdev(diffs) / len(diffs) ** 0.5
