@@ -42,6 +42,7 @@ import torch
 from plugdiff.evaluation.shape_detector import detect
 from plugdiff.evaluation.shapesworld import HELD_OUT, random_spec
 from plugdiff.evaluation.video_consistency import (
+    clean_fraction,
     flicker,
     identity_consistency,
     motion_jerk,
@@ -122,7 +123,7 @@ def video_scores(frames: torch.Tensor, caption: str, found=None) -> dict:
     return {
         "identity": identity_consistency(found, caption),
         "self_consistency": self_consistency(found),
-        "clean": sum(d is not None and d.clean for d in found) / len(found),
+        "clean": clean_fraction(found),
         "flicker": flicker(frames, found),
         "jerk": motion_jerk(found),
     }

@@ -9,6 +9,7 @@ import torch
 from plugdiff.evaluation.shape_detector import detect
 from plugdiff.evaluation.shapesworld import ClipSpec, render_clip
 from plugdiff.evaluation.video_consistency import (
+    clean_fraction,
     flicker,
     identity_consistency,
     motion_jerk,
@@ -29,7 +30,7 @@ def test_ground_truth_is_consistent_static_and_smooth():
     frames = render_clip(SPEC, 64)
     found = detect(frames)
     assert identity_consistency(found, SPEC.caption) == 1.0
-    assert self_consistency(found) == 1.0
+    assert self_consistency(found) == 1.0 and clean_fraction(found) == 1.0
     assert flicker(frames, found) == 0.0
     assert motion_jerk(found) < 0.02  # constant velocity: only the anti-aliasing's centroid error
 
@@ -53,6 +54,7 @@ def test_vanishing_object_counts_as_flicker_and_breaks_the_track():
     frames[4] = frames[0, :, :1, :1]  # background only
     found = detect(frames)
     assert found[4] is None and flicker(frames, found) > 0.01
+    assert clean_fraction(found) == 7 / 8
     assert motion_jerk(found) < 0.02  # triples through frame 4 are skipped
     assert motion_jerk([None, None, None]) is None
 

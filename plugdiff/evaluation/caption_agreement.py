@@ -17,6 +17,7 @@ import torch
 
 from .shape_detector import detect, detect_direction
 from .shapesworld import parse_caption
+from .video_consistency import clean_fraction
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def clip_agreement(frames: torch.Tensor, caption: str) -> ClipAgreement:
     n = len(found)
     colour = sum(d is not None and d.colour == want["colour"] for d in found) / n
     shape = sum(d is not None and d.shape == want["shape"] for d in found) / n
-    clean = sum(d is not None and d.clean for d in found) / n
+    clean = clean_fraction(found)
     centres = [d.centre if d is not None else None for d in found]
     direction = detect_direction(centres, size=frames.shape[-1])
     return ClipAgreement(caption, colour, shape, clean, direction, direction == want["direction"])

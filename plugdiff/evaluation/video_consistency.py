@@ -1,6 +1,7 @@
 """Long-video consistency of generated ShapesWorld videos, from per-frame detections
 (``plugdiff.evaluation.shape_detector.detect``). The metrics of shared/notes/shapesworld.md:
 
+- :func:`clean_fraction`: frames showing one clean shape;
 - :func:`identity_consistency`: frames showing the caption's colour and shape;
 - :func:`self_consistency`: frames showing the video's own most common (colour, shape);
 - :func:`flicker`: mean absolute change between consecutive frames outside the object;
@@ -23,6 +24,11 @@ from .shape_detector import Detection
 from .shapesworld import parse_caption
 
 Detections = Sequence[Detection | None]
+
+
+def clean_fraction(detections: Detections) -> float:
+    """Fraction of frames the detector reads as one clean shape (``Detection.clean``)."""
+    return sum(d is not None and d.clean for d in detections) / _count(detections)
 
 
 def identity_consistency(detections: Detections, caption: str) -> float:
