@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from diffusers import DDPMPipeline
 
@@ -58,7 +58,9 @@ from plugdiff.pipelines.operators import (
     SuperResolution,
 )
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "plugdiff" / "weights" / "shapesworld-ddpm"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shapesworld_prior import DEFAULT_MODEL, strip  # noqa: E402
+
 PROBLEMS = {
     "inpaint-box": lambda: Inpainting("box", box=INPAINT_BOX, noise_std=0.05),
     "sr4": lambda: SuperResolution(4, "average", noise_std=0.05),
@@ -114,7 +116,7 @@ def held_out_frames(n: int, seed: int, size: int = 32) -> torch.Tensor:
     return torch.stack(picked[:n])
 
 
-def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, nfe: int, seed: int, setting=None):
+def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, nfe: int, seed: int, setting):
     """Posterior samples for the measurements ``y`` (one chain per row) and the wall time."""
     generator = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
@@ -200,14 +202,10 @@ def plot(truth: torch.Tensor, means: dict, path: Path, columns: int = 4) -> None
     labels = ["truth", *next(iter(means.values())).keys()]
     fig, axes = plt.subplots(len(means), len(labels), figsize=(1.9 * len(labels), 1.9 * len(means) * 0.55), squeeze=False)
 
-    def strip(images):
-        images = ((images[:columns].clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-        return np.concatenate(list(images), axis=1)
-
     for row, (name, by_method) in enumerate(means.items()):
         for col, label in enumerate(labels):
             ax = axes[row, col]
-            ax.imshow(strip(truth if label == "truth" else by_method[label]), interpolation="nearest")
+            ax.imshow(strip((truth if label == "truth" else by_method[label])[:columns]), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
                 ax.set_title(label, fontsize=9)

@@ -33,10 +33,10 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from plugdiff.evaluation.shape_detector import detect
@@ -52,6 +52,9 @@ from plugdiff.evaluation.video_consistency import (
 from plugdiff.fileio import atomic_write, write_json
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.weights import load_pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shapesworld_prior import strip  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -251,8 +254,7 @@ def plot_strips(strips: dict, path: Path, every: int = 8) -> None:
 
     fig, axes = plt.subplots(len(strips), 1, figsize=(12, 0.75 * len(strips) + 0.3), squeeze=False)
     for ax, (name, video) in zip(axes[:, 0], strips.items(), strict=True):
-        picked = ((video[::every].clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-        ax.imshow(np.concatenate(list(picked), axis=1), interpolation="nearest")
+        ax.imshow(strip(video[::every]), interpolation="nearest")
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
     fig.tight_layout()

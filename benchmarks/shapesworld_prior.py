@@ -47,6 +47,11 @@ def sample(pipe, scheduler, steps: int, n: int, seed: int) -> tuple[torch.Tensor
     return images, time.perf_counter() - t0
 
 
+def strip(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) images in [-1, 1] side by side: an (H, N W, 3) float array in [0, 1] for imshow."""
+    return np.concatenate(list(((images.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()), axis=1)
+
+
 def grid(images: torch.Tensor, path: Path, columns: int = 16) -> None:
     pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
     rows = -(-len(pixels) // columns)
