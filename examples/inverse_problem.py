@@ -23,12 +23,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from plugdiff.fileio import atomic_write, write_json
+from plugdiff.fileio import write_json
 from plugdiff.pipelines import DPnPPipeline, DPSPipeline
+from plugdiff.pipelines.image_io import read_image, save_image
 from plugdiff.pipelines.operators import OPERATORS, make_operator
 from plugdiff.weights import ModelNotFoundError, load_pretrained
 
@@ -79,7 +78,10 @@ def main(argv=None) -> dict:
     config = pipe.unet.config
     size = config.sample_size
     height, width = (size, size) if isinstance(size, int) else size
-    truth = read_image(args.image, config.in_channels, (width, height)).to(pipe.device)
+    try:
+        truth = read_image(args.image, config.in_channels, (width, height)).to(pipe.device)
+    except ValueError as err:
+        sys.exit(f"error: --image: {err}")
 
     generator = torch.Generator(pipe.device).manual_seed(args.seed)
     y = operator.measure(truth, generator=generator)
@@ -98,7 +100,7 @@ def main(argv=None) -> dict:
     pictures = {"truth.png": truth, "measurement.png": y / measurement_scale, "mean.png": out.mean}
     pictures.update({f"sample_{i:03d}.png": sample[None] for i, sample in enumerate(out.images)})
     pictures["std.png"] = out.std / std_scale * 2 - 1  # 0 -> black, the maximum std -> white
-    written = {name: save_png(tensor, args.out / name) for name, tensor in pictures.items()}
+    written = {name: save_image(tensor, args.out / name) for name, tensor in pictures.items()}
     record = {
         **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "operator": args.operator, "operator_config": operator.config(), "method_settings": method,
@@ -108,24 +110,6 @@ def main(argv=None) -> dict:
     written["run.json"] = write_json(args.out / "run.json", record)
     print(f"wrote {len(written)} files to {args.out} ({args.method}, {out.model_evals} UNet evaluations per sample)")
     return written
-
-
-def read_image(path: Path, channels: int, size: tuple[int, int]) -> torch.Tensor:
-    """The image at ``path``, centre-cropped and resized to ``size`` (W, H), as (1, C, H, W) in [-1, 1]."""
-    try:
-        with Image.open(path) as image:
-            image = ImageOps.fit(image.convert("L" if channels == 1 else "RGB"), size, Image.BICUBIC)
-    except (OSError, UnidentifiedImageError) as err:
-        sys.exit(f"error: could not read --image {path}: {err}")
-    pixels = np.array(image, dtype=np.float32).reshape(size[1], size[0], -1)
-    return torch.from_numpy(pixels).permute(2, 0, 1)[None] / 127.5 - 1
-
-
-def save_png(x: torch.Tensor, path: Path) -> Path:
-    """A (1, C, H, W) tensor in [-1, 1] as a PNG, written atomically."""
-    pixels = ((x[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    return atomic_write(path, lambda tmp: image.save(tmp))
 
 
 if __name__ == "__main__":

@@ -18,13 +18,12 @@ with every setting and the seed. MODEL is a registry name (``shapesworld-t2v``, 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from plugdiff.pipelines import TiaraAnimateDiffPipeline, save_video
+from plugdiff.pipelines import TiaraAnimateDiffPipeline, read_schedule_file, save_video
 from plugdiff.weights import ModelNotFoundError, load_pipeline
 
 
@@ -52,7 +51,10 @@ def main(argv=None) -> Path:
         parser.error("give one prompt or --schedule FILE, not both")
     if args.upscale < 1:
         parser.error("--upscale must be an integer >= 1")
-    prompt = args.prompt if args.schedule is None else read_schedule(args.schedule)
+    try:
+        prompt = args.prompt if args.schedule is None else read_schedule_file(args.schedule)
+    except ValueError as err:
+        parser.error(str(err))
     transition = int(args.transition) if args.transition > 1 else args.transition
 
     try:
@@ -69,12 +71,6 @@ def main(argv=None) -> Path:
     path = save_video(frames, args.out, fps=args.fps, metadata={**settings, "seed": args.seed, "model": args.model})
     print(f"wrote {path} ({args.frames} frames)")
     return path
-
-
-def read_schedule(path: Path):
-    """A JSON object file as a dict, anything else as prompt-travel text (the pipeline parses both)."""
-    text = path.read_text()
-    return json.loads(text) if text.lstrip().startswith("{") else text
 
 
 if __name__ == "__main__":

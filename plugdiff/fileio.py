@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -28,3 +29,20 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
 def write_json(path, data, indent: int = 1) -> Path:
     """Write ``data`` as JSON atomically (values JSON cannot hold are written with ``str``)."""
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=indent, default=str)))
+
+
+def atomic_folder(path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_folder)`` on a new temporary folder beside ``path``, then move it to
+    ``path``, replacing a folder already there; on failure the temporary folder is removed and
+    ``path`` is left as it was."""
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        write(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

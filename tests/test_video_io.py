@@ -1,4 +1,4 @@
-"""Video writers: MP4 that plays in browsers, GIF, PNG frames; atomic; sidecars."""
+"""Video writers: MP4 that plays in browsers, GIF, animated WebP, PNG frames; atomic; sidecars."""
 
 import json
 import subprocess
@@ -39,6 +39,14 @@ def test_gif_and_png_frames(tmp_path):
     assert np.array_equal(iio.imread(folder / "frame_00003.png"), expected[3])
     save_video(frames(2), folder)  # overwriting a folder replaces it whole
     assert len(list(folder.iterdir())) == 2
+
+
+def test_webp_is_animated_and_lossless(tmp_path):
+    path = save_video(frames(4, 16, 20), tmp_path / "clip.webp", fps=4)
+    with Image.open(path) as image:
+        assert image.is_animated and image.n_frames == 4
+        image.seek(2)
+        assert np.array_equal(np.asarray(image.convert("RGB")), to_uint8_frames(frames(4, 16, 20))[2])
 
 
 def test_frame_inputs():

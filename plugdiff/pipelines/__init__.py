@@ -7,7 +7,7 @@ from .pipeline_dpnp import DPnPPipeline, DPSPipeline, PosteriorPipelineOutput
 from .pipeline_tiara_animatediff import TiaraAnimateDiffPipeline
 from .prompt_alignment import align_slots, aligned_input_ids
 from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
-from .prompt_schedule import KeyFrame, PromptSchedule, is_schedule
+from .prompt_schedule import KeyFrame, PromptSchedule, is_schedule, read_schedule_file
 from .prompt_slots import SLOTS, rule_based_slots, structure_prompt
 from .video_io import save_video, to_uint8_frames, write_metadata
 from .windows import (
@@ -36,6 +36,7 @@ __all__ = [
     "frame_mixing",
     "is_schedule",
     "mix",
+    "read_schedule_file",
     "reuse_noise",
     "rule_based_slots",
     "save_video",

@@ -20,8 +20,10 @@ strictly increasing and lie in [0, num_frames).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 from .prompt_slots import SLOTS, Rewriter, structure_prompt
@@ -124,6 +126,25 @@ def is_schedule(prompt) -> bool:
         lines = [line for line in prompt.splitlines() if line.strip() and not line.lstrip().startswith("#")]
         return bool(lines) and _TRAVEL_LINE.match(lines[0]) is not None
     return False
+
+
+def read_schedule_file(path) -> dict | str:
+    """The schedule in the file at ``path``: a JSON object file (first character ``{``) as a dict,
+    anything else as prompt-travel text; pass either to :meth:`PromptSchedule.parse` or as the
+    pipeline's prompt. Raises ``ValueError`` naming the file when it is missing, unreadable, not
+    valid JSON, or not a schedule."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"could not read the schedule file {path}: {err}") from None
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"schedule file {path} is not valid JSON: {err}") from None
+    if not is_schedule(text):
+        raise ValueError(f"schedule file {path} holds no '<frame>: <prompt>' lines (or a JSON object).")
+    return text
 
 
 def _travel_items(text: str) -> list[tuple[int, str]]:

@@ -1,4 +1,5 @@
-"""Write generated frames as MP4 (H.264, yuv420p: plays in browsers), GIF or PNG frames.
+"""Write generated frames as MP4 (H.264, yuv420p: plays in browsers), GIF, animated WebP or PNG
+frames.
 
 Every write is atomic (temporary file or folder, then rename), and an optional ``metadata``
 dict is written beside the output as ``<name>.json`` (the settings and seed that made it).
@@ -6,18 +7,15 @@ dict is written beside the output as ``<name>.json`` (the settings and seed that
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import torch
 
-from ..fileio import atomic_write, write_json
+from ..fileio import atomic_folder, atomic_write, write_json
 
-FORMATS = (".mp4", ".gif", "PNG folder (no suffix)")
+FORMATS = (".mp4", ".gif", ".webp", "PNG folder (no suffix)")
 
 
 def to_uint8_frames(frames) -> np.ndarray:
@@ -45,7 +43,8 @@ def write_metadata(path: Path, metadata: dict) -> Path:
 
 def save_video(frames, path, fps: float = 8.0, metadata: dict | None = None) -> Path:
     """Save one video's frames by the path's suffix: ``.mp4`` (H.264, yuv420p, odd sizes padded
-    up to even), ``.gif`` (looping), or no suffix for a folder of ``frame_00000.png`` files.
+    up to even), ``.gif`` or ``.webp`` (animated, looping; WebP lossless), or no suffix for a
+    folder of ``frame_00000.png`` files.
 
     Args:
         frames: see :func:`to_uint8_frames`.
@@ -60,16 +59,17 @@ def save_video(frames, path, fps: float = 8.0, metadata: dict | None = None) -> 
     if not fps > 0:
         raise ValueError(f"`fps` must be > 0, got {fps}.")
     suffix = path.suffix.lower()
-    if suffix not in (".mp4", ".gif", ""):
+    if suffix not in (".mp4", ".gif", ".webp", ""):
         raise ValueError(f"unknown video format {path.suffix!r} for {path}; use one of {', '.join(FORMATS)}.")
     array = to_uint8_frames(frames)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".mp4":
         atomic_write(path, lambda tmp: _write_mp4(array, tmp, fps))
-    elif suffix == ".gif":
-        atomic_write(path, lambda tmp: iio.imwrite(tmp, array, extension=".gif", duration=1000.0 / fps, loop=0))
+    elif suffix in (".gif", ".webp"):
+        options = {"lossless": True} if suffix == ".webp" else {}
+        atomic_write(path, lambda tmp: iio.imwrite(tmp, array, extension=suffix, duration=1000.0 / fps, loop=0, **options))
     else:
-        _write_png_folder(array, path)
+        atomic_folder(path, lambda tmp: _write_png_frames(array, tmp))
     if metadata is not None:
         write_metadata(path, metadata)
     return path
@@ -84,14 +84,6 @@ def _write_mp4(array: np.ndarray, path: Path, fps: float) -> None:
     )
 
 
-def _write_png_folder(array: np.ndarray, folder: Path) -> None:
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        for i, frame in enumerate(array):
-            iio.imwrite(tmp / f"frame_{i:05d}.png", frame)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _write_png_frames(array: np.ndarray, folder: Path) -> None:
+    for i, frame in enumerate(array):
+        iio.imwrite(folder / f"frame_{i:05d}.png", frame)

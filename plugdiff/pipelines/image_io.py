@@ -1,0 +1,39 @@
+"""Read and write single images at the edges of the image pipelines: files <-> (1, C, H, W)
+tensors in [-1, 1]. Writes are atomic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..fileio import atomic_write
+
+
+def read_image(path, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    """The image at ``path`` as a (1, ``channels``, H, W) float32 tensor in [-1, 1], centre-cropped
+    to the aspect ratio of ``size`` = (W, H) and resized to it (bicubic); ``channels`` 1 reads it
+    as gray, 3 as RGB. Raises ``ValueError`` naming the file when it is missing or not an image."""
+    path = Path(path)
+    if channels not in (1, 3):
+        raise ValueError(f"`channels` must be 1 or 3, got {channels!r}.")
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.fit(image.convert("L" if channels == 1 else "RGB"), tuple(size), Image.BICUBIC)
+    except FileNotFoundError:
+        raise ValueError(f"no such image file: {path}") from None
+    except (OSError, UnidentifiedImageError) as err:
+        raise ValueError(f"could not read the image {path}: {err}") from None
+    pixels = np.array(image, dtype=np.float32).reshape(size[1], size[0], channels)
+    return torch.from_numpy(pixels).permute(2, 0, 1)[None] / 127.5 - 1
+
+
+def save_image(x: torch.Tensor, path) -> Path:
+    """Save a (1, C, H, W) or (C, H, W) tensor in [-1, 1] (values outside are clipped) as an
+    8-bit image, format by suffix (PNG recommended), atomically."""
+    x = x[0] if x.ndim == 4 else x
+    pixels = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    return atomic_write(path, lambda tmp: image.save(tmp))
