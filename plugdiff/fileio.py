@@ -18,6 +18,7 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; outputs get the usual mode
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
@@ -38,6 +39,7 @@ def atomic_folder(path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())
         write(tmp)
         if path.exists():
             shutil.rmtree(path)
@@ -46,3 +48,9 @@ def atomic_folder(path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -17,6 +18,12 @@ def test_write_json_and_failed_write_leave_no_trace(tmp_path):
         atomic_write(path, broken)
     assert json.loads(path.read_text())["a"] == 1  # the old file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+    umask = os.umask(0o022)
+    try:
+        assert write_json(tmp_path / "m.json", {}).stat().st_mode & 0o777 == 0o644  # not mkstemp's owner-only 0600
+        assert atomic_folder(tmp_path / "d", lambda tmp: None).stat().st_mode & 0o777 == 0o755
+    finally:
+        os.umask(umask)
 
 
 def test_atomic_folder_replaces_whole_or_not_at_all(tmp_path):

@@ -1,34 +1,33 @@
-"""The ``plugdiff`` command line."""
+"""The ``plugdiff`` command line: ``info``, ``models``, ``video``, ``restore`` and ``render``.
+
+Exit status: 0 all done, 1 a job failed (the others still ran), 2 bad arguments or an unusable
+job file (nothing ran), 130 interrupted (finished outputs are kept; ``--resume`` continues).
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import platform
 import sys
+from pathlib import Path
 
 from .. import __version__
+from . import fields
+from .batch import RunOptions, process_state, run_jobs, stack_versions, summary_table
+from .jobs import JobError, JobFileError, fields_of, load_jobs, make_job
+from .video import FORMATS
 
 COMPONENTS = {
     "schedulers": ["plugdiff.samplers:AcceleratedDDIMScheduler", "plugdiff.samplers:AcceleratedDDPMScheduler"],
 }
-VERSIONED = ["torch", "diffusers", "transformers", "accelerate", "xformers", "gradio"]
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def environment_report() -> dict:
     """Versions of plugdiff and its stack, the torch device, and the components available."""
-    report = {"plugdiff": __version__, "python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            report[name] = importlib.import_module(name).__version__
-        except ImportError:
-            report[name] = None
     import torch
 
-    report["cuda"] = torch.cuda.is_available()
-    report["components"] = COMPONENTS
-    return report
+    return {**stack_versions(), "cuda": torch.cuda.is_available(), "components": COMPONENTS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +38,167 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="machine-readable output")
     models = sub.add_parser("models", help="list the registry's models and whether each loads offline here")
     models.add_argument("--json", action="store_true", help="machine-readable output")
+
+    run = argparse.ArgumentParser(add_help=False)
+    group = run.add_argument_group("running")
+    group.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    group.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                       help="auto: float16 for video on CUDA, else float32")
+    group.add_argument("--quiet", action="store_true", help="no progress bars or per-job lines")
+    group.add_argument("--allow-download", action="store_true", help="let diffusers fetch hub models (offline otherwise)")
+
+    video = sub.add_parser("video", parents=[run], help="render one long video (TiARA, PromptBlend)",
+                           description="Render one video; the output's suffix picks the format (.mp4, .gif, .webp, "
+                                       "none: a folder of PNG frames). A JSON sidecar is written beside it.")
+    video.add_argument("--out", type=Path, required=True, help="output file (.mp4 / .gif / .webp) or folder for PNG frames")
+    _add_field_flags(video, "video", skip=("name", "format"))
+    restore = sub.add_parser("restore", parents=[run], help="restore one image (DPnP or DPS posterior sampling)",
+                             description="Sample the posterior of one measured image; writes mean, std and sample PNGs, "
+                                         "measurement.npy and a JSON sidecar beside the folder.")
+    restore.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_field_flags(restore, "restore", skip=("name",))
+
+    render = sub.add_parser("render", parents=[run], help="render a batch of video and restore jobs from a YAML / JSON file",
+                            description="Render every job of a job file into --out: validated up front, each output "
+                                        "written atomically with a JSON sidecar, failures reported while the rest go "
+                                        "on, a summary at the end (and --out/summary.json). Under accelerate launch or "
+                                        "torchrun the jobs are split across the processes.")
+    render.add_argument("jobs", type=Path, help="job file (YAML or JSON; see examples/jobs/)")
+    render.add_argument("--out", type=Path, required=True, help="output folder")
+    render.add_argument("--resume", action="store_true", help="skip jobs whose outputs and sidecars are complete")
+    render.add_argument("--check", action="store_true", help="only validate the job file and list the jobs")
     return parser
+
+
+def _add_field_flags(parser: argparse.ArgumentParser, kind: str, skip: tuple[str, ...]) -> None:
+    """One flag per job field; flags left out take the field's default."""
+    group = parser.add_argument_group(f"{kind} settings (the same names as in job files)")
+    for field in fields_of(kind).values():
+        if field.name in skip or field.flag_type is None:
+            continue
+        default = " (required)" if field.default is fields.REQUIRED else "" if field.default in (None, {}) else f" (default: {field.default})"
+        common = dict(default=argparse.SUPPRESS, help=field.help + default)
+        if field.flag_type is bool:
+            group.add_argument(field.flag, action=argparse.BooleanOptionalAction, **common)
+        else:
+            metavar = None if field.choices else field.name.upper()
+            group.add_argument(field.flag, type=field.flag_type, choices=field.choices, metavar=metavar, **common)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "info":
+            return _info(args)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "render":
+            return _render(args)
+        return _single(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished outputs are kept (every file is written atomically); "
+              "rerun with --resume to continue.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _options(args, resume: bool = False) -> RunOptions:
+    return RunOptions(device=args.device, dtype=args.dtype, quiet=args.quiet, allow_download=args.allow_download, resume=resume)
+
+
+def _single(args) -> int:
+    """``video`` / ``restore``: the flags make one job, run like a batch of one."""
+    values = {name: getattr(args, name) for name in fields_of(args.command) if hasattr(args, name)}
+    out = args.out
+    values["name"] = out.name if args.command == "restore" else out.stem if out.suffix else out.name
+    if args.command == "video":
+        suffix_format = {suffix: name for name, suffix in FORMATS.items()}
+        if out.suffix.lower() not in suffix_format:
+            return _usage_error(f"--out: unknown video format {out.suffix!r}; use .mp4, .gif, .webp or no suffix (PNG frames)")
+        values["format"] = suffix_format[out.suffix.lower()]
+    try:
+        job = make_job(args.command, values, label=args.command)
+    except JobError as err:
+        flag = f"--{err.field.replace('_', '-')}" if err.field and err.field != "name" else "--out"
+        return _usage_error(f"{flag}: {err.message}")
+    try:
+        (row,) = run_jobs([job], out.parent, _options(args))
+    except ValueError as err:  # e.g. --device cuda without CUDA
+        return _usage_error(str(err))
+    if row["status"] == "failed":
+        return EXIT_FAILED
+    if not args.quiet:
+        print(f"sidecar: {row['output']}.json")
+    return 0
+
+
+def _render(args) -> int:
+    try:
+        main_process = process_state(args.device).is_main_process
+    except ValueError as err:
+        return _usage_error(str(err))
+    try:
+        jobs, errors = load_jobs(args.jobs)
+    except JobFileError as err:
+        return _usage_error(str(err), show=main_process)
+    if main_process:
+        for err in errors:
+            print(f"error: {args.jobs}: {err}", file=sys.stderr)
+    if args.check:
+        if main_process:
+            for job in jobs:
+                print(f"ok: job {job.index} {job.name!r} ({job.kind}) -> {args.out / job.output_name()}")
+        return EXIT_FAILED if errors else 0
+    try:
+        rows = run_jobs(jobs, args.out, _options(args, resume=args.resume))
+    except ValueError as err:
+        return _usage_error(str(err), show=main_process)
+    rows += [{"job": err.label, "index": int(err.label.split()[1]), "kind": "?", "status": "invalid", "seconds": 0.0,
+              "output": None, "process": None, "error": str(err)} for err in errors]
+    rows.sort(key=lambda r: r["index"])
+    if main_process:
+        from ..fileio import write_json
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_json(args.out / "summary.json", {"jobs_file": str(args.jobs), "rows": rows}, indent=2)
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "skipped", "failed", "invalid")}
+        print(summary_table(rows))
+        print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; summary: {args.out / 'summary.json'}")
+    return EXIT_FAILED if any(r["status"] in ("failed", "invalid") for r in rows) else 0
+
+
+def _usage_error(message: str, show: bool = True) -> int:
+    if show:
+        print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _info(args) -> int:
+    report = environment_report()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for key, value in report.items():
+        if key != "components":
+            print(f"{key:>12}: {value if value is not None else 'not installed'}")
+    for kind, names in report["components"].items():
+        print(f"{kind:>12}: {', '.join(n.split(':')[1] for n in names)}")
+    return 0
+
+
+def _models(args) -> int:
+    rows = models_report()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {'available' if r['available'] else 'missing':9}  {r['kind']:5}  {r['description']}")
+        if r["get_it"]:
+            first, *rest = (line.strip() for line in r["get_it"].splitlines())
+            print(f"{'':<{width}}  get it: {first}")
+            for line in rest:
+                print(f"{'':<{width}}          {line}")
+    return 0
 
 
 def models_report() -> list[dict]:
@@ -56,38 +215,6 @@ def models_report() -> list[dict]:
             "get_it": None if available else spec.download_hint.replace("{dir}", str(bundled_dir(spec.name))),
         })
     return rows
-
-
-def _print_models(rows: list[dict]) -> None:
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        print(f"{r['name']:<{width}}  {'available' if r['available'] else 'missing':9}  {r['kind']:5}  {r['description']}")
-        if r["get_it"]:
-            first, *rest = (line.strip() for line in r["get_it"].splitlines())
-            print(f"{'':<{width}}  get it: {first}")
-            for line in rest:
-                print(f"{'':<{width}}          {line}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "info":
-        report = environment_report()
-        if args.json:
-            print(json.dumps(report, indent=2))
-        else:
-            for key, value in report.items():
-                if key != "components":
-                    print(f"{key:>12}: {value if value is not None else 'not installed'}")
-            for kind, names in report["components"].items():
-                print(f"{kind:>12}: {', '.join(n.split(':')[1] for n in names)}")
-    elif args.command == "models":
-        rows = models_report()
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            _print_models(rows)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,248 @@
+"""Run jobs: load each model once, render, write every output atomically with a JSON sidecar,
+keep going past a failed job, skip completed ones on resume, and split the jobs across the
+processes of ``accelerate launch`` / ``torchrun`` (accelerate's ``PartialState``).
+
+Per job ``out/<name><suffix>`` (a file, or a folder for PNG frames and restorations) and its
+sidecar ``out/<name><suffix>.json``: the settings, seed, model, device, dtype, versions, timings
+and the output files with their sizes. The sidecar is written last, so a complete sidecar means a
+complete output; ``resume`` skips a job whose sidecar has the same settings and whose files are
+all there with those sizes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..fileio import write_json
+from .jobs import Job
+
+VERSIONED = ["torch", "diffusers", "transformers", "accelerate", "xformers", "gradio"]
+SIDECAR_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How jobs run (not part of any job's settings).
+
+    Attributes:
+        device: "auto" (the process's accelerator if any, else CPU), "cpu", "cuda", "cuda:N", "mps".
+        dtype: "auto" (float16 for video on CUDA, else float32), "float32", "float16", "bfloat16".
+        quiet: no progress bars, no per-job lines (errors and the summary still print).
+        allow_download: let diffusers fetch hub models (offline otherwise).
+        resume: skip jobs whose outputs and sidecars are complete.
+    """
+
+    device: str = "auto"
+    dtype: str = "auto"
+    quiet: bool = False
+    allow_download: bool = False
+    resume: bool = False
+
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def stack_versions() -> dict:
+    """plugdiff, Python and the stack's versions (None: not installed)."""
+    report = {"plugdiff": __version__, "python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            report[name] = importlib.import_module(name).__version__
+        except ImportError:
+            report[name] = None
+    return report
+
+
+def sidecar_path(output: Path) -> Path:
+    return output.with_name(output.name + ".json")
+
+
+def is_complete(job: Job, output: Path) -> bool:
+    """Whether ``output`` holds this job's finished result: a readable sidecar with the same
+    settings and every listed file present with its recorded size."""
+    try:
+        record = json.loads(sidecar_path(output).read_text())
+        same = record["status"] == "complete" and record["settings"] == _jsonable(job.settings)
+        return same and all((output.parent / e["path"]).is_file() and (output.parent / e["path"]).stat().st_size == e["bytes"]
+                            for e in record["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+class Renderers:
+    """Loaded models, one renderer per (job kind, model), on one device; a model is loaded on
+    its first job."""
+
+    def __init__(self, options: RunOptions, device: torch.device):
+        self.options, self.device, self._loaded = options, device, {}
+
+    def dtype(self, kind: str) -> torch.dtype:
+        if self.options.dtype != "auto":
+            return DTYPES[self.options.dtype]
+        return torch.float16 if kind == "video" and self.device.type == "cuda" else torch.float32
+
+    def get(self, job: Job):
+        key = (job.kind, job.settings["model"])
+        if key not in self._loaded:
+            from ..weights import load_pipeline
+
+            cls = job.renderer_class()
+            dtype = self.dtype(job.kind)
+            kwargs = {} if dtype == torch.float32 else {"torch_dtype": dtype}  # float32: loads as saved, no warning
+            pipe = load_pipeline(job.settings["model"], pipeline_cls=cls.pipeline_class,
+                                 allow_download=self.options.allow_download, **kwargs)
+            pipe.to(self.device)
+            self._loaded[key] = cls(pipe)
+        renderer = self._loaded[key]
+        for pipe in renderer.pipelines:
+            pipe.set_progress_bar_config(disable=self.options.quiet, leave=False, desc=job.name)
+        return renderer
+
+
+def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) -> dict:
+    """Render one job into ``out_dir``; never raises for a failing job (the row says why), only
+    for KeyboardInterrupt (after which no half-written file remains)."""
+    output = out_dir / job.output_name()
+    row = {"job": job.name, "index": job.index, "kind": job.kind, "output": str(output), "process": process, "error": None}
+    if renderers.options.resume and is_complete(job, output):
+        return {**row, "status": "skipped", "seconds": 0.0}
+    start = time.perf_counter()
+    try:
+        _check_replaceable(output)
+        renderer = renderers.get(job)
+        loaded = time.perf_counter()
+        generator = torch.Generator(renderers.device).manual_seed(job.settings["seed"])
+        write, results = renderer(job.settings, generator)
+        rendered = time.perf_counter()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write(output)
+        written = time.perf_counter()
+        timings = {"load_s": loaded - start, "render_s": rendered - loaded, "write_s": written - rendered, "total_s": written - start}
+        _write_sidecar(job, output, renderers, results, timings, process)
+    except Exception as err:  # one failing job is reported; the batch goes on
+        message = str(err).strip() or type(err).__name__
+        return {**row, "status": "failed", "seconds": time.perf_counter() - start, "error": f"{type(err).__name__}: {message}"}
+    return {**row, "status": "done", "seconds": time.perf_counter() - start}
+
+
+def _check_replaceable(output: Path) -> None:
+    """Refuse to replace a non-empty folder that plugdiff did not write (no sidecar beside it)."""
+    if output.is_dir() and any(output.iterdir()) and not sidecar_path(output).is_file():
+        raise FileExistsError(f"{output} exists, is not empty and has no plugdiff sidecar; move it or choose another output")
+
+
+def _write_sidecar(job: Job, output: Path, renderers: Renderers, results: dict, timings: dict, process: int) -> None:
+    files = [output] if output.is_file() else sorted(p for p in output.rglob("*") if p.is_file())
+    record = {
+        "format": SIDECAR_FORMAT, "status": "complete", "job": job.name, "kind": job.kind,
+        "settings": _jsonable(job.settings), "seed": job.settings["seed"], "model": job.settings["model"],
+        "device": str(renderers.device), "dtype": str(renderers.dtype(job.kind)).removeprefix("torch."),
+        "process": process, "versions": stack_versions(), "results": results,
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": [{"path": str(p.relative_to(output.parent)), "bytes": p.stat().st_size} for p in files],
+    }
+    write_json(sidecar_path(output), record, indent=2)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_jobs(jobs: list[Job], out_dir, options: RunOptions) -> list[dict]:
+    """Render ``jobs`` into ``out_dir``, split across the processes of the current launch (one
+    process without a launcher); returns every process's rows on every process, in job order.
+
+    KeyboardInterrupt propagates after the job in progress is abandoned (its files are written
+    atomically, so nothing half-written is left)."""
+    from accelerate.utils import gather_object
+
+    out_dir = Path(out_dir)
+    state = process_state(options.device)
+    device = _device(options.device, state)
+    renderers = Renderers(options, device)
+    _quiet_loading(options.quiet)
+    rows = []
+    with state.split_between_processes(jobs) as mine:
+        bar = _job_bar(len(jobs), len(mine), state, options.quiet)
+        for job in mine:
+            row = run_job(job, out_dir, renderers, process=state.process_index)
+            rows.append(row)
+            bar.update()
+            if row["status"] == "failed":
+                bar.write(f"error: {job.name}: {row['error']}", file=sys.stderr)
+            elif not options.quiet:
+                bar.write(f"{row['status']}: {job.name} -> {row['output']} ({row['seconds']:.1f} s)")
+        bar.close()
+    if state.num_processes > 1:
+        rows = gather_object(rows)
+    return sorted(rows, key=lambda r: r["index"])
+
+
+def process_state(device: str):
+    """accelerate's ``PartialState`` for this process: CPU processes when ``device`` is "cpu", or
+    "auto" without CUDA (accelerate otherwise treats CPU processes as unrelated single runs).
+    Raises rather than let every process of a launch render every job."""
+    from accelerate import PartialState
+
+    state = PartialState(cpu=device == "cpu" or (device == "auto" and not torch.cuda.is_available()))
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != state.num_processes:
+        raise ValueError(
+            f"launched as {launched} processes but accelerate joined {state.num_processes} for --device {device}; "
+            "every process would render every job. Use --device cpu for CPU processes or cuda for GPUs."
+        )
+    return state
+
+
+def _device(name: str, state) -> torch.device:
+    if name == "auto":
+        return state.device
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available here; use --device cpu or auto.")
+    if device.type == "cuda" and device.index is None and state.num_processes > 1:
+        return state.device  # one GPU per process
+    return device
+
+
+def _job_bar(total: int, mine: int, state, quiet: bool):
+    from tqdm.auto import tqdm
+
+    desc = f"jobs (process {state.process_index})" if state.num_processes > 1 else "jobs"
+    return tqdm(total=mine, desc=desc, disable=quiet or total < 2, position=0, leave=True)
+
+
+def _quiet_loading(quiet: bool) -> None:
+    """Hide the libraries' loading bars and warnings when quiet."""
+    if quiet:
+        import diffusers
+        import transformers
+
+        diffusers.utils.logging.disable_progress_bar()
+        diffusers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+
+
+def summary_table(rows: list[dict]) -> str:
+    """A plain-text table of the rows: job, kind, status, seconds, and the output or the error."""
+    header = ("#", "job", "kind", "status", "seconds", "output / error")
+    lines = [(str(r["index"]), r["job"], r["kind"], r["status"], f"{r['seconds']:.1f}", r["error"] or r["output"]) for r in rows]
+    widths = [max(len(x) for x in column) for column in zip(header, *lines, strict=True)]
+
+    def line(cells) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False)) + "  " + cells[-1]
+
+    return "\n".join([line(header), *(line(cells) for cells in lines)])

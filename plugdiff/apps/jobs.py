@@ -1,0 +1,204 @@
+"""Jobs: validated settings for one video or restoration, built from a job file or the flags of
+``plugdiff video`` / ``plugdiff restore``.
+
+A job file (YAML or JSON)::
+
+    defaults:              # optional: applied to every job whose kind has the field
+      steps: 20
+      seed: 1
+    jobs:
+      - name: red-circle   # video (it has a prompt or a schedule)
+        prompt: a red circle moving right
+        frames: 64
+      - name: face-sr
+        kind: restore      # or inferred from `image`
+        image: images/face.png
+        operator: sr4
+        simulate: true
+
+Relative paths (``image``, ``schedule``) are relative to the job file's folder. Every problem is
+reported as ``job N ('name'), field 'x': what is allowed, got what``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import fields as f
+from . import restore, video
+
+KINDS = {"video": video, "restore": restore}
+"""Job kinds and the module that declares their ``FIELDS`` and ``check``."""
+
+_TOP_LEVEL = ("defaults", "jobs")
+
+
+class JobFileError(ValueError):
+    """The job file as a whole is unusable (unreadable, not YAML / JSON, wrong layout, bad defaults)."""
+
+
+class JobError(ValueError):
+    """One job is invalid; ``field`` names the setting (None: the job as a whole)."""
+
+    def __init__(self, label: str, field: str | None, message: str):
+        self.label, self.field, self.message = label, field, message
+        super().__init__(f"{label}{f', field {field!r}' if field else ''}: {message}")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated job: its kind, its place in the file (1-based) and every setting of its kind
+    (defaults filled in; a schedule file replaced by its content; paths absolute)."""
+
+    kind: str
+    index: int
+    settings: dict
+
+    @property
+    def name(self) -> str:
+        return self.settings["name"]
+
+    def output_name(self) -> str:
+        """The output's file or folder name: ``name`` plus the format's suffix."""
+        return self.renderer_class().output_name(self.settings)
+
+    def renderer_class(self):
+        return video.VideoRenderer if self.kind == "video" else restore.RestoreRenderer
+
+
+def fields_of(kind: str) -> dict[str, f.Field]:
+    return {field.name: field for field in KINDS[kind].FIELDS}
+
+
+def make_job(kind: str, values: dict, *, index: int = 1, label: str | None = None, base_dir: Path = Path(".")) -> Job:
+    """Validate ``values`` (missing fields take their defaults) into a :class:`Job`.
+
+    Raises:
+        JobError: naming the job (``label``, default ``job <index>``) and the field.
+    """
+    label = label or f"job {index}"
+    declared = fields_of(kind)
+    unknown = [key for key in values if key not in declared]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], declared, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise JobError(label, unknown[0], f"unknown field{hint}; {kind} jobs take: {', '.join(declared)}")
+    settings = {}
+    for name, field in declared.items():
+        value = values.get(name, field.default)
+        if value is f.REQUIRED:
+            raise JobError(label, name, f"required for {kind} jobs ({field.help})")
+        try:
+            settings[name] = field.check(value)
+        except ValueError as err:
+            raise JobError(label, name, str(err)) from None
+    if settings["name"] is None:
+        settings["name"] = f"job-{index:03d}"
+    try:
+        settings = KINDS[kind].check(settings, Path(base_dir))
+    except ValueError as err:
+        field, _, message = str(err).partition(": ")
+        raise JobError(label, field, message) from None
+    _check_model(settings["model"], label)
+    return Job(kind, index, settings)
+
+
+def _check_model(model: str, label: str) -> None:
+    """A registry model that is not on this machine is reported up front, with how to get it."""
+    from ..weights.registry import REGISTRY, bundled_dir, is_available
+
+    if model in REGISTRY and not is_available(model):
+        hint = REGISTRY[model].download_hint.replace("{dir}", str(bundled_dir(model)))
+        raise JobError(label, "model", f"{model!r} is not on this machine; get it with: {hint}")
+
+
+def read_job_file(path) -> dict:
+    """Parse a job file: JSON (``.json``) or YAML (anything else; JSON is YAML too)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise JobFileError(f"could not read the job file {path}: {err}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise JobFileError(f"{path} is not valid JSON: {err}") from None
+    except Exception as err:  # yaml.YAMLError and its subclasses: say where the syntax breaks
+        raise JobFileError(f"{path} is not valid YAML: {err}") from None
+    return data
+
+
+def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) -> tuple[list[Job], list[JobError]]:
+    """Validate a parsed job file (``{"defaults": {...}, "jobs": [...]}`` or a bare list of jobs).
+
+    Returns:
+        (valid jobs, errors): every job is checked; an invalid one does not stop the others.
+
+    Raises:
+        JobFileError: the layout or the defaults are wrong (nothing can run).
+    """
+    if isinstance(data, list):
+        data = {"jobs": data}
+    if not isinstance(data, dict):
+        raise JobFileError(f"{source}: expected a mapping with 'jobs' (and optional 'defaults'), got {type(data).__name__}")
+    unknown = [k for k in data if k not in _TOP_LEVEL]
+    if unknown:
+        raise JobFileError(f"{source}: unknown top-level key {unknown[0]!r}; allowed: {', '.join(_TOP_LEVEL)}")
+    defaults = data.get("defaults") or {}
+    jobs = data.get("jobs")
+    if not isinstance(defaults, dict):
+        raise JobFileError(f"{source}: 'defaults' must be a mapping of field: value")
+    if not isinstance(jobs, list) or not jobs:
+        raise JobFileError(f"{source}: 'jobs' must be a non-empty list")
+    all_fields = {name for kind in KINDS for name in fields_of(kind)} | {"kind"}
+    for key in defaults:
+        if key not in all_fields or key == "name":
+            raise JobFileError(f"{source}: defaults: unknown field {key!r}; allowed: {', '.join(sorted(all_fields - {'name'}))}")
+
+    valid, errors, names = [], [], set()
+    for index, values in enumerate(jobs, start=1):
+        label = f"job {index}"
+        try:
+            if not isinstance(values, dict):
+                raise JobError(label, None, f"must be a mapping of field: value, got {values!r}")
+            if isinstance(values.get("name"), str):
+                label = f"job {index} ({values['name']!r})"
+            kind = _kind(values, defaults, label)
+            own = {k: v for k, v in defaults.items() if k in fields_of(kind)}
+            own.update({k: v for k, v in values.items() if k != "kind"})
+            job = make_job(kind, own, index=index, label=label, base_dir=base_dir)
+            if job.output_name() in names:
+                raise JobError(label, "name", f"another job already writes {job.output_name()!r}; names must be unique")
+            names.add(job.output_name())
+            valid.append(job)
+        except JobError as err:
+            errors.append(err)
+    return valid, errors
+
+
+def load_jobs(path) -> tuple[list[Job], list[JobError]]:
+    """:func:`read_job_file` then :func:`parse_jobs`, paths relative to the file's folder."""
+    path = Path(path)
+    return parse_jobs(read_job_file(path), source=str(path), base_dir=path.parent)
+
+
+def _kind(values: dict, defaults: dict, label: str) -> str:
+    kind = values.get("kind", defaults.get("kind"))
+    if kind is None:
+        if "image" in values or "operator" in values:
+            kind = "restore"
+        elif "prompt" in values or "schedule" in values:
+            kind = "video"
+        else:
+            raise JobError(label, "kind", "say `kind: video` or `kind: restore` (or give a prompt / an image)")
+    if kind not in KINDS:
+        raise JobError(label, "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind

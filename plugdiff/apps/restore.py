@@ -1,0 +1,192 @@
+"""Restore jobs: the settings of ``plugdiff restore`` / a ``kind: restore`` job, and the renderer
+that measures (``simulate``) or reads the measurement and samples the posterior with
+:class:`~plugdiff.pipelines.DPnPPipeline` or :class:`~plugdiff.pipelines.DPSPipeline`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..fileio import atomic_folder
+from ..pipelines import DPnPPipeline, DPSPipeline
+from ..pipelines.image_io import read_image, save_image
+from ..pipelines.operators import make_operator
+from . import fields as f
+
+OPERATORS = {
+    "sr4": ("super_resolution", {"factor": 4}),
+    "sr2": ("super_resolution", {"factor": 2}),
+    "inpaint-box": ("inpainting", {"mask": "box"}),
+    "inpaint-random": ("inpainting", {"mask": "random"}),
+    "blur": ("gaussian_blur", {}),
+    "motion-blur": ("motion_blur", {}),
+    "phase-retrieval": ("phase_retrieval", {}),
+    "1bit": ("quantized_1bit", {}),
+}
+"""``operator`` choices: the library operator (:data:`plugdiff.pipelines.operators.OPERATORS`)
+and its preset arguments; ``operator_options`` adds or overrides arguments."""
+
+_NOISE_ARGUMENT = {"quantized_1bit": "scale"}  # what ``noise`` sets; noise_std for the rest
+_NOT_IMAGES = ("phase-retrieval",)  # measurements that are not pictures: .npy only
+
+
+def etas_setting(value):
+    """A DPnP annealing preset name, a list of noise levels, or comma-separated noise levels."""
+    from ..pipelines.annealing import resolve_etas
+
+    if isinstance(value, str) and "," in value:
+        try:
+            value = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise ValueError(f"must be a preset name or comma-separated numbers, got {value!r}") from None
+    resolve_etas(value)
+    return value
+
+
+def json_object(text: str) -> dict:
+    """argparse type of ``--operator-options``: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not JSON: {err}") from None
+    return f.mapping(value)
+
+
+FIELDS = (
+    f.Field("name", None, f.optional(f.name), "job name: the output folder's name (default: job-NNN)"),
+    f.Field("image", f.REQUIRED, f.text, "the clean image with simulate; otherwise the measurement "
+            "(an image, or .npy in the operator's measurement space)"),
+    f.Field("operator", f.REQUIRED, f.choice(*OPERATORS), "forward model", choices=tuple(OPERATORS)),
+    f.Field("noise", None, f.optional(f.number(0)), "measurement noise std in [-1, 1] units (1bit: the logistic scale); "
+            "default: the operator's", float),
+    f.Field("simulate", False, f.boolean, "measure the clean image with the operator (seeded) and save the "
+            "truth and measurement beside the result", bool),
+    f.Field("method", "dpnp", f.choice("dpnp", "dps"), "posterior sampler", choices=("dpnp", "dps")),
+    f.Field("samples", 4, f.integer(1), "independent posterior samples", int),
+    f.Field("model", "shapesworld-ddpm", f.text, "unconditional image prior: registry name, local folder or hub id"),
+    f.Field("seed", 0, f.integer(0), "random seed (measurement noise and sampling)", int),
+    f.Field("etas", "official", etas_setting, "DPnP annealing: official, accurate, or comma-separated noise levels"),
+    f.Field("dds_steps", 10, f.integer(1), "DPnP: UNet evaluations per denoising step", int),
+    f.Field("steps", None, f.optional(f.integer(1)), "DPS: timesteps (default: every training step)", int),
+    f.Field("step_size", 1.0, f.number(0, exclusive=True), "DPS likelihood step zeta", float),
+    f.Field("operator_options", {}, f.mapping, "further operator arguments, e.g. {\"sigma\": 2.0} for blur "
+            "(on the command line: JSON)", json_object),
+)
+
+
+def build_operator(settings: dict):
+    """The forward operator a restore job names (preset + noise + operator_options)."""
+    library_name, preset = OPERATORS[settings["operator"]]
+    kwargs = dict(preset)
+    if settings["noise"] is not None:
+        kwargs[_NOISE_ARGUMENT.get(library_name, "noise_std")] = settings["noise"]
+    kwargs.update(settings["operator_options"])
+    return make_operator(library_name, **kwargs)
+
+
+def check(settings: dict, base_dir: Path) -> dict:
+    """Cross-field checks of a restore job; ``image`` is resolved against ``base_dir`` and must be
+    readable. Raises ``ValueError("field: message")``."""
+    image = (base_dir / Path(settings["image"]).expanduser()).resolve()
+    settings["image"] = str(image)
+    is_array = image.suffix.lower() == ".npy"
+    try:
+        if is_array:
+            np.load(image, allow_pickle=False)
+        else:
+            with Image.open(image) as picture:
+                picture.verify()
+    except FileNotFoundError:
+        raise ValueError(f"image: no such file: {image}") from None
+    except (OSError, ValueError, UnidentifiedImageError) as err:
+        raise ValueError(f"image: could not read {image}: {err}") from None
+    if settings["simulate"] and is_array:
+        raise ValueError("image: simulate measures a clean picture; give an image file, not .npy")
+    if not settings["simulate"] and not is_array and settings["operator"] in _NOT_IMAGES:
+        raise ValueError(
+            f"image: {settings['operator']} measures Fourier magnitudes, not a picture: set simulate to measure a "
+            "clean image, or give the .npy measurement (a simulate run writes measurement.npy)"
+        )
+    try:
+        build_operator(settings)
+    except ValueError as err:
+        raise ValueError(f"operator_options: {err}") from None
+    return settings
+
+
+class RestoreRenderer:
+    """Renders restore jobs with one loaded image prior (a :class:`DPnPPipeline`; DPS shares its
+    UNet and scheduler)."""
+
+    pipeline_class = DPnPPipeline
+
+    def __init__(self, pipe: DPnPPipeline):
+        self.pipes = {"dpnp": pipe, "dps": DPSPipeline(**pipe.components)}
+        self.pipelines = list(self.pipes.values())
+
+    @staticmethod
+    def output_name(settings: dict) -> str:
+        return settings["name"]
+
+    def __call__(self, settings: dict, generator: torch.Generator):
+        """Render; returns (write(folder), results)."""
+        pipe = self.pipes[settings["method"]]
+        config = pipe.unet.config
+        size = config.sample_size
+        height, width = (size, size) if isinstance(size, int) else size
+        shape = (1, config.in_channels, height, width)
+        operator = build_operator(settings)
+        pictures = {}
+        if settings["simulate"]:
+            truth = read_image(settings["image"], config.in_channels, (width, height)).to(pipe.device)
+            y = operator.measure(truth, generator=generator)
+            pictures["truth.png"] = truth
+        else:
+            y = _read_measurement(settings, operator, shape).to(pipe.device)
+        if settings["method"] == "dpnp":
+            method = dict(etas=settings["etas"], num_dds_steps=settings["dds_steps"])
+        else:
+            method = dict(step_size=settings["step_size"], num_inference_steps=settings["steps"])
+        out = pipe(y, operator, num_samples=settings["samples"], generator=generator, output_type="pt", **method)
+
+        measurement_scale = max(1.0, float(y.abs().max()))
+        std_scale = max(float(out.std.max()), 1e-8)
+        if y.ndim == 4 and y.shape[1] == config.in_channels:
+            pictures["measurement.png"] = y / measurement_scale
+        pictures["mean.png"] = out.mean
+        pictures["std.png"] = out.std / std_scale * 2 - 1  # 0 -> black, the largest std -> white
+        pictures.update({f"sample_{i:03d}.png": sample for i, sample in enumerate(out.images)})
+        results = {
+            "operator_config": operator.config(), "image_size": [height, width], "model_evals": out.model_evals,
+            "acceptance_rate": out.acceptance_rate, "measurement_png_scale": measurement_scale, "std_png_max": std_scale,
+        }
+        if settings["simulate"]:
+            from ..evaluation.image_quality import psnr
+
+            results["psnr_mean_db"] = float(psnr(out.mean.float(), pictures["truth.png"].float()))
+        measurement = y.detach().float().cpu().numpy()
+
+        def write(folder: Path) -> None:
+            def fill(tmp: Path) -> None:
+                np.save(tmp / "measurement.npy", measurement)
+                for name, tensor in pictures.items():
+                    save_image(tensor, tmp / name)
+
+            atomic_folder(folder, fill)
+
+        return write, results
+
+
+def _read_measurement(settings: dict, operator, image_shape) -> torch.Tensor:
+    """The measurement file of a non-simulated job: .npy as is, a picture resized to the
+    operator's measurement size (1bit: thresholded to +-1)."""
+    path = Path(settings["image"])
+    if path.suffix.lower() == ".npy":
+        return torch.from_numpy(np.load(path, allow_pickle=False)).float()
+    _, channels, height, width = operator.measurement_shape(image_shape)
+    y = read_image(path, channels, (width, height))
+    return torch.where(y >= 0, 1.0, -1.0) if settings["operator"] == "1bit" else y

@@ -1,0 +1,146 @@
+"""Video jobs: the settings of ``plugdiff video`` / a ``kind: video`` job, and the renderer that
+turns them into a :class:`~plugdiff.pipelines.TiaraAnimateDiffPipeline` call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..pipelines import TiaraAnimateDiffPipeline, save_video
+from . import fields as f
+
+SCHEDULERS = {
+    "default": None,
+    "ddim": "diffusers:DDIMScheduler",
+    "ddpm": "diffusers:DDPMScheduler",
+    "accelerated-ddim": "plugdiff.samplers:AcceleratedDDIMScheduler",
+    "accelerated-ddpm": "plugdiff.samplers:AcceleratedDDPMScheduler",
+    "dpm-solver": "diffusers:DPMSolverMultistepScheduler",
+    "euler": "diffusers:EulerDiscreteScheduler",
+    "euler-ancestral": "diffusers:EulerAncestralDiscreteScheduler",
+    "unipc": "diffusers:UniPCMultistepScheduler",
+}
+"""``scheduler`` choices: "default" keeps the model's own; the others are built with
+``from_config`` of the model's scheduler config (same betas and timestep convention)."""
+
+FORMATS = {"mp4": ".mp4", "gif": ".gif", "webp": ".webp", "png": ""}
+"""``format`` choices and their suffix ("png": a folder of PNG frames)."""
+
+
+def frame_size(value) -> list[int]:
+    """``N`` (square) or ``"WxH"`` as [width, height], each a positive multiple of 8."""
+    if isinstance(value, str) and "x" in value.lower():
+        parts = value.lower().split("x")
+        sizes = [int(p) for p in parts if p.strip().isdigit()]
+        if len(sizes) != 2 or len(parts) != 2:
+            raise ValueError(f"must be N or WxH in pixels, got {value!r}")
+    elif isinstance(value, str) and value.strip().isdigit():
+        sizes = [int(value)] * 2
+    elif isinstance(value, int) and not isinstance(value, bool):
+        sizes = [value] * 2
+    else:
+        raise ValueError(f"must be N or WxH in pixels, got {value!r}")
+    if any(s < 8 or s % 8 for s in sizes):
+        raise ValueError(f"sides must be positive multiples of 8 pixels, got {value!r}")
+    return sizes
+
+
+def tiara_setting(value) -> dict:
+    """A TiARA strength (number, 0 switches it off) or a mapping of ``TiaraSettings`` fields."""
+    from ..attention_processors import TiaraSettings
+
+    settings = {"alpha": f.number(0)(value)} if not isinstance(value, dict) else dict(value)
+    try:
+        TiaraSettings(**settings)
+    except TypeError as err:
+        raise ValueError(f"{err}; allowed keys: alpha, window_length, band, adaptive, per_head, step_range") from None
+    return settings
+
+
+FIELDS = (
+    f.Field("name", None, f.optional(f.name), "job name: the output file's name without suffix (default: job-NNN)"),
+    f.Field("prompt", None, f.optional(f.text), "one prompt for the whole video (or give a schedule)"),
+    f.Field("schedule", None, lambda v: v, "prompt schedule file ('<frame>: <prompt>' lines, or a JSON object); "
+            "in a job file also an inline mapping {frame: prompt}"),
+    f.Field("negative_prompt", None, f.optional(f.text), "negative prompt"),
+    f.Field("model", "shapesworld-t2v", f.text, "registry name (plugdiff models), local pipeline folder or hub id"),
+    f.Field("scheduler", "default", f.choice(*SCHEDULERS), "sampler ('default': the model's own)", choices=tuple(SCHEDULERS)),
+    f.Field("steps", 25, f.integer(1), "denoising steps", int),
+    f.Field("guidance", 7.5, f.number(0), "classifier-free guidance scale (1: off)", float),
+    f.Field("seed", 0, f.integer(0), "random seed", int),
+    f.Field("frames", 64, f.integer(1), "number of frames", int),
+    f.Field("size", None, f.optional(frame_size), "frame size N or WxH in pixels (default: the model's)"),
+    f.Field("window", 16, f.integer(1), "frames per denoising window (the motion module's length)", int),
+    f.Field("stride", 4, f.integer(1), "frames between window starts (<= window)", int),
+    f.Field("tiara", 5.0, tiara_setting, "TiARA strength alpha, 0: off (job files: also a mapping of TiaraSettings fields)", float),
+    f.Field("prompt_blend", True, f.boolean, "PromptBlend between scheduled prompts (off: diffusers' linear interpolation)", bool),
+    f.Field("transition", 0.5, f.number(0, exclusive=True), "PromptBlend transition: a fraction of each gap (<= 1) or frames (> 1)", float),
+    f.Field("format", "mp4", f.choice(*FORMATS), "output format (png: a folder of PNG frames)", choices=tuple(FORMATS)),
+    f.Field("fps", 8.0, f.number(0, exclusive=True), "frames per second of the file", float),
+    f.Field("upscale", 1, f.integer(1), "enlarge frames by this integer factor (nearest) when saving", int),
+)
+
+
+def check(settings: dict, base_dir: Path) -> dict:
+    """Cross-field checks of a video job; ``schedule`` is read (a file path is relative to
+    ``base_dir``) and replaced by its content. Raises ``ValueError("field: message")``."""
+    from ..pipelines import PromptSchedule, read_schedule_file
+
+    if (settings["prompt"] is None) == (settings["schedule"] is None):
+        raise ValueError("prompt: give exactly one of prompt and schedule")
+    schedule = settings["schedule"]
+    if schedule is not None:
+        try:
+            if isinstance(schedule, str):
+                schedule = read_schedule_file(base_dir / Path(schedule).expanduser())
+            elif not isinstance(schedule, dict):
+                raise ValueError(f"must be a file path or a mapping {{frame: prompt}}, got {schedule!r}")
+            PromptSchedule.parse(schedule).check_frames(settings["frames"])
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"schedule: {err}") from None
+        settings["schedule"] = schedule
+    if settings["stride"] > settings["window"]:
+        raise ValueError(f"stride: must not exceed window={settings['window']}, got {settings['stride']}")
+    return settings
+
+
+class VideoRenderer:
+    """Renders video jobs with one loaded :class:`TiaraAnimateDiffPipeline`."""
+
+    pipeline_class = TiaraAnimateDiffPipeline
+
+    def __init__(self, pipe: TiaraAnimateDiffPipeline):
+        self.pipe = pipe
+        self.pipelines = [pipe]
+        self.default_scheduler = pipe.scheduler
+
+    @staticmethod
+    def output_name(settings: dict) -> str:
+        return settings["name"] + FORMATS[settings["format"]]
+
+    def __call__(self, settings: dict, generator: torch.Generator):
+        """Render; returns (write(path), results)."""
+        pipe = self.pipe
+        pipe.scheduler = self._scheduler(settings["scheduler"])
+        width, height = settings["size"] or (None, None)
+        transition = settings["transition"]
+        blend = {"transition": int(transition) if transition > 1 else transition} if settings["prompt_blend"] else False
+        frames = pipe(
+            prompt=settings["prompt"] if settings["schedule"] is None else settings["schedule"],
+            negative_prompt=settings["negative_prompt"], num_frames=settings["frames"],
+            num_inference_steps=settings["steps"], guidance_scale=settings["guidance"], height=height, width=width,
+            tiara=settings["tiara"], windows={"context_length": settings["window"], "context_stride": settings["stride"]},
+            prompt_blend=blend, generator=generator, output_type="pt",
+        ).frames[0]
+        k = settings["upscale"]
+        frames = frames.repeat_interleave(k, dim=-1).repeat_interleave(k, dim=-2)
+        results = {"frames": int(frames.shape[0]), "height": int(frames.shape[-2]), "width": int(frames.shape[-1]),
+                   "scheduler_class": type(pipe.scheduler).__name__}
+        return (lambda path: save_video(frames, path, fps=settings["fps"])), results
+
+    def _scheduler(self, name: str):
+        if SCHEDULERS[name] is None:
+            return self.default_scheduler
+        module, cls = SCHEDULERS[name].split(":")
+        return getattr(__import__(module, fromlist=[cls]), cls).from_config(self.default_scheduler.config)
