@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 from diffusers import DDPMPipeline, DDPMScheduler
 from PIL import Image
@@ -75,8 +76,6 @@ def test_load_pretrained_is_offline_first(tmp_path):
 def test_inverse_problem_example(tmp_path):
     import json
 
-    import numpy as np
-
     DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(tmp_path / "model")
     gradient = np.linspace(0, 255, 20 * 24 * 3).reshape(20, 24, 3).astype(np.uint8)  # not square: cropped and resized
     Image.fromarray(gradient).save(tmp_path / "photo.png")
@@ -130,7 +129,14 @@ def test_readme_main_command_on_the_bundled_model(tmp_path):
     ])
     sidecar = json.loads((tmp_path / "shapes.mp4.json").read_text())
     assert sidecar["model"] == "shapesworld-t2v" and sidecar["tiara"] == {"alpha": 5.0} and sidecar["prompt_blend"]
-    assert iio.imread(out, index=None).shape == (52, 256, 256, 3)
+    frames = iio.imread(out, index=None)
+    assert frames.shape == (52, 256, 256, 3)
+    # the README's command line (plugdiff video) renders the same video as the example script
+    from plugdiff.apps.cli import main
+
+    assert main(["video", "--schedule", str(EXAMPLES / "schedules" / "shapesworld.txt"), "--frames", "52", "--steps", "2",
+                 "--upscale", "8", "--quiet", "--out", str(tmp_path / "cli.mp4")]) == 0
+    assert np.array_equal(iio.imread(tmp_path / "cli.mp4", index=None), frames)
     with pytest.raises(SystemExit, match="did you mean 'shapesworld-t2v'"):
         load_example("long_video").main(["shapeworld-t2v", "a red circle"])
     with pytest.raises(SystemExit):
