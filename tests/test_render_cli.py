@@ -75,6 +75,26 @@ def test_video_command_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["video", "--prompt", "a", "--steps", "many", "--out", out])
     assert exit_info.value.code == 2 and "--steps: invalid int value" in capsys.readouterr().err
+    assert main(["video", "--prompt", "a", "--tiara", '{"alpha": 5, "band": [4, 2]}', "--out", out]) == 2
+    assert "error: --tiara:" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["video", "--prompt", "a red circle", "--device", "cuda", "--out", out]) == 2
+        assert "no CUDA device is available" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tiara_and_prompt_blend_settings_reach_the_sidecar(tmp_path):
+    out = tmp_path / "x.gif"
+    args = ["video", "--schedule", '{"0": "a red circle", "8": "a blue circle"}', "--tiara", '{"alpha": 3, "adaptive": false}',
+            "--blend-steps", "0,0.5", "--no-prompt-blend", "--out", str(out)]
+    assert main(args + FAST_VIDEO) == 2  # --schedule on the command line is a file
+    schedule = tmp_path / "s.json"
+    schedule.write_text('{"0": "a red circle", "8": "a blue circle"}')
+    args[2] = str(schedule)
+    assert main(args + FAST_VIDEO) == 0
+    settings = sidecar(out)["settings"]
+    assert settings["tiara"] == {"alpha": 3.0, "adaptive": False} and settings["blend_steps"] == [0.0, 0.5]
+    assert settings["prompt_blend"] is False and settings["schedule"] == {"0": "a red circle", "8": "a blue circle"}
 
 
 def test_restore_simulate_then_restore_from_the_saved_measurement(tmp_path, examples_dir):

@@ -3,6 +3,7 @@ turns them into a :class:`~plugdiff.pipelines.TiaraAnimateDiffPipeline` call."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -58,6 +59,34 @@ def tiara_setting(value) -> dict:
     return settings
 
 
+def tiara_flag(text: str):
+    """argparse type of ``--tiara``: a number (alpha) or a JSON object of ``TiaraSettings`` fields."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"not a number or a JSON object: {text!r}") from None
+    return f.mapping(value)
+
+
+def blend_steps(value) -> list[float]:
+    """PromptBlend's step range: two fractions (t1, t2), as a list or ``"t1,t2"``."""
+    from ..pipelines import PromptBlendSettings
+
+    if isinstance(value, str):
+        try:
+            value = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise ValueError(f"must be two fractions t1,t2, got {value!r}") from None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"must be two fractions t1,t2, got {value!r}")
+    PromptBlendSettings(step_range=tuple(value))
+    return [float(v) for v in value]
+
+
 FIELDS = (
     f.Field("name", None, f.optional(f.name), "job name: the output file's name without suffix (default: job-NNN)"),
     f.Field("prompt", None, f.optional(f.text), "one prompt for the whole video (or give a schedule)"),
@@ -73,9 +102,12 @@ FIELDS = (
     f.Field("size", None, f.optional(frame_size), "frame size N or WxH in pixels (default: the model's)"),
     f.Field("window", 16, f.integer(1), "frames per denoising window (the motion module's length)", int),
     f.Field("stride", 4, f.integer(1), "frames between window starts (<= window)", int),
-    f.Field("tiara", 5.0, tiara_setting, "TiARA strength alpha, 0: off (job files: also a mapping of TiaraSettings fields)", float),
+    f.Field("tiara", 5.0, tiara_setting, "TiARA strength alpha, 0: off; or a mapping (flag: JSON) of TiaraSettings fields, "
+            "e.g. {\"alpha\": 5, \"window_length\": 9, \"adaptive\": false}", tiara_flag),
     f.Field("prompt_blend", True, f.boolean, "PromptBlend between scheduled prompts (off: diffusers' linear interpolation)", bool),
     f.Field("transition", 0.5, f.number(0, exclusive=True), "PromptBlend transition: a fraction of each gap (<= 1) or frames (> 1)", float),
+    f.Field("blend_steps", [0.1, 0.3], blend_steps, "PromptBlend: fractions t1,t2 of the trajectory where every "
+            "cross-attention layer gets the blended condition"),
     f.Field("format", "mp4", f.choice(*FORMATS), "output format (png: a folder of PNG frames)", choices=tuple(FORMATS)),
     f.Field("fps", 8.0, f.number(0, exclusive=True), "frames per second of the file", float),
     f.Field("upscale", 1, f.integer(1), "enlarge frames by this integer factor (nearest) when saving", int),
@@ -102,6 +134,12 @@ def check(settings: dict, base_dir: Path) -> dict:
         settings["schedule"] = schedule
     if settings["stride"] > settings["window"]:
         raise ValueError(f"stride: must not exceed window={settings['window']}, got {settings['stride']}")
+    from ..attention_processors import TiaraSettings
+
+    try:
+        TiaraSettings(**settings["tiara"]).check_frames(min(settings["frames"], settings["window"]))
+    except ValueError as err:
+        raise ValueError(f"tiara: {err}") from None
     return settings
 
 
@@ -125,7 +163,8 @@ class VideoRenderer:
         pipe.scheduler = self._scheduler(settings["scheduler"])
         width, height = settings["size"] or (None, None)
         transition = settings["transition"]
-        blend = {"transition": int(transition) if transition > 1 else transition} if settings["prompt_blend"] else False
+        blend = {"transition": int(transition) if transition > 1 else transition, "step_range": tuple(settings["blend_steps"])}
+        blend = blend if settings["prompt_blend"] else False
         frames = pipe(
             prompt=settings["prompt"] if settings["schedule"] is None else settings["schedule"],
             negative_prompt=settings["negative_prompt"], num_frames=settings["frames"],
