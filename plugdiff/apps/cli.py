@@ -152,7 +152,7 @@ def _render(args) -> int:
         rows = run_jobs(jobs, args.out, _options(args, resume=args.resume))
     except ValueError as err:
         return _usage_error(str(err), show=main_process)
-    rows += [{"job": err.label, "index": int(err.label.split()[1]), "kind": "?", "status": "invalid", "seconds": 0.0,
+    rows += [{"job": err.label, "index": err.index, "kind": "?", "status": "invalid", "seconds": 0.0,
               "output": None, "process": None, "error": str(err)} for err in errors]
     rows.sort(key=lambda r: r["index"])
     if main_process:

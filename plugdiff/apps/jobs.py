@@ -41,10 +41,11 @@ class JobFileError(ValueError):
 
 
 class JobError(ValueError):
-    """One job is invalid; ``field`` names the setting (None: the job as a whole)."""
+    """One job is invalid; ``field`` names the setting (None: the job as a whole); ``index`` is
+    the job's place in its file (1-based) when it came from one."""
 
-    def __init__(self, label: str, field: str | None, message: str):
-        self.label, self.field, self.message = label, field, message
+    def __init__(self, label: str, field: str | None, message: str, index: int | None = None):
+        self.label, self.field, self.message, self.index = label, field, message, index
         super().__init__(f"{label}{f', field {field!r}' if field else ''}: {message}")
 
 
@@ -180,6 +181,7 @@ def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) ->
             names.add(job.output_name())
             valid.append(job)
         except JobError as err:
+            err.index = index
             errors.append(err)
     return valid, errors
 
