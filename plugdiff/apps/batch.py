@@ -26,6 +26,7 @@ import torch
 from .. import __version__
 from ..fileio import write_json
 from .jobs import Job
+from .rendered import Rendered
 
 VERSIONED = ["torch", "diffusers", "transformers", "accelerate", "xformers", "gradio"]
 SIDECAR_FORMAT = 1
@@ -110,6 +111,23 @@ class Renderers:
         return renderer
 
 
+def render_and_write(job: Job, output: Path, renderers: Renderers, *, process: int = 0) -> Rendered:
+    """Render ``job``, write it atomically to ``output``, then its sidecar; raises on failure."""
+    start = time.perf_counter()
+    _check_replaceable(output)
+    renderer = renderers.get(job)
+    loaded = time.perf_counter()
+    generator = torch.Generator(renderers.device).manual_seed(job.settings["seed"])
+    rendered = renderer(job.settings, generator)
+    done = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    rendered.write(output)
+    written = time.perf_counter()
+    timings = {"load_s": loaded - start, "render_s": done - loaded, "write_s": written - done, "total_s": written - start}
+    _write_sidecar(job, output, renderers, rendered.results, timings, process)
+    return rendered
+
+
 def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) -> dict:
     """Render one job into ``out_dir``; never raises for a failing job (the row says why), only
     for KeyboardInterrupt (after which no half-written file remains)."""
@@ -119,17 +137,7 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
         return {**row, "status": "skipped", "seconds": 0.0}
     start = time.perf_counter()
     try:
-        _check_replaceable(output)
-        renderer = renderers.get(job)
-        loaded = time.perf_counter()
-        generator = torch.Generator(renderers.device).manual_seed(job.settings["seed"])
-        write, results = renderer(job.settings, generator)
-        rendered = time.perf_counter()
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write(output)
-        written = time.perf_counter()
-        timings = {"load_s": loaded - start, "render_s": rendered - loaded, "write_s": written - rendered, "total_s": written - start}
-        _write_sidecar(job, output, renderers, results, timings, process)
+        render_and_write(job, output, renderers, process=process)
     except Exception as err:  # one failing job is reported; the batch goes on
         message = str(err).strip() or type(err).__name__
         return {**row, "status": "failed", "seconds": time.perf_counter() - start, "error": f"{type(err).__name__}: {message}"}

@@ -16,6 +16,7 @@ from ..pipelines import DPnPPipeline, DPSPipeline
 from ..pipelines.image_io import read_image, save_image
 from ..pipelines.operators import make_operator
 from . import fields as f
+from .rendered import Rendered
 
 OPERATORS = {
     "sr4": ("super_resolution", {"factor": 4}),
@@ -132,8 +133,7 @@ class RestoreRenderer:
     def output_name(settings: dict) -> str:
         return settings["name"]
 
-    def __call__(self, settings: dict, generator: torch.Generator):
-        """Render; returns (write(folder), results)."""
+    def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
         pipe = self.pipes[settings["method"]]
         config = pipe.unet.config
         size = config.sample_size
@@ -178,7 +178,7 @@ class RestoreRenderer:
 
             atomic_folder(folder, fill)
 
-        return write, results
+        return Rendered(write, results, pictures)
 
 
 def _read_measurement(settings: dict, operator, image_shape) -> torch.Tensor:

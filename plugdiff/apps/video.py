@@ -10,20 +10,8 @@ import torch
 
 from ..pipelines import TiaraAnimateDiffPipeline, save_video
 from . import fields as f
-
-SCHEDULERS = {
-    "default": None,
-    "ddim": "diffusers:DDIMScheduler",
-    "ddpm": "diffusers:DDPMScheduler",
-    "accelerated-ddim": "plugdiff.samplers:AcceleratedDDIMScheduler",
-    "accelerated-ddpm": "plugdiff.samplers:AcceleratedDDPMScheduler",
-    "dpm-solver": "diffusers:DPMSolverMultistepScheduler",
-    "euler": "diffusers:EulerDiscreteScheduler",
-    "euler-ancestral": "diffusers:EulerAncestralDiscreteScheduler",
-    "unipc": "diffusers:UniPCMultistepScheduler",
-}
-"""``scheduler`` choices: "default" keeps the model's own; the others are built with
-``from_config`` of the model's scheduler config (same betas and timestep convention)."""
+from .rendered import Rendered
+from .schedulers import SCHEDULERS, make_scheduler
 
 FORMATS = {"mp4": ".mp4", "gif": ".gif", "webp": ".webp", "png": ""}
 """``format`` choices and their suffix ("png": a folder of PNG frames)."""
@@ -157,10 +145,9 @@ class VideoRenderer:
     def output_name(settings: dict) -> str:
         return settings["name"] + FORMATS[settings["format"]]
 
-    def __call__(self, settings: dict, generator: torch.Generator):
-        """Render; returns (write(path), results)."""
+    def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
         pipe = self.pipe
-        pipe.scheduler = self._scheduler(settings["scheduler"])
+        pipe.scheduler = make_scheduler(settings["scheduler"], self.default_scheduler)
         width, height = settings["size"] or (None, None)
         transition = settings["transition"]
         blend = {"transition": int(transition) if transition > 1 else transition, "step_range": tuple(settings["blend_steps"])}
@@ -176,10 +163,4 @@ class VideoRenderer:
         frames = frames.repeat_interleave(k, dim=-1).repeat_interleave(k, dim=-2)
         results = {"frames": int(frames.shape[0]), "height": int(frames.shape[-2]), "width": int(frames.shape[-1]),
                    "scheduler_class": type(pipe.scheduler).__name__}
-        return (lambda path: save_video(frames, path, fps=settings["fps"])), results
-
-    def _scheduler(self, name: str):
-        if SCHEDULERS[name] is None:
-            return self.default_scheduler
-        module, cls = SCHEDULERS[name].split(":")
-        return getattr(__import__(module, fromlist=[cls]), cls).from_config(self.default_scheduler.config)
+        return Rendered(lambda path: save_video(frames, path, fps=settings["fps"]), results, frames)
