@@ -1,2 +1,2 @@
-"""User-facing front ends (the ``plugdiff`` CLI; later the Gradio app): thin layers over the
+"""User-facing front ends (the ``plugdiff`` command and the Gradio web UI): thin layers over the
 pipelines, with no algorithm code."""

@@ -178,7 +178,7 @@ def run_jobs(jobs: list[Job], out_dir, options: RunOptions) -> list[dict]:
 
     out_dir = Path(out_dir)
     state = process_state(options.device)
-    device = _device(options.device, state)
+    device = resolve_device(options.device, state)
     renderers = Renderers(options, device)
     _quiet_loading(options.quiet)
     rows = []
@@ -214,7 +214,8 @@ def process_state(device: str):
     return state
 
 
-def _device(name: str, state) -> torch.device:
+def resolve_device(name: str, state) -> torch.device:
+    """The torch device for ``--device name`` in this process (``state``: its PartialState)."""
     if name == "auto":
         return state.device
     device = torch.device(name)

@@ -1,4 +1,5 @@
-"""The ``plugdiff`` command line: ``info``, ``models``, ``video``, ``restore`` and ``render``.
+"""The ``plugdiff`` command line: ``info``, ``models``, ``video``, ``restore``, ``render`` and
+``demo`` (the web UI).
 
 Exit status: 0 all done, 1 a job failed (the others still ran), 2 bad arguments or an unusable
 job file (nothing ran), 130 interrupted (finished outputs are kept; ``--resume`` continues).
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", type=Path, required=True, help="output folder")
     render.add_argument("--resume", action="store_true", help="skip jobs whose outputs and sidecars are complete")
     render.add_argument("--check", action="store_true", help="only validate the job file and list the jobs")
+    demo = sub.add_parser("demo", help="start the web UI (needs the ui extra: pip install 'plugdiff[ui]')",
+                          description="Start the plugdiff web UI (Gradio) on the bundled ShapesWorld models or --model.")
+    from .gradio_app import add_arguments
+
+    add_arguments(demo)
     return parser
 
 
@@ -94,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             return _models(args)
         if args.command == "render":
             return _render(args)
+        if args.command == "demo":
+            return _demo(args)
         return _single(args)
     except KeyboardInterrupt:
         print("\ninterrupted: finished outputs are kept (every file is written atomically); "
@@ -164,6 +172,17 @@ def _render(args) -> int:
         print(summary_table(rows))
         print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; summary: {args.out / 'summary.json'}")
     return EXIT_FAILED if any(r["status"] in ("failed", "invalid") for r in rows) else 0
+
+
+def _demo(args) -> int:
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        return _usage_error("the web UI needs gradio: pip install 'plugdiff[ui]'")
+    from .gradio_app import launch
+
+    launch(args)
+    return 0
 
 
 def _usage_error(message: str, show: bool = True) -> int:

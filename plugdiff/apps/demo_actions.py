@@ -1,0 +1,242 @@
+"""What the web UI's buttons do, without gradio: each action turns form values into a job (so
+it is validated exactly like the command line), renders it into a private temporary folder with
+its sidecar, and returns what the page shows. Bad input raises :class:`DemoInputError` with a
+message for the user; server paths never appear in what is returned for display.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..fileio import write_json
+from ..pipelines import save_video
+from .batch import (
+    Renderers,
+    RunOptions,
+    process_state,
+    render_and_write,
+    resolve_device,
+)
+from .jobs import JobError, make_job
+from .schedulers import SCHEDULERS, make_scheduler
+
+MAX_FRAMES = 256
+MAX_IMAGE_SIDE = 2048
+PREVIEW_SIDE = 128  # small model outputs are enlarged (nearest) to this for display
+EXAMPLE_FRAMES = {
+    "red circle on blue": dict(shape="circle", colour="red", background="blue"),
+    "yellow square on red": dict(shape="square", colour="yellow", background="red"),
+    "green triangle on white": dict(shape="triangle", colour="green", background="white"),
+}
+"""The bundled restore examples: ShapesWorld frames rendered on demand (no files involved)."""
+
+
+class DemoInputError(ValueError):
+    """Input the user can fix; the message says what is allowed."""
+
+
+class DemoSession:
+    """The models and the working folder behind one running web UI.
+
+    Args:
+        video_model: registry name, folder or hub id of an AnimateDiff-class model.
+        image_model: the unconditional image prior for restoration and the sampler comparison.
+        device: as ``plugdiff --device``.
+        work_dir: where outputs are written (default: a new temporary folder).
+    """
+
+    def __init__(self, video_model: str = "shapesworld-t2v", image_model: str = "shapesworld-ddpm", device: str = "auto",
+                 work_dir=None):
+        self.video_model, self.image_model = video_model, image_model
+        self.device = resolve_device(device, process_state(device))
+        self.renderers = Renderers(RunOptions(device=device), self.device)
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="plugdiff-demo-"))
+        self._prior = None
+
+    # ------------------------------------------------------------------ long video
+    def video(self, schedule_rows, negative_prompt: str = "", frames: int = 32, window: int = 16, stride: int = 4,
+              tiara: bool = True, alpha: float = 5.0, window_length: int = 7, adaptive: bool = True,
+              prompt_blend: bool = True, transition: float = 0.5, scheduler: str = "default", steps: int = 20,
+              guidance: float = 7.5, seed: int = 0, compare: bool = False, fps: float = 8.0, upscale: int = 4) -> dict:
+        """Render a video from schedule rows [(frame, prompt), ...].
+
+        Returns:
+            {"mp4": path, "gif": path, "settings": dict (no server paths), "settings_file": path,
+             "mp4_without_tiara": path or None}
+        """
+        prompt = _schedule(schedule_rows)
+        frames = _whole(frames, "frames", 1, MAX_FRAMES)
+        values = {
+            **prompt, "negative_prompt": (negative_prompt or "").strip() or None, "model": self.video_model,
+            "scheduler": scheduler, "steps": _whole(steps, "steps", 1, 1000), "guidance": guidance, "seed": _whole(seed, "seed", 0),
+            "frames": frames, "window": _whole(window, "window", 1), "stride": _whole(stride, "stride", 1),
+            "tiara": {"alpha": float(alpha) if tiara else 0.0, "window_length": _whole(window_length, "TiARA window length", 1),
+                      "adaptive": bool(adaptive)},
+            "prompt_blend": bool(prompt_blend), "transition": transition, "fps": fps, "upscale": _whole(upscale, "upscale", 1, 16),
+        }
+        folder = Path(tempfile.mkdtemp(dir=self.work_dir, prefix="video-"))
+        job = self._job("video", {**values, "name": "video"})
+        rendered = self._render(job, folder / "video.mp4")
+        gif = save_video(rendered.media, folder / "video.gif", fps=job.settings["fps"])
+        without = None
+        if compare:
+            off = self._job("video", {**values, "name": "without-tiara", "tiara": {**values["tiara"], "alpha": 0.0}})
+            without = folder / "without-tiara.mp4"
+            self._render(off, without)
+        settings = job.settings
+        return {"mp4": str(folder / "video.mp4"), "gif": str(gif), "settings": settings,
+                "settings_file": str(write_json(folder / "settings.json", settings, indent=2)),
+                "mp4_without_tiara": str(without) if without else None}
+
+    # ------------------------------------------------------------------ restore
+    def restore(self, image: np.ndarray | None, example: str | None, operator: str = "sr4", noise: float = 0.05,
+                method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0) -> dict:
+        """Restore an uploaded picture (uint8 (H, W[, C]) array) or a named example.
+
+        Returns:
+            {"pictures": [(PIL image, caption), ...] (clean, measurement, mean, samples, std),
+             "settings": dict (no server paths), "results": dict}
+        """
+        folder = Path(tempfile.mkdtemp(dir=self.work_dir, prefix="restore-"))
+        source = folder / "input.png"
+        if image is not None:
+            _picture(image).save(source)
+            origin = "upload"
+        elif example in EXAMPLE_FRAMES:
+            _example(example).save(source)
+            origin = f"example: {example}"
+        else:
+            raise DemoInputError(f"upload an image or pick an example ({', '.join(EXAMPLE_FRAMES)}).")
+        values = {"name": "restore", "image": str(source), "operator": operator, "noise": noise, "method": method,
+                  "samples": _whole(samples, "samples", 1, 16), "simulate": bool(simulate), "seed": _whole(seed, "seed", 0),
+                  "model": self.image_model}
+        job = self._job("restore", values)
+        rendered = self._render(job, folder / "restore")
+        captions = {"truth.png": "clean", "measurement.png": "measurement", "mean.png": "posterior mean",
+                    "std.png": "per-pixel std (white: the largest)"}
+        order = [n for n in captions if n in rendered.media and n != "std.png"]
+        order += sorted(n for n in rendered.media if n.startswith("sample_"))[:4] + ["std.png"]
+        pictures = [(_preview(rendered.media[n]), captions.get(n, n.removesuffix(".png").replace("_", " "))) for n in order]
+        return {"pictures": pictures, "settings": {**job.settings, "image": origin}, "results": rendered.results}
+
+    # ------------------------------------------------------------------ samplers
+    def samplers(self, names, steps: int = 10, seed: int = 0) -> dict:
+        """One seed, the same starting noise, each named scheduler at ``steps`` steps on the
+        image prior. Returns {"pictures": [(PIL, caption)], "rows": [[name, NFE, seconds]]}."""
+        names = [n for n in (names or []) if n]
+        unknown = [n for n in names if n not in SCHEDULERS]
+        if not names or unknown:
+            raise DemoInputError(f"choose one or more samplers from: {', '.join(SCHEDULERS)}" + (f" (not {unknown[0]!r})" if unknown else ""))
+        steps, seed = _whole(steps, "steps", 1, 1000), _whole(seed, "seed", 0)
+        from ..samplers.loop import denoise
+
+        pipe = self._image_prior()
+        config = pipe.unet.config
+        size = (config.sample_size,) * 2 if isinstance(config.sample_size, int) else tuple(config.sample_size)
+        noise = torch.randn((1, config.in_channels, *size), generator=torch.Generator().manual_seed(seed)).to(self.device)
+
+        def eps(x, t):
+            return pipe.unet(x, t).sample
+
+        pictures, rows = [], []
+        for name in names:
+            scheduler = make_scheduler(name, pipe.scheduler)
+            start = time.perf_counter()
+            image, calls = denoise(scheduler, eps, noise, steps, generator=torch.Generator(self.device).manual_seed(seed))
+            seconds = time.perf_counter() - start
+            pictures.append((_preview(image), f"{name}: {calls} NFE, {seconds:.2f} s"))
+            rows.append([name, calls, round(seconds, 3)])
+        return {"pictures": pictures, "rows": rows}
+
+    # ------------------------------------------------------------------ helpers
+    def _job(self, kind: str, values: dict):
+        try:
+            return make_job(kind, values, label="settings")
+        except JobError as err:
+            raise DemoInputError(f"{err.field or 'settings'}: {err.message}") from None
+
+    def _render(self, job, output: Path):
+        try:
+            return render_and_write(job, output, self.renderers)
+        except (ValueError, TypeError) as err:  # e.g. a size the model cannot take
+            raise DemoInputError(str(err)) from None
+
+    def _image_prior(self):
+        if self._prior is None:
+            from ..weights import load_pipeline
+
+            self._prior = load_pipeline(self.image_model).to(self.device)
+        return self._prior
+
+
+def settings_text(settings: dict) -> str:
+    return json.dumps(settings, indent=2, default=str)
+
+
+def _whole(value, name: str, low: int, high: int | None = None) -> int:
+    """A whole number from a form field (gradio numbers arrive as floats)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DemoInputError(f"{name}: must be a whole number, got {value!r}.") from None
+    if not number.is_integer() or number < low or (high is not None and number > high):
+        allowed = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise DemoInputError(f"{name}: must be a whole number {allowed}, got {value!r}.")
+    return int(number)
+
+
+def _schedule(rows) -> dict:
+    """Schedule editor rows [(frame, prompt), ...] as job values: one prompt, or a schedule."""
+    if hasattr(rows, "values") and hasattr(rows, "columns"):  # a pandas DataFrame from gr.Dataframe
+        rows = rows.values.tolist()
+    items = []
+    for number, row in enumerate(rows or [], start=1):
+        frame, text = (list(row) + [None, None])[:2]
+        text = "" if text is None else str(text).strip()
+        if not text and (frame is None or str(frame).strip() == ""):
+            continue  # a blank row
+        if not text:
+            raise DemoInputError(f"prompt schedule row {number}: the prompt is empty.")
+        items.append((_whole(frame, f"prompt schedule row {number}: frame", 0), text))
+    if not items:
+        raise DemoInputError("prompt schedule: write at least one prompt (frame 0).")
+    if len(items) == 1 and items[0][0] == 0:
+        return {"prompt": items[0][1]}
+    frames = [f for f, _ in items]
+    if len(set(frames)) != len(frames):
+        raise DemoInputError(f"prompt schedule: each frame may appear once, got frames {frames}.")
+    return {"schedule": {str(f): text for f, text in sorted(items)}}
+
+
+def _picture(array) -> Image.Image:
+    array = np.asarray(array)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
+        raise DemoInputError(f"image: expected an 8-bit gray or RGB picture, got an array of {array.dtype} {array.shape}.")
+    if max(array.shape[:2]) > MAX_IMAGE_SIDE or min(array.shape[:2]) < 8:
+        raise DemoInputError(f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {array.shape[1]}x{array.shape[0]}.")
+    image = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
+    return image.convert("RGB")
+
+
+def _example(name: str) -> Image.Image:
+    from ..evaluation.shapesworld import ClipSpec, render_frames
+
+    spec = ClipSpec(direction="still", speed=0.0, radius=6.0, start=(16.0, 16.0), **EXAMPLE_FRAMES[name])
+    pixels = ((render_frames([spec], [0], size=64)[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255)
+    return Image.fromarray(pixels.to(torch.uint8).numpy())
+
+
+def _preview(x: torch.Tensor) -> Image.Image:
+    """A (1, C, H, W) image in [-1, 1] as a PIL image enlarged (nearest) to about PREVIEW_SIDE."""
+    x = x[0] if x.ndim == 4 else x
+    scale = max(1, PREVIEW_SIDE // max(x.shape[-2:]))
+    pixels = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
