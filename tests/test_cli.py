@@ -63,3 +63,25 @@ def test_models_command_lists_the_registry(capsys, monkeypatch, tmp_path):
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     assert "shapesworld-t2v    available" in text and "get it: hf download guoyww/" in text
+
+
+def test_demo_command_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    text = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "--image-model" in text and "--queue-size" in text
+
+
+def test_demo_without_gradio_says_what_to_install(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_gradio(name, *args, **kwargs):
+        if name == "gradio":
+            raise ImportError("No module named 'gradio'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_gradio)
+    assert main(["demo"]) == 2
+    assert "pip install 'plugdiff[ui]'" in capsys.readouterr().err

@@ -68,8 +68,9 @@ def test_restore_action_on_an_example_and_an_upload(session, examples_dir):
     assert all(p.size == (128, 128) for p, _ in out["pictures"])
     assert out["settings"]["image"] == "example: yellow square on red" and out["results"]["psnr_mean_db"] > 10
     upload = np.asarray(Image.open(examples_dir / "images" / "shapesworld_circle.png"))
-    out = session.restore(upload, None, "blur", noise=0.1, method="dps", samples=1, simulate=True)
+    out = session.restore(upload, None, "blur", noise=0.1, method="dps", samples=1, simulate=True, dps_steps=20)
     assert out["settings"]["image"] == "upload" and out["results"]["operator_config"]["noise_std"] == 0.1
+    assert out["results"]["model_evals"] == 20
 
 
 @pytest.mark.parametrize(
@@ -107,18 +108,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(session):
-    from plugdiff.apps.gradio_app import build_demo
+def server():
+    """The app as `plugdiff demo --port N` starts it (queue, upload limit), without blocking."""
+    import argparse
 
-    demo = build_demo(session)
-    demo.queue(default_concurrency_limit=1, max_size=8)
+    from plugdiff.apps.gradio_app import add_arguments, launch
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True)
+    demo = launch(parser.parse_args(["--port", str(port), "--device", "cpu"]), block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
 
-def test_every_endpoint_through_gradio_client(server):
+def test_every_endpoint_through_gradio_client(server, examples_dir, tmp_path):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
@@ -127,7 +131,7 @@ def test_every_endpoint_through_gradio_client(server):
     video_args = [rows, "", 16, 16, 4, True, 5, 7, True, True, 0.5, "accelerated-ddim", 2, 7.5, 0, False]
     mp4, without, gif, settings_file, settings = client.predict(*video_args, api_name="/video")
     assert Path(mp4).stat().st_size > 0 and without is None and gif.endswith(".gif") and settings["scheduler"] == "accelerated-ddim"
-    pictures, report = client.predict(None, "green triangle on white", "motion-blur", 0.05, "dpnp", 1, True, 0, api_name="/restore")
+    pictures, report = client.predict(None, "green triangle on white", "motion-blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
     assert [p["caption"] for p in pictures][:3] == ["clean", "measurement", "posterior mean"] and report["results"]["model_evals"] > 0
     sampled, timing = client.predict(["ddim", "euler"], 3, 0, api_name="/samplers")
     assert [row[:2] for row in timing["data"]] == [["ddim", 3], ["euler", 3]] and len(sampled) == 2
@@ -137,7 +141,18 @@ def test_every_endpoint_through_gradio_client(server):
     with pytest.raises(AppError, match=r"key frame\(s\) \[40\] lie outside \[0, num_frames=16\)"):
         client.predict(late, *video_args[1:], api_name="/video")
     with pytest.raises(AppError, match="upload an image or pick an example"):
-        client.predict(None, None, "sr4", 0.05, "dpnp", 1, True, 0, api_name="/restore")
+        client.predict(None, None, "sr4", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
+    # uploads: a picture goes through; one over the 10 MB limit is refused before it is sent
+    from gradio_client import handle_file
+
+    picture = str(examples_dir / "images" / "shapesworld_square.png")
+    _, report = client.predict(handle_file(picture), None, "blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
+    assert report["settings"]["image"] == "upload"
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (2048, 2048, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > 10 * 2**20
+    with pytest.raises(ValueError, match="exceeds the maximum file size of 10485760 bytes"):
+        client.predict(handle_file(str(big)), None, "blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
     # the app still serves after errors
     assert client.predict(["ddim"], 1, 0, api_name="/samplers")[1]["data"][0][1] == 1
 

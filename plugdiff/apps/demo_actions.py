@@ -6,7 +6,6 @@ message for the user; server paths never appear in what is returned for display.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from PIL import Image
 
 from ..fileio import write_json
 from ..pipelines import save_video
+from ..pipelines.image_io import to_pil
 from .batch import (
     Renderers,
     RunOptions,
@@ -97,8 +97,9 @@ class DemoSession:
 
     # ------------------------------------------------------------------ restore
     def restore(self, image: np.ndarray | None, example: str | None, operator: str = "sr4", noise: float = 0.05,
-                method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0) -> dict:
-        """Restore an uploaded picture (uint8 (H, W[, C]) array) or a named example.
+                method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0, dps_steps: int = 200) -> dict:
+        """Restore an uploaded picture (uint8 (H, W[, C]) array) or a named example. DPnP runs
+        its official schedule (16 annealing steps x 10 UNet evaluations); DPS runs ``dps_steps``.
 
         Returns:
             {"pictures": [(PIL image, caption), ...] (clean, measurement, mean, samples, std),
@@ -116,7 +117,7 @@ class DemoSession:
             raise DemoInputError(f"upload an image or pick an example ({', '.join(EXAMPLE_FRAMES)}).")
         values = {"name": "restore", "image": str(source), "operator": operator, "noise": noise, "method": method,
                   "samples": _whole(samples, "samples", 1, 16), "simulate": bool(simulate), "seed": _whole(seed, "seed", 0),
-                  "model": self.image_model}
+                  "steps": _whole(dps_steps, "DPS steps", 1, 1000), "model": self.image_model}
         job = self._job("restore", values)
         rendered = self._render(job, folder / "restore")
         captions = {"truth.png": "clean", "measurement.png": "measurement", "mean.png": "posterior mean",
@@ -176,10 +177,6 @@ class DemoSession:
         return self._prior
 
 
-def settings_text(settings: dict) -> str:
-    return json.dumps(settings, indent=2, default=str)
-
-
 def _whole(value, name: str, low: int, high: int | None = None) -> int:
     """A whole number from a form field (gradio numbers arrive as floats)."""
     try:
@@ -229,14 +226,11 @@ def _example(name: str) -> Image.Image:
     from ..evaluation.shapesworld import ClipSpec, render_frames
 
     spec = ClipSpec(direction="still", speed=0.0, radius=6.0, start=(16.0, 16.0), **EXAMPLE_FRAMES[name])
-    pixels = ((render_frames([spec], [0], size=64)[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255)
-    return Image.fromarray(pixels.to(torch.uint8).numpy())
+    return to_pil(render_frames([spec], [0], size=64))
 
 
 def _preview(x: torch.Tensor) -> Image.Image:
     """A (1, C, H, W) image in [-1, 1] as a PIL image enlarged (nearest) to about PREVIEW_SIDE."""
-    x = x[0] if x.ndim == 4 else x
-    scale = max(1, PREVIEW_SIDE // max(x.shape[-2:]))
-    pixels = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    image = to_pil(x)
+    scale = max(1, PREVIEW_SIDE // max(image.size))
     return image.resize((image.width * scale, image.height * scale), Image.NEAREST)

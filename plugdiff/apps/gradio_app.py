@@ -44,9 +44,10 @@ def build_demo(session: DemoSession):
                                 transition, scheduler, steps, guidance, seed, compare)
         return out["mp4"], out["mp4_without_tiara"], out["gif"], out["settings_file"], out["settings"]
 
-    def on_restore(image, example, operator, noise, method, samples, simulate, seed, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+    def on_restore(image, example, operator, noise, method, samples, simulate, seed, dps_steps,
+                   progress=gr.Progress(track_tqdm=True)):  # noqa: B008
         with user_errors():
-            out = session.restore(image, example, operator, noise, method, samples, simulate, seed)
+            out = session.restore(image, example, operator, noise, method, samples, simulate, seed, dps_steps)
         return out["pictures"], {"settings": out["settings"], "results": out["results"]}
 
     def on_samplers(names, steps, seed, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
@@ -96,6 +97,12 @@ def build_demo(session: DemoSession):
                     gif = gr.File(label="GIF")
                     settings_file = gr.File(label="Settings (JSON)")
                     settings = gr.JSON(label="Settings")
+            gr.Examples(
+                [[[[0, "a red circle moving right on a gray background"]], 32, 10, False],
+                 [DEFAULT_SCHEDULE, 32, 10, False],
+                 [[[0, "a yellow square moving up on a black background"]], 64, 10, True]],
+                [rows, frames, steps, compare], label="Examples (about 5-20 s each on a 2-core CPU)",
+            )
             randomise.click(new_seed, outputs=seed, api_visibility="private")
             generate.click(
                 on_video, [rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend, transition,
@@ -110,6 +117,7 @@ def build_demo(session: DemoSession):
                     operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
                     noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
                     method = gr.Radio(["dpnp", "dps"], value="dpnp", label="Method")
+                    dps_steps = gr.Slider(10, 1000, value=200, step=10, label="DPS steps (DPnP: 16 x 10 UNet evaluations)")
                     samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
                     simulate = gr.Checkbox(value=True, label="Simulate: measure the image with the operator first")
                     restore_seed = gr.Number(value=0, precision=0, label="Seed")
@@ -117,7 +125,9 @@ def build_demo(session: DemoSession):
                 with gr.Column():
                     pictures = gr.Gallery(label="Restoration", columns=3, object_fit="contain", format="png")
                     report = gr.JSON(label="Settings and results")
-            restore.click(on_restore, [image, example, operator, noise, method, samples, simulate, restore_seed],
+            gr.Examples([["yellow square on red", "inpaint-box", "dps"], ["green triangle on white", "motion-blur", "dpnp"],
+                         ["red circle on blue", "1bit", "dpnp"]], [example, operator, method], label="Examples")
+            restore.click(on_restore, [image, example, operator, noise, method, samples, simulate, restore_seed, dps_steps],
                           [pictures, report], api_name="restore")
         with gr.Tab("Samplers"):
             with gr.Row():

@@ -30,10 +30,15 @@ def read_image(path, channels: int, size: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(pixels).permute(2, 0, 1)[None] / 127.5 - 1
 
 
-def save_image(x: torch.Tensor, path) -> Path:
-    """Save a (1, C, H, W) or (C, H, W) tensor in [-1, 1] (values outside are clipped) as an
-    8-bit image, format by suffix (PNG recommended), atomically."""
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """A (1, C, H, W) or (C, H, W) tensor in [-1, 1] (values outside are clipped) as an 8-bit
+    PIL image (gray for C = 1, RGB for C = 3)."""
     x = x[0] if x.ndim == 4 else x
     pixels = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+
+
+def save_image(x: torch.Tensor, path) -> Path:
+    """Save a tensor as :func:`to_pil` reads it, format by suffix (PNG recommended), atomically."""
+    image = to_pil(x)
     return atomic_write(path, lambda tmp: image.save(tmp))
