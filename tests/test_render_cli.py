@@ -4,6 +4,7 @@ the job split across two processes."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -255,7 +256,10 @@ def test_two_processes_render_each_job_exactly_once(tmp_path, examples_dir):
     jobs.append({"name": "r", "image": image, "operator": "inpaint-box", "simulate": True})
     path, out = write_jobs(tmp_path, jobs), tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    with socket.socket() as probe:  # a free port for the processes to meet on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
                "-m", "plugdiff", "render", str(path), "--out", str(out), "--quiet"]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
