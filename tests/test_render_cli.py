@@ -84,6 +84,17 @@ def test_video_command_errors(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_video_shorter_than_the_window_is_one_pass(tmp_path):
+    out = tmp_path / "short"
+    assert main(["video", "--prompt", "a red circle", "--frames", "8", "--steps", "2", "--quiet", "--out", str(out)]) == 0
+    pipe = load_pipeline("shapesworld-t2v", pipeline_cls=TiaraAnimateDiffPipeline)
+    pipe.set_progress_bar_config(disable=True)
+    expected = pipe("a red circle", num_frames=8, num_inference_steps=2, windows=False, tiara={"alpha": 5.0},
+                    generator=torch.Generator().manual_seed(0),
+                    output_type="pt").frames[0]
+    assert np.array_equal(np.stack([iio.imread(p) for p in sorted(out.iterdir())]), to_uint8_frames(expected))
+
+
 def test_tiara_and_prompt_blend_settings_reach_the_sidecar(tmp_path):
     out = tmp_path / "x.gif"
     args = ["video", "--schedule", '{"0": "a red circle", "8": "a blue circle"}', "--tiara", '{"alpha": 3, "adaptive": false}',

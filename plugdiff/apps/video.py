@@ -156,7 +156,7 @@ class VideoRenderer:
             prompt=settings["prompt"] if settings["schedule"] is None else settings["schedule"],
             negative_prompt=settings["negative_prompt"], num_frames=settings["frames"],
             num_inference_steps=settings["steps"], guidance_scale=settings["guidance"], height=height, width=width,
-            tiara=settings["tiara"], windows={"context_length": settings["window"], "context_stride": settings["stride"]},
+            tiara=settings["tiara"], windows=_windows(settings),
             prompt_blend=blend, generator=generator, output_type="pt",
         ).frames[0]
         k = settings["upscale"]
@@ -164,3 +164,11 @@ class VideoRenderer:
         results = {"frames": int(frames.shape[0]), "height": int(frames.shape[-2]), "width": int(frames.shape[-1]),
                    "scheduler_class": type(pipe.scheduler).__name__}
         return Rendered(lambda path: save_video(frames, path, fps=settings["fps"]), results, frames)
+
+
+def _windows(settings: dict):
+    """Window settings for the pipeline; a video shorter than one window is one pass over its
+    frames (the pipeline refuses a window longer than the video)."""
+    if settings["frames"] < settings["window"]:
+        return False
+    return {"context_length": settings["window"], "context_stride": settings["stride"]}
