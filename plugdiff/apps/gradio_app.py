@@ -100,8 +100,8 @@ def build_demo(session: DemoSession):
             gr.Examples(
                 [[[[0, "a red circle moving right on a gray background"]], 32, 10, False],
                  [DEFAULT_SCHEDULE, 32, 10, False],
-                 [[[0, "a yellow square moving up on a black background"]], 64, 10, True]],
-                [rows, frames, steps, compare], label="Examples (about 5-20 s each on a 2-core CPU)",
+                 [[[0, "a yellow square moving up on a black background"]], 32, 10, True]],
+                [rows, frames, steps, compare], label="Examples (7-12 s each on a 2-core CPU)",
             )
             randomise.click(new_seed, outputs=seed, api_visibility="private")
             generate.click(
