@@ -27,7 +27,7 @@ import torch
 
 from plugdiff.fileio import write_json
 from plugdiff.pipelines import DPnPPipeline, DPSPipeline
-from plugdiff.pipelines.image_io import read_image, save_image
+from plugdiff.pipelines.image_io import posterior_pictures, read_image, save_image
 from plugdiff.pipelines.operators import OPERATORS, make_operator
 from plugdiff.weights import ModelNotFoundError, load_pretrained
 
@@ -95,17 +95,14 @@ def main(argv=None) -> dict:
         sys.exit(f"error: {err}")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    measurement_scale = max(1.0, float(y.abs().max()))
-    std_scale = max(float(out.std.max()), 1e-8)
-    pictures = {"truth.png": truth, "measurement.png": y / measurement_scale, "mean.png": out.mean}
-    pictures.update({f"sample_{i:03d}.png": sample[None] for i, sample in enumerate(out.images)})
-    pictures["std.png"] = out.std / std_scale * 2 - 1  # 0 -> black, the maximum std -> white
+    shown, scales = posterior_pictures(y, out, config.in_channels)
+    pictures = {"truth.png": truth, **shown}
     written = {name: save_image(tensor, args.out / name) for name, tensor in pictures.items()}
     record = {
         **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "operator": args.operator, "operator_config": operator.config(), "method_settings": method,
         "image_size": [height, width], "model_evals": out.model_evals, "acceptance_rate": out.acceptance_rate,
-        "measurement_png_scale": measurement_scale, "std_png_max": std_scale, "files": sorted(written),
+        **scales, "files": sorted(written),
     }
     written["run.json"] = write_json(args.out / "run.json", record)
     print(f"wrote {len(written)} files to {args.out} ({args.method}, {out.model_evals} UNet evaluations per sample)")

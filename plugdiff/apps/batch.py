@@ -25,7 +25,7 @@ import torch
 
 from .. import __version__
 from ..fileio import write_json
-from .jobs import Job
+from .jobs import RENDERERS, Job
 from .rendered import Rendered
 
 VERSIONED = ["torch", "diffusers", "transformers", "accelerate", "xformers", "gradio"]
@@ -93,19 +93,22 @@ class Renderers:
             return DTYPES[self.options.dtype]
         return torch.float16 if kind == "video" and self.device.type == "cuda" else torch.float32
 
-    def get(self, job: Job):
-        key = (job.kind, job.settings["model"])
-        if key not in self._loaded:
+    def load(self, kind: str, model: str):
+        """The renderer of ``kind`` over ``model``, loaded on first use."""
+        if (kind, model) not in self._loaded:
             from ..weights import load_pipeline
 
-            cls = job.renderer_class()
-            dtype = self.dtype(job.kind)
+            cls = RENDERERS[kind]
+            dtype = self.dtype(kind)
             kwargs = {} if dtype == torch.float32 else {"torch_dtype": dtype}  # float32: loads as saved, no warning
-            pipe = load_pipeline(job.settings["model"], pipeline_cls=cls.pipeline_class,
-                                 allow_download=self.options.allow_download, **kwargs)
+            pipe = load_pipeline(model, pipeline_cls=cls.pipeline_class, allow_download=self.options.allow_download, **kwargs)
             pipe.to(self.device)
-            self._loaded[key] = cls(pipe)
-        renderer = self._loaded[key]
+            self._loaded[kind, model] = cls(pipe)
+        return self._loaded[kind, model]
+
+    def get(self, job: Job):
+        """The renderer for ``job``, its progress bars named after the job."""
+        renderer = self.load(job.kind, job.settings["model"])
         for pipe in renderer.pipelines:
             pipe.set_progress_bar_config(disable=self.options.quiet, leave=False, desc=job.name)
         return renderer

@@ -223,7 +223,7 @@ def _models(args) -> int:
 def models_report() -> list[dict]:
     """One row per registry model: name, kind, source, pipeline, description, availability and,
     when missing, the command that gets it."""
-    from ..weights.registry import REGISTRY, bundled_dir, is_available
+    from ..weights.registry import REGISTRY, is_available
 
     rows = []
     for spec in REGISTRY.values():
@@ -231,7 +231,7 @@ def models_report() -> list[dict]:
         rows.append({
             "name": spec.name, "kind": spec.kind, "source": spec.source, "pipeline": spec.pipeline,
             "description": spec.description, "available": available,
-            "get_it": None if available else spec.download_hint.replace("{dir}", str(bundled_dir(spec.name))),
+            "get_it": None if available else spec.get_it(),
         })
     return rows
 

@@ -58,7 +58,6 @@ class DemoSession:
         self.device = resolve_device(device, process_state(device))
         self.renderers = Renderers(RunOptions(device=device), self.device)
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="plugdiff-demo-"))
-        self._prior = None
 
     # ------------------------------------------------------------------ long video
     def video(self, schedule_rows, negative_prompt: str = "", frames: int = 32, window: int = 16, stride: int = 4,
@@ -138,7 +137,7 @@ class DemoSession:
         steps, seed = _whole(steps, "steps", 1, 1000), _whole(seed, "seed", 0)
         from ..samplers.loop import denoise
 
-        pipe = self._image_prior()
+        pipe = self.renderers.load("restore", self.image_model).pipes["dpnp"]  # the Restore tab's prior, loaded once
         config = pipe.unet.config
         size = (config.sample_size,) * 2 if isinstance(config.sample_size, int) else tuple(config.sample_size)
         noise = torch.randn((1, config.in_channels, *size), generator=torch.Generator().manual_seed(seed)).to(self.device)
@@ -168,13 +167,6 @@ class DemoSession:
             return render_and_write(job, output, self.renderers)
         except (ValueError, TypeError) as err:  # e.g. a size the model cannot take
             raise DemoInputError(str(err)) from None
-
-    def _image_prior(self):
-        if self._prior is None:
-            from ..weights import load_pipeline
-
-            self._prior = load_pipeline(self.image_model).to(self.device)
-        return self._prior
 
 
 def _whole(value, name: str, low: int, high: int | None = None) -> int:

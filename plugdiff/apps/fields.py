@@ -8,6 +8,7 @@ which field.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from dataclasses import dataclass
@@ -85,6 +86,15 @@ def mapping(value):
     if not isinstance(value, dict):
         raise ValueError(f"must be a mapping of names to values, {_got(value)}")
     return dict(value)
+
+
+def json_object(text: str) -> dict:
+    """argparse type of a flag that takes a mapping: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not JSON: {err}") from None
+    return mapping(value)
 
 
 def choice(*options: str) -> Check:

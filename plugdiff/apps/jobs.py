@@ -33,6 +33,9 @@ from . import restore, video
 KINDS = {"video": video, "restore": restore}
 """Job kinds and the module that declares their ``FIELDS`` and ``check``."""
 
+RENDERERS = {"video": video.VideoRenderer, "restore": restore.RestoreRenderer}
+"""Job kinds and the renderer class that runs them."""
+
 _TOP_LEVEL = ("defaults", "jobs")
 
 
@@ -64,10 +67,7 @@ class Job:
 
     def output_name(self) -> str:
         """The output's file or folder name: ``name`` plus the format's suffix."""
-        return self.renderer_class().output_name(self.settings)
-
-    def renderer_class(self):
-        return video.VideoRenderer if self.kind == "video" else restore.RestoreRenderer
+        return RENDERERS[self.kind].output_name(self.settings)
 
 
 def fields_of(kind: str) -> dict[str, f.Field]:
@@ -109,11 +109,10 @@ def make_job(kind: str, values: dict, *, index: int = 1, label: str | None = Non
 
 def _check_model(model: str, label: str) -> None:
     """A registry model that is not on this machine is reported up front, with how to get it."""
-    from ..weights.registry import REGISTRY, bundled_dir, is_available
+    from ..weights.registry import REGISTRY, is_available
 
     if model in REGISTRY and not is_available(model):
-        hint = REGISTRY[model].download_hint.replace("{dir}", str(bundled_dir(model)))
-        raise JobError(label, "model", f"{model!r} is not on this machine; get it with: {hint}")
+        raise JobError(label, "model", f"{model!r} is not on this machine; get it with: {REGISTRY[model].get_it()}")
 
 
 def read_job_file(path) -> dict:

@@ -4,7 +4,6 @@ that measures (``simulate``) or reads the measurement and samples the posterior 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..fileio import atomic_folder
 from ..pipelines import DPnPPipeline, DPSPipeline
-from ..pipelines.image_io import read_image, save_image
+from ..pipelines.image_io import posterior_pictures, read_image, save_image
 from ..pipelines.operators import make_operator
 from . import fields as f
 from .rendered import Rendered
@@ -48,15 +47,6 @@ def etas_setting(value):
     return value
 
 
-def json_object(text: str) -> dict:
-    """argparse type of ``--operator-options``: a JSON object."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"not JSON: {err}") from None
-    return f.mapping(value)
-
-
 FIELDS = (
     f.Field("name", None, f.optional(f.name), "job name: the output folder's name (default: job-NNN)"),
     f.Field("image", f.REQUIRED, f.text, "the clean image with simulate; otherwise the measurement "
@@ -75,7 +65,7 @@ FIELDS = (
     f.Field("steps", None, f.optional(f.integer(1)), "DPS: timesteps (default: every training step)", int),
     f.Field("step_size", 1.0, f.number(0, exclusive=True), "DPS likelihood step zeta", float),
     f.Field("operator_options", {}, f.mapping, "further operator arguments, e.g. {\"sigma\": 2.0} for blur "
-            "(on the command line: JSON)", json_object),
+            "(on the command line: JSON)", f.json_object),
 )
 
 
@@ -153,17 +143,10 @@ class RestoreRenderer:
             method = dict(step_size=settings["step_size"], num_inference_steps=settings["steps"])
         out = pipe(y, operator, num_samples=settings["samples"], generator=generator, output_type="pt", **method)
 
-        measurement_scale = max(1.0, float(y.abs().max()))
-        std_scale = max(float(out.std.max()), 1e-8)
-        if y.ndim == 4 and y.shape[1] == config.in_channels:
-            pictures["measurement.png"] = y / measurement_scale
-        pictures["mean.png"] = out.mean
-        pictures["std.png"] = out.std / std_scale * 2 - 1  # 0 -> black, the largest std -> white
-        pictures.update({f"sample_{i:03d}.png": sample for i, sample in enumerate(out.images)})
-        results = {
-            "operator_config": operator.config(), "image_size": [height, width], "model_evals": out.model_evals,
-            "acceptance_rate": out.acceptance_rate, "measurement_png_scale": measurement_scale, "std_png_max": std_scale,
-        }
+        shown, scales = posterior_pictures(y, out, config.in_channels)
+        pictures.update(shown)
+        results = {"operator_config": operator.config(), "image_size": [height, width], "model_evals": out.model_evals,
+                   "acceptance_rate": out.acceptance_rate, **scales}
         if settings["simulate"]:
             from ..evaluation.image_quality import psnr
 

@@ -3,7 +3,6 @@ turns them into a :class:`~plugdiff.pipelines.TiaraAnimateDiffPipeline` call."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -52,12 +51,7 @@ def tiara_flag(text: str):
     try:
         return float(text)
     except ValueError:
-        pass
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError(f"not a number or a JSON object: {text!r}") from None
-    return f.mapping(value)
+        return f.json_object(text)
 
 
 def blend_steps(value) -> list[float]:

@@ -42,3 +42,20 @@ def save_image(x: torch.Tensor, path) -> Path:
     """Save a tensor as :func:`to_pil` reads it, format by suffix (PNG recommended), atomically."""
     image = to_pil(x)
     return atomic_write(path, lambda tmp: image.save(tmp))
+
+
+def posterior_pictures(measurement: torch.Tensor, output, channels: int) -> tuple[dict, dict]:
+    """A posterior-sampling result as pictures in [-1, 1], by file name, for viewing:
+    ``measurement.png`` (when the measurement is an image with ``channels`` channels; divided by
+    max(1, max |y|)), ``mean.png``, ``std.png`` (scaled so that the largest std is white) and
+    ``sample_000.png``, ...; plus the scales used (``measurement_png_scale``, ``std_png_max``).
+
+    ``output``: a :class:`~plugdiff.pipelines.PosteriorPipelineOutput` of ``output_type="pt"``."""
+    scales = {"measurement_png_scale": max(1.0, float(measurement.abs().max())), "std_png_max": max(float(output.std.max()), 1e-8)}
+    pictures = {}
+    if measurement.ndim == 4 and measurement.shape[1] == channels:
+        pictures["measurement.png"] = measurement / scales["measurement_png_scale"]
+    pictures["mean.png"] = output.mean
+    pictures["std.png"] = output.std / scales["std_png_max"] * 2 - 1  # 0 -> black, the largest std -> white
+    pictures.update({f"sample_{i:03d}.png": sample[None] for i, sample in enumerate(output.images)})
+    return pictures, scales

@@ -52,6 +52,10 @@ class ModelSpec:
     download_hint: str
     base: str | None = None
 
+    def get_it(self) -> str:
+        """The command that puts this model on this machine (``{dir}`` filled in)."""
+        return self.download_hint.replace("{dir}", str(bundled_dir(self.name)))
+
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -227,7 +231,7 @@ def _load_spec(spec: ModelSpec, cls, allow_download: bool, kwargs: dict):
         if not (folder / "model_index.json").is_file():
             raise ModelNotFoundError(
                 f"the bundled model {spec.name!r} is not installed in this checkout (expected {folder}/model_index.json).\n"
-                f"Train it with:\n    {spec.download_hint.replace('{dir}', str(folder))}"
+                f"Train it with:\n    {spec.get_it()}"
             )
         return _load_folder(folder, cls, allow_download, kwargs)
     hint = spec.download_hint
