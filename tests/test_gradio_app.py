@@ -15,7 +15,6 @@ from PIL import Image
 
 from plugdiff.apps.demo_actions import DemoInputError, DemoSession
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gradio = pytest.importorskip("gradio", reason="the web UI needs the ui extra")
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "ui"
