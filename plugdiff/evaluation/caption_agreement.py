@@ -10,13 +10,14 @@ Per clip (frames (F, 3, H, W) in [-1, 1]) against its caption:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 
 from .shape_detector import detect, detect_direction
-from .shapesworld import parse_caption
+from .shapesworld import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, parse_caption, random_spec
 from .video_consistency import clean_fraction
 
 
@@ -61,3 +62,41 @@ def summarize(scores: Sequence[ClipAgreement]) -> dict[str, float]:
         "clean_frames": sum(s.clean_frames for s in scores) / n,
         "direction_clips": sum(s.direction_ok for s in scores) / n,
     }
+
+
+def seen_triples(count: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """``count`` (colour, shape, direction) triples that training does show, drawn with ``seed``."""
+    seen = [t for t in itertools.product(COLOURS, SHAPES, DIRECTIONS) if t not in HELD_OUT]
+    order = torch.randperm(len(seen), generator=torch.Generator().manual_seed(seed))
+    return [seen[i] for i in order[:count]]
+
+
+def triple_captions(triples, per_triple: int, seed: int) -> list[str]:
+    """``per_triple`` captions for each (colour, shape, direction) triple, backgrounds drawn from
+    ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    return [random_spec(gen, combos=[t]).caption for t in triples for _ in range(per_triple)]
+
+
+def generate_clips(pipe, prompts: list[str], *, steps: int, guidance: float, seed: int, batch: int,
+                   num_frames: int = 16) -> torch.Tensor:
+    """(N, F, 3, H, W) in [-1, 1]: one ``num_frames`` clip per prompt from a text-to-video
+    pipeline, ``batch`` prompts per call, call i seeded with ``seed + i``."""
+    clips = []
+    for i in range(0, len(prompts), batch):
+        out = pipe(
+            prompts[i: i + batch], num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
+            generator=torch.Generator().manual_seed(seed + i), output_type="pt",
+        )
+        clips.append(out.frames.float().cpu() * 2 - 1)
+    return torch.cat(clips)
+
+
+def score_triples(pipe, triples, *, per_triple: int, steps: int, guidance: float, seed: int = 0,
+                  batch: int = 8) -> tuple[dict[str, float], list[ClipAgreement], torch.Tensor]:
+    """Generate ``per_triple`` clips for each triple and score them: (summary, per-clip scores,
+    clips)."""
+    prompts = triple_captions(triples, per_triple, seed)
+    clips = generate_clips(pipe, prompts, steps=steps, guidance=guidance, seed=seed, batch=batch)
+    scores = [clip_agreement(c, p) for c, p in zip(clips, prompts, strict=True)]
+    return summarize(scores), scores, clips

@@ -58,6 +58,11 @@ def _parser(model: str) -> argparse.ArgumentParser:
         p.add_argument("--pool-clips", type=int, default=2048, help="clips drawn once and encoded as training data")
         p.add_argument("--uncond-prob", type=float, default=0.1, help="caption dropout for guidance")
         p.add_argument("--init", type=Path, default=None, help="start from the weights of an exported t2v folder")
+        p.add_argument("--fresh-text", action="store_true",
+                       help="with --init: new tokenizer and text encoder, only the UNet and motion adapter from --init")
+        p.add_argument("--image-mix", type=int, default=0, help="single frames added to every clip step's loss")
+        p.add_argument("--eval-clips", type=int, default=0,
+                       help="score every export on this many clips per held-out and seen triple (0: off)")
     return p
 
 
@@ -74,6 +79,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--image-steps must be in [0, --steps]")
         if not 0 <= args.uncond_prob < 1:
             top.error("--uncond-prob must be in [0, 1)")
+        if args.image_mix < 0 or args.eval_clips < 0:
+            top.error("--image-mix and --eval-clips must be >= 0")
+        if args.fresh_text and args.init is None:
+            top.error("--fresh-text goes with --init")
         if args.frames > 32:
             top.error("--frames must be <= 32 (the motion modules' maximum)")
     for name in positive:

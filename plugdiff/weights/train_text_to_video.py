@@ -15,9 +15,12 @@ from diffusers import (
 )
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from ..evaluation.shapesworld import sample_clips
+from ..evaluation.caption_agreement import score_triples, seen_triples
+from ..evaluation.shapesworld import HELD_OUT, sample_clips
 from .shapesworld_models import (
+    CAPTION_TOKENS,
     LATENT_FACTOR,
+    frozen_text_embeddings,
     motion_adapter,
     text_to_video_unet,
     video_scheduler,
@@ -39,26 +42,38 @@ class TextToVideoTrainer(Trainer):
     1. Steps ``[0, image_steps)``: the spatial UNet and the text encoder on single frames (the
        motion modules are frozen at their zero-output initialisation).
     2. Steps ``[image_steps, steps)``: everything, motion modules included, on
-       ``frames``-frame clips.
+       ``frames``-frame clips, plus ``image_mix`` single frames of other captions in the same
+       loss (the mean of the clip term and the frame term): a batch of 8 clips holds only 8
+       captions, too few for the text side to keep learning.
+
+    The text encoder is :func:`world_text_encoder` with its word and position embeddings fixed,
+    and prompts are ``CAPTION_TOKENS`` tokens long.
 
     Data: a pool of ``pool_clips`` random clips (held-out caption combinations excluded), drawn
     once from the seed and encoded once; each step samples from it. The export is an
     AnimateDiff folder: ``unet`` (UNet2DConditionModel), ``motion_adapter`` (MotionAdapter),
     ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``. ``init`` (a folder of such an
     export) starts the weights from it instead of from scratch (a warm start: fresh optimizer
-    moments and EMA equal to the starting weights).
+    moments and EMA equal to the starting weights); with ``fresh_text`` only the UNet and the
+    motion adapter come from it, and the tokenizer and text encoder are new.
+
+    With ``eval_clips`` > 0, every export is scored (:meth:`evaluate`): ``eval_clips`` clips for
+    each held-out triple and for as many seen ones, 20 DDIM steps, guidance 6.
     """
 
     def __init__(self, args):
         torch.manual_seed(args.seed)
-        if args.init is None:
-            self.tokenizer = world_tokenizer()
+        load = {"use_safetensors": True}
+        if args.init is None or args.fresh_text:
+            self.tokenizer = world_tokenizer(CAPTION_TOKENS)
             text_encoder = world_text_encoder(len(self.tokenizer), seed=args.seed)
-            unet = UNetMotionModel.from_unet2d(text_to_video_unet(args.size // LATENT_FACTOR), motion_adapter())
+            frozen_text_embeddings(text_encoder)
         else:
-            load = {"use_safetensors": True}
             self.tokenizer = CLIPTokenizer.from_pretrained(args.init / "tokenizer")
             text_encoder = CLIPTextModel.from_pretrained(args.init / "text_encoder", **load)
+        if args.init is None:
+            unet = UNetMotionModel.from_unet2d(text_to_video_unet(args.size // LATENT_FACTOR), motion_adapter())
+        else:
             unet = UNetMotionModel.from_unet2d(
                 UNet2DConditionModel.from_pretrained(args.init / "unet", **load),
                 MotionAdapter.from_pretrained(args.init / "motion_adapter", **load),
@@ -90,27 +105,54 @@ class TextToVideoTrainer(Trainer):
     def video_stage(self) -> bool:
         return self.step >= self.args.image_steps
 
-    def loss(self) -> torch.Tensor:
-        video = self.video_stage()
-        for name, p in self.models["unet"].named_parameters():
-            p.requires_grad_(video or "motion_modules" not in name)
+    def _batch(self, batch: int, *, clips: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, F, h, w) latents (F = 1 for single frames) and their token ids, captions
+        replaced by the empty prompt with probability ``uncond_prob``."""
         n_clips, n_frames = self.latents.shape[:2]
-        batch = self.args.batch if video else self.args.image_batch
         clip = torch.randint(n_clips, (batch,), generator=self.data).to(self.device)
-        if video:
+        if clips:
             z0 = self.latents[clip]  # (B, F, C, h, w)
         else:
             frame = torch.randint(n_frames, (batch,), generator=self.data).to(self.device)
             z0 = self.latents[clip, frame][:, None]  # (B, 1, C, h, w)
         drop = (torch.rand(batch, generator=self.data) < self.args.uncond_prob).to(self.device)
         ids = torch.where(drop[:, None], self.uncond_ids, self.input_ids[clip])
-        z0 = z0.transpose(1, 2)  # (B, C, F, h, w), UNetMotionModel's layout
+        return z0.transpose(1, 2), ids  # (B, C, F, h, w), UNetMotionModel's layout
 
+    def _epsilon_loss(self, z0: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         def predict(noisy, t):
             text = self.models["text_encoder"](ids)[0].repeat_interleave(z0.shape[2], dim=0)
             return self.models["unet"](noisy, t, text).sample
 
         return self.epsilon_loss(self.scheduler, z0, predict)
+
+    def loss(self) -> torch.Tensor:
+        video = self.video_stage()
+        for name, p in self.models["unet"].named_parameters():
+            p.requires_grad_(video or "motion_modules" not in name)
+        if not video:
+            return self._epsilon_loss(*self._batch(self.args.image_batch, clips=False))
+        loss = self._epsilon_loss(*self._batch(self.args.batch, clips=True))
+        if self.args.image_mix:
+            loss = (loss + self._epsilon_loss(*self._batch(self.args.image_mix, clips=False))) / 2
+        return loss
+
+    @torch.no_grad()
+    def evaluate(self, out: Path) -> dict | None:
+        """Held-out and seen caption agreement of the export in ``out`` (None when
+        ``eval_clips`` is 0)."""
+        if not self.args.eval_clips:
+            return None
+        from ..pipelines import TiaraAnimateDiffPipeline
+
+        pipe = TiaraAnimateDiffPipeline.from_pretrained(out, use_safetensors=True).to(self.device)
+        pipe.set_progress_bar_config(disable=True)
+        groups = {"held_out": sorted(HELD_OUT), "seen": seen_triples(len(HELD_OUT))}
+        return {
+            group: score_triples(pipe, triples, per_triple=self.args.eval_clips, steps=20, guidance=6.0,
+                                 batch=len(triples) * self.args.eval_clips)[0]
+            for group, triples in groups.items()
+        }
 
     @torch.no_grad()
     def export(self, out: Path) -> None:

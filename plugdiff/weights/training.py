@@ -12,6 +12,7 @@ import copy
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -47,12 +48,18 @@ class Trainer:
         self.noise = torch.Generator().manual_seed(args.seed + 2)
         self.step = 0
         self.losses: list[float] = []
+        self.seconds = 0.0  # training wall time so far (resumes with the checkpoint)
+        self.curve: list[dict] = []  # one row per export: step, seconds, mean loss, evaluate()'s scores
 
     def loss(self) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def export(self, out: Path) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def evaluate(self, out: Path) -> dict | None:
+        """Scores of the export in ``out`` for the training curve; None: no scores (the default)."""
+        return None
 
     def autocast(self):
         """bf16 autocast for the forward pass when ``--mixed-precision bf16`` (weights, optimizer
@@ -106,7 +113,9 @@ class Trainer:
         tensors["rng.data"] = self.data.get_state()
         tensors["rng.noise"] = self.noise.get_state()
         atomic_write(folder / "state.safetensors", lambda tmp: save_file(tensors, str(tmp)))
-        write_json(folder / "state.json", {"step": self.step, "losses": self.losses, "args": vars(self.args)})
+        meta = {"step": self.step, "losses": self.losses, "seconds": self.seconds, "curve": self.curve,
+                "args": vars(self.args)}
+        write_json(folder / "state.json", meta)
 
     def load_checkpoint(self, folder: Path) -> None:
         tensors = load_file(str(folder / "state.safetensors"), device=str(self.device))
@@ -126,6 +135,7 @@ class Trainer:
         self.data.set_state(tensors["rng.data"].cpu())
         self.noise.set_state(tensors["rng.noise"].cpu())
         self.step, self.losses = meta["step"], meta["losses"]
+        self.seconds, self.curve = meta.get("seconds", 0.0), meta.get("curve", [])
 
 
 def export_folder(out: Path, write) -> None:
@@ -152,11 +162,18 @@ def run(trainer: Trainer, out: Path, *, steps: int, checkpoint_every: int, resum
         trainer.load_checkpoint(checkpoint)
     with tqdm(total=steps, initial=trainer.step, desc=desc) as bar:
         while trainer.step < steps:
+            start = time.perf_counter()
             trainer.losses.append(round(trainer.train_step(), 5))
+            trainer.seconds += time.perf_counter() - start
             bar.update(1)
             recent = trainer.losses[-50:]
             bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
             if trainer.step % checkpoint_every == 0 or trainer.step == steps:
-                trainer.save_checkpoint(checkpoint)
                 export_folder(out, trainer.export)
+                recent = trainer.losses[-checkpoint_every:]
+                row = {"step": trainer.step, "seconds": round(trainer.seconds, 1),
+                       "loss": round(sum(recent) / len(recent), 5), "scores": trainer.evaluate(out)}
+                trainer.curve.append(row)
+                trainer.save_checkpoint(checkpoint)
+                write_json(out / "training_curve.json", {"args": vars(trainer.args), "curve": trainer.curve})
     return trainer
