@@ -91,6 +91,32 @@ def test_static_penalty_is_exact_and_head_averaging_shares_rho():
     assert not torch.allclose(out, tiara_attention(q, k, v, scale=scale, alpha=alpha, per_head=True))
 
 
+@pytest.mark.parametrize("adaptive", [True, False])
+@pytest.mark.parametrize("far", [1, 3, 6])
+def test_far_frame_penalty_equals_softmax_of_penalised_logits(adaptive, far):
+    """Naive reference: Lambda[i, j] = -alpha (1 - rho_i) on the diagonal and wherever
+    |i - j| > D, then one softmax of S + Lambda."""
+    q, k, v = qkv(N=8, dim=8, seed=far)
+    scale, alpha, L, band = 8**-0.5, 3.0, 5, (1, 3)
+    S = (q @ k.transpose(-1, -2)) * scale
+    rho = tiara_rho(S.softmax(-1), L, band) if adaptive else torch.zeros(S.shape[:-1])
+    offset = (torch.arange(8)[None, :] - torch.arange(8)[:, None]).abs()
+    penalised = (offset == 0) | (offset > far)
+    logits = S - alpha * (1 - rho).unsqueeze(-1) * penalised
+    out = tiara_attention(q, k, v, scale=scale, alpha=alpha, window_length=L, band=band, adaptive=adaptive, far_frames=far)
+    assert torch.allclose(out, logits.softmax(-1) @ v, atol=1e-5)
+
+
+def test_far_frame_penalty_beyond_the_window_changes_nothing():
+    q, k, v = qkv(N=8, dim=8)
+    diagonal_only = tiara_attention(q, k, v, scale=0.35, alpha=5.0)
+    assert torch.equal(tiara_attention(q, k, v, scale=0.35, alpha=5.0, far_frames=7), diagonal_only)
+    assert not torch.allclose(tiara_attention(q, k, v, scale=0.35, alpha=5.0, far_frames=4), diagonal_only)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="far_frames"):
+            TiaraSettings(far_frames=bad)
+
+
 def test_half_precision_inputs_are_computed_in_float32():
     q, k, v = qkv()
     ref = tiara_attention(q, k, v, scale=0.35, alpha=5.0)

@@ -58,6 +58,20 @@ def check_band(band, num_frames: int | None = None) -> tuple[int, int]:
     return phi1, phi2
 
 
+def check_far_frames(far_frames) -> int:
+    """D of the far-frame penalty must be an integer >= 1 (D = 0 would penalise every entry)."""
+    if isinstance(far_frames, bool) or not isinstance(far_frames, int) or far_frames < 1:
+        raise ValueError(f"`far_frames` must be None (off) or an integer >= 1, got {far_frames!r}.")
+    return far_frames
+
+
+@functools.lru_cache(maxsize=64)
+def _far_frame_mask(num_frames: int, far_frames: int, device: torch.device) -> torch.Tensor:
+    """(N, N) bool: the diagonal and every pair of frames more than ``far_frames`` apart."""
+    offset = (torch.arange(num_frames)[None, :] - torch.arange(num_frames)[:, None]).abs()
+    return ((offset == 0) | (offset > far_frames)).to(device)
+
+
 @functools.lru_cache(maxsize=64)
 def _analysis_tables(num_frames: int, window_length: int, band: tuple[int, int], device: torch.device):
     """Cached tables for :func:`tiara_rho`: the circulant window (N, N); the [cos | sin] DFT
@@ -111,6 +125,7 @@ def tiara_attention(
     band: tuple[int, int] | None = None,
     adaptive: bool = True,
     per_head: bool = True,
+    far_frames: int | None = None,
 ) -> torch.Tensor:
     r"""Temporal self-attention with TiARA's diagonal reweighting, computed in float32.
 
@@ -122,6 +137,12 @@ def tiara_attention(
     (static variant, ``adaptive=False``: :math:`\Lambda = -\alpha I`). ``alpha = 0`` is plain
     attention.
 
+    Far-frame penalty (``far_frames`` = D, off when None): row i's penalty
+    :math:`-\alpha(1-\rho_i)` is also added to the logits of every frame j with
+    :math:`|i - j| > D`, the lower-left and upper-right corners of the matrix, cutting attention
+    between distant frames. The paper's summary names the corners but neither D nor the
+    magnitude; using the row's own diagonal penalty is our reading. D >= N - 1 changes nothing.
+
     Args:
         query, key, value: (B, heads, N, head_dim) with N the number of frames.
         scale: logit scale (``attn.scale``).
@@ -130,12 +151,15 @@ def tiara_attention(
         band: (phi1, phi2); None for :func:`default_band` of N.
         adaptive: use rho (True) or the static penalty.
         per_head: rho per head (True) or averaged over heads.
+        far_frames: D of the far-frame penalty, or None (off).
 
     Returns:
         (B, heads, N, head_dim) in value's dtype.
     """
     if alpha < 0:
         raise ValueError(f"`alpha` must be >= 0, got {alpha}.")
+    if far_frames is not None:
+        check_far_frames(far_frames)
     probs = torch.matmul(query.float() * scale, key.float().transpose(-1, -2)).softmax(-1)
     if alpha > 0:
         if adaptive:
@@ -146,11 +170,17 @@ def tiara_attention(
             shrink = torch.exp(rho * alpha - alpha)  # exp(-alpha (1 - rho))
         else:
             shrink = torch.full(probs.shape[:-1], math.exp(-alpha), device=probs.device)
-        # softmax(S - diag(alpha (1 - rho))) without a second softmax: only each row's diagonal
-        # entry changes, by the factor `shrink`, and the row is renormalised.
-        diagonal = probs.diagonal(dim1=-2, dim2=-1)
-        row_sums = torch.addcmul(torch.ones_like(shrink), diagonal, shrink - 1.0)
-        diagonal.mul_(shrink)
+        # softmax(S + Lambda) without a second softmax: each penalised entry of row i is scaled
+        # by shrink_i = exp(-alpha (1 - rho_i)), and the row is renormalised.
+        N = probs.shape[-1]
+        if far_frames is None or far_frames >= N - 1:
+            diagonal = probs.diagonal(dim1=-2, dim2=-1)
+            row_sums = torch.addcmul(torch.ones_like(shrink), diagonal, shrink - 1.0)
+            diagonal.mul_(shrink)
+        else:
+            penalised = _far_frame_mask(N, far_frames, probs.device)
+            row_sums = 1.0 + (probs * penalised).sum(-1) * (shrink - 1.0)
+            probs = probs * torch.where(penalised, shrink.unsqueeze(-1), 1.0)
         probs = probs / row_sums.unsqueeze(-1)
     return torch.matmul(probs, value.float()).to(value.dtype)
 
@@ -170,6 +200,8 @@ class TiaraSettings:
         per_head: rho per attention head (True) or averaged over heads.
         step_range: (start, end) fractions of the denoising trajectory where TiARA acts,
             measured by noise level: active while start <= 1 - t / T <= end.
+        far_frames: D of the far-frame penalty (:func:`tiara_attention`): pairs of frames more
+            than D apart get the row's penalty too; None (default) leaves them alone.
     """
 
     alpha: float = 5.0
@@ -178,6 +210,7 @@ class TiaraSettings:
     adaptive: bool = True
     per_head: bool = True
     step_range: tuple[float, float] = (0.0, 1.0)
+    far_frames: int | None = None
 
     def __post_init__(self):
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha) or self.alpha < 0:
@@ -186,6 +219,8 @@ class TiaraSettings:
         if self.band is not None:
             object.__setattr__(self, "band", check_band(self.band))
         object.__setattr__(self, "step_range", check_step_range(self.step_range))
+        if self.far_frames is not None:
+            check_far_frames(self.far_frames)
 
     def check_frames(self, num_frames: int) -> None:
         """Raise if these settings cannot act on attention over ``num_frames`` frames."""
@@ -251,7 +286,7 @@ class TiaraAttnProcessor:
         s = self.settings
         out = tiara_attention(
             query, key, value, scale=attn.scale, alpha=s.alpha, window_length=s.window_length,
-            band=s.band, adaptive=s.adaptive, per_head=s.per_head,
+            band=s.band, adaptive=s.adaptive, per_head=s.per_head, far_frames=s.far_frames,
         )
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
