@@ -20,7 +20,8 @@ Sections:
   prompt bleeding ahead of its key frame) and coherent (every in-between frame one clean object);
   segment identity (A in the first half of the gap, B from the key frame on).
 * ``sweep``: TiARA's parameters one at a time around the defaults (alpha, window length L,
-  band (phi1, phi2), per-head against averaged rho, step range) on 64-frame videos of the
+  band (phi1, phi2), per-head against averaged rho, step range, the far-frame penalty at
+  distances 4 and 8) on 64-frame videos of the
   held-out captions; the deltas against FreeNoise without TiARA justify the shipped defaults.
 
     python benchmarks/long_video.py                  # all sections, ~25 min on 2 free CPU cores (estimated)
@@ -85,6 +86,8 @@ SWEEP = {  # one TiARA parameter at a time; {} is the shipped default
     "rho averaged": {"per_head": False},
     "steps 0-0.5": {"step_range": (0.0, 0.5)},
     "static": {"adaptive": False},
+    "far D=4": {"far_frames": 4},
+    "far D=8": {"far_frames": 8},
 }
 VIDEO_METRICS = ("identity", "self_consistency", "clean", "flicker", "jerk")
 
