@@ -316,7 +316,11 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
     ):
         """``AnimateDiffPipeline.encode_prompt``, with ``clip_skip`` working on transformers >= 5
         text encoders too (they have no ``text_model``): the prompt is then encoded here, the same
-        way, and handed on as ``prompt_embeds``."""
+        way, and handed on as ``prompt_embeds``. Without the PEFT backend no LoRA can be loaded
+        into the text encoder, so ``lora_scale`` is only recorded (diffusers' legacy scaling path
+        needs ``text_model`` too)."""
+        if lora_scale is not None and not USE_PEFT_BACKEND and not hasattr(self.text_encoder, "text_model"):
+            self._lora_scale, lora_scale = lora_scale, None
         if clip_skip is not None and prompt_embeds is None and not hasattr(self.text_encoder, "text_model"):
             if isinstance(self, TextualInversionLoaderMixin):
                 prompt = self.maybe_convert_prompt(prompt, self.tokenizer)
