@@ -111,6 +111,8 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
     _compatibles = [e.name for e in KarrasDiffusionSchedulers]
     order = 1
     init_noise_sigma = 1.0
+    #: ``eta`` values ``step`` takes: diffusers' default 0.0 and the value the algorithm implements.
+    accepted_etas: tuple[float, ...] = (0.0,)
 
     # Identical semantics to diffusers' own schedulers, so reuse them rather than copy them.
     add_noise = DDPMScheduler.add_noise
@@ -321,9 +323,6 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         if not return_dict:
             return (prev_sample, x0)
         return AcceleratedSchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
-
-    #: ``eta`` values ``step`` takes: diffusers' default and the value the algorithm implements.
-    accepted_etas: tuple[float, ...] = (0.0,)
 
     def _check_eta(self, eta: float) -> None:
         if eta not in self.accepted_etas:
