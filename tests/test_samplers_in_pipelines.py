@@ -15,9 +15,10 @@ from diffusers.utils.torch_utils import randn_tensor
 from tiny_components import text_components, tiny_motion_adapter, tiny_unet2d, tiny_unet2d_condition, tiny_vae
 
 from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+from plugdiff_schedulers import SCHEDULERS
 from plugdiff.samplers import denoise
 
-OURS = [AcceleratedDDIMScheduler, AcceleratedDDPMScheduler]
+OURS = SCHEDULERS
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ call sees."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -23,6 +23,13 @@ class FrameConditions:
     anchor: torch.Tensor
     negative: torch.Tensor | None = None
     blended: torch.Tensor | None = None
+
+    def repeat_videos(self, n: int) -> FrameConditions:
+        """Each video's conditions ``n`` times in a row (``num_videos_per_prompt``)."""
+        if n == 1:
+            return self
+        repeat = lambda c: None if c is None else c.repeat_interleave(n, dim=0)  # noqa: E731
+        return replace(self, anchor=repeat(self.anchor), negative=repeat(self.negative), blended=repeat(self.blended))
 
     def window(self, frames: list[int], blended: bool = False) -> torch.Tensor:
         """``encoder_hidden_states`` for a UNet call on ``frames``: (B * W, L, D), batch-major as

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import numbers
 from typing import Any, Callable
 
@@ -14,7 +15,10 @@ from diffusers import (
     AnimateDiffPipeline,
     DiffusionPipeline,  # noqa: F401
 )
+from diffusers.image_processor import PipelineImageInput
+from diffusers.loaders import TextualInversionLoaderMixin
 from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineOutput
+from diffusers.utils import USE_PEFT_BACKEND, deprecate, scale_lora_layers, unscale_lora_layers
 
 from ..attention_processors import (
     TiaraSettings,
@@ -82,10 +86,14 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         num_inference_steps: int = 50,
         guidance_scale: float = 7.5,
         negative_prompt: str | list[str] | None = None,
+        num_videos_per_prompt: int = 1,
+        eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
+        ip_adapter_image: PipelineImageInput | None = None,
+        ip_adapter_image_embeds: list[torch.Tensor] | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
         cross_attention_kwargs: dict[str, Any] | None = None,
@@ -96,11 +104,13 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         tiara: TiaraSettings | dict | None = None,
         windows: WindowSettings | dict | bool | None = None,
         prompt_blend: PromptBlendSettings | dict | bool = True,
-        eta: float = 0.0,
+        **kwargs,
     ) -> AnimateDiffPipelineOutput | tuple:
         """Generate a video.
 
-        Arguments as in ``AnimateDiffPipeline.__call__``, plus:
+        Arguments as in ``AnimateDiffPipeline.__call__``, in the same order (IP-Adapter, FreeInit,
+        FreeNoise, LoRA ``scale`` in ``cross_attention_kwargs``, ``clip_skip`` and the deprecated
+        ``callback`` / ``callback_steps`` included), plus:
 
         Args:
             prompt: one prompt, a list (a batch of videos), or a prompt schedule for one
@@ -108,6 +118,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 at 0; values free text, ``"|"``-separated slots or a dict of slots),
                 prompt-travel text (``"0: ...\\n48: ..."``) or a ``PromptSchedule``.
             num_frames: frames to generate (>= 1); may exceed the motion module's window.
+            num_videos_per_prompt: videos per prompt (or per prompt schedule), batched.
             tiara: TiARA settings for this call (``TiaraSettings`` or a dict of its fields);
                 None keeps whatever ``enable_tiara`` installed. The pipeline's previous TiARA
                 state is restored after the call.
@@ -123,8 +134,11 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 PromptBlend's anchors) and "negative_prompt_embeds" ((B, 1, L, D), or None
                 without guidance); only a returned "latents" is taken back.
         """
+        callback, callback_steps = _deprecated_callback(kwargs)
         if isinstance(num_frames, bool) or not isinstance(num_frames, numbers.Integral) or num_frames < 1:
             raise ValueError(f"`num_frames` must be an int >= 1, got {num_frames!r}.")
+        if isinstance(num_videos_per_prompt, bool) or not isinstance(num_videos_per_prompt, numbers.Integral) or num_videos_per_prompt < 1:
+            raise ValueError(f"`num_videos_per_prompt` must be an int >= 1, got {num_videos_per_prompt!r}.")
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
         for name, size in (("height", height), ("width", width)):
@@ -133,7 +147,8 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         tiara_settings = _as_settings(tiara, TiaraSettings, "tiara")
         blend_settings = _blend_settings(prompt_blend)
         schedule = self._check_prompt(
-            prompt, num_frames, height, width, negative_prompt, prompt_embeds, negative_prompt_embeds, callback_on_step_end_tensor_inputs
+            prompt, num_frames, height, width, callback_steps, negative_prompt, prompt_embeds, negative_prompt_embeds,
+            ip_adapter_image, ip_adapter_image_embeds, callback_on_step_end_tensor_inputs,
         )
         window_settings, frame_windows = self._plan_windows(windows, num_frames)
         temporal_frames = min(num_frames, self._free_noise_context_length) if self.free_noise_enabled else len(frame_windows[0])
@@ -143,12 +158,22 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         self._cross_attention_kwargs = cross_attention_kwargs
         self._interrupt = False
         device = self._execution_device
+        lora_scale = (cross_attention_kwargs or {}).get("scale")
 
         if schedule is not None:
-            conditions = self._schedule_conditions(schedule, blend_settings, num_frames, negative_prompt, device, clip_skip)
+            conditions = self._schedule_conditions(schedule, blend_settings, num_frames, negative_prompt, device, clip_skip, lora_scale)
+            conditions = conditions.repeat_videos(num_videos_per_prompt)
         else:
-            conditions = self._prompt_conditions(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip)
+            conditions = self._prompt_conditions(
+                prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip, lora_scale, num_videos_per_prompt
+            )
         batch_size = conditions.anchor.shape[0]
+        added_cond_kwargs = None
+        if ip_adapter_image is not None or ip_adapter_image_embeds is not None:
+            image_embeds = self.prepare_ip_adapter_image_embeds(
+                ip_adapter_image, ip_adapter_image_embeds, device, batch_size, self.do_classifier_free_guidance
+            )
+            added_cond_kwargs = {"image_embeds": image_embeds}
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
@@ -174,27 +199,35 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                     blend.update(encoder_hidden_states, conditions.window(frames, blended=True), t)
                 noise_pred = self.unet(
                     model_input, t, encoder_hidden_states=encoder_hidden_states, cross_attention_kwargs=cross_attention_kwargs,
+                    added_cond_kwargs=added_cond_kwargs,
                 ).sample
                 if self.do_classifier_free_guidance:
                     uncond, cond = noise_pred.chunk(2)
                     noise_pred = uncond + guidance_scale * (cond - uncond)
                 return noise_pred
 
-            self._num_timesteps = len(timesteps)
-            with self.progress_bar(total=len(timesteps)) as progress_bar:
-                for i, t in enumerate(timesteps):
-                    if self.interrupt:
-                        continue
-                    noise_pred = denoise_in_windows(lambda x, frames: window_model(x, frames, t), latents, frame_windows, weights)
-                    latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
-                    if callback_on_step_end is not None:
-                        step_state = {
-                            "latents": latents, "prompt_embeds": conditions.anchor,
-                            "negative_prompt_embeds": conditions.negative, "noise_pred": noise_pred,
-                        }
-                        callback_kwargs = {k: step_state[k] for k in callback_on_step_end_tensor_inputs}
-                        latents = callback_on_step_end(self, i, t, callback_kwargs).pop("latents", latents)
-                    progress_bar.update()
+            # FreeInit (Wu et al. 2023, enable_free_init): re-noise the result's low frequencies
+            # and denoise again, as AnimateDiffPipeline does
+            for free_init_iter in range(self._free_init_num_iters if self.free_init_enabled else 1):
+                if self.free_init_enabled:
+                    latents, timesteps = self._apply_free_init(latents, free_init_iter, num_inference_steps, device, latents.dtype, generator)
+                self._num_timesteps = len(timesteps)
+                with self.progress_bar(total=len(timesteps)) as progress_bar:
+                    for i, t in enumerate(timesteps):
+                        if self.interrupt:
+                            continue
+                        noise_pred = denoise_in_windows(lambda x, frames: window_model(x, frames, t), latents, frame_windows, weights)
+                        latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
+                        if callback_on_step_end is not None:
+                            step_state = {
+                                "latents": latents, "prompt_embeds": conditions.anchor,
+                                "negative_prompt_embeds": conditions.negative, "noise_pred": noise_pred,
+                            }
+                            callback_kwargs = {k: step_state[k] for k in callback_on_step_end_tensor_inputs}
+                            latents = callback_on_step_end(self, i, t, callback_kwargs).pop("latents", latents)
+                        if callback is not None and i % callback_steps == 0:
+                            callback(i, t, latents)
+                        progress_bar.update()
 
         if output_type == "latent":
             video = latents
@@ -205,14 +238,24 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             return (video,)
         return AnimateDiffPipelineOutput(frames=video)
 
+    def to_json_string(self) -> str:
+        """The config as stock ``AnimateDiffPipeline``'s, so that a saved folder loads with plain
+        ``DiffusionPipeline.from_pretrained``; ``TiaraAnimateDiffPipeline.from_pretrained(folder)``
+        loads it as this class."""
+        config = json.loads(super().to_json_string())
+        config["_class_name"] = AnimateDiffPipeline.__name__
+        return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
     # ------------------------------------------------------------------ conditions
     def _check_prompt(
-        self, prompt, num_frames, height, width, negative_prompt, prompt_embeds, negative_prompt_embeds, callback_inputs
+        self, prompt, num_frames, height, width, callback_steps, negative_prompt, prompt_embeds, negative_prompt_embeds,
+        ip_adapter_image, ip_adapter_image_embeds, callback_inputs,
     ) -> PromptSchedule | None:
         """Validate the prompt arguments; the parsed schedule when ``prompt`` is one, else None."""
         if not is_schedule(prompt):
             self.check_inputs(
-                prompt, height, width, None, negative_prompt, prompt_embeds, negative_prompt_embeds, None, None, callback_inputs,
+                prompt, height, width, callback_steps, negative_prompt, prompt_embeds, negative_prompt_embeds,
+                ip_adapter_image, ip_adapter_image_embeds, callback_inputs,
             )
             return None
         schedule = PromptSchedule.parse(prompt)
@@ -226,28 +269,31 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             raise ValueError(f"`callback_on_step_end_tensor_inputs` has {unknown}; allowed: {self._callback_tensor_inputs}.")
         return schedule
 
-    def _prompt_conditions(self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip) -> FrameConditions:
+    def _prompt_conditions(
+        self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip, lora_scale, num_videos_per_prompt
+    ) -> FrameConditions:
         """One condition per video (the same for every frame), encoded as diffusers does."""
         positive, negative = self.encode_prompt(
-            prompt, device, 1, self.do_classifier_free_guidance, negative_prompt,
-            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds, clip_skip=clip_skip,
+            prompt, device, num_videos_per_prompt, self.do_classifier_free_guidance, negative_prompt,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds, lora_scale=lora_scale, clip_skip=clip_skip,
         )
         return FrameConditions(positive[:, None], negative[:, None] if self.do_classifier_free_guidance else None)
 
-    def _schedule_conditions(self, schedule, settings, num_frames, negative_prompt, device, clip_skip) -> FrameConditions:
+    def _schedule_conditions(self, schedule, settings, num_frames, negative_prompt, device, clip_skip, lora_scale) -> FrameConditions:
         """Per-frame conditions of a prompt schedule: PromptBlend's aligned anchor / blended
         conditions, or (``settings`` None) diffusers' linear interpolation of plain encodings."""
         if settings is None:
-            embeddings, _ = self.encode_prompt(schedule.texts, device, 1, False, clip_skip=clip_skip)
+            embeddings, _ = self.encode_prompt(schedule.texts, device, 1, False, lora_scale=lora_scale, clip_skip=clip_skip)
             _, linear = frame_mixing(schedule.frames, num_frames, 1.0)
             anchor, blended = mix(linear, embeddings), None
         else:
-            embeddings = self._encode_token_ids(aligned_input_ids(self.tokenizer, schedule), device, clip_skip)
+            with self._text_encoder_lora_scale(lora_scale):
+                embeddings = self._encode_token_ids(aligned_input_ids(self.tokenizer, schedule), device, clip_skip)
             anchor_weights, blend_weights = frame_mixing(schedule.frames, num_frames, settings.transition)
             anchor, blended = mix(anchor_weights, embeddings), mix(blend_weights, embeddings)
         negative = None
         if self.do_classifier_free_guidance:  # one negative condition for every frame, as diffusers encodes it
-            _, negative = self.encode_prompt("", device, 1, True, negative_prompt, clip_skip=clip_skip)
+            _, negative = self.encode_prompt("", device, 1, True, negative_prompt, lora_scale=lora_scale, clip_skip=clip_skip)
             negative = negative[:, None]
         return FrameConditions(anchor[None], negative, blended[None] if blended is not None else None)
 
@@ -260,8 +306,46 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             embeddings = self.text_encoder(input_ids)[0]
         else:
             hidden_states = self.text_encoder(input_ids, output_hidden_states=True)[-1]
-            embeddings = self.text_encoder.text_model.final_layer_norm(hidden_states[-(clip_skip + 1)])
+            embeddings = _final_layer_norm(self.text_encoder)(hidden_states[-(clip_skip + 1)])
         return embeddings.to(dtype=self.text_encoder.dtype, device=device)
+
+    def encode_prompt(
+        self, prompt, device, num_images_per_prompt, do_classifier_free_guidance, negative_prompt=None,
+        prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,
+        lora_scale: float | None = None, clip_skip: int | None = None,
+    ):
+        """``AnimateDiffPipeline.encode_prompt``, with ``clip_skip`` working on transformers >= 5
+        text encoders too (they have no ``text_model``): the prompt is then encoded here, the same
+        way, and handed on as ``prompt_embeds``. Without the PEFT backend no LoRA can be loaded
+        into the text encoder, so ``lora_scale`` is only recorded (diffusers' legacy scaling path
+        needs ``text_model`` too)."""
+        if lora_scale is not None and not USE_PEFT_BACKEND and not hasattr(self.text_encoder, "text_model"):
+            self._lora_scale, lora_scale = lora_scale, None
+        if clip_skip is not None and prompt_embeds is None and not hasattr(self.text_encoder, "text_model"):
+            if isinstance(self, TextualInversionLoaderMixin):
+                prompt = self.maybe_convert_prompt(prompt, self.tokenizer)
+            input_ids = self.tokenizer(
+                prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+            ).input_ids
+            with self._text_encoder_lora_scale(lora_scale):
+                prompt_embeds = self._encode_token_ids(input_ids, device, clip_skip)
+        return super().encode_prompt(
+            prompt, device, num_images_per_prompt, do_classifier_free_guidance, negative_prompt,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds, lora_scale=lora_scale, clip_skip=clip_skip,
+        )
+
+    @contextlib.contextmanager
+    def _text_encoder_lora_scale(self, scale: float | None):
+        """The text encoder's LoRA layers scaled by ``scale`` for encodings made outside
+        ``encode_prompt`` (which scales them itself), as diffusers does with the PEFT backend."""
+        if scale is None or not USE_PEFT_BACKEND:
+            yield
+            return
+        scale_lora_layers(self.text_encoder, scale)
+        try:
+            yield
+        finally:
+            unscale_lora_layers(self.text_encoder, scale)
 
     @contextlib.contextmanager
     def _promptblend_for_call(self, conditions: FrameConditions, settings: PromptBlendSettings | None):
@@ -339,6 +423,25 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 enable_tiara(self, previous_settings)
             else:
                 disable_tiara(self)
+
+
+def _final_layer_norm(text_encoder):
+    """The CLIP text encoder's final layer norm (under ``text_model`` before transformers 5)."""
+    return getattr(text_encoder, "text_model", text_encoder).final_layer_norm
+
+
+def _deprecated_callback(kwargs: dict) -> tuple[Callable | None, int | None]:
+    """``callback`` / ``callback_steps`` (deprecated in diffusers for ``callback_on_step_end``)
+    from the call's extra keyword arguments; any other extra argument is an error."""
+    callback, callback_steps = kwargs.pop("callback", None), kwargs.pop("callback_steps", None)
+    if kwargs:
+        raise TypeError(f"unexpected argument(s) {sorted(kwargs)} for TiaraAnimateDiffPipeline.__call__.")
+    for name, value in (("callback", callback), ("callback_steps", callback_steps)):
+        if value is not None:
+            deprecate(name, "1.0.0", f"Passing `{name}` as an input argument to `__call__` is deprecated, consider using `callback_on_step_end`")
+    if callback is not None and callback_steps is None:
+        callback_steps = 1
+    return callback, callback_steps
 
 
 def _as_settings(value, cls, name):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+import torch
 
 # diffusers' from_pretrained records this component as ["<this module>", class name] and picks its
 # loader by looking up the loader base classes (SchedulerMixin) in this module: keep it imported.
 from diffusers import SchedulerMixin  # noqa: F401
 
-from .scheduling_base import AcceleratedSchedulerBase
+from .scheduling_base import AcceleratedSchedulerBase, AcceleratedSchedulerOutput
 
 
 def ab2_correction_coefficients(levels: np.ndarray) -> np.ndarray:
@@ -28,17 +27,14 @@ def ab2_correction_coefficients(levels: np.ndarray) -> np.ndarray:
     of nearby numbers.
     """
     a = np.asarray(levels, dtype=np.float64)
-    coeffs = np.zeros(len(a) - 1)
-    for k in range(1, len(a) - 1):
-        a_prev, a_cur, a_next = a[k - 1], a[k], a[k + 1]
-        bracket = (
-            a_cur * math.sqrt(1.0 - a_next) / math.sqrt(a_next)
-            + math.asin(math.sqrt(a_next))
-            - math.sqrt(a_cur * (1.0 - a_cur))
-            - math.asin(math.sqrt(a_cur))
-        )
-        coeffs[k] = math.sqrt(a_next) / (a_cur - a_prev) * bracket
-    return coeffs
+    a_prev, a_cur, a_next = a[:-2], a[1:-1], a[2:]
+    bracket = (
+        a_cur * np.sqrt(1.0 - a_next) / np.sqrt(a_next)
+        + np.arcsin(np.sqrt(a_next))
+        - np.sqrt(a_cur * (1.0 - a_cur))
+        - np.arcsin(np.sqrt(a_cur))
+    )
+    return np.concatenate([[0.0], np.sqrt(a_next) / (a_cur - a_prev) * bracket])[: len(a) - 1]
 
 
 class AcceleratedDDIMScheduler(AcceleratedSchedulerBase):
@@ -64,6 +60,30 @@ class AcceleratedDDIMScheduler(AcceleratedSchedulerBase):
     the better choice for few steps. With clipping or thresholding on, x0 is clipped as DDIM
     does and the correction uses the model's eps.
     """
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        timestep: int | torch.Tensor,
+        sample: torch.Tensor,
+        eta: float = 0.0,
+        use_clipped_model_output: bool = False,
+        generator: torch.Generator | None = None,
+        variance_noise: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> AcceleratedSchedulerOutput | tuple:
+        """``DDIMScheduler.step``'s signature (argument order included); see
+        :meth:`AcceleratedSchedulerBase.step`. The sampler is deterministic: ``eta`` must be 0
+        and ``variance_noise`` None (use ``AcceleratedDDPMScheduler`` for a stochastic sampler)."""
+        if variance_noise is not None:
+            raise ValueError(
+                "`variance_noise` is not used by AcceleratedDDIMScheduler, a deterministic sampler: leave it None, "
+                "or use AcceleratedDDPMScheduler (with `generator=`) for a stochastic one."
+            )
+        return super().step(
+            model_output, timestep, sample, generator=generator, return_dict=return_dict,
+            use_clipped_model_output=use_clipped_model_output, eta=eta,
+        )
 
     def _precompute(self, levels: np.ndarray) -> None:
         self._sqrt_a_next = np.sqrt(levels[1:]).tolist()

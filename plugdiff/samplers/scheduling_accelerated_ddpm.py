@@ -37,7 +37,14 @@ class AcceleratedDDPMScheduler(AcceleratedSchedulerBase):
     full noise variance 1 - alpha_0; measured on exact Gaussian scores this costs nothing. The
     pre-noise scale sqrt((1-alpha)/2) is the paper's; the authors' code multiplies it by
     sqrt(alpha), which gave a 1.3-3x larger exact KL in our tests.
+
+    Config arguments are the union of ``DDPMScheduler``'s and ``DDIMScheduler``'s.
+    ``variance_type`` is recorded but the injected noise is the algorithm's (a learned variance's
+    extra output channels are dropped). ``step`` takes ``eta`` (0.0, what pipelines pass by
+    default, or 1.0) so that ``DDIMPipeline`` and Stable Diffusion pipelines can drive it.
     """
+
+    accepted_etas = (0.0, 1.0)  # diffusers' default, and DDPM's full noise (what this sampler is)
 
     def _precompute(self, levels: np.ndarray) -> None:
         a_cur, a_next = levels[:-1], levels[1:]

@@ -6,7 +6,11 @@ with levels a[k] = alphas_cumprod[tau_k] and a final level a[N] (1, or alphas_cu
 everything that is not the update rule: the beta schedule, argument validation, timestep
 spacing and custom timesteps, step-index bookkeeping, prediction-type conversion and x0
 clipping / dynamic thresholding, and ``step`` itself. Subclasses precompute their per-step
-coefficients in float64 (``_precompute``) and implement the update (``_update``).
+coefficients in float64 (``_precompute``) and implement the update (``_update``); every concrete
+subclass is listed in the others' ``compatibles`` automatically.
+
+The constructor takes the union of ``DDIMScheduler``'s and ``DDPMScheduler``'s arguments, so either
+config (and direct construction with either's arguments) builds any of these schedulers.
 """
 
 from __future__ import annotations
@@ -27,11 +31,15 @@ from diffusers.schedulers.scheduling_utils import (
     KarrasDiffusionSchedulers,
     SchedulerMixin,
 )
-from diffusers.utils import BaseOutput
+from diffusers.utils import BaseOutput, logging
 
-BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+logger = logging.get_logger(__name__)
+
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
+VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range")
+LEARNED_VARIANCES = ("learned", "learned_range")
 
 
 @dataclass
@@ -55,6 +63,13 @@ def _check_int(name: str, value, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
     return int(value)
+
+
+def _check_steps(name: str, value, minimum: int) -> int:
+    """Like ``_check_int`` but also takes a whole float (``10.0``), as ``DDIMScheduler`` does."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _check_int(name, value, minimum)
 
 
 def _check_choice(name: str, value, choices: Sequence[str]) -> str:
@@ -96,6 +111,8 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
     _compatibles = [e.name for e in KarrasDiffusionSchedulers]
     order = 1
     init_noise_sigma = 1.0
+    #: ``eta`` values ``step`` takes: diffusers' default 0.0 and the value the algorithm implements.
+    accepted_etas: tuple[float, ...] = (0.0,)
 
     # Identical semantics to diffusers' own schedulers, so reuse them rather than copy them.
     add_noise = DDPMScheduler.add_noise
@@ -121,28 +138,31 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         sample_max_value: float = 1.0,
         timestep_spacing: str = "leading",
         rescale_betas_zero_snr: bool = False,
+        variance_type: str = "fixed_small",
     ):
         _check_int("num_train_timesteps", num_train_timesteps, 1)
         _check_int("steps_offset", steps_offset, 0)
         _check_choice("prediction_type", prediction_type, PREDICTION_TYPES)
         _check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
+        _check_choice("variance_type", variance_type, VARIANCE_TYPES)
         if trained_betas is not None:
             self.betas = torch.tensor(np.asarray(trained_betas, dtype=np.float64), dtype=torch.float32)
-            if self.betas.ndim != 1 or len(self.betas) != num_train_timesteps:
-                raise ValueError(
-                    f"`trained_betas` must be a 1-D list of num_train_timesteps={num_train_timesteps} values, "
-                    f"got shape {tuple(self.betas.shape)}."
-                )
+            if self.betas.ndim != 1:
+                raise ValueError(f"`trained_betas` must be a 1-D list of betas, got shape {tuple(self.betas.shape)}.")
         elif beta_schedule == "linear":
             self.betas = torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float32)
         elif beta_schedule == "scaled_linear":
             self.betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float32) ** 2
         elif beta_schedule == "squaredcos_cap_v2":
             self.betas = betas_for_alpha_bar(num_train_timesteps)
+        elif beta_schedule == "sigmoid":  # GeoDiff's schedule, as DDPMScheduler builds it
+            self.betas = torch.sigmoid(torch.linspace(-6, 6, num_train_timesteps)) * (beta_end - beta_start) + beta_start
         else:
             _check_choice("beta_schedule", beta_schedule, BETA_SCHEDULES)
         if not bool(((self.betas > 0) & (self.betas < 1)).all()):
-            raise ValueError("every beta must lie in (0, 1); check `beta_start`, `beta_end` or `trained_betas`.")
+            # diffusers builds such schedules too (its tests do); levels past the first beta >= 1
+            # are not noise levels, so a grid that reaches them gives NaN samples
+            logger.warning("some betas lie outside (0, 1): check `beta_start`, `beta_end` or `trained_betas`.")
         if rescale_betas_zero_snr:  # last level a = 0: use prediction_type="v_prediction"
             self.betas = rescale_zero_terminal_snr(self.betas)
         self.alphas = 1.0 - self.betas
@@ -152,6 +172,8 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         self._alphas_cumprod64 = self.alphas_cumprod.double().numpy()
         self.final_alpha_cumprod = torch.tensor(1.0) if set_alpha_to_one else self.alphas_cumprod[0]
 
+        # Until set_timesteps, step walks the whole training grid (as DDPMScheduler does); its
+        # coefficient tables are built on the first step.
         self.num_inference_steps = None
         self.timesteps = torch.from_numpy(np.arange(0, num_train_timesteps)[::-1].copy().astype(np.int64))
         self.levels = None
@@ -197,7 +219,7 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         if timesteps is not None:
             grid = self._validate_custom_timesteps(timesteps, T)
         else:
-            _check_int("num_inference_steps", num_inference_steps, 1)
+            num_inference_steps = _check_steps("num_inference_steps", num_inference_steps, 1)
             if num_inference_steps > T:
                 raise ValueError(
                     f"`num_inference_steps`={num_inference_steps} exceeds num_train_timesteps={T}: the model "
@@ -205,13 +227,29 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
                 )
             grid = spaced_timesteps(T, num_inference_steps, self.config.timestep_spacing, self.config.steps_offset)
         self.num_inference_steps = len(grid)
+        self._use_grid(grid, device)
+        self._step_index = None
+        self._begin_index = None
+
+    def _use_grid(self, grid: np.ndarray, device=None) -> None:
+        """Make ``grid`` (descending training timesteps) the sampling grid: levels a[0..N] and
+        the subclass's coefficient tables; forgets any multistep memory."""
+        if grid.max() >= len(self._alphas_cumprod64):
+            raise ValueError(
+                f"timestep {grid.max()} has no beta: `trained_betas` has {len(self._alphas_cumprod64)} values but "
+                f"num_train_timesteps={self.config.num_train_timesteps}."
+            )
         self.timesteps = torch.from_numpy(grid).to(device)
         final = 1.0 if self.config.set_alpha_to_one else float(self._alphas_cumprod64[0])
         self.levels = np.append(self._alphas_cumprod64[grid], final)
-        self._precompute(self.levels)
-        self._step_index = None
-        self._begin_index = None
+        with np.errstate(invalid="ignore", divide="ignore"):  # betas outside (0, 1) give NaN, as in diffusers
+            self._precompute(self.levels)
         self._reset_state()
+
+    def previous_timestep(self, timestep: int | torch.Tensor) -> torch.Tensor:
+        """The grid timestep after ``timestep`` (-1 after the last one), as ``DDPMScheduler.previous_timestep``."""
+        index = int(self.index_for_timestep(torch.as_tensor(timestep, device=self.timesteps.device)))
+        return self.timesteps[index + 1] if index + 1 < len(self.timesteps) else torch.tensor(-1)
 
     @staticmethod
     def _validate_custom_timesteps(timesteps, T: int) -> np.ndarray:
@@ -243,11 +281,18 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         generator: torch.Generator | None = None,
         return_dict: bool = True,
         use_clipped_model_output: bool = False,
+        eta: float = 0.0,
     ) -> AcceleratedSchedulerOutput | tuple:
         """Advance ``sample`` from ``timestep`` to the next grid level with this scheduler's update.
 
+        Before ``set_timesteps`` the grid is every training timestep, as in ``DDPMScheduler``.
+        A step past the end of the grid repeats the last step (as ``DDIMScheduler`` does when
+        given the last timestep again), without multistep memory.
+
         Args:
-            model_output: the model's prediction at ``sample`` (type per ``prediction_type``).
+            model_output: the model's prediction at ``sample`` (type per ``prediction_type``); with
+                a learned ``variance_type`` its extra variance channels are dropped (this
+                scheduler's noise is set by its algorithm).
             timestep: the current timestep (an element of ``self.timesteps``).
             sample: the sample the model saw.
             generator: torch generator for schedulers that inject noise (ignored otherwise).
@@ -258,23 +303,41 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
                 with the model's unclipped eps, which on a pixel-space prior can collapse the
                 colours (README, "Samplers on the learned prior"). Only the DDIM-type update
                 uses eps; the DDPM-type update is built from x0 alone.
+            eta: DDIM's noise weight. The noise of these samplers is fixed by their algorithm:
+                only the values in the class's ``accepted_etas`` are taken (0.0, the value
+                diffusers pipelines pass by default, and the one this algorithm implements);
+                any other raises.
         """
-        if self.num_inference_steps is None:
-            raise ValueError("call `set_timesteps` before `step`.")
+        self._check_eta(eta)
+        if self.levels is None:
+            self._use_grid(self.timesteps.cpu().numpy())
         if self._step_index is None:
             self._init_step_index(timestep)
         k = self._step_index
-        if k >= self.num_inference_steps:
-            raise ValueError(
-                f"`step` was called {k + 1} times but the schedule has only {self.num_inference_steps} steps; "
-                "call `set_timesteps` again to start a new sample."
-            )
-        x0, eps = self._x0_and_eps(model_output, sample, float(self.levels[k]), use_clipped_model_output)
+        if k >= len(self.timesteps):
+            k = len(self.timesteps) - 1
+            self._reset_state()
+        x0, eps = self._x0_and_eps(self._drop_learned_variance(model_output, sample), sample, float(self.levels[k]), use_clipped_model_output)
         prev_sample = self._update(k, sample, x0, eps, generator)
         self._step_index += 1
         if not return_dict:
             return (prev_sample, x0)
         return AcceleratedSchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+
+    def _check_eta(self, eta: float) -> None:
+        if eta not in self.accepted_etas:
+            raise ValueError(
+                f"`eta`={eta!r} is not supported by {type(self).__name__}, whose noise is fixed by its algorithm "
+                f"(accepted: {', '.join(map(str, self.accepted_etas))}). For deterministic sampling use "
+                "AcceleratedDDIMScheduler, for stochastic sampling AcceleratedDDPMScheduler, or DDIMScheduler for "
+                "DDIM's eta interpolation between the two."
+            )
+
+    def _drop_learned_variance(self, model_output: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        """The prediction channels of a model that also outputs its variance (``DDPMScheduler``'s rule)."""
+        if self.config.variance_type in LEARNED_VARIANCES and model_output.shape[1] == 2 * sample.shape[1]:
+            return model_output[:, : sample.shape[1]]
+        return model_output
 
     # ------------------------------------------------------------------ model output
     def _x0_and_eps(self, model_output: torch.Tensor, sample: torch.Tensor, a: float, clipped_eps: bool = False):
@@ -312,5 +375,21 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         """The sample for grid index k + 1 from step k's sample, (clipped) x0 and eps."""
         raise NotImplementedError
 
+    @classmethod
+    def _get_compatibles(cls) -> list:
+        """diffusers' Karras family (found by name in ``diffusers``) plus every concrete plugdiff
+        scheduler on this base, this class included."""
+        return super()._get_compatibles() + _concrete_subclasses(AcceleratedSchedulerBase)
+
     def __len__(self) -> int:
         return self.config.num_train_timesteps
+
+
+def _concrete_subclasses(cls) -> list:
+    """Every subclass of ``cls`` at any depth that implements an update rule."""
+    found = []
+    for sub in cls.__subclasses__():
+        if sub._update is not AcceleratedSchedulerBase._update:
+            found.append(sub)
+        found.extend(c for c in _concrete_subclasses(sub) if c not in found)
+    return found

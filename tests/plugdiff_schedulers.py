@@ -1,0 +1,5 @@
+"""The plugdiff schedulers every conformance test runs over: add a new scheduler class here."""
+
+from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+
+SCHEDULERS = [AcceleratedDDIMScheduler, AcceleratedDDPMScheduler]
