@@ -13,12 +13,12 @@ from diffusers import (
     PNDMScheduler,
 )
 
-from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, AcceleratedLogSNRScheduler
 from plugdiff.evaluation import GaussianMixture
 from plugdiff.samplers import denoise
 
 f64 = torch.float64
-OURS = [AcceleratedDDIMScheduler, AcceleratedDDPMScheduler]
+OURS = [AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, AcceleratedLogSNRScheduler]
 SD_STYLE = dict(
     beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
     set_alpha_to_one=False, steps_offset=1, prediction_type="v_prediction", timestep_spacing="leading",

@@ -14,10 +14,10 @@ from diffusers import (
 from diffusers.utils.torch_utils import randn_tensor
 from tiny_components import text_components, tiny_motion_adapter, tiny_unet2d, tiny_unet2d_condition, tiny_vae
 
-from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, AcceleratedLogSNRScheduler
 from plugdiff.samplers import denoise
 
-OURS = [AcceleratedDDIMScheduler, AcceleratedDDPMScheduler]
+OURS = [AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, AcceleratedLogSNRScheduler]
 
 
 @pytest.fixture(scope="module")
