@@ -12,7 +12,7 @@ Every scheduler runs in the standard diffusers loop (``plugdiff.samplers.denoise
 All schedulers share the model's noise schedule (linear betas, 1000 steps) and "trailing"
 spacing, so they all start at t = 999; NFE counts real model calls (Heun makes 2 per step).
 
-    python benchmarks/samplers.py            # full run, ~5 min on 2 CPU cores
+    python benchmarks/samplers.py            # full run, ~6 min on 1 CPU core
     python benchmarks/samplers.py --quick    # smoke run, seconds
 
 Writes ``samplers.json`` and ``samplers.png`` to --out (default benchmarks/results) and prints
@@ -47,6 +47,7 @@ from plugdiff.fileio import write_json
 from plugdiff.samplers import (
     AcceleratedDDIMScheduler,
     AcceleratedDDPMScheduler,
+    AcceleratedLogSNRScheduler,
     denoise,
 )
 from plugdiff.samplers.loop import step_kwargs
@@ -63,6 +64,9 @@ BASE_CONFIG = {
 METHODS = {
     "DDIM": (lambda c: DDIMScheduler.from_config(c), True, 1),
     "AcceleratedDDIM": (lambda c: AcceleratedDDIMScheduler.from_config(c), True, 1),
+    "AcceleratedLogSNR(2M)": (lambda c: AcceleratedLogSNRScheduler.from_config(c), True, 1),
+    "AcceleratedLogSNR(3M)": (lambda c: AcceleratedLogSNRScheduler.from_config(c, solver_order=3), True, 1),
+    "AcceleratedLogSNR(2M+corrector)": (lambda c: AcceleratedLogSNRScheduler.from_config(c, use_corrector=True, lower_order_final=True), True, 1),
     "DPM-Solver++(2M)": (
         lambda c: DPMSolverMultistepScheduler.from_config(c, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"),
         True,
@@ -158,12 +162,15 @@ def markdown_table(results, metric, nfes, floor=None) -> str:
 
 
 def ratio_lines(results, nfes) -> list[str]:
+    """End-point error of each of plugdiff's deterministic samplers as a ratio to the baselines."""
     lines = []
     for target, res in results.items():
-        for n in nfes:
-            acc = res["AcceleratedDDIM"][str(n)]["endpoint_rmse"]
-            parts = [f"{other} {acc / res[other][str(n)]['endpoint_rmse']:.2f}x" for other in ("DDIM", "DPM-Solver++(2M)", "UniPC")]
-            lines.append(f"{target} NFE {n}: AcceleratedDDIM error = " + ", ".join(parts))
+        ours = [m for m in res if m.startswith("Accelerated") and "endpoint_rmse" in res[m][str(nfes[0])]]
+        for method in ours:
+            for n in nfes:
+                err = res[method][str(n)]["endpoint_rmse"]
+                parts = [f"{other} {err / res[other][str(n)]['endpoint_rmse']:.2f}x" for other in ("DDIM", "DPM-Solver++(2M)", "UniPC")]
+                lines.append(f"{target} NFE {n}: {method} error = " + ", ".join(parts))
     return lines
 
 

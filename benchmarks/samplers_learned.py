@@ -1,7 +1,7 @@
 """Every scheduler of the samplers benchmark on a learned model, the bundled ShapesWorld image prior:
 sample quality against fresh ground-truth frames at 5-50 model evaluations (issue 7, part 2).
 
-    python benchmarks/samplers_learned.py [--quick] [--num-samples 256] [--nfe 5 10 20 50]
+    python benchmarks/samplers_learned.py [--quick] [--num-samples 256] [--nfe 5 10 20 50] [--methods NAME ...]
 
 Per (scheduler, NFE), from the same starting noise:
 * ``sliced_w2``: sliced 2-Wasserstein distance in pixel space between the samples and as many fresh
@@ -39,7 +39,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TRUTH_SEED = 10_000
 
 
-def run(unet, config: dict, nfes, n: int, seed: int) -> dict:
+def run(unet, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS)) -> dict:
     size = unet.config.sample_size
     start = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
     truth = sample_frames(n, torch.Generator().manual_seed(TRUTH_SEED), size=size)[0]
@@ -51,7 +51,8 @@ def run(unet, config: dict, nfes, n: int, seed: int) -> dict:
     def eps(x, t):
         return unet(x, t).sample
 
-    for method, (make, _, calls_per_step) in METHODS.items():
+    for method in methods:
+        make, _, calls_per_step = METHODS[method]
         rows = report["methods"][method] = {}
         for nfe in nfes:
             sched = make(config)
@@ -103,6 +104,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="64 samples at NFE 5 and 20 (about a minute)")
     parser.add_argument("--clip-sample", action="store_true", help="clip predicted x0 to [-1, 1] where supported")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), metavar="NAME",
+                        help=f"schedulers to run (default: all of {', '.join(METHODS)})")
     parser.add_argument("--out", type=Path, default=RESULTS / "samplers_learned.json")
     args = parser.parse_args(argv)
     if args.quick:
@@ -113,7 +116,7 @@ def main(argv=None) -> dict:
     config = {**dict(pipe.scheduler.config), "timestep_spacing": "trailing", "clip_sample": args.clip_sample}
     if args.clip_sample:  # dynamic thresholding capped at 1 clips x0 to [-1, 1] exactly
         config.update(thresholding=True, sample_max_value=1.0)
-    report = {"model": str(args.model), "clip_sample": args.clip_sample, **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed)}
+    report = {"model": str(args.model), "clip_sample": args.clip_sample, **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed, args.methods)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report)
     plot(report, args.out.with_suffix(".png"))

@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+from .samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, AcceleratedLogSNRScheduler
 
-__all__ = ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler", "__version__"]
+__all__ = ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler", "AcceleratedLogSNRScheduler", "__version__"]

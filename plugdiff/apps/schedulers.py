@@ -11,20 +11,26 @@ SCHEDULERS = {
     "ddpm": "diffusers:DDPMScheduler",
     "accelerated-ddim": "plugdiff.samplers:AcceleratedDDIMScheduler",
     "accelerated-ddpm": "plugdiff.samplers:AcceleratedDDPMScheduler",
+    "accelerated-logsnr-2m": ("plugdiff.samplers:AcceleratedLogSNRScheduler", {"solver_order": 2}),
+    "accelerated-logsnr-3m": ("plugdiff.samplers:AcceleratedLogSNRScheduler", {"solver_order": 3}),
+    "accelerated-logsnr-pc": ("plugdiff.samplers:AcceleratedLogSNRScheduler", {"use_corrector": True, "lower_order_final": True}),
     "dpm-solver": "diffusers:DPMSolverMultistepScheduler",
     "euler": "diffusers:EulerDiscreteScheduler",
     "euler-ancestral": "diffusers:EulerAncestralDiscreteScheduler",
     "unipc": "diffusers:UniPCMultistepScheduler",
 }
-"""Names -> ``module:class``; "default" keeps the model's own scheduler."""
+"""Names -> ``module:class`` or (``module:class``, config overrides); "default" keeps the model's own
+scheduler."""
 
 
 def make_scheduler(name: str, default):
-    """The scheduler ``name`` built with ``from_config(default.config)`` (same betas and timestep
-    convention as the model's), or ``default`` itself for "default"."""
+    """The scheduler ``name`` built with ``from_config(default.config, **overrides)`` (same betas and
+    timestep convention as the model's), or ``default`` itself for "default"."""
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULERS)}.")
     if SCHEDULERS[name] is None:
         return default
-    module, cls = SCHEDULERS[name].split(":")
-    return getattr(importlib.import_module(module), cls).from_config(default.config)
+    entry = SCHEDULERS[name]
+    target, overrides = entry if isinstance(entry, tuple) else (entry, {})
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls).from_config(default.config, **overrides)

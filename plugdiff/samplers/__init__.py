@@ -1,4 +1,5 @@
-"""Accelerated DDIM / DDPM samplers (Li et al., ICML 2024) as drop-in diffusers schedulers.
+"""Accelerated DDIM / DDPM samplers (Li et al., ICML 2024) and plugdiff's log-SNR data-prediction
+form of them, as drop-in diffusers schedulers.
 
     pipe.scheduler = AcceleratedDDIMScheduler.from_config(pipe.scheduler.config)
 """
@@ -9,11 +10,13 @@ from .scheduling_accelerated_ddim import (
     ab2_correction_coefficients,
 )
 from .scheduling_accelerated_ddpm import AcceleratedDDPMScheduler
+from .scheduling_accelerated_logsnr import AcceleratedLogSNRScheduler
 from .scheduling_base import AcceleratedSchedulerOutput
 
 __all__ = [
     "AcceleratedDDIMScheduler",
     "AcceleratedDDPMScheduler",
+    "AcceleratedLogSNRScheduler",
     "AcceleratedSchedulerOutput",
     "ab2_correction_coefficients",
     "denoise",
