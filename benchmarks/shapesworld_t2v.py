@@ -47,7 +47,7 @@ def main(argv=None) -> dict:
     pipe.set_progress_bar_config(disable=True)
     groups = {"held_out": sorted(HELD_OUT), "seen": seen_triples(args.seen_combos, args.seed)}
     result = {"model": str(args.model), "device": str(args.device), "steps": args.steps, "runs": []}
-    print(f"{'guidance':>8} {'combos':>8} {'clips':>5} {'colour':>7} {'shape':>7} {'clean':>7} {'direction':>9} {'s/clip':>7}")
+    print(f"{'guidance':>8} {'combos':>8} {'clips':>5} {'colour':>7} {'shape':>7} {'clean':>7} {'bground':>7} {'direction':>9} {'s/clip':>7}")
     for guidance in args.guidance:
         for group, triples in groups.items():
             if not triples:
@@ -60,7 +60,7 @@ def main(argv=None) -> dict:
                    "per_clip": [s.as_dict() for s in scores]}
             result["runs"].append(run)
             print(f"{guidance:8.1f} {group:>8} {summary['clips']:5d} {summary['colour_frames']:7.3f} {summary['shape_frames']:7.3f} "
-                  f"{summary['clean_frames']:7.3f} {summary['direction_clips']:9.3f} {seconds:7.2f}")
+                  f"{summary['clean_frames']:7.3f} {summary['background_frames']:7.3f} {summary['direction_clips']:9.3f} {seconds:7.2f}")
             if group == "held_out":
                 first = clips[:: args.clips_per_combo][:5]  # one clip per held-out triple
                 grid(first.flatten(0, 1), args.out.with_name(f"{args.out.stem}_g{guidance:g}.png"), columns=16)

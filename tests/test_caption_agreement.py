@@ -18,7 +18,7 @@ def test_ground_truth_clips_agree_with_their_captions(direction):
     start = {"left": (24.0, 16.0), "up": (16.0, 24.0)}.get(direction, (8.0, 8.0))
     spec = _spec(direction=direction, start=start)
     score = clip_agreement(render_clip(spec, 16), spec.caption)
-    assert (score.colour_frames, score.shape_frames, score.clean_frames) == (1.0, 1.0, 1.0)
+    assert (score.colour_frames, score.shape_frames, score.clean_frames, score.background_frames) == (1.0, 1.0, 1.0, 1.0)
     assert score.direction == direction and score.direction_ok
 
 
@@ -27,6 +27,7 @@ def test_wrong_captions_are_caught():
     frames = render_clip(spec, 16)
     assert clip_agreement(frames, _spec(colour="blue").caption).colour_frames == 0.0
     assert clip_agreement(frames, _spec(shape="circle").caption).shape_frames == 0.0
+    assert clip_agreement(frames, _spec(background="black").caption).background_frames == 0.0
     wrong_way = clip_agreement(frames, _spec(direction="left").caption)
     assert wrong_way.direction == "right" and not wrong_way.direction_ok
     frozen = frames[:1].expand(16, -1, -1, -1)
@@ -42,7 +43,7 @@ def test_missing_object_frames_count_as_wrong_and_summary_averages():
     full = clip_agreement(render_clip(spec, 16), spec.caption)
     summary = summarize([half, full])
     assert summary == {"clips": 2, "colour_frames": 0.75, "shape_frames": 0.75, "clean_frames": 0.75,
-                       "direction_clips": 1.0}
+                       "background_frames": 0.75, "direction_clips": 1.0}
 
 
 def test_bad_input():

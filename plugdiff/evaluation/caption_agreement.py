@@ -1,8 +1,9 @@
 """Does a generated ShapesWorld clip show what its caption says? Scored with the detector.
 
 Per clip (frames (F, 3, H, W) in [-1, 1]) against its caption:
-- ``colour_frames`` / ``shape_frames``: fraction of frames whose detected object has the caption's
-  colour / shape (a frame with no detection counts as wrong);
+- ``colour_frames`` / ``shape_frames`` / ``background_frames``: fraction of frames whose detected
+  object has the caption's colour / shape, and whose detected background is the caption's (a
+  frame with no detection counts as wrong);
 - ``clean_frames``: fraction of frames that read back as one clean shape (``Detection.clean``);
 - ``direction``: :func:`~plugdiff.evaluation.shape_detector.detect_direction` of the detected
   centres, and ``direction_ok`` whether it is the caption's.
@@ -27,6 +28,7 @@ class ClipAgreement:
     colour_frames: float
     shape_frames: float
     clean_frames: float
+    background_frames: float
     direction: str
     direction_ok: bool
 
@@ -44,9 +46,10 @@ def clip_agreement(frames: torch.Tensor, caption: str) -> ClipAgreement:
     colour = sum(d is not None and d.colour == want["colour"] for d in found) / n
     shape = sum(d is not None and d.shape == want["shape"] for d in found) / n
     clean = clean_fraction(found)
+    background = sum(d is not None and d.background == want["background"] for d in found) / n
     centres = [d.centre if d is not None else None for d in found]
     direction = detect_direction(centres, size=frames.shape[-1])
-    return ClipAgreement(caption, colour, shape, clean, direction, direction == want["direction"])
+    return ClipAgreement(caption, colour, shape, clean, background, direction, direction == want["direction"])
 
 
 def summarize(scores: Sequence[ClipAgreement]) -> dict[str, float]:
@@ -60,6 +63,7 @@ def summarize(scores: Sequence[ClipAgreement]) -> dict[str, float]:
         "colour_frames": sum(s.colour_frames for s in scores) / n,
         "shape_frames": sum(s.shape_frames for s in scores) / n,
         "clean_frames": sum(s.clean_frames for s in scores) / n,
+        "background_frames": sum(s.background_frames for s in scores) / n,
         "direction_clips": sum(s.direction_ok for s in scores) / n,
     }
 
