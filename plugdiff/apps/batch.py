@@ -1,12 +1,13 @@
-"""Run jobs: load each model once, render, write every output atomically with a JSON sidecar,
-keep going past a failed job, skip completed ones on resume, and split the jobs across the
-processes of ``accelerate launch`` / ``torchrun`` (accelerate's ``PartialState``).
+"""Run jobs: load each model once, render, write every output with a JSON sidecar by a write
+protocol that survives a kill at any point (:mod:`plugdiff.apps.outputs`), keep going past a
+failed job, skip completed ones on resume, and split the jobs across the processes of
+``accelerate launch`` / ``torchrun`` (accelerate's ``PartialState``).
 
 Per job ``out/<name><suffix>`` (a file, or a folder for PNG frames and restorations) and its
 sidecar ``out/<name><suffix>.json``: the settings, seed, model, device, dtype, versions, timings
-and the output files with their sizes. The sidecar is written last, so a complete sidecar means a
-complete output; ``resume`` skips a job whose sidecar has the same settings and whose files are
-all there with those sizes.
+and the output files with their sizes. A sidecar exists only for a complete, verified output;
+``resume`` skips a job whose sidecar has the same settings and whose files are all there with
+those sizes. Nothing plugdiff did not write is ever replaced.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..fileio import write_json
+from . import outputs
 from .jobs import RENDERERS, Job
 from .rendered import Rendered
 
 VERSIONED = ["torch", "diffusers", "transformers", "accelerate", "xformers", "gradio"]
-SIDECAR_FORMAT = 1
+SIDECAR_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,16 @@ def stack_versions() -> dict:
     return report
 
 
-def sidecar_path(output: Path) -> Path:
-    return output.with_name(output.name + ".json")
+sidecar_path = outputs.sidecar_path
 
 
 def is_complete(job: Job, output: Path) -> bool:
-    """Whether ``output`` holds this job's finished result: a readable sidecar with the same
+    """Whether ``output`` holds this job's finished result: plugdiff's sidecar with the same
     settings and every listed file present with its recorded size."""
+    record = outputs.read_sidecar(output)
+    if record is None:
+        return False
     try:
-        record = json.loads(sidecar_path(output).read_text())
         same = record["status"] == "complete" and record["settings"] == _jsonable(job.settings)
         return same and all((output.parent / e["path"]).is_file() and (output.parent / e["path"]).stat().st_size == e["bytes"]
                             for e in record["files"])
@@ -115,19 +117,27 @@ class Renderers:
 
 
 def render_and_write(job: Job, output: Path, renderers: Renderers, *, process: int = 0) -> Rendered:
-    """Render ``job``, write it atomically to ``output``, then its sidecar; raises on failure."""
+    """Render ``job``, check that it is finite, write and verify it, then install it with its
+    sidecar at ``output`` (:mod:`plugdiff.apps.outputs`); raises on failure, leaving the
+    previous output as it was."""
     start = time.perf_counter()
-    _check_replaceable(output)
+    outputs.recover(output)
+    outputs.check_replaceable(output)
     renderer = renderers.get(job)
     loaded = time.perf_counter()
     generator = torch.Generator(renderers.device).manual_seed(job.settings["seed"])
     rendered = renderer(job.settings, generator)
+    rendered.check_finite()
     done = time.perf_counter()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    rendered.write(output)
-    written = time.perf_counter()
-    timings = {"load_s": loaded - start, "render_s": done - loaded, "write_s": written - done, "total_s": written - start}
-    _write_sidecar(job, output, renderers, rendered.results, timings, process)
+    try:
+        staged = outputs.prepare(output)
+        rendered.write(staged)
+        written = time.perf_counter()
+        timings = {"load_s": loaded - start, "render_s": done - loaded, "write_s": written - done, "total_s": written - start}
+        outputs.install(output, _sidecar(job, output, staged, renderers, rendered.results, timings, process))
+    except BaseException:
+        outputs.recover(output)  # committed: finish; not yet: throw the staged files away
+        raise
     return rendered
 
 
@@ -147,24 +157,19 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
     return {**row, "status": "done", "seconds": time.perf_counter() - start}
 
 
-def _check_replaceable(output: Path) -> None:
-    """Refuse to replace a non-empty folder that plugdiff did not write (no sidecar beside it)."""
-    if output.is_dir() and any(output.iterdir()) and not sidecar_path(output).is_file():
-        raise FileExistsError(f"{output} exists, is not empty and has no plugdiff sidecar; move it or choose another output")
-
-
-def _write_sidecar(job: Job, output: Path, renderers: Renderers, results: dict, timings: dict, process: int) -> None:
-    files = [output] if output.is_file() else sorted(p for p in output.rglob("*") if p.is_file())
-    record = {
-        "format": SIDECAR_FORMAT, "status": "complete", "job": job.name, "kind": job.kind,
+def _sidecar(job: Job, output: Path, staged: Path, renderers: Renderers, results: dict, timings: dict, process: int) -> dict:
+    """The sidecar record of ``output``, its file list read from the ``staged`` copy."""
+    files = [staged] if staged.is_file() else sorted(p for p in staged.rglob("*") if p.is_file())
+    return {
+        "format": SIDECAR_FORMAT, "writer": outputs.WRITER, "output": output.name, "status": "complete",
+        "job": job.name, "kind": job.kind,
         "settings": _jsonable(job.settings), "seed": job.settings["seed"], "model": job.settings["model"],
         "device": str(renderers.device), "dtype": str(renderers.dtype(job.kind)).removeprefix("torch."),
         "process": process, "versions": stack_versions(), "results": results,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "files": [{"path": str(p.relative_to(output.parent)), "bytes": p.stat().st_size} for p in files],
+        "files": [{"path": str(p.relative_to(staged.parent)), "bytes": p.stat().st_size} for p in files],
     }
-    write_json(sidecar_path(output), record, indent=2)
 
 
 def _jsonable(value):
