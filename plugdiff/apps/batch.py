@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,6 +44,7 @@ class RunOptions:
         quiet: no progress bars, no per-job lines (errors and the summary still print).
         allow_download: let diffusers fetch hub models (offline otherwise).
         resume: skip jobs whose outputs and sidecars are complete.
+        memory_check: refuse a job whose estimated memory exceeds what is available.
     """
 
     device: str = "auto"
@@ -50,6 +52,7 @@ class RunOptions:
     quiet: bool = False
     allow_download: bool = False
     resume: bool = False
+    memory_check: bool = True
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -124,6 +127,8 @@ def render_and_write(job: Job, output: Path, renderers: Renderers, *, process: i
     outputs.recover(output)
     outputs.check_replaceable(output)
     renderer = renderers.get(job)
+    if renderers.options.memory_check:
+        check_memory(renderer.memory_estimate(job.settings))
     loaded = time.perf_counter()
     generator = torch.Generator(renderers.device).manual_seed(job.settings["seed"])
     rendered = renderer(job.settings, generator)
@@ -157,6 +162,47 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
     return {**row, "status": "done", "seconds": time.perf_counter() - start}
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now (None: unknown on this system)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(needed: int) -> None:
+    """Refuse, before anything is allocated, a job that needs more memory than is available."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise MemoryError(
+            f"this job needs about {needed / 2**30:.1f} GiB of memory for its frames and latents, but "
+            f"{available / 2**30:.1f} GiB are available; lower frames, size or upscale (or samples), or "
+            "pass --no-memory-check to try anyway"
+        )
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Make ``out_dir`` (and its parents) and check that it is a writable folder, before any
+    rendering. Raises ``ValueError`` saying what is wrong."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out: {out_dir} is a file, not a folder; choose a folder for the outputs")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".plugdiff-probe-")
+        probe.close()
+    except OSError as err:
+        raise ValueError(f"--out: cannot write into {out_dir}: {err.strerror or err}") from None
+
+
 def _sidecar(job: Job, output: Path, staged: Path, renderers: Renderers, results: dict, timings: dict, process: int) -> dict:
     """The sidecar record of ``output``, its file list read from the ``staged`` copy."""
     files = [staged] if staged.is_file() else sorted(p for p in staged.rglob("*") if p.is_file())
@@ -185,6 +231,7 @@ def run_jobs(jobs: list[Job], out_dir, options: RunOptions) -> list[dict]:
     from accelerate.utils import gather_object
 
     out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     state = process_state(options.device)
     device = resolve_device(options.device, state)
     renderers = Renderers(options, device)

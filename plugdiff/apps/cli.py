@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: float16 for video on CUDA, else float32")
     group.add_argument("--quiet", action="store_true", help="no progress bars or per-job lines")
     group.add_argument("--allow-download", action="store_true", help="let diffusers fetch hub models (offline otherwise)")
+    group.add_argument("--no-memory-check", dest="memory_check", action="store_false",
+                       help="render a job even when its estimated memory exceeds what is available")
 
     video = sub.add_parser("video", parents=[run], help="render one long video (TiARA, PromptBlend)",
                            description="Render one video; the output's suffix picks the format (.mp4, .gif, .webp, "
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _options(args, resume: bool = False) -> RunOptions:
-    return RunOptions(device=args.device, dtype=args.dtype, quiet=args.quiet, allow_download=args.allow_download, resume=resume)
+    return RunOptions(device=args.device, dtype=args.dtype, quiet=args.quiet, allow_download=args.allow_download, resume=resume,
+                      memory_check=args.memory_check)
 
 
 def _single(args) -> int:

@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..fileio import atomic_folder
 from ..pipelines import DPnPPipeline, DPSPipeline
-from ..pipelines.image_io import posterior_pictures, read_image, save_image
+from ..pipelines.image_io import posterior_pictures, read_image, save_image, verify_images
 from ..pipelines.operators import make_operator
 from . import fields as f
 from .rendered import Rendered
@@ -155,6 +155,14 @@ class RestoreRenderer:
     def output_name(settings: dict) -> str:
         return settings["name"]
 
+    def memory_estimate(self, settings: dict) -> int:
+        """Bytes a restore job needs at least beyond the model: a few float32 copies of the
+        chains (samples x C x H x W) for the sampler's states and gradients."""
+        config = self.pipes["dpnp"].unet.config
+        size = config.sample_size
+        height, width = (size, size) if isinstance(size, int) else size
+        return 16 * settings["samples"] * config.in_channels * height * width * 4
+
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
         pipe = self.pipes[settings["method"]]
         config = pipe.unet.config
@@ -191,7 +199,12 @@ class RestoreRenderer:
                 for name, tensor in pictures.items():
                     save_image(tensor, tmp / name)
 
-            atomic_folder(folder, fill)
+            def verify(tmp: Path) -> None:
+                if np.load(tmp / "measurement.npy", allow_pickle=False).shape != measurement.shape:
+                    raise OSError("the written measurement.npy does not read back")
+                verify_images({tmp / name: tuple(tensor.shape[-2:]) for name, tensor in pictures.items()})
+
+            atomic_folder(folder, fill, verify)
 
         return Rendered(write, results, pictures)
 

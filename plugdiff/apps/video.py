@@ -142,15 +142,6 @@ def _schedule_file(path: Path) -> Path:
     return path
 
 
-def memory_estimate(settings: dict, height: int, width: int) -> int:
-    """Bytes a video job needs at least beyond the model: the decoded frames in float32 (one
-    copy from the VAE, one upscaled), their uint8 copy for the writer, and 4-channel latents
-    at 1/8 the size (three copies: latents, guidance batch, noise prediction)."""
-    frames, k = settings["frames"], settings["upscale"]
-    pixels = frames * height * width
-    return pixels * 3 * 4 + pixels * k * k * 3 * (4 + 1) + 3 * 2 * frames * (height // 8) * (width // 8) * 4 * 4
-
-
 class VideoRenderer:
     """Renders video jobs with one loaded :class:`TiaraAnimateDiffPipeline`."""
 
@@ -164,6 +155,17 @@ class VideoRenderer:
     @staticmethod
     def output_name(settings: dict) -> str:
         return settings["name"] + FORMATS[settings["format"]]
+
+    def memory_estimate(self, settings: dict) -> int:
+        """Bytes a video job needs at least beyond the model: the decoded frames in float32 (from
+        the VAE, and upscaled), the upscaled uint8 copy for the writer, and the latents (the
+        VAE's channels at its scale; latents, guidance batch and noise prediction)."""
+        pipe = self.pipe
+        width, height = settings["size"] or (pipe.unet.config.sample_size * pipe.vae_scale_factor,) * 2
+        frames, k = settings["frames"], settings["upscale"]
+        pixels = frames * height * width
+        latents = frames * pipe.unet.config.in_channels * (height // pipe.vae_scale_factor) * (width // pipe.vae_scale_factor)
+        return pixels * 3 * 4 + pixels * k * k * 3 * (4 + 1) + 4 * latents * 4
 
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
         pipe = self.pipe
