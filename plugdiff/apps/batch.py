@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..fileio import write_json
 from . import outputs
 from .jobs import RENDERERS, Job
 from .rendered import Rendered
@@ -151,10 +152,11 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
     for KeyboardInterrupt (after which no half-written file remains)."""
     output = out_dir / job.output_name()
     row = {"job": job.name, "index": job.index, "kind": job.kind, "output": str(output), "process": process, "error": None}
-    if renderers.options.resume and is_complete(job, output):
-        return {**row, "status": "skipped", "seconds": 0.0}
     start = time.perf_counter()
     try:
+        outputs.recover(output)  # a write interrupted by a kill is finished or undone first
+        if renderers.options.resume and is_complete(job, output):
+            return {**row, "status": "skipped", "seconds": 0.0}
         render_and_write(job, output, renderers, process=process)
     except Exception as err:  # one failing job is reported; the batch goes on
         message = str(err).strip() or type(err).__name__
@@ -298,6 +300,14 @@ def _quiet_loading(quiet: bool) -> None:
         diffusers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
+
+
+def write_summary(out_dir: Path, record: dict) -> Path:
+    """Write ``out_dir/summary.json`` atomically, first removing the temporary files of a
+    summary write that a kill interrupted."""
+    for stale in out_dir.glob(".summary.json.*"):
+        stale.unlink(missing_ok=True)
+    return write_json(out_dir / "summary.json", record, indent=2)
 
 
 def summary_table(rows: list[dict]) -> str:

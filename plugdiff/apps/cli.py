@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from . import fields
-from .batch import RunOptions, process_state, run_jobs, stack_versions, summary_table
+from .batch import RunOptions, process_state, run_jobs, stack_versions, summary_table, write_summary
 from .jobs import JobError, JobFileError, fields_of, load_jobs, make_job
 from .video import FORMATS
 
@@ -167,10 +167,7 @@ def _render(args) -> int:
               "output": None, "process": None, "error": str(err)} for err in errors]
     rows.sort(key=lambda r: r["index"])
     if main_process:
-        from ..fileio import write_json
-
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_json(args.out / "summary.json", {"jobs_file": str(args.jobs), "rows": rows}, indent=2)
+        write_summary(args.out, {"jobs_file": str(args.jobs), "rows": rows})
         counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "skipped", "failed", "invalid")}
         print(summary_table(rows))
         print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; summary: {args.out / 'summary.json'}")

@@ -98,8 +98,6 @@ def recover(output: Path) -> None:
     """Finish or undo an interrupted write of ``output`` (see the module docstring); a no-op
     when nothing is staged."""
     folder = staging_folder(output)
-    if not folder.exists():
-        return
     if (folder / "COMMIT").is_file():
         _roll_forward(output)
     discard(output)
