@@ -145,8 +145,10 @@ def read_job_file(path) -> dict:
         return _safe_yaml(text)
     except json.JSONDecodeError as err:
         raise JobFileError(f"{path} is not valid JSON: {err}") from None
-    except (RecursionError, _TooLarge) as err:
-        raise JobFileError(f"{path}: {err or f'nests deeper than {MAX_NESTING} levels'}") from None
+    except RecursionError:
+        raise JobFileError(f"{path} nests deeper than {MAX_NESTING} levels; a job file is a mapping of jobs of fields") from None
+    except _TooLarge as err:
+        raise JobFileError(f"{path}: {err}") from None
     except Exception as err:  # yaml.YAMLError and its subclasses: say where the syntax breaks
         raise JobFileError(f"{path} is not valid YAML: {err}") from None
 
