@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import numbers
 from typing import Any, Callable
 
 import torch
@@ -24,6 +23,7 @@ from ..attention_processors import (
     enable_tiara,
     tiara_controller,
 )
+from .argument_checks import check_video_call
 from .frame_conditions import FrameConditions
 from .prompt_alignment import aligned_input_ids
 from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
@@ -123,8 +123,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 PromptBlend's anchors) and "negative_prompt_embeds" ((B, 1, L, D), or None
                 without guidance); only a returned "latents" is taken back.
         """
-        if isinstance(num_frames, bool) or not isinstance(num_frames, numbers.Integral) or num_frames < 1:
-            raise ValueError(f"`num_frames` must be an int >= 1, got {num_frames!r}.")
+        check_video_call(self, num_frames, height, width, num_inference_steps, guidance_scale, latents)
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
         for name, size in (("height", height), ("width", width)):
