@@ -54,9 +54,9 @@ def test_a_failed_encoder_keeps_the_previous_video_and_fails_the_job(tmp_path, m
     assert main(["render", str(path), "--out", str(out), "--quiet"]) == 0
     good = (out / "v.mp4").read_bytes()
     sidecar = (out / "v.mp4.json").read_text()
+    real = video_io._write_mp4
     for broken in (lambda array, p, fps: None, lambda array, p, fps: p.write_bytes(b"\0" * 100),
                    lambda array, p, fps: real(array[:-1], p, fps)):  # nothing, garbage, a frame short
-        real = video_io._write_mp4
         monkeypatch.setattr(video_io, "_write_mp4", broken)
         path = jobs_file(tmp_path, [{"name": "v", **FAST_VIDEO, "seed": 5}])
         assert main(["render", str(path), "--out", str(out), "--quiet", "--resume"]) == 1

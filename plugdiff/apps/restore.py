@@ -12,7 +12,12 @@ from PIL import Image, UnidentifiedImageError
 
 from ..fileio import atomic_folder
 from ..pipelines import DPnPPipeline, DPSPipeline
-from ..pipelines.image_io import posterior_pictures, read_image, save_image, verify_images
+from ..pipelines.image_io import (
+    posterior_pictures,
+    read_image,
+    save_image,
+    verify_images,
+)
 from ..pipelines.operators import make_operator
 from . import fields as f
 from .rendered import Rendered
