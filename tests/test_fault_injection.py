@@ -127,7 +127,7 @@ def in_child(run, out: Path, kill_at: int | None, count_file: Path) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("every", [1, 16])
 def test_kill_at_every_write_step_then_resume(tmp_path, examples_dir, every):
-    """``every``: 1 kills before each change (74 runs, about 5 minutes on 2 busy cores); 16
+    """``every``: 1 kills before each change (74 runs, 5 to 8 minutes on 2 busy cores); 16
     before every 16th and the last (6 runs, about 100 s)."""
     image = str(examples_dir / "images" / "shapesworld_circle.png")
     old_jobs, new_jobs = write_jobs(tmp_path, 1, image), write_jobs(tmp_path, 2, image)

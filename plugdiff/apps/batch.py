@@ -70,9 +70,6 @@ def stack_versions() -> dict:
     return report
 
 
-sidecar_path = outputs.sidecar_path
-
-
 def is_complete(job: Job, output: Path) -> bool:
     """Whether ``output`` holds this job's finished result: plugdiff's sidecar with the same
     settings and every listed file present with its recorded size."""
@@ -165,13 +162,8 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to this process now (None: unknown on this system)."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
+    """Bytes of memory available now, from the kernel's MemAvailable estimate (None where there
+    is no /proc/meminfo: the check is skipped there)."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
