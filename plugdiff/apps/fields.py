@@ -66,7 +66,8 @@ def quote(value) -> str:
     return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 5] + "...)" + text[-1]
 
 
-def _got(value) -> str:
+def got(value) -> str:
+    """``"got <value>"`` for an error message, the value quoted short (:func:`quote`)."""
     return f"got {quote(value)}"
 
 
@@ -75,7 +76,7 @@ def integer(minimum: int, maximum: int) -> Check:
 
     def check(value):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
-            raise ValueError(f"must be an integer from {minimum} to {maximum}, {_got(value)}")
+            raise ValueError(f"must be an integer from {minimum} to {maximum}, {got(value)}")
         return int(value)
 
     return check
@@ -88,7 +89,7 @@ def number(minimum: float, maximum: float, *, exclusive: bool = False) -> Check:
         ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
         if not ok or not minimum <= value <= maximum or (exclusive and value == minimum):
             low = f"> {minimum}" if exclusive else f">= {minimum}"
-            raise ValueError(f"must be a number {low} and <= {maximum}, {_got(value)}")
+            raise ValueError(f"must be a number {low} and <= {maximum}, {got(value)}")
         return float(value)
 
     return check
@@ -96,13 +97,13 @@ def number(minimum: float, maximum: float, *, exclusive: bool = False) -> Check:
 
 def text(value):
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        raise ValueError(f"must be a non-empty string of at most {MAX_TEXT} characters, {_got(value)}")
+        raise ValueError(f"must be a non-empty string of at most {MAX_TEXT} characters, {got(value)}")
     return value
 
 
 def boolean(value):
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, {_got(value)}")
+        raise ValueError(f"must be true or false, {got(value)}")
     return value
 
 
@@ -111,7 +112,7 @@ MAX_MAPPING = 32
 
 def mapping(value):
     if not isinstance(value, dict) or len(value) > MAX_MAPPING:
-        raise ValueError(f"must be a mapping of at most {MAX_MAPPING} names to values, {_got(value)}")
+        raise ValueError(f"must be a mapping of at most {MAX_MAPPING} names to values, {got(value)}")
     return dict(value)
 
 
@@ -127,7 +128,7 @@ def json_object(text: str) -> dict:
 def choice(*options: str) -> Check:
     def check(value):
         if value not in options:
-            raise ValueError(f"must be one of {', '.join(options)}; {_got(value)}")
+            raise ValueError(f"must be one of {', '.join(options)}; {got(value)}")
         return value
 
     return check
@@ -150,5 +151,5 @@ def name(value):
     """A job name: used as a file name, so no path separators and no leading dot."""
     value = text(value)
     if "/" in value or "\\" in value or value.startswith(".") or len(value) > 200:
-        raise ValueError(f"must be a file name (no '/' or '\\\\', no leading '.', at most 200 characters), {_got(value)}")
+        raise ValueError(f"must be a file name (no '/' or '\\\\', no leading '.', at most 200 characters), {got(value)}")
     return value

@@ -213,7 +213,7 @@ def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) ->
         label = f"job {index}"
         try:
             if not isinstance(values, dict):
-                raise JobError(label, None, f"must be a mapping of field: value, {f._got(values)}")
+                raise JobError(label, None, f"must be a mapping of field: value, {f.got(values)}")
             if isinstance(values.get("name"), str):
                 label = f"job {index} ({values['name']!r})"
             kind = _kind(values, defaults, label)
@@ -250,5 +250,5 @@ def _kind(values: dict, defaults: dict, label: str) -> str:
         else:
             raise JobError(label, "kind", "say `kind: video` or `kind: restore` (or give a prompt / an image)")
     if kind not in KINDS:
-        raise JobError(label, "kind", f"must be one of {', '.join(KINDS)}, {f._got(kind)}")
+        raise JobError(label, "kind", f"must be one of {', '.join(KINDS)}, {f.got(kind)}")
     return kind

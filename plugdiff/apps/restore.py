@@ -51,9 +51,9 @@ def etas_setting(value):
         try:
             value = [float(v) for v in value.split(",")]
         except ValueError:
-            raise ValueError(f"must be a preset name or comma-separated numbers, {f._got(value)}") from None
+            raise ValueError(f"must be a preset name or comma-separated numbers, {f.got(value)}") from None
     if isinstance(value, (list, tuple)) and len(value) > MAX_ETAS:
-        raise ValueError(f"must list at most {MAX_ETAS} noise levels, {f._got(value)}")
+        raise ValueError(f"must list at most {MAX_ETAS} noise levels, {f.got(value)}")
     resolve_etas(value)
     return value
 
@@ -64,9 +64,9 @@ def operator_options(value) -> dict:
     options = f.mapping(value)
     for key, option in options.items():
         if isinstance(option, (int, float)) and not isinstance(option, bool) and not abs(option) <= MAX_OPTION:
-            raise ValueError(f"{key!s:.40}: numbers must be at most {MAX_OPTION} in size, {f._got(option)}")
+            raise ValueError(f"{key!s:.40}: numbers must be at most {MAX_OPTION} in size, {f.got(option)}")
         if not isinstance(option, (int, float, str, bool)) and option is not None:
-            raise ValueError(f"{key!s:.40}: must be a number, a string or true / false, {f._got(option)}")
+            raise ValueError(f"{key!s:.40}: must be a number, a string or true / false, {f.got(option)}")
     return options
 
 

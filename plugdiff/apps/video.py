@@ -27,15 +27,15 @@ def frame_size(value) -> list[int]:
         parts = value.lower().split("x")
         sizes = [int(p) for p in parts if p.strip().isdigit()]
         if len(sizes) != 2 or len(parts) != 2:
-            raise ValueError(f"must be N or WxH in pixels, {f._got(value)}")
+            raise ValueError(f"must be N or WxH in pixels, {f.got(value)}")
     elif isinstance(value, str) and value.strip().isdigit():
         sizes = [int(value)] * 2
     elif isinstance(value, int) and not isinstance(value, bool):
         sizes = [value] * 2
     else:
-        raise ValueError(f"must be N or WxH in pixels, {f._got(value)}")
+        raise ValueError(f"must be N or WxH in pixels, {f.got(value)}")
     if any(s < 8 or s % 8 or s > MAX_SIDE for s in sizes):
-        raise ValueError(f"sides must be multiples of 8 pixels from 8 to {MAX_SIDE}, {f._got(value)}")
+        raise ValueError(f"sides must be multiples of 8 pixels from 8 to {MAX_SIDE}, {f.got(value)}")
     return sizes
 
 
@@ -69,9 +69,9 @@ def blend_steps(value) -> list[float]:
         try:
             value = [float(v) for v in value.split(",")]
         except ValueError:
-            raise ValueError(f"must be two fractions t1,t2, {f._got(value)}") from None
+            raise ValueError(f"must be two fractions t1,t2, {f.got(value)}") from None
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"must be two fractions t1,t2, {f._got(value)}")
+        raise ValueError(f"must be two fractions t1,t2, {f.got(value)}")
     PromptBlendSettings(step_range=tuple(value))
     return [float(v) for v in value]
 
@@ -117,7 +117,7 @@ def check(settings: dict, base_dir: Path) -> dict:
                 schedule = read_schedule_file(_schedule_file(base_dir / Path(schedule).expanduser()))
             elif not isinstance(schedule, dict) or len(schedule) > MAX_SCHEDULE_PROMPTS:
                 raise ValueError(f"must be a file path or a mapping {{frame: prompt}} of at most "
-                                 f"{MAX_SCHEDULE_PROMPTS} prompts, {f._got(schedule)}")
+                                 f"{MAX_SCHEDULE_PROMPTS} prompts, {f.got(schedule)}")
             PromptSchedule.parse(schedule).check_frames(settings["frames"])
         except (ValueError, TypeError) as err:
             raise ValueError(f"schedule: {err}") from None
