@@ -259,7 +259,7 @@ def test_dps_bad_input(dps):
     y = torch.zeros(3, 16, 16)
     with pytest.raises(ValueError, match="`step_size` must be a finite number > 0"):
         dps(y, "inpainting", step_size=-1.0, num_inference_steps=3)
-    with pytest.raises(ValueError, match="`num_steps` must be a positive int"):
+    with pytest.raises(ValueError, match="`num_inference_steps` must be an int from 1 to"):
         dps(y, "inpainting", num_inference_steps=0)
     with pytest.raises(ValueError, match="`num_samples`"):
         dps(y, "inpainting", num_samples=-1)

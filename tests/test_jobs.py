@@ -51,8 +51,8 @@ def test_paths_are_relative_to_the_job_file(tmp_path, examples_dir):
 @pytest.mark.parametrize(
     ("job", "field", "message"),
     [
-        ({"prompt": "a red circle", "frames": -3}, "frames", "must be an integer >= 1, got -3"),
-        ({"prompt": "a red circle", "frames": 2.5}, "frames", "must be an integer >= 1"),
+        ({"prompt": "a red circle", "frames": -3}, "frames", "must be an integer from 1 to 4096, got -3"),
+        ({"prompt": "a red circle", "frames": 2.5}, "frames", "must be an integer from 1 to 4096"),
         ({"prompt": "a red circle", "frame": 16}, "frame", "unknown field (did you mean 'frames'?)"),
         ({"prompt": "a red circle", "schedule": {0: "a"}}, "prompt", "exactly one of prompt and schedule"),
         ({"schedule": {0: "a", 40: "b"}, "frames": 32}, "schedule", "outside [0, num_frames=32)"),
@@ -81,7 +81,7 @@ def test_paths_are_relative_to_the_job_file(tmp_path, examples_dir):
         ({"image": IMAGE, "operator": "blur", "operator_options": {"radius": 2}}, "operator_options", "unknown argument 'radius'"),
         ({"image": IMAGE, "operator": "sr4", "etas": "fast"}, "etas", "unknown annealing preset"),
         ({"image": IMAGE, "operator": "sr4", "etas": [0.2, 0.5]}, "etas", "non-increasing"),
-        ({"image": IMAGE, "operator": "sr4", "samples": 0}, "samples", "must be an integer >= 1, got 0"),
+        ({"image": IMAGE, "operator": "sr4", "samples": 0}, "samples", "must be an integer from 1 to 256, got 0"),
     ],
 )
 def test_each_mistake_names_the_job_and_field(tmp_path, examples_dir, job, field, message, monkeypatch):
@@ -132,5 +132,5 @@ def test_json_job_files_and_duplicate_outputs(tmp_path):
 def test_make_job_for_the_command_line():
     job = make_job("video", {"prompt": "a red circle", "frames": 8, "name": "clip"}, label="video")
     assert job.output_name() == "clip.mp4" and job.settings["steps"] == 25
-    with pytest.raises(JobError, match="video, field 'steps': must be an integer >= 1, got 0"):
+    with pytest.raises(JobError, match="video, field 'steps': must be an integer from 1 to 1000, got 0"):
         make_job("video", {"prompt": "a red circle", "steps": 0}, label="video")

@@ -65,7 +65,7 @@ def test_video_formats_and_schedules(tmp_path, examples_dir, suffix):
 def test_video_command_errors(tmp_path, capsys):
     out = str(tmp_path / "x.mp4")
     assert main(["video", "--prompt", "a red circle", "--frames", "-2", "--out", out]) == 2
-    assert "error: --frames: must be an integer >= 1, got -2" in capsys.readouterr().err
+    assert "error: --frames: must be an integer from 1 to 4096, got -2" in capsys.readouterr().err
     assert main(["video", "--prompt", "a", "--schedule", "s.txt", "--out", out]) == 2
     assert "--prompt: give exactly one of prompt and schedule" in capsys.readouterr().err
     assert main(["video", "--prompt", "a red circle", "--out", str(tmp_path / "x.avi")]) == 2
@@ -177,7 +177,7 @@ def test_render_reports_bad_jobs_and_finishes_the_good_ones(tmp_path, examples_d
     out = tmp_path / "out"
     assert main(["render", str(write_jobs(tmp_path, good_and_bad_jobs(examples_dir))), "--out", str(out), "--quiet"]) == 1
     captured = capsys.readouterr()
-    assert "job 2 ('bad-frames'), field 'frames': must be an integer >= 1, got -4" in captured.err
+    assert "job 2 ('bad-frames'), field 'frames': must be an integer from 1 to 4096, got -4" in captured.err
     assert "no-model: ModelNotFoundError" in captured.err
     rows = {r["job"]: r for r in json.loads((out / "summary.json").read_text())["rows"]}
     assert [rows[n]["status"] for n in ("v1", "r1", "v2", "no-model")] == ["done", "done", "done", "failed"]
@@ -221,10 +221,17 @@ def test_resume_skips_complete_jobs_and_redoes_changed_or_damaged_ones(tmp_path,
     jobs[0]["seed"] = 7  # changed settings
     path = write_jobs(tmp_path, jobs)
     (out / "v1.mp4").write_bytes(b"truncated")  # damaged output
-    (out / "v2.mp4.json").write_text('{"status": "comp')  # interrupted sidecar
+    record = sidecar(out / "v2.mp4")
+    record["files"][0]["bytes"] += 1  # a sidecar that does not match its output
+    (out / "v2.mp4.json").write_text(json.dumps(record))
     assert main(["render", str(path), "--out", str(out), "--quiet", "--resume"]) == 0
     rows = json.loads((out / "summary.json").read_text())["rows"]
     assert [r["status"] for r in rows] == ["done", "done", "done"] and sidecar(out / "v0.mp4")["seed"] == 7
+
+    (out / "v2.mp4.json").write_text('{"status": "comp')  # not a sidecar plugdiff could have written: hands off
+    assert main(["render", str(path), "--out", str(out), "--quiet", "--resume"]) == 1
+    assert "v2.mp4 exists and was not written by plugdiff" in capsys.readouterr().err
+    assert (out / "v2.mp4.json").read_text() == '{"status": "comp'
 
 
 def test_ctrl_c_leaves_no_half_written_file_and_resume_finishes(tmp_path, monkeypatch, capsys):
@@ -256,7 +263,7 @@ def test_a_folder_plugdiff_did_not_write_is_never_replaced(tmp_path, examples_di
     (out / "holiday.jpg").write_bytes(b"precious")
     image = str(examples_dir / "images" / "shapesworld_circle.png")
     assert main(["restore", "--image", image, "--operator", "blur", "--simulate", "--out", str(out)] + FAST_RESTORE) == 1
-    assert "has no plugdiff sidecar" in capsys.readouterr().err and (out / "holiday.jpg").read_bytes() == b"precious"
+    assert "was not written by plugdiff" in capsys.readouterr().err and (out / "holiday.jpg").read_bytes() == b"precious"
 
 
 def test_two_processes_render_each_job_exactly_once(tmp_path, examples_dir):

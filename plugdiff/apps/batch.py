@@ -1,12 +1,13 @@
-"""Run jobs: load each model once, render, write every output atomically with a JSON sidecar,
-keep going past a failed job, skip completed ones on resume, and split the jobs across the
-processes of ``accelerate launch`` / ``torchrun`` (accelerate's ``PartialState``).
+"""Run jobs: load each model once, render, write every output with a JSON sidecar by a write
+protocol that survives a kill at any point (:mod:`plugdiff.apps.outputs`), keep going past a
+failed job, skip completed ones on resume, and split the jobs across the processes of
+``accelerate launch`` / ``torchrun`` (accelerate's ``PartialState``).
 
 Per job ``out/<name><suffix>`` (a file, or a folder for PNG frames and restorations) and its
 sidecar ``out/<name><suffix>.json``: the settings, seed, model, device, dtype, versions, timings
-and the output files with their sizes. The sidecar is written last, so a complete sidecar means a
-complete output; ``resume`` skips a job whose sidecar has the same settings and whose files are
-all there with those sizes.
+and the output files with their sizes. A sidecar exists only for a complete, verified output;
+``resume`` skips a job whose sidecar has the same settings and whose files are all there with
+those sizes. Nothing plugdiff did not write is ever replaced.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,11 +27,12 @@ import torch
 
 from .. import __version__
 from ..fileio import write_json
+from . import outputs
 from .jobs import RENDERERS, Job
 from .rendered import Rendered
 
 VERSIONED = ["torch", "diffusers", "transformers", "accelerate", "xformers", "gradio"]
-SIDECAR_FORMAT = 1
+SIDECAR_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class RunOptions:
         quiet: no progress bars, no per-job lines (errors and the summary still print).
         allow_download: let diffusers fetch hub models (offline otherwise).
         resume: skip jobs whose outputs and sidecars are complete.
+        memory_check: refuse a job whose estimated memory exceeds what is available.
     """
 
     device: str = "auto"
@@ -49,6 +53,7 @@ class RunOptions:
     quiet: bool = False
     allow_download: bool = False
     resume: bool = False
+    memory_check: bool = True
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -65,15 +70,13 @@ def stack_versions() -> dict:
     return report
 
 
-def sidecar_path(output: Path) -> Path:
-    return output.with_name(output.name + ".json")
-
-
 def is_complete(job: Job, output: Path) -> bool:
-    """Whether ``output`` holds this job's finished result: a readable sidecar with the same
+    """Whether ``output`` holds this job's finished result: plugdiff's sidecar with the same
     settings and every listed file present with its recorded size."""
+    record = outputs.read_sidecar(output)
+    if record is None:
+        return False
     try:
-        record = json.loads(sidecar_path(output).read_text())
         same = record["status"] == "complete" and record["settings"] == _jsonable(job.settings)
         return same and all((output.parent / e["path"]).is_file() and (output.parent / e["path"]).stat().st_size == e["bytes"]
                             for e in record["files"])
@@ -115,19 +118,29 @@ class Renderers:
 
 
 def render_and_write(job: Job, output: Path, renderers: Renderers, *, process: int = 0) -> Rendered:
-    """Render ``job``, write it atomically to ``output``, then its sidecar; raises on failure."""
+    """Render ``job``, check that it is finite, write and verify it, then install it with its
+    sidecar at ``output`` (:mod:`plugdiff.apps.outputs`); raises on failure, leaving the
+    previous output as it was."""
     start = time.perf_counter()
-    _check_replaceable(output)
+    outputs.recover(output)
+    outputs.check_replaceable(output)
     renderer = renderers.get(job)
+    if renderers.options.memory_check:
+        check_memory(renderer.memory_estimate(job.settings))
     loaded = time.perf_counter()
     generator = torch.Generator(renderers.device).manual_seed(job.settings["seed"])
     rendered = renderer(job.settings, generator)
+    rendered.check_finite()
     done = time.perf_counter()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    rendered.write(output)
-    written = time.perf_counter()
-    timings = {"load_s": loaded - start, "render_s": done - loaded, "write_s": written - done, "total_s": written - start}
-    _write_sidecar(job, output, renderers, rendered.results, timings, process)
+    try:
+        staged = outputs.prepare(output)
+        rendered.write(staged)
+        written = time.perf_counter()
+        timings = {"load_s": loaded - start, "render_s": done - loaded, "write_s": written - done, "total_s": written - start}
+        outputs.install(output, _sidecar(job, output, staged, renderers, rendered.results, timings, process))
+    except BaseException:
+        outputs.recover(output)  # committed: finish; not yet: throw the staged files away
+        raise
     return rendered
 
 
@@ -136,10 +149,11 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
     for KeyboardInterrupt (after which no half-written file remains)."""
     output = out_dir / job.output_name()
     row = {"job": job.name, "index": job.index, "kind": job.kind, "output": str(output), "process": process, "error": None}
-    if renderers.options.resume and is_complete(job, output):
-        return {**row, "status": "skipped", "seconds": 0.0}
     start = time.perf_counter()
     try:
+        outputs.recover(output)  # a write interrupted by a kill is finished or undone first
+        if renderers.options.resume and is_complete(job, output):
+            return {**row, "status": "skipped", "seconds": 0.0}
         render_and_write(job, output, renderers, process=process)
     except Exception as err:  # one failing job is reported; the batch goes on
         message = str(err).strip() or type(err).__name__
@@ -147,24 +161,55 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
     return {**row, "status": "done", "seconds": time.perf_counter() - start}
 
 
-def _check_replaceable(output: Path) -> None:
-    """Refuse to replace a non-empty folder that plugdiff did not write (no sidecar beside it)."""
-    if output.is_dir() and any(output.iterdir()) and not sidecar_path(output).is_file():
-        raise FileExistsError(f"{output} exists, is not empty and has no plugdiff sidecar; move it or choose another output")
+def available_memory() -> int | None:
+    """Bytes of memory available now, from the kernel's MemAvailable estimate (None where there
+    is no /proc/meminfo: the check is skipped there)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
-def _write_sidecar(job: Job, output: Path, renderers: Renderers, results: dict, timings: dict, process: int) -> None:
-    files = [output] if output.is_file() else sorted(p for p in output.rglob("*") if p.is_file())
-    record = {
-        "format": SIDECAR_FORMAT, "status": "complete", "job": job.name, "kind": job.kind,
+def check_memory(needed: int) -> None:
+    """Refuse, before anything is allocated, a job that needs more memory than is available."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise MemoryError(
+            f"this job needs about {needed / 2**30:.1f} GiB of memory for its frames and latents, but "
+            f"{available / 2**30:.1f} GiB are available; lower frames, size or upscale (or samples), or "
+            "pass --no-memory-check to try anyway"
+        )
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Make ``out_dir`` (and its parents) and check that it is a writable folder, before any
+    rendering. Raises ``ValueError`` saying what is wrong."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out: {out_dir} is a file, not a folder; choose a folder for the outputs")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".plugdiff-probe-")
+        probe.close()
+    except OSError as err:
+        raise ValueError(f"--out: cannot write into {out_dir}: {err.strerror or err}") from None
+
+
+def _sidecar(job: Job, output: Path, staged: Path, renderers: Renderers, results: dict, timings: dict, process: int) -> dict:
+    """The sidecar record of ``output``, its file list read from the ``staged`` copy."""
+    files = [staged] if staged.is_file() else sorted(p for p in staged.rglob("*") if p.is_file())
+    return {
+        "format": SIDECAR_FORMAT, "writer": outputs.WRITER, "output": output.name, "status": "complete",
+        "job": job.name, "kind": job.kind,
         "settings": _jsonable(job.settings), "seed": job.settings["seed"], "model": job.settings["model"],
         "device": str(renderers.device), "dtype": str(renderers.dtype(job.kind)).removeprefix("torch."),
         "process": process, "versions": stack_versions(), "results": results,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "files": [{"path": str(p.relative_to(output.parent)), "bytes": p.stat().st_size} for p in files],
+        "files": [{"path": str(p.relative_to(staged.parent)), "bytes": p.stat().st_size} for p in files],
     }
-    write_json(sidecar_path(output), record, indent=2)
 
 
 def _jsonable(value):
@@ -180,6 +225,7 @@ def run_jobs(jobs: list[Job], out_dir, options: RunOptions) -> list[dict]:
     from accelerate.utils import gather_object
 
     out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     state = process_state(options.device)
     device = resolve_device(options.device, state)
     renderers = Renderers(options, device)
@@ -246,6 +292,14 @@ def _quiet_loading(quiet: bool) -> None:
         diffusers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
+
+
+def write_summary(out_dir: Path, record: dict) -> Path:
+    """Write ``out_dir/summary.json`` atomically, first removing the temporary files of a
+    summary write that a kill interrupted."""
+    for stale in out_dir.glob(".summary.json.*"):
+        stale.unlink(missing_ok=True)
+    return write_json(out_dir / "summary.json", record, indent=2)
 
 
 def summary_table(rows: list[dict]) -> str:

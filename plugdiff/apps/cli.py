@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from . import fields
-from .batch import RunOptions, process_state, run_jobs, stack_versions, summary_table
+from .batch import RunOptions, process_state, run_jobs, stack_versions, summary_table, write_summary
 from .jobs import JobError, JobFileError, fields_of, load_jobs, make_job
 from .video import FORMATS
 
@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: float16 for video on CUDA, else float32")
     group.add_argument("--quiet", action="store_true", help="no progress bars or per-job lines")
     group.add_argument("--allow-download", action="store_true", help="let diffusers fetch hub models (offline otherwise)")
+    group.add_argument("--no-memory-check", dest="memory_check", action="store_false",
+                       help="render a job even when its estimated memory exceeds what is available")
 
     video = sub.add_parser("video", parents=[run], help="render one long video (TiARA, PromptBlend)",
                            description="Render one video; the output's suffix picks the format (.mp4, .gif, .webp, "
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _options(args, resume: bool = False) -> RunOptions:
-    return RunOptions(device=args.device, dtype=args.dtype, quiet=args.quiet, allow_download=args.allow_download, resume=resume)
+    return RunOptions(device=args.device, dtype=args.dtype, quiet=args.quiet, allow_download=args.allow_download, resume=resume,
+                      memory_check=args.memory_check)
 
 
 def _single(args) -> int:
@@ -164,10 +167,7 @@ def _render(args) -> int:
               "output": None, "process": None, "error": str(err)} for err in errors]
     rows.sort(key=lambda r: r["index"])
     if main_process:
-        from ..fileio import write_json
-
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_json(args.out / "summary.json", {"jobs_file": str(args.jobs), "rows": rows}, indent=2)
+        write_summary(args.out, {"jobs_file": str(args.jobs), "rows": rows})
         counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "skipped", "failed", "invalid")}
         print(summary_table(rows))
         print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; summary: {args.out / 'summary.json'}")

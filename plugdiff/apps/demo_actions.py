@@ -6,8 +6,10 @@ message for the user; server paths never appear in what is returned for display.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,11 @@ from .schedulers import SCHEDULERS, make_scheduler
 
 MAX_FRAMES = 256
 MAX_IMAGE_SIDE = 2048
+MAX_CPU_FRAME_STEPS = 8192
+"""Work of one video request on a CPU, in frames x steps (x 2 with the comparison): about 3
+minutes of the bundled model on two cores. Larger requests are refused with what to lower."""
+KEPT_RESULTS = 20
+"""Result folders kept in the work folder; older ones are removed as new ones are made."""
 PREVIEW_SIDE = 128  # small model outputs are enlarged (nearest) to this for display
 EXAMPLE_FRAMES = {
     "red circle on blue": dict(shape="circle", colour="red", background="blue"),
@@ -49,7 +56,8 @@ class DemoSession:
         video_model: registry name, folder or hub id of an AnimateDiff-class model.
         image_model: the unconditional image prior for restoration and the sampler comparison.
         device: as ``plugdiff --device``.
-        work_dir: where outputs are written (default: a new temporary folder).
+        work_dir: where outputs are written (default: a new temporary folder, removed when the
+            session ends). At most KEPT_RESULTS results are kept; the oldest go first.
     """
 
     def __init__(self, video_model: str = "shapesworld-t2v", image_model: str = "shapesworld-ddpm", device: str = "auto",
@@ -58,6 +66,18 @@ class DemoSession:
         self.device = resolve_device(device, process_state(device))
         self.renderers = Renderers(RunOptions(device=device), self.device)
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="plugdiff-demo-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        if work_dir is None:
+            weakref.finalize(self, shutil.rmtree, self.work_dir, ignore_errors=True)
+
+    def _result_folder(self, prefix: str) -> Path:
+        """A new folder for one result; the oldest beyond KEPT_RESULTS are removed."""
+        folder = Path(tempfile.mkdtemp(dir=self.work_dir, prefix=prefix))
+        results = sorted((p for p in self.work_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
+        for old in results[: max(0, len(results) - KEPT_RESULTS)]:
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        return folder
 
     # ------------------------------------------------------------------ long video
     def video(self, schedule_rows, negative_prompt: str = "", frames: int = 32, window: int = 16, stride: int = 4,
@@ -80,8 +100,9 @@ class DemoSession:
                       "adaptive": bool(adaptive)},
             "prompt_blend": bool(prompt_blend), "transition": transition, "fps": fps, "upscale": _whole(upscale, "upscale", 1, 16),
         }
-        folder = Path(tempfile.mkdtemp(dir=self.work_dir, prefix="video-"))
         job = self._job("video", {**values, "name": "video"})
+        self._check_work(job.settings, compare)
+        folder = self._result_folder("video-")
         rendered = self._render(job, folder / "video.mp4")
         gif = save_video(rendered.media, folder / "video.gif", fps=job.settings["fps"])
         without = None
@@ -97,17 +118,17 @@ class DemoSession:
     # ------------------------------------------------------------------ restore
     def restore(self, image: np.ndarray | None, example: str | None, operator: str = "sr4", noise: float = 0.05,
                 method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0, dps_steps: int = 200) -> dict:
-        """Restore an uploaded picture (uint8 (H, W[, C]) array) or a named example. DPnP runs
+        """Restore an uploaded picture (a file path, or a uint8 (H, W[, C]) array) or a named example. DPnP runs
         its official schedule (16 annealing steps x 10 UNet evaluations); DPS runs ``dps_steps``.
 
         Returns:
             {"pictures": [(PIL image, caption), ...] (clean, measurement, mean, samples, std),
              "settings": dict (no server paths), "results": dict}
         """
-        folder = Path(tempfile.mkdtemp(dir=self.work_dir, prefix="restore-"))
+        folder = self._result_folder("restore-")
         source = folder / "input.png"
         if image is not None:
-            _picture(image).save(source)
+            (_picture_file(image) if isinstance(image, (str, Path)) else _picture(image)).save(source)
             origin = "upload"
         elif example in EXAMPLE_FRAMES:
             _example(example).save(source)
@@ -156,6 +177,17 @@ class DemoSession:
         return {"pictures": pictures, "rows": rows}
 
     # ------------------------------------------------------------------ helpers
+    def _check_work(self, settings: dict, compare: bool) -> None:
+        """Refuse on a CPU a video request over MAX_CPU_FRAME_STEPS (frames x steps, x 2 with
+        the comparison), saying what to lower."""
+        work = settings["frames"] * settings["steps"] * (2 if compare else 1)
+        if self.device.type == "cpu" and work > MAX_CPU_FRAME_STEPS:
+            raise DemoInputError(
+                f"this request is {settings['frames']} frames x {settings['steps']} steps"
+                f"{' x 2 (the comparison)' if compare else ''} = {work} frame-steps; on a CPU at most "
+                f"{MAX_CPU_FRAME_STEPS} (a few minutes): lower the frames or steps, or turn off the comparison."
+            )
+
     def _job(self, kind: str, values: dict):
         try:
             return make_job(kind, values, label="settings")
@@ -212,6 +244,17 @@ def _picture(array) -> Image.Image:
         raise DemoInputError(f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {array.shape[1]}x{array.shape[0]}.")
     image = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
     return image.convert("RGB")
+
+
+def _picture_file(path) -> Image.Image:
+    """An uploaded picture file, its size checked from the header before it is decoded."""
+    try:
+        with Image.open(path) as image:
+            if max(image.size) > MAX_IMAGE_SIDE or min(image.size) < 8:
+                raise DemoInputError(f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {image.width}x{image.height}.")
+            return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as err:
+        raise DemoInputError(f"image: could not read the picture: {err}") from None
 
 
 def _example(name: str) -> Image.Image:

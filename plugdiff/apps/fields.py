@@ -47,44 +47,72 @@ REQUIRED = object()
 """Default of a field that every job must give."""
 
 
-def _got(value) -> str:
-    return f"got {value!r}"
+MAX_QUOTED = 80
+"""At most this many characters of a bad value are quoted in an error message."""
+
+MAX_TEXT = 10_000
+"""The longest string a field takes (prompts, names, paths)."""
 
 
-def integer(minimum: int) -> Check:
+def quote(value) -> str:
+    """``repr(value)``, cut to :data:`MAX_QUOTED` characters (a huge value must not make a huge
+    message); containers are summarised before ``repr`` sees them."""
+    if isinstance(value, (dict, list, tuple, set)) and len(value) > 8:
+        return f"a {type(value).__name__} of {len(value)} items"
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 5] + "...)" + text[-1]
+
+
+def got(value) -> str:
+    """``"got <value>"`` for an error message, the value quoted short (:func:`quote`)."""
+    return f"got {quote(value)}"
+
+
+def integer(minimum: int, maximum: int) -> Check:
+    """An integer in [minimum, maximum]."""
+
     def check(value):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-            raise ValueError(f"must be an integer >= {minimum}, {_got(value)}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
+            raise ValueError(f"must be an integer from {minimum} to {maximum}, {got(value)}")
         return int(value)
 
     return check
 
 
-def number(minimum: float, *, exclusive: bool = False) -> Check:
+def number(minimum: float, maximum: float, *, exclusive: bool = False) -> Check:
+    """A finite number in [minimum, maximum] ((minimum, maximum] when ``exclusive``)."""
+
     def check(value):
         ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-        if not ok or value < minimum or (exclusive and value == minimum):
-            raise ValueError(f"must be a number {'>' if exclusive else '>='} {minimum}, {_got(value)}")
+        if not ok or not minimum <= value <= maximum or (exclusive and value == minimum):
+            low = f"> {minimum}" if exclusive else f">= {minimum}"
+            raise ValueError(f"must be a number {low} and <= {maximum}, {got(value)}")
         return float(value)
 
     return check
 
 
 def text(value):
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a non-empty string, {_got(value)}")
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        raise ValueError(f"must be a non-empty string of at most {MAX_TEXT} characters, {got(value)}")
     return value
 
 
 def boolean(value):
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, {_got(value)}")
+        raise ValueError(f"must be true or false, {got(value)}")
     return value
 
 
+MAX_MAPPING = 32
+
+
 def mapping(value):
-    if not isinstance(value, dict):
-        raise ValueError(f"must be a mapping of names to values, {_got(value)}")
+    if not isinstance(value, dict) or len(value) > MAX_MAPPING:
+        raise ValueError(f"must be a mapping of at most {MAX_MAPPING} names to values, {got(value)}")
     return dict(value)
 
 
@@ -100,10 +128,14 @@ def json_object(text: str) -> dict:
 def choice(*options: str) -> Check:
     def check(value):
         if value not in options:
-            raise ValueError(f"must be one of {', '.join(options)}; {_got(value)}")
+            raise ValueError(f"must be one of {', '.join(options)}; {got(value)}")
         return value
 
     return check
+
+
+SEED_MAX = 2**63 - 1
+"""The largest seed (torch.Generator.manual_seed takes 64-bit integers)."""
 
 
 def optional(inner: Check) -> Check:
@@ -119,5 +151,5 @@ def name(value):
     """A job name: used as a file name, so no path separators and no leading dot."""
     value = text(value)
     if "/" in value or "\\" in value or value.startswith(".") or len(value) > 200:
-        raise ValueError(f"must be a file name (no '/' or '\\\\', no leading '.', at most 200 characters), {_got(value)}")
+        raise ValueError(f"must be a file name (no '/' or '\\\\', no leading '.', at most 200 characters), {got(value)}")
     return value

@@ -24,6 +24,9 @@ from .schedulers import SCHEDULERS
 
 DEFAULT_SCHEDULE = [[0, "a red circle moving right on a white background"], [16, "a blue circle moving right on a white background"]]
 MAX_FILE_SIZE = "10mb"
+CACHE_LIFETIME = (600, 3600)
+"""gradio's delete_cache: every 10 minutes, files older than an hour are removed from its cache
+(and all of them when the app closes)."""
 
 
 def build_demo(session: DemoSession):
@@ -58,7 +61,7 @@ def build_demo(session: DemoSession):
     def new_seed():
         return random.randint(0, 2**31 - 1)
 
-    with gr.Blocks(title="plugdiff") as demo:
+    with gr.Blocks(title="plugdiff", delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(
             "# plugdiff\nTraining-free diffusion methods on "
             f"`{session.video_model}` (video) and `{session.image_model}` (image prior)."
@@ -107,12 +110,12 @@ def build_demo(session: DemoSession):
             generate.click(
                 on_video, [rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend, transition,
                            scheduler, steps, guidance, seed, compare],
-                [video, without, gif, settings_file, settings], api_name="video",
+                [video, without, gif, settings_file, settings], api_name="video", concurrency_id="model",
             )
         with gr.Tab("Restore"):
             with gr.Row():
                 with gr.Column():
-                    image = gr.Image(type="numpy", image_mode="RGB", sources=["upload", "clipboard"], label="Image (upload)")
+                    image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image (upload)")
                     example = gr.Dropdown(list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example")
                     operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
                     noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
@@ -128,7 +131,7 @@ def build_demo(session: DemoSession):
             gr.Examples([["yellow square on red", "inpaint-box", "dps"], ["green triangle on white", "motion-blur", "dpnp"],
                          ["red circle on blue", "1bit", "dpnp"]], [example, operator, method], label="Examples")
             restore.click(on_restore, [image, example, operator, noise, method, samples, simulate, restore_seed, dps_steps],
-                          [pictures, report], api_name="restore")
+                          [pictures, report], api_name="restore", concurrency_id="model")
         with gr.Tab("Samplers"):
             with gr.Row():
                 with gr.Column():
@@ -140,7 +143,8 @@ def build_demo(session: DemoSession):
                 with gr.Column():
                     sampled = gr.Gallery(label="Same noise, each sampler", columns=3, object_fit="contain", format="png")
                     timing = gr.Dataframe(headers=["sampler", "NFE", "seconds"], label="Time per image")
-            run.click(on_samplers, [names, sampler_steps, sampler_seed], [sampled, timing], api_name="samplers")
+            run.click(on_samplers, [names, sampler_steps, sampler_seed], [sampled, timing], api_name="samplers",
+                      concurrency_id="model")  # one request at a time across the three endpoints: one model, few cores
     return demo
 
 

@@ -27,6 +27,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..fileio import json_depth_exceeds
 from . import fields as f
 from . import restore, video
 
@@ -37,6 +38,8 @@ RENDERERS = {"video": video.VideoRenderer, "restore": restore.RestoreRenderer}
 """Job kinds and the renderer class that runs them."""
 
 _TOP_LEVEL = ("defaults", "jobs")
+RESERVED = {"summary.json", ".plugdiff"}
+"""Names in an output folder that belong to the batch (its summary, the staging folder)."""
 
 
 class JobFileError(ValueError):
@@ -86,7 +89,7 @@ def make_job(kind: str, values: dict, *, index: int = 1, label: str | None = Non
     if unknown:
         close = difflib.get_close_matches(unknown[0], declared, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise JobError(label, unknown[0], f"unknown field{hint}; {kind} jobs take: {', '.join(declared)}")
+        raise JobError(label, str(unknown[0])[:40], f"unknown field{hint}; {kind} jobs take: {', '.join(declared)}")
     settings = {}
     for name, field in declared.items():
         value = values.get(name, field.default)
@@ -115,25 +118,67 @@ def _check_model(model: str, label: str) -> None:
         raise JobError(label, "model", f"{model!r} is not on this machine; get it with: {REGISTRY[model].get_it()}")
 
 
+MAX_JOB_FILE_BYTES = 1_000_000
+MAX_NESTING = 32
+MAX_YAML_NODES = 100_000
+"""Limits of a job file: its size, how deeply it nests, and how many values its YAML aliases
+may expand to (a small file must not expand into gigabytes)."""
+
+
 def read_job_file(path) -> dict:
-    """Parse a job file: JSON (``.json``) or YAML (anything else; JSON is YAML too)."""
+    """Parse a job file: JSON (``.json``) or YAML (anything else; JSON is YAML too), within the
+    limits above."""
     path = Path(path)
     try:
+        if not path.is_file():
+            raise OSError("no such file, or not a regular file")
+        if path.stat().st_size > MAX_JOB_FILE_BYTES:
+            raise OSError(f"{path.stat().st_size} bytes; job files are at most {MAX_JOB_FILE_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise JobFileError(f"could not read the job file {path}: {err}") from None
+    if path.suffix.lower() == ".json" and json_depth_exceeds(text, MAX_NESTING):
+        raise JobFileError(f"{path} nests deeper than {MAX_NESTING} levels; a job file is a mapping of jobs of fields")
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            return json.loads(text)
+        return _safe_yaml(text)
     except json.JSONDecodeError as err:
         raise JobFileError(f"{path} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise JobFileError(f"{path} nests deeper than {MAX_NESTING} levels; a job file is a mapping of jobs of fields") from None
+    except _TooLarge as err:
+        raise JobFileError(f"{path}: {err}") from None
     except Exception as err:  # yaml.YAMLError and its subclasses: say where the syntax breaks
         raise JobFileError(f"{path} is not valid YAML: {err}") from None
-    return data
+
+
+class _TooLarge(ValueError):
+    pass
+
+
+def _safe_yaml(text: str):
+    """``yaml.safe_load``, after checking on the composed node graph (where an alias is one
+    shared node) that the document expands to at most MAX_YAML_NODES values, MAX_NESTING deep."""
+    import yaml
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    sizes: dict[int, int] = {}
+
+    def expanded(node, depth: int) -> int:
+        if depth > MAX_NESTING:
+            raise _TooLarge(f"nests deeper than {MAX_NESTING} levels")
+        if id(node) not in sizes:
+            children = node.value if isinstance(node, yaml.SequenceNode) else (
+                [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+            sizes[id(node)] = 1 + sum(expanded(child, depth + 1) for child in children)
+            if sizes[id(node)] > MAX_YAML_NODES:
+                raise _TooLarge(f"expands to more than {MAX_YAML_NODES} values (YAML aliases); refused")
+        return sizes[id(node)]
+
+    if root is not None:
+        expanded(root, 0)
+    return yaml.safe_load(text)
 
 
 def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) -> tuple[list[Job], list[JobError]]:
@@ -151,7 +196,7 @@ def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) ->
         raise JobFileError(f"{source}: expected a mapping with 'jobs' (and optional 'defaults'), got {type(data).__name__}")
     unknown = [k for k in data if k not in _TOP_LEVEL]
     if unknown:
-        raise JobFileError(f"{source}: unknown top-level key {unknown[0]!r}; allowed: {', '.join(_TOP_LEVEL)}")
+        raise JobFileError(f"{source}: unknown top-level key {f.quote(unknown[0])}; allowed: {', '.join(_TOP_LEVEL)}")
     defaults = data.get("defaults") or {}
     jobs = data.get("jobs")
     if not isinstance(defaults, dict):
@@ -161,23 +206,27 @@ def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) ->
     all_fields = {name for kind in KINDS for name in fields_of(kind)} | {"kind"}
     for key in defaults:
         if key not in all_fields or key == "name":
-            raise JobFileError(f"{source}: defaults: unknown field {key!r}; allowed: {', '.join(sorted(all_fields - {'name'}))}")
+            raise JobFileError(f"{source}: defaults: unknown field {f.quote(key)}; allowed: {', '.join(sorted(all_fields - {'name'}))}")
 
     valid, errors, names = [], [], set()
     for index, values in enumerate(jobs, start=1):
         label = f"job {index}"
         try:
             if not isinstance(values, dict):
-                raise JobError(label, None, f"must be a mapping of field: value, got {values!r}")
+                raise JobError(label, None, f"must be a mapping of field: value, {f.got(values)}")
             if isinstance(values.get("name"), str):
                 label = f"job {index} ({values['name']!r})"
             kind = _kind(values, defaults, label)
             own = {k: v for k, v in defaults.items() if k in fields_of(kind)}
             own.update({k: v for k, v in values.items() if k != "kind"})
             job = make_job(kind, own, index=index, label=label, base_dir=base_dir)
-            if job.output_name() in names:
-                raise JobError(label, "name", f"another job already writes {job.output_name()!r}; names must be unique")
-            names.add(job.output_name())
+            written = {job.output_name(), job.output_name() + ".json"}
+            if written & names:
+                raise JobError(label, "name", f"another job already writes {sorted(written & names)[0]!r}; names must be unique")
+            if written & RESERVED:
+                raise JobError(label, "name", f"{job.name!r} would write {sorted(written & RESERVED)[0]!r}, which the batch "
+                               "itself writes (its summary); choose another name")
+            names |= written
             valid.append(job)
         except JobError as err:
             err.index = index
@@ -201,5 +250,5 @@ def _kind(values: dict, defaults: dict, label: str) -> str:
         else:
             raise JobError(label, "kind", "say `kind: video` or `kind: restore` (or give a prompt / an image)")
     if kind not in KINDS:
-        raise JobError(label, "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise JobError(label, "kind", f"must be one of {', '.join(KINDS)}, {f.got(kind)}")
     return kind

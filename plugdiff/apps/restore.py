@@ -12,7 +12,12 @@ from PIL import Image, UnidentifiedImageError
 
 from ..fileio import atomic_folder
 from ..pipelines import DPnPPipeline, DPSPipeline
-from ..pipelines.image_io import posterior_pictures, read_image, save_image
+from ..pipelines.image_io import (
+    posterior_pictures,
+    read_image,
+    save_image,
+    verify_images,
+)
 from ..pipelines.operators import make_operator
 from . import fields as f
 from .rendered import Rendered
@@ -30,6 +35,10 @@ OPERATORS = {
 """``operator`` choices: the library operator (:data:`plugdiff.pipelines.operators.OPERATORS`)
 and its preset arguments; ``operator_options`` adds or overrides arguments."""
 
+MAX_NOISE, MAX_SAMPLES, MAX_STEPS, MAX_STEP_SIZE, MAX_ETAS = 10.0, 256, 1000, 100.0, 1000
+MAX_INPUT_BYTES, MAX_INPUT_PIXELS = 100_000_000, 4096 * 4096
+MAX_OPTION = 256
+
 _NOISE_ARGUMENT = {"quantized_1bit": "scale"}  # what ``noise`` sets; noise_std for the rest
 _NOT_IMAGES = ("phase-retrieval",)  # measurements that are not pictures: .npy only
 
@@ -42,9 +51,23 @@ def etas_setting(value):
         try:
             value = [float(v) for v in value.split(",")]
         except ValueError:
-            raise ValueError(f"must be a preset name or comma-separated numbers, got {value!r}") from None
+            raise ValueError(f"must be a preset name or comma-separated numbers, {f.got(value)}") from None
+    if isinstance(value, (list, tuple)) and len(value) > MAX_ETAS:
+        raise ValueError(f"must list at most {MAX_ETAS} noise levels, {f.got(value)}")
     resolve_etas(value)
     return value
+
+
+def operator_options(value) -> dict:
+    """Further operator arguments: a mapping of names to numbers (at most MAX_OPTION in size),
+    strings or booleans, so that no option can ask for an absurd kernel or factor."""
+    options = f.mapping(value)
+    for key, option in options.items():
+        if isinstance(option, (int, float)) and not isinstance(option, bool) and not abs(option) <= MAX_OPTION:
+            raise ValueError(f"{key!s:.40}: numbers must be at most {MAX_OPTION} in size, {f.got(option)}")
+        if not isinstance(option, (int, float, str, bool)) and option is not None:
+            raise ValueError(f"{key!s:.40}: must be a number, a string or true / false, {f.got(option)}")
+    return options
 
 
 FIELDS = (
@@ -52,19 +75,19 @@ FIELDS = (
     f.Field("image", f.REQUIRED, f.text, "the clean image with simulate; otherwise the measurement "
             "(an image, or .npy in the operator's measurement space)"),
     f.Field("operator", f.REQUIRED, f.choice(*OPERATORS), "forward model", choices=tuple(OPERATORS)),
-    f.Field("noise", None, f.optional(f.number(0)), "measurement noise std in [-1, 1] units (1bit: the logistic scale); "
+    f.Field("noise", None, f.optional(f.number(0, MAX_NOISE)), "measurement noise std in [-1, 1] units (1bit: the logistic scale); "
             "default: the operator's", float),
     f.Field("simulate", False, f.boolean, "measure the clean image with the operator (seeded) and save the "
             "truth and measurement beside the result", bool),
     f.Field("method", "dpnp", f.choice("dpnp", "dps"), "posterior sampler", choices=("dpnp", "dps")),
-    f.Field("samples", 4, f.integer(1), "independent posterior samples", int),
+    f.Field("samples", 4, f.integer(1, MAX_SAMPLES), "independent posterior samples", int),
     f.Field("model", "shapesworld-ddpm", f.text, "unconditional image prior: registry name, local folder or hub id"),
-    f.Field("seed", 0, f.integer(0), "random seed (measurement noise and sampling)", int),
+    f.Field("seed", 0, f.integer(0, f.SEED_MAX), "random seed (measurement noise and sampling)", int),
     f.Field("etas", "official", etas_setting, "DPnP annealing: official, accurate, or comma-separated noise levels"),
-    f.Field("dds_steps", 10, f.integer(1), "DPnP: UNet evaluations per denoising step", int),
-    f.Field("steps", None, f.optional(f.integer(1)), "DPS: timesteps (default: every training step)", int),
-    f.Field("step_size", 1.0, f.number(0, exclusive=True), "DPS likelihood step zeta", float),
-    f.Field("operator_options", {}, f.mapping, "further operator arguments, e.g. {\"sigma\": 2.0} for blur "
+    f.Field("dds_steps", 10, f.integer(1, MAX_STEPS), "DPnP: UNet evaluations per denoising step", int),
+    f.Field("steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPS: timesteps (default: every training step)", int),
+    f.Field("step_size", 1.0, f.number(0, MAX_STEP_SIZE, exclusive=True), "DPS likelihood step zeta", float),
+    f.Field("operator_options", {}, operator_options, "further operator arguments, e.g. {\"sigma\": 2.0} for blur "
             "(on the command line: JSON)", f.json_object),
 )
 
@@ -86,14 +109,10 @@ def check(settings: dict, base_dir: Path) -> dict:
     settings["image"] = str(image)
     is_array = image.suffix.lower() == ".npy"
     try:
-        if is_array:
-            np.load(image, allow_pickle=False)
-        else:
-            with Image.open(image) as picture:
-                picture.verify()
+        _check_input_file(image, is_array)
     except FileNotFoundError:
         raise ValueError(f"image: no such file: {image}") from None
-    except (OSError, ValueError, UnidentifiedImageError) as err:
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as err:
         raise ValueError(f"image: could not read {image}: {err}") from None
     if settings["simulate"] and is_array:
         raise ValueError("image: simulate measures a clean picture; give an image file, not .npy")
@@ -104,9 +123,27 @@ def check(settings: dict, base_dir: Path) -> dict:
         )
     try:
         build_operator(settings)
-    except ValueError as err:
-        raise ValueError(f"operator_options: {err}") from None
+    except (ValueError, TypeError, RuntimeError, MemoryError) as err:  # also torch's own for absurd sizes
+        raise ValueError(f"operator_options: {f.quote(str(err))}") from None
     return settings
+
+
+def _check_input_file(path: Path, is_array: bool) -> None:
+    """A regular file of at most MAX_INPUT_BYTES: an .npy array of at most MAX_INPUT_PIXELS
+    values (its header only is read), or an image whose header says at most MAX_INPUT_PIXELS."""
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    if path.stat().st_size > MAX_INPUT_BYTES:
+        raise ValueError(f"{path.stat().st_size} bytes; at most {MAX_INPUT_BYTES} are read")
+    if is_array:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        count = array.size
+    else:
+        with Image.open(path) as picture:  # reads the header only
+            count = picture.width * picture.height
+            picture.verify()
+    if count > MAX_INPUT_PIXELS:
+        raise ValueError(f"{count} values; at most {MAX_INPUT_PIXELS} (4096 x 4096) are read")
 
 
 class RestoreRenderer:
@@ -122,6 +159,14 @@ class RestoreRenderer:
     @staticmethod
     def output_name(settings: dict) -> str:
         return settings["name"]
+
+    def memory_estimate(self, settings: dict) -> int:
+        """Bytes a restore job needs at least beyond the model: a few float32 copies of the
+        chains (samples x C x H x W) for the sampler's states and gradients."""
+        config = self.pipes["dpnp"].unet.config
+        size = config.sample_size
+        height, width = (size, size) if isinstance(size, int) else size
+        return 16 * settings["samples"] * config.in_channels * height * width * 4
 
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
         pipe = self.pipes[settings["method"]]
@@ -159,7 +204,12 @@ class RestoreRenderer:
                 for name, tensor in pictures.items():
                     save_image(tensor, tmp / name)
 
-            atomic_folder(folder, fill)
+            def verify(tmp: Path) -> None:
+                if np.load(tmp / "measurement.npy", allow_pickle=False).shape != measurement.shape:
+                    raise OSError("the written measurement.npy does not read back")
+                verify_images({tmp / name: tuple(tensor.shape[-2:]) for name, tensor in pictures.items()})
+
+            atomic_folder(folder, fill, verify)
 
         return Rendered(write, results, pictures)
 

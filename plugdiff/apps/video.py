@@ -8,12 +8,17 @@ from pathlib import Path
 import torch
 
 from ..pipelines import TiaraAnimateDiffPipeline, save_video
+from ..pipelines.video_io import MAX_FPS
 from . import fields as f
 from .rendered import Rendered
 from .schedulers import SCHEDULERS, make_scheduler
 
 FORMATS = {"mp4": ".mp4", "gif": ".gif", "webp": ".webp", "png": ""}
 """``format`` choices and their suffix ("png": a folder of PNG frames)."""
+
+MAX_STEPS, MAX_GUIDANCE, MAX_FRAMES, MAX_SIDE, MAX_WINDOW, MAX_UPSCALE = 1000, 100.0, 4096, 2048, 256, 16
+MAX_TIARA_ALPHA = 100.0
+MAX_SCHEDULE_BYTES, MAX_SCHEDULE_PROMPTS = 1_000_000, 1000
 
 
 def frame_size(value) -> list[int]:
@@ -22,15 +27,15 @@ def frame_size(value) -> list[int]:
         parts = value.lower().split("x")
         sizes = [int(p) for p in parts if p.strip().isdigit()]
         if len(sizes) != 2 or len(parts) != 2:
-            raise ValueError(f"must be N or WxH in pixels, got {value!r}")
+            raise ValueError(f"must be N or WxH in pixels, {f.got(value)}")
     elif isinstance(value, str) and value.strip().isdigit():
         sizes = [int(value)] * 2
     elif isinstance(value, int) and not isinstance(value, bool):
         sizes = [value] * 2
     else:
-        raise ValueError(f"must be N or WxH in pixels, got {value!r}")
-    if any(s < 8 or s % 8 for s in sizes):
-        raise ValueError(f"sides must be positive multiples of 8 pixels, got {value!r}")
+        raise ValueError(f"must be N or WxH in pixels, {f.got(value)}")
+    if any(s < 8 or s % 8 or s > MAX_SIDE for s in sizes):
+        raise ValueError(f"sides must be multiples of 8 pixels from 8 to {MAX_SIDE}, {f.got(value)}")
     return sizes
 
 
@@ -38,7 +43,9 @@ def tiara_setting(value) -> dict:
     """A TiARA strength (number, 0 switches it off) or a mapping of ``TiaraSettings`` fields."""
     from ..attention_processors import TiaraSettings
 
-    settings = {"alpha": f.number(0)(value)} if not isinstance(value, dict) else dict(value)
+    settings = {"alpha": value} if not isinstance(value, dict) else f.mapping(value)
+    if "alpha" in settings:
+        f.number(0, MAX_TIARA_ALPHA)(settings["alpha"])
     try:
         TiaraSettings(**settings)
     except TypeError as err:
@@ -62,9 +69,9 @@ def blend_steps(value) -> list[float]:
         try:
             value = [float(v) for v in value.split(",")]
         except ValueError:
-            raise ValueError(f"must be two fractions t1,t2, got {value!r}") from None
+            raise ValueError(f"must be two fractions t1,t2, {f.got(value)}") from None
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"must be two fractions t1,t2, got {value!r}")
+        raise ValueError(f"must be two fractions t1,t2, {f.got(value)}")
     PromptBlendSettings(step_range=tuple(value))
     return [float(v) for v in value]
 
@@ -77,22 +84,22 @@ FIELDS = (
     f.Field("negative_prompt", None, f.optional(f.text), "negative prompt"),
     f.Field("model", "shapesworld-t2v", f.text, "registry name (plugdiff models), local pipeline folder or hub id"),
     f.Field("scheduler", "default", f.choice(*SCHEDULERS), "sampler ('default': the model's own)", choices=tuple(SCHEDULERS)),
-    f.Field("steps", 25, f.integer(1), "denoising steps", int),
-    f.Field("guidance", 7.5, f.number(0), "classifier-free guidance scale (1: off)", float),
-    f.Field("seed", 0, f.integer(0), "random seed", int),
-    f.Field("frames", 64, f.integer(1), "number of frames", int),
+    f.Field("steps", 25, f.integer(1, MAX_STEPS), "denoising steps", int),
+    f.Field("guidance", 7.5, f.number(0, MAX_GUIDANCE), "classifier-free guidance scale (1: off)", float),
+    f.Field("seed", 0, f.integer(0, f.SEED_MAX), "random seed", int),
+    f.Field("frames", 64, f.integer(1, MAX_FRAMES), "number of frames", int),
     f.Field("size", None, f.optional(frame_size), "frame size N or WxH in pixels (default: the model's)"),
-    f.Field("window", 16, f.integer(1), "frames per denoising window (the motion module's length)", int),
-    f.Field("stride", 4, f.integer(1), "frames between window starts (<= window)", int),
+    f.Field("window", 16, f.integer(1, MAX_WINDOW), "frames per denoising window (the motion module's length)", int),
+    f.Field("stride", 4, f.integer(1, MAX_WINDOW), "frames between window starts (<= window)", int),
     f.Field("tiara", 5.0, tiara_setting, "TiARA strength alpha, 0: off; or a mapping (flag: JSON) of TiaraSettings fields, "
             "e.g. {\"alpha\": 5, \"window_length\": 9, \"adaptive\": false}", tiara_flag),
     f.Field("prompt_blend", True, f.boolean, "PromptBlend between scheduled prompts (off: diffusers' linear interpolation)", bool),
-    f.Field("transition", 0.5, f.number(0, exclusive=True), "PromptBlend transition: a fraction of each gap (<= 1) or frames (> 1)", float),
+    f.Field("transition", 0.5, f.number(0, MAX_FRAMES, exclusive=True), "PromptBlend transition: a fraction of each gap (<= 1) or frames (> 1)", float),
     f.Field("blend_steps", [0.1, 0.3], blend_steps, "PromptBlend: fractions t1,t2 of the trajectory where every "
             "cross-attention layer gets the blended condition"),
     f.Field("format", "mp4", f.choice(*FORMATS), "output format (png: a folder of PNG frames)", choices=tuple(FORMATS)),
-    f.Field("fps", 8.0, f.number(0, exclusive=True), "frames per second of the file", float),
-    f.Field("upscale", 1, f.integer(1), "enlarge frames by this integer factor (nearest) when saving", int),
+    f.Field("fps", 8.0, f.number(0, MAX_FPS, exclusive=True), "frames per second of the file", float),
+    f.Field("upscale", 1, f.integer(1, MAX_UPSCALE), "enlarge frames by this integer factor (nearest) when saving", int),
 )
 
 
@@ -107,9 +114,10 @@ def check(settings: dict, base_dir: Path) -> dict:
     if schedule is not None:
         try:
             if isinstance(schedule, str):
-                schedule = read_schedule_file(base_dir / Path(schedule).expanduser())
-            elif not isinstance(schedule, dict):
-                raise ValueError(f"must be a file path or a mapping {{frame: prompt}}, got {schedule!r}")
+                schedule = read_schedule_file(_schedule_file(base_dir / Path(schedule).expanduser()))
+            elif not isinstance(schedule, dict) or len(schedule) > MAX_SCHEDULE_PROMPTS:
+                raise ValueError(f"must be a file path or a mapping {{frame: prompt}} of at most "
+                                 f"{MAX_SCHEDULE_PROMPTS} prompts, {f.got(schedule)}")
             PromptSchedule.parse(schedule).check_frames(settings["frames"])
         except (ValueError, TypeError) as err:
             raise ValueError(f"schedule: {err}") from None
@@ -125,6 +133,15 @@ def check(settings: dict, base_dir: Path) -> dict:
     return settings
 
 
+def _schedule_file(path: Path) -> Path:
+    """``path`` when it is a regular file of at most MAX_SCHEDULE_BYTES (not a device or a pipe)."""
+    if not path.is_file():
+        raise ValueError(f"could not read the schedule file {path}: no such file, or not a regular file")
+    if path.stat().st_size > MAX_SCHEDULE_BYTES:
+        raise ValueError(f"the schedule file {path} is {path.stat().st_size} bytes; at most {MAX_SCHEDULE_BYTES} are read")
+    return path
+
+
 class VideoRenderer:
     """Renders video jobs with one loaded :class:`TiaraAnimateDiffPipeline`."""
 
@@ -138,6 +155,17 @@ class VideoRenderer:
     @staticmethod
     def output_name(settings: dict) -> str:
         return settings["name"] + FORMATS[settings["format"]]
+
+    def memory_estimate(self, settings: dict) -> int:
+        """Bytes a video job needs at least beyond the model: the decoded frames in float32 (from
+        the VAE, and upscaled), the upscaled uint8 copy for the writer, and the latents (the
+        VAE's channels at its scale; latents, guidance batch and noise prediction)."""
+        pipe = self.pipe
+        width, height = settings["size"] or (pipe.unet.config.sample_size * pipe.vae_scale_factor,) * 2
+        frames, k = settings["frames"], settings["upscale"]
+        pixels = frames * height * width
+        latents = frames * pipe.unet.config.in_channels * (height // pipe.vae_scale_factor) * (width // pipe.vae_scale_factor)
+        return pixels * 3 * 4 + pixels * k * k * 3 * (4 + 1) + 4 * latents * 4
 
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
         pipe = self.pipe

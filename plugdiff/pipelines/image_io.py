@@ -44,6 +44,20 @@ def save_image(x: torch.Tensor, path) -> Path:
     return atomic_write(path, lambda tmp: image.save(tmp))
 
 
+def verify_images(expected: dict) -> None:
+    """Raise ``OSError`` unless every file of ``expected`` {path: (H, W)} decodes to an image of
+    that size (checks written files before they are moved into place)."""
+    for path, (height, width) in expected.items():
+        try:
+            with Image.open(path) as image:
+                image.load()
+                size = image.size
+        except (OSError, UnidentifiedImageError) as err:
+            raise OSError(f"the written image {Path(path).name} does not decode: {err}") from None
+        if size != (width, height):
+            raise OSError(f"the written image {Path(path).name} is {size[0]}x{size[1]}, expected {width}x{height}")
+
+
 def posterior_pictures(measurement: torch.Tensor, output, channels: int) -> tuple[dict, dict]:
     """A posterior-sampling result as pictures in [-1, 1], by file name, for viewing:
     ``measurement.png`` (when the measurement is an image with ``channels`` channels; divided by

@@ -25,6 +25,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 
 from .annealing import AnnealingSchedule, resolve_etas
+from .argument_checks import check_train_steps
 from .dpnp import dpnp_sample
 from .dps import dps_sample
 from .operators import ForwardOperator, make_operator
@@ -305,6 +306,7 @@ class DPSPipeline(_PosteriorPipeline):
             num_inference_steps: evenly spaced timesteps, one UNet evaluation and one
                 backpropagation each (None: every training step).
         """
+        check_train_steps("num_inference_steps", num_inference_steps, len(self.alphas_cumprod))
         operator, y, shape = self._prepare(
             measurement, operator, operator_kwargs, num_samples, generator, output_type, image_shape
         )

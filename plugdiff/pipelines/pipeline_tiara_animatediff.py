@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import numbers
 from typing import Any, Callable
 
 import torch
@@ -28,6 +27,7 @@ from ..attention_processors import (
     enable_tiara,
     tiara_controller,
 )
+from .argument_checks import check_int, check_video_call
 from .frame_conditions import FrameConditions
 from .prompt_alignment import aligned_input_ids
 from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
@@ -135,10 +135,8 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 without guidance); only a returned "latents" is taken back.
         """
         callback, callback_steps = _deprecated_callback(kwargs)
-        if isinstance(num_frames, bool) or not isinstance(num_frames, numbers.Integral) or num_frames < 1:
-            raise ValueError(f"`num_frames` must be an int >= 1, got {num_frames!r}.")
-        if isinstance(num_videos_per_prompt, bool) or not isinstance(num_videos_per_prompt, numbers.Integral) or num_videos_per_prompt < 1:
-            raise ValueError(f"`num_videos_per_prompt` must be an int >= 1, got {num_videos_per_prompt!r}.")
+        check_video_call(self, num_frames, height, width, num_inference_steps, guidance_scale, latents)
+        check_int("num_videos_per_prompt", num_videos_per_prompt)
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
         for name, size in (("height", height), ("width", width)):

@@ -1,8 +1,10 @@
 """Write generated frames as MP4 (H.264, yuv420p: plays in browsers), GIF, animated WebP or PNG
 frames.
 
-Every write is atomic (temporary file or folder, then rename), and an optional ``metadata``
-dict is written beside the output as ``<name>.json`` (the settings and seed that made it).
+Every write is atomic and verified: the temporary file or folder is read back (it must decode
+to the expected number of frames of the expected size) before it is renamed into place, so a
+failed encoder never replaces a good file. An optional ``metadata`` dict is written beside the
+output as ``<name>.json`` (the settings and seed that made it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from ..fileio import atomic_folder, atomic_write, write_json
 
 FORMATS = (".mp4", ".gif", ".webp", "PNG folder (no suffix)")
+MAX_FPS = 240.0
 
 
 def to_uint8_frames(frames) -> np.ndarray:
@@ -56,23 +59,44 @@ def save_video(frames, path, fps: float = 8.0, metadata: dict | None = None) -> 
         The path written.
     """
     path = Path(path)
-    if not fps > 0:
-        raise ValueError(f"`fps` must be > 0, got {fps}.")
+    if not 0 < fps <= MAX_FPS:
+        raise ValueError(f"`fps` must be > 0 and <= {MAX_FPS}, got {fps}.")
     suffix = path.suffix.lower()
     if suffix not in (".mp4", ".gif", ".webp", ""):
         raise ValueError(f"unknown video format {path.suffix!r} for {path}; use one of {', '.join(FORMATS)}.")
     array = to_uint8_frames(frames)
     path.parent.mkdir(parents=True, exist_ok=True)
+    expected = (len(array), *array.shape[1:3])
     if suffix == ".mp4":
-        atomic_write(path, lambda tmp: _write_mp4(array, tmp, fps))
+        atomic_write(path, lambda tmp: _write_mp4(array, tmp, fps), lambda tmp: verify_video(tmp, *expected))
     elif suffix in (".gif", ".webp"):
         options = {"lossless": True} if suffix == ".webp" else {}
-        atomic_write(path, lambda tmp: iio.imwrite(tmp, array, extension=suffix, duration=1000.0 / fps, loop=0, **options))
+        atomic_write(path, lambda tmp: iio.imwrite(tmp, array, extension=suffix, duration=1000.0 / fps, loop=0, **options),
+                     lambda tmp: verify_video(tmp, *expected))
     else:
-        atomic_folder(path, lambda tmp: _write_png_frames(array, tmp))
+        atomic_folder(path, lambda tmp: _write_png_frames(array, tmp), lambda tmp: verify_video(tmp, *expected))
     if metadata is not None:
         write_metadata(path, metadata)
     return path
+
+
+def verify_video(path, frames: int, height: int, width: int) -> None:
+    """Read a written video (file, or folder of PNG frames) back and raise ``OSError`` unless it
+    decodes to ``frames`` frames of ``height`` x ``width`` (an MP4 may be padded to even sides)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            shapes = [iio.imread(p).shape for p in sorted(path.glob("frame_*.png"))]
+        else:
+            plugin = {"plugin": "FFMPEG"} if path.suffix.lower() == ".mp4" else {}
+            shapes = [frame.shape for frame in iio.imiter(path, extension=path.suffix.lower() or None, **plugin)]
+    except Exception as err:  # any decoder error means the file is unusable
+        raise OSError(f"the written video {path.name} does not decode: {err}") from None
+    sizes = {(h, w) for h, w, *_ in shapes}
+    if len(shapes) != frames or not sizes <= {(height, width), (height + height % 2, width + width % 2)}:
+        found = f"{len(shapes)} frames of {sorted(sizes)}" if shapes else "no frames"
+        raise OSError(f"the written video {path.name} holds {found}, expected {frames} frames of {height}x{width}; "
+                      "the previous file (if any) is kept")
 
 
 def _write_mp4(array: np.ndarray, path: Path, fps: float) -> None:

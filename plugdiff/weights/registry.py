@@ -9,6 +9,7 @@ in their Hugging Face cache.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -151,6 +152,26 @@ def load_pipeline(name_or_path: str | os.PathLike, *, pipeline_cls=None, allow_d
         >>> pipe = load_pipeline("./models/my-ddpm")             # any save_pretrained folder
         >>> pipe = load_pipeline("google/ddpm-cat-256", allow_download=True)
     """
+    with no_network(not allow_download):
+        return _load(name_or_path, pipeline_cls, allow_download, kwargs)
+
+
+@contextlib.contextmanager
+def no_network(active: bool = True):
+    """While ``active``, huggingface_hub is offline (``HF_HUB_OFFLINE``), so that nothing it
+    does reaches the network: not only downloads (``local_files_only`` stops those) but also
+    the requests it makes on its own, such as refreshing its registry of agent harnesses."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = before or active
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _load(name_or_path, pipeline_cls, allow_download: bool, kwargs: dict):
     cls = _resolve_class(pipeline_cls) if pipeline_cls is not None else None
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
