@@ -216,7 +216,8 @@ def sweep(render, args) -> dict:
     base_rows, per_frame, _ = render_videos(render, captions, frames, args.seeds, SINGLE_METHODS["FreeNoise"])
     report = {"FreeNoise (no TiARA)": {**mean_scores(base_rows), "seconds_per_frame": per_frame, "videos": base_rows}}
     print(f"sweep {'FreeNoise (no TiARA)':24} " + _row(report["FreeNoise (no TiARA)"]), flush=True)
-    for name, tiara in SWEEP.items():
+    for name in args.sweep:
+        tiara = SWEEP[name]
         rows, per_frame, _ = render_videos(render, captions, frames, args.seeds, {"noise_type": "shuffle_context", "tiara": tiara})
         row = {"tiara": {k: list(v) if isinstance(v, tuple) else v for k, v in tiara.items()},
                **mean_scores(rows), "seconds_per_frame": per_frame, "videos": rows}
@@ -274,6 +275,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--sweep-frames", type=int, default=64)
     parser.add_argument("--methods", nargs="+", choices=list(SINGLE_METHODS), default=list(SINGLE_METHODS),
                         help="methods of the single section")
+    parser.add_argument("--sweep", nargs="+", choices=list(SWEEP), default=list(SWEEP), help="settings of the sweep section")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--tag", default="", help="suffix of the output files (long_video_<tag>.json)")
     parser.add_argument("--steps", type=int, default=20)
