@@ -16,13 +16,14 @@ first the three tasks of the DPnP paper with its noise levels, then two of ours:
 Methods at the same total of network evaluations per sample (NFE; ``--nfe``, default 250),
 Tweedie estimates clipped to [-1, 1]:
 
-* ``DPS``: NFE ancestral steps, its step size chosen per problem from 1 / 3 / 10;
+* ``DPS``: NFE ancestral steps, its step size chosen per problem from 1 / 3 (10 was never the best in earlier runs);
 * ``DPnP``: the authors' recipe (``dpnp_recipe("authors")``): a DPS warm start of 36 % of the budget (90 steps at NFE 250) with
   DPS's chosen step size, then the official schedule (K = 16) with DDIM denoising, the rest of
   the budget split evenly (10 steps per iteration at NFE 250), and the authors' sharpened
-  likelihood; its clipping (always, or only while eta >= 0.25) chosen per problem;
+  likelihood; its clipping (only while eta >= 0.25, or never after the warm start) chosen per problem;
 * ``DPnP-posterior``: the exact-posterior mode (``dpnp_recipe("posterior")``): from noise, true
-  likelihood, eta from 1 down to 0.02 with NFE / 10 iterations of 10 DDPM steps.
+  likelihood, eta from 1 down to 0.02 with NFE / 10 iterations of at most 10 DDPM steps (fewer
+  at the smallest etas, which have fewer training steps below them: about 190 at NFE 250).
 
 Choices are made by the PSNR of the posterior mean on separate validation frames. Phase
 retrieval's per-channel signs are an exact ambiguity of the measurement: every method picks them
@@ -83,8 +84,8 @@ PROBLEMS = {
 }
 PAPER_TASKS = ("sr4", "phase-retrieval", "1bit")
 METHODS = ("DPS", "DPnP", "DPnP-posterior")
-DPS_STEP_SIZES = (1.0, 3.0, 10.0)
-DPNP_CLIPPING = (True, 0.25)  # clip always, or only while eta >= 0.25
+DPS_STEP_SIZES = (1.0, 3.0)
+DPNP_CLIPPING = (0.25, 1.0)  # clip while eta >= c (1.0: never in the refinement); the warm start clips
 WARM_START_SHARE = 0.36  # of the budget for DPnP's DPS warm start (90 of 250 evaluations)
 INPAINT_BOX = (0.25, 0.25, 0.5, 0.5)  # (top, left, height, width) as fractions: Inpainting's default
 HIDDEN_RANGE = (0.3, 0.7)  # part of the object's bounding box inside the box, for a test frame

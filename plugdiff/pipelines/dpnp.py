@@ -78,7 +78,7 @@ def dpnp_sample(
         image_shape: (B, C, H, W), needed when the operator changes the shape (unless
             ``init`` is a tensor).
         clip_denoised: clip Tweedie estimates to [-1, 1] inside DDS (image priors): True, False,
-            or a number c: clip only in the iterations with eta >= c.
+            or a number c: clip only in the iterations with eta >= c (and in a DPS warm start).
         callback: ``callback(k, eta, x)`` after each iteration.
     """
     ac = check_alphas_cumprod(alphas_cumprod)

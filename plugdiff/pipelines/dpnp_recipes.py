@@ -68,7 +68,8 @@ def dpnp_recipe(name: str, operator: ForwardOperator, **overrides) -> DPnPRecipe
     * ``"authors"``, the authors' recipe (their ``sample_condition.py``): a DPS reconstruction of
       ``init_steps`` = 90 steps with the step size of :data:`WARM_START_STEP_SIZES` refined by
       the official schedule (0.4 -> 0.16, K = 16) with DDIM denoising (10 steps each, 250 network
-      evaluations in all), the Tweedie estimates clipped to [-1, 1], and the authors' sharpened
+      evaluations in all), the Tweedie estimates clipped to [-1, 1] in the warm start and while
+      eta >= 0.25 only (clipping at the small etas cost 1-2 dB on super-resolution), and the authors' sharpened
       likelihood :math:`p(y \mid x)^w` (:func:`likelihood_weight_for`). Best point estimates on
       learned image priors; the samples are of a sharpened posterior, not the Bayesian one.
     * ``"posterior"``, the exact-posterior mode: from noise, the true likelihood (w = 1) and a
@@ -80,7 +81,7 @@ def dpnp_recipe(name: str, operator: ForwardOperator, **overrides) -> DPnPRecipe
         recipe = DPnPRecipe(
             etas="official", dds="ddim", num_dds_steps=10, init="dps", init_steps=90,
             init_step_size=WARM_START_STEP_SIZES.get(type(operator), 1.0),
-            likelihood_weight=likelihood_weight_for(operator), clip_denoised=True,
+            likelihood_weight=likelihood_weight_for(operator), clip_denoised=0.25,
         )
     elif name == "posterior":
         recipe = DPnPRecipe(
