@@ -25,7 +25,8 @@ Tweedie estimates clipped to [-1, 1]:
   likelihood, eta from 1 down to 0.02 with NFE / 10 iterations of at most 10 DDPM steps (fewer
   at the smallest etas, which have fewer training steps below them: about 190 at NFE 250).
 
-Choices are made by the PSNR of the posterior mean on separate validation frames. Phase
+Choices are made by the PSNR of the posterior mean on separate validation frames (``--no-tune``:
+the library's defaults instead, which came from such choices). Phase
 retrieval's per-channel signs are an exact ambiguity of the measurement: every method picks them
 with the prior (24 extra evaluations each), but on held-out ShapesWorld frames the prior's
 denoising loss often prefers a flipped colour to the true one, so phase retrieval is scored up to them
@@ -207,8 +208,13 @@ def tune(method, settings, prior, operator, frames, samples_per_frame, nfe) -> t
 def run_problem(name, prior, truth, validation, args) -> tuple[dict, dict]:
     operator = PROBLEMS[name]()
     valid = (prior, operator, validation, args.validation_samples, args.nfe)
-    dps_step, dps_scores = tune("DPS", DPS_STEP_SIZES, *valid)
-    dpnp_choice, dpnp_scores = tune("DPnP", [(dps_step, clip) for clip in DPNP_CLIPPING], *valid)
+    if args.tune:
+        dps_step, dps_scores = tune("DPS", DPS_STEP_SIZES, *valid)
+        dpnp_choice, dpnp_scores = tune("DPnP", [(dps_step, clip) for clip in DPNP_CLIPPING], *valid)
+    else:  # the library's defaults: the recipe's warm-start step size and clipping
+        recipe = dpnp_recipe("authors", operator)
+        dps_step, dps_scores = recipe.init_step_size, {}
+        dpnp_choice, dpnp_scores = (dps_step, recipe.clip_denoised), {}
     settings = {"DPS": dps_step, "DPnP": dpnp_choice, "DPnP-posterior": None}
     rows, means = {}, {}
     for method in METHODS:
@@ -296,6 +302,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--robustness", action=argparse.BooleanOptionalAction, default=True,
                         help="rerun the paper's tasks with a perturbed prior (default: on)")
     parser.add_argument("--delta", type=float, default=0.3, help="score error of the perturbed prior")
+    parser.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
+                        help="choose DPS's step size and DPnP's clipping on validation frames (--no-tune: the "
+                             "library's defaults, dpnp_recipe('authors'))")
     parser.add_argument("--validation-samples", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="2 frames x 2 samples at NFE 20 (smoke test)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -311,22 +320,22 @@ def main(argv=None) -> dict:
     validation = held_out_frames(args.validation_frames, VALIDATION_SEED)
     report = {"model": args.model.name, "nfe": args.nfe, "frames": args.frames, "samples": args.samples,
               "validation_frames": args.validation_frames, "dps_step_sizes": list(DPS_STEP_SIZES),
-              "dpnp_clipping": list(DPNP_CLIPPING), "warm_start_share": WARM_START_SHARE, "inpaint_box": list(INPAINT_BOX),
+              "dpnp_clipping": list(DPNP_CLIPPING), "tuned": args.tune, "warm_start_share": WARM_START_SHARE, "inpaint_box": list(INPAINT_BOX),
               "hidden_range": list(HIDDEN_RANGE),
               "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
               "problems": {}}
     suffix = "_quick" if args.quick else ""
     args.out.mkdir(parents=True, exist_ok=True)
     all_means = {}
-    for name in args.problems:
+    paper = [p for p in args.problems if p in PAPER_TASKS]
+    for i, name in enumerate(paper + [p for p in args.problems if p not in PAPER_TASKS]):
         t0 = time.perf_counter()
         report["problems"][name], all_means[name] = run_problem(name, prior, truth, validation, args)
         report["problems"][name]["seconds"] = time.perf_counter() - t0
         print(f"{name}: done in {report['problems'][name]['seconds']:.0f} s", flush=True)
+        if args.robustness and i == len(paper) - 1:  # the paper's claim first
+            report["robustness"] = run_robustness(report, truth, args)
         write_json(args.out / f"inverse_problems{suffix}.json", report)  # after every problem: nothing lost
-    if args.robustness:
-        report["robustness"] = run_robustness(report, truth, args)
-        write_json(args.out / f"inverse_problems{suffix}.json", report)
     print_table(report)
     plot(truth, all_means, args.out / f"inverse_problems{suffix}.png")
     return report
