@@ -16,7 +16,13 @@ from plugdiff.pipelines.dpnp_recipes import (
     dpnp_recipe,
     likelihood_weight_for,
 )
-from plugdiff.pipelines.operators import Inpainting, MatrixOperator, PhaseRetrieval, Quantized1Bit, SuperResolution
+from plugdiff.pipelines.operators import (
+    Inpainting,
+    MatrixOperator,
+    PhaseRetrieval,
+    Quantized1Bit,
+    SuperResolution,
+)
 from plugdiff.pipelines.posterior_sampling import most_probable
 
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from .annealing import AnnealingSchedule, resolve_etas
-from .operators import GaussianMeasurement, PhaseRetrieval, Quantized1Bit, SuperResolution
+from .operators import (
+    GaussianMeasurement,
+    PhaseRetrieval,
+    Quantized1Bit,
+    SuperResolution,
+)
 from .operators.base import ForwardOperator
 
 #: The authors' likelihood scale for Gaussian noise (``multiplier`` 0.15 in their code) against the
