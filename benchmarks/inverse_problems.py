@@ -42,8 +42,10 @@ PSNR and SSIM of the posterior mean (mean and standard error over frames), PSNR 
 samples, calibration (fraction of pixels within 2 std of the mean; 0.95 is ideal for a Gaussian
 posterior), the per-frame PSNR gain of each DPnP variant over DPS, and wall time per sample.
 
-    python benchmarks/inverse_problems.py            # about 40 min on 1 thread beside another job
-    python benchmarks/inverse_problems.py --quick    # ~1 min (smoke test)
+    python benchmarks/inverse_problems.py --no-tune --frames 2 --samples 3   # the published run:
+                                   # 47 min on one thread of a machine shared with several jobs
+    python benchmarks/inverse_problems.py            # with the validation choices, 3 frames x 4 samples
+    python benchmarks/inverse_problems.py --quick    # ~3 min (smoke test)
 """
 
 from __future__ import annotations
