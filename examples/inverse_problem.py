@@ -2,7 +2,7 @@
 
     python examples/inverse_problem.py --model MODEL_DIR --image face.png \
         [--operator super_resolution --factor 4 | --operator inpainting --mask random | ...]
-        [--operator-kwargs '{"noise_std": 0.05}'] [--method dpnp|dps] [--schedule official|accurate]
+        [--operator-kwargs '{"noise_std": 0.05}'] [--method dpnp|dps] [--recipe authors|posterior]
         [--num-samples 4] [--seed 0] [--out outputs/inverse_problem] [--allow-download]
 
 MODEL_DIR is a local diffusers folder with an unconditional epsilon-prediction UNet2DModel and
@@ -45,10 +45,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--noise-std", type=float, help="measurement noise std in [-1, 1] image units")
     parser.add_argument("--operator-kwargs", default="{}", help="JSON object of further operator arguments")
     parser.add_argument("--method", choices=sorted(PIPELINES), default="dpnp")
-    parser.add_argument("--schedule", choices=["official", "accurate"], default="official", help="DPnP annealing preset")
-    parser.add_argument("--pcs", choices=["auto", "exact", "mala", "langevin"], default="auto", help="DPnP proximal sampler")
-    parser.add_argument("--dds", choices=["ddpm", "ddim"], default="ddpm", help="DPnP denoising sampler")
-    parser.add_argument("--dds-steps", type=int, default=10, help="DPnP: UNet evaluations per denoising step")
+    parser.add_argument("--recipe", choices=["authors", "posterior"], default="authors",
+                        help="DPnP settings: the authors' warm-start recipe or the cold-start exact-posterior mode")
+    parser.add_argument("--schedule", choices=["official", "accurate"], help="DPnP annealing preset (default: the recipe's)")
+    parser.add_argument("--pcs", choices=["auto", "exact", "mala", "langevin"], help="DPnP proximal sampler (default: the recipe's)")
+    parser.add_argument("--dds", choices=["ddpm", "ddim"], help="DPnP denoising sampler (default: the recipe's)")
+    parser.add_argument("--dds-steps", type=int, help="DPnP: UNet evaluations per denoising step (default: the recipe's, 10)")
     parser.add_argument("--dps-steps", type=int, default=None, help="DPS: timesteps (default: all training steps)")
     parser.add_argument("--step-size", type=float, default=1.0, help="DPS likelihood step zeta")
     parser.add_argument("--num-samples", type=int, default=4)
@@ -86,7 +88,7 @@ def main(argv=None) -> dict:
     generator = torch.Generator(pipe.device).manual_seed(args.seed)
     y = operator.measure(truth, generator=generator)
     if args.method == "dpnp":
-        method = dict(etas=args.schedule, pcs=args.pcs, dds=args.dds, num_dds_steps=args.dds_steps)
+        method = dict(recipe=args.recipe, etas=args.schedule, pcs=args.pcs, dds=args.dds, num_dds_steps=args.dds_steps)
     else:
         method = dict(step_size=args.step_size, num_inference_steps=args.dps_steps)
     try:

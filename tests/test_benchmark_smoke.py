@@ -88,14 +88,19 @@ def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
     assert set(report["problems"]) == {"sr4", "1bit"}
     for problem in report["problems"].values():
         methods = problem["methods"]
-        assert set(methods) == {"DPnP-DDPM", "DPnP-DDIM", "DPS"}
-        assert methods["DPS"]["setting"] in module.DPS_STEP_SIZES and methods["DPS"]["nfe"] == 20
-        assert methods["DPnP-DDPM"]["setting"] == methods["DPnP-DDIM"]["setting"] in module.dpnp_schedules(20)
-        assert all(r["nfe"] <= 20 and 0 <= r["coverage_2std"] <= 1 and -1 <= r["ssim"] <= 1 for r in methods.values())
-        gain = methods["DPnP-DDPM"]["psnr"] - methods["DPS"]["psnr"]
-        assert abs(methods["DPnP-DDPM"]["gain_over_dps_db"] - gain) < 1e-9
+        assert set(methods) == set(module.METHODS)
+        assert methods["DPS"]["setting"] in module.DPS_STEP_SIZES
+        assert methods["DPnP"]["setting"] in [(methods["DPS"]["setting"], c) for c in module.DPNP_CLIPPING]
+        # DPS and the DPnP recipe at the same budget; the cold start's smallest etas have fewer steps below them
+        assert methods["DPS"]["nfe"] == methods["DPnP"]["nfe"] <= 36 and methods["DPnP-posterior"]["nfe"] <= 36
+        assert all(0 <= r["coverage_2std"] <= 1 and -1 <= r["ssim"] <= 1 for r in methods.values())
+        gain = methods["DPnP"]["psnr"] - methods["DPS"]["psnr"]
+        assert abs(methods["DPnP"]["gain_over_dps_db"] - gain) < 1e-9
+    robust = report["robustness"]["problems"]
+    assert set(robust) == {"sr4", "1bit"} and all(set(rows) == set(module.METHODS) for rows in robust.values())
     assert (tmp_path / "inverse_problems_quick.png").stat().st_size > 5_000
-    assert "gain vs DPS" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "gain vs DPS" in out and "Perturbed prior" in out
     frames = module.held_out_frames(3, 0)
     assert frames.shape == (3, 3, 32, 32)
 

@@ -245,7 +245,7 @@ def test_bad_init(eps):
         with pytest.raises(ValueError, match="`init` has non-finite values"):
             _dpnp(eps, init=init)
     for name in ("DPS", "prior", "", "random"):
-        with pytest.raises(ValueError, match="`init` must be None, 'dps' or a tensor"):
+        with pytest.raises(ValueError, match="`init` must be None, 'noise', 'dps' or a tensor"):
             _dpnp(eps, init=name)
 
 

@@ -13,7 +13,7 @@ from plugdiff.pipelines.dps import dps_sample
 from plugdiff.pipelines.operators import Inpainting, PhaseRetrieval, Quantized1Bit, SuperResolution
 from plugdiff.pipelines.proximal_sampling import LangevinSettings
 
-FAST = dict(etas=[0.5, 0.2], num_dds_steps=2)  # 2 iterations x 2 UNet evaluations
+FAST = dict(recipe="posterior", etas=[0.5, 0.2], num_dds_steps=2)  # from noise: 2 iterations x 2 UNet evaluations
 FAST_DPS = dict(num_inference_steps=3)
 
 

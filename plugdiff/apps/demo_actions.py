@@ -117,9 +117,10 @@ class DemoSession:
 
     # ------------------------------------------------------------------ restore
     def restore(self, image: np.ndarray | None, example: str | None, operator: str = "sr4", noise: float = 0.05,
-                method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0, dps_steps: int = 200) -> dict:
-        """Restore an uploaded picture (a file path, or a uint8 (H, W[, C]) array) or a named example. DPnP runs
-        its official schedule (16 annealing steps x 10 UNet evaluations); DPS runs ``dps_steps``.
+                method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0, dps_steps: int = 250) -> dict:
+        """Restore an uploaded picture (a file path, or a uint8 (H, W[, C]) array) or a named example.
+        DPnP runs the authors' recipe (a 90-step DPS warm start, then 16 annealing steps x 10 UNet
+        evaluations: 250 in all); DPS runs ``dps_steps``.
 
         Returns:
             {"pictures": [(PIL image, caption), ...] (clean, measurement, mean, samples, std),

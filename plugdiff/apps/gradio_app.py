@@ -120,7 +120,7 @@ def build_demo(session: DemoSession):
                     operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
                     noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
                     method = gr.Radio(["dpnp", "dps"], value="dpnp", label="Method")
-                    dps_steps = gr.Slider(10, 1000, value=200, step=10, label="DPS steps (DPnP: 16 x 10 UNet evaluations)")
+                    dps_steps = gr.Slider(10, 1000, value=250, step=10, label="DPS steps (DPnP: 90 DPS + 16 x 10 UNet evaluations = 250)")
                     samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
                     simulate = gr.Checkbox(value=True, label="Simulate: measure the image with the operator first")
                     restore_seed = gr.Number(value=0, precision=0, label="Seed")

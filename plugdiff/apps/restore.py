@@ -12,12 +12,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ..fileio import atomic_folder
 from ..pipelines import DPnPPipeline, DPSPipeline
-from ..pipelines.image_io import (
-    posterior_pictures,
-    read_image,
-    save_image,
-    verify_images,
-)
+from ..pipelines.dpnp_recipes import RECIPES, dpnp_recipe
+from ..pipelines.image_io import posterior_pictures, read_image, save_image, verify_images
 from ..pipelines.operators import make_operator
 from . import fields as f
 from .rendered import Rendered
@@ -83,10 +79,18 @@ FIELDS = (
     f.Field("samples", 4, f.integer(1, MAX_SAMPLES), "independent posterior samples", int),
     f.Field("model", "shapesworld-ddpm", f.text, "unconditional image prior: registry name, local folder or hub id"),
     f.Field("seed", 0, f.integer(0, f.SEED_MAX), "random seed (measurement noise and sampling)", int),
-    f.Field("etas", "official", etas_setting, "DPnP annealing: official, accurate, or comma-separated noise levels"),
-    f.Field("dds_steps", 10, f.integer(1, MAX_STEPS), "DPnP: UNet evaluations per denoising step", int),
-    f.Field("steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPS: timesteps (default: every training step)", int),
-    f.Field("step_size", 1.0, f.number(0, MAX_STEP_SIZE, exclusive=True), "DPS likelihood step zeta", float),
+    f.Field("recipe", "authors", f.choice(*RECIPES), "DPnP settings: authors (DPS warm start, official schedule, "
+            "sharpened likelihood; best estimates) or posterior (from noise, exact-posterior mode)", choices=RECIPES),
+    f.Field("etas", None, f.optional(etas_setting), "DPnP annealing: official, accurate, or comma-separated noise "
+            "levels (default: the recipe's)"),
+    f.Field("dds_steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPnP: UNet evaluations per denoising step "
+            "(default: the recipe's, 10)", int),
+    f.Field("warm_steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPnP: DPS warm-start steps (default: the "
+            "recipe's, 90)", int),
+    f.Field("steps", 250, f.optional(f.integer(1, MAX_STEPS)), "DPS: timesteps (default 250, the budget of DPnP's "
+            "recipe)", int),
+    f.Field("step_size", None, f.optional(f.number(0, MAX_STEP_SIZE, exclusive=True)), "DPS likelihood step zeta, "
+            "also DPnP's warm start (default: per operator)", float),
     f.Field("operator_options", {}, operator_options, "further operator arguments, e.g. {\"sigma\": 2.0} for blur "
             "(on the command line: JSON)", f.json_object),
 )
@@ -183,9 +187,11 @@ class RestoreRenderer:
         else:
             y = _read_measurement(settings, operator, shape).to(pipe.device)
         if settings["method"] == "dpnp":
-            method = dict(etas=settings["etas"], num_dds_steps=settings["dds_steps"])
+            method = dict(recipe=settings["recipe"], etas=settings["etas"], num_dds_steps=settings["dds_steps"],
+                          init_steps=settings["warm_steps"], init_step_size=settings["step_size"])
         else:
-            method = dict(step_size=settings["step_size"], num_inference_steps=settings["steps"])
+            step_size = settings["step_size"] or dpnp_recipe("authors", operator).init_step_size
+            method = dict(step_size=step_size, num_inference_steps=settings["steps"])
         out = pipe(y, operator, num_samples=settings["samples"], generator=generator, output_type="pt", **method)
 
         shown, scales = posterior_pictures(y, out, config.in_channels)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .posterior_sampling import EpsModel, denoised, timestep_grid
+from .posterior_sampling import EpsModel, check_alphas_cumprod, denoised, timestep_grid
 
 
 def last_step_below(alphas_cumprod: torch.Tensor, eta: float) -> int:
@@ -46,8 +46,10 @@ def dds_ddpm(
     update :math:`x + 2(\sqrt{\tau_{t-1}} - \sqrt{\tau_t})\,e + \sqrt{\tau_t - \tau_{t-1}}\,z`, and unlike
     that update it stays a valid sampler on coarse grids. The first step queries the model at
     the training step nearest below eta. When eta is below every training level the input is
-    returned unchanged.
+    returned unchanged. ``alphas_cumprod`` is used in float64 (in float32, 1/alpha-bar - 1 loses
+    its digits at the small levels).
     """
+    alphas_cumprod = check_alphas_cumprod(alphas_cumprod)
     last = last_step_below(alphas_cumprod, eta)
     if last < 0:
         return x_noisy
@@ -94,8 +96,9 @@ def dds_ddim(
     :math:`\bar\alpha' = 1`. Returns :math:`x' + u_0`. This is the schedule of the official
     ``DDIMDenoiser`` without its extra interpolated levels; the first step starts exactly at
     :math:`\bar\alpha' = 0` (level eta, centre x'), querying the model at the training step
-    nearest below eta.
+    nearest below eta. ``alphas_cumprod`` is used in float64, as in :func:`dds_ddpm`.
     """
+    alphas_cumprod = check_alphas_cumprod(alphas_cumprod)
     last = last_step_below(alphas_cumprod, eta)
     if last < 0:
         return x_noisy

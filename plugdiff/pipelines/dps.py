@@ -11,6 +11,7 @@ from .posterior_sampling import (
     PosteriorSamples,
     check_alphas_cumprod,
     timestep_grid,
+    most_probable,
     timesteps_for,
 )
 from .sampling_inputs import check_problem
@@ -43,7 +44,9 @@ def dps_sample(
     posterior mean is :math:`\hat x_0` itself), :math:`\zeta` = ``step_size`` and d the
     operator's measurement distance (``||y - A(x)||`` for Gaussian noise; Chung et al.,
     Algorithm 1 with :math:`\zeta_i = \zeta / \lVert y - A(\hat x_0)\rVert`). Each step costs
-    one network evaluation and one backpropagation through the network.
+    one network evaluation and one backpropagation through the network. When the operator has
+    exact ambiguities (phase retrieval's channel signs) the result is the one the prior prefers
+    (:func:`~plugdiff.pipelines.posterior_sampling.most_probable`, a few evaluations more).
 
     Args:
         eps_model: ``eps_model(x_t, t)`` with t integer timesteps (B,); must be differentiable.
@@ -79,4 +82,6 @@ def dps_sample(
             x = x + var**0.5 * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         if callback is not None:
             callback(i, t, x)
-    return PosteriorSamples(samples=x.detach(), model_evals=model.calls)
+    with torch.no_grad():
+        x = most_probable(model, ac, operator, x.detach(), generator)
+    return PosteriorSamples(samples=x, model_evals=model.calls)

@@ -27,6 +27,7 @@ from diffusers.utils import BaseOutput
 from .annealing import AnnealingSchedule, resolve_etas
 from .argument_checks import check_train_steps
 from .dpnp import dpnp_sample
+from .dpnp_recipes import dpnp_recipe
 from .dps import dps_sample
 from .operators import ForwardOperator, make_operator
 from .posterior_sampling import PosteriorSamples, timestep_grid
@@ -181,7 +182,9 @@ class DPnPPipeline(_PosteriorPipeline):
 
     DPnP alternates a proximal consistency step that sees only the likelihood with a denoising
     diffusion step that sees only the prior, at a noise level eta annealed towards 0
-    (:func:`~plugdiff.pipelines.dpnp.dpnp_sample`). Any unconditional epsilon-prediction
+    (:func:`~plugdiff.pipelines.dpnp.dpnp_sample`). By default it runs the authors' recipe, a DPS
+    warm start refined by DPnP with a sharpened likelihood (``recipe="authors"``: best point
+    estimates); ``recipe="posterior"`` is the cold-start, exact-posterior mode. Any unconditional epsilon-prediction
     ``UNet2DModel`` with a VP scheduler works (``google/ddpm-*`` checkpoints); the scheduler
     only supplies ``alphas_cumprod``. The UNet is used as it is: ``from_pretrained`` puts it in
     eval mode; call ``.eval()`` on one you built or trained yourself (dropout).
@@ -194,7 +197,7 @@ class DPnPPipeline(_PosteriorPipeline):
         pipe = DPnPPipeline.from_pretrained("path/to/ddpm-celebahq-256")  # a local folder
         y = ...  # (3, 128, 128) tensor in [-1, 1], a noisy x2 downsampled image
         out = pipe(y, "super_resolution", operator_kwargs={"factor": 2}, num_samples=4,
-                   etas="official", generator=torch.Generator().manual_seed(0))
+                   generator=torch.Generator().manual_seed(0))  # the authors' recipe
         out.images[0].save("sample.png"); out.mean[0].save("mean.png")
     """
 
@@ -211,12 +214,16 @@ class DPnPPipeline(_PosteriorPipeline):
         return_dict: bool = True,
         image_shape=None,
         callback: Callable | None = None,
+        recipe: str = "authors",
         etas: str | AnnealingSchedule | list[float] | None = None,
-        pcs: str | LangevinSettings = "auto",
-        dds: str = "ddpm",
-        num_dds_steps: int | None = 10,
+        pcs: str | LangevinSettings | None = None,
+        dds: str | None = None,
+        num_dds_steps: int | None = None,
         init: str | torch.Tensor | None = None,
-        clip_denoised: bool = True,
+        init_steps: int | None = None,
+        init_step_size: float | None = None,
+        likelihood_weight: float | None = None,
+        clip_denoised: bool | float | None = None,
     ) -> PosteriorPipelineOutput | tuple:
         r"""Draw ``num_samples`` independent posterior samples for one measurement.
 
@@ -235,26 +242,37 @@ class DPnPPipeline(_PosteriorPipeline):
                 operator keeps it (inpainting, blur, 1-bit), else the UNet's ``sample_size``.
             callback: ``callback(k, eta, x)`` after each annealing iteration (x: the (N, C, H, W)
                 chains in [-1, 1]).
-            etas: annealing schedule: None / "official" (K = 16), "accurate" (1.0 -> 0.02, K = 100), an
+            recipe: the settings every argument below left at None takes
+                (:func:`~plugdiff.pipelines.dpnp_recipes.dpnp_recipe`): "authors" (default; a DPS
+                warm start refined by the official schedule with DDIM denoising and the authors'
+                sharpened likelihood, 250 UNet evaluations per sample) or "posterior" (from noise,
+                the true likelihood, eta from 1 down to 0.02: the exact-posterior mode).
+            etas: annealing schedule: "official" (K = 16), "accurate" (1.0 -> 0.02, K = 100), an
                 :class:`~plugdiff.pipelines.annealing.AnnealingSchedule` or a non-increasing list.
             pcs: proximal sampler: "auto", "exact", "mala", "langevin" or
                 :class:`~plugdiff.pipelines.proximal_sampling.LangevinSettings`.
             dds: denoising sampler, "ddpm" or "ddim".
-            num_dds_steps: at most this many UNet evaluations per denoising step (None: every
-                training step below eta).
-            init: starting image: None (noise), "dps" (a 250-step DPS run, not shown in the
-                progress bar) or a tensor (C, H, W) / (1 or N, C, H, W).
-            clip_denoised: clip the denoiser's estimates to [-1, 1].
+            num_dds_steps: at most this many UNet evaluations per denoising step.
+            init: starting image: "noise", "dps" (a DPS run of ``init_steps`` steps with step size
+                ``init_step_size``, not shown in the progress bar) or a tensor (C, H, W) /
+                (1 or N, C, H, W).
+            likelihood_weight: w, sample :math:`p(x)\,p(y \mid x)^w`: 1 is the Bayesian posterior,
+                w > 1 a sharpened one.
+            clip_denoised: clip the denoiser's estimates to [-1, 1]: True, False, or a number c
+                (clip only while eta >= c).
         """
         operator, y, shape = self._prepare(
             measurement, operator, operator_kwargs, num_samples, generator, output_type, image_shape
         )
         if isinstance(init, torch.Tensor):
             init = _batched(init, num_samples).to(device=y.device, dtype=y.dtype)
-        with self._progress(len(resolve_etas(etas)), callback) as step:
+        chosen = dict(etas=etas, pcs=pcs, dds=dds, num_dds_steps=num_dds_steps, init=init, init_steps=init_steps,
+                      init_step_size=init_step_size, likelihood_weight=likelihood_weight, clip_denoised=clip_denoised)
+        settings = dpnp_recipe(recipe, operator, **{k: v for k, v in chosen.items() if v is not None})
+        with self._progress(len(resolve_etas(settings.etas)), callback) as step:
             result = dpnp_sample(
-                self.eps_model, self.alphas_cumprod, operator, y, etas=etas, pcs=pcs, dds=dds, num_steps=num_dds_steps,
-                init=init, image_shape=shape, clip_denoised=clip_denoised, generator=generator, callback=step,
+                self.eps_model, self.alphas_cumprod, operator, y, **settings.sampler_kwargs(), image_shape=shape,
+                generator=generator, callback=step,
             )
         return self._output(result, output_type, return_dict)
 

@@ -79,3 +79,35 @@ def denoised(eps_model: EpsModel, x: torch.Tensor, t: int, sigma: float, alpha_b
     eps = eps_model(alpha_bar**0.5 * x, timesteps_for(t, x.shape[0], x.device))
     x0 = x - sigma * eps.to(x.dtype)
     return x0.clamp(-1, 1) if clip else x0
+
+
+#: Training steps at which :func:`most_probable` compares candidates (few, low to middle noise).
+AMBIGUITY_TIMESTEPS = (20, 100, 250)
+
+
+def most_probable(eps_model: EpsModel, alphas_cumprod: torch.Tensor, operator, x: torch.Tensor,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Per sample, the image the prior finds most likely among x and ``operator.ambiguities(x)``
+    (images with exactly the same likelihood, e.g. phase retrieval's channel signs).
+
+    Each candidate c is scored by the denoising loss
+    :math:`\sum_t \lVert \varepsilon_\theta(\sqrt{\bar\alpha_t}\,c + \sqrt{1-\bar\alpha_t}\,n_t, t) - n_t\rVert^2`
+    over :data:`AMBIGUITY_TIMESTEPS` with the same noise :math:`n_t` for every candidate: the
+    terms of the diffusion ELBO (Ho et al., NeurIPS 2020, eq. 14), so a lower loss is a larger prior
+    density. Costs one network evaluation per candidate and timestep; returns x when the
+    operator has no ambiguities.
+    """
+    others = operator.ambiguities(x)
+    if not others:
+        return x
+    candidates = [x, *others]
+    losses = torch.zeros(len(candidates), x.shape[0], dtype=torch.float64, device=x.device)
+    last = len(alphas_cumprod) - 1
+    for t in (min(t, last) for t in AMBIGUITY_TIMESTEPS):
+        a = float(alphas_cumprod[t])
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        for i, c in enumerate(candidates):
+            eps = eps_model(a**0.5 * c + (1 - a) ** 0.5 * noise, timesteps_for(t, x.shape[0], x.device))
+            losses[i] += ((eps.to(x.dtype) - noise) ** 2).reshape(x.shape[0], -1).sum(1).double()
+    best = losses.argmin(0)
+    return torch.stack(candidates)[best, torch.arange(x.shape[0], device=x.device)]

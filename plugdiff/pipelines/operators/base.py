@@ -5,6 +5,7 @@ Images are (B, C, H, W) tensors in [-1, 1]; noise levels are in the same units.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -96,6 +97,53 @@ class ForwardOperator:
         """The constructor arguments (for sidecars and reproducibility)."""
         return dict(getattr(self, "_config", {}))
 
+    def tempered(self, weight: float) -> ForwardOperator:
+        r"""This operator with the likelihood raised to the power w = ``weight``:
+        :math:`p_w(y \mid x) \propto p(y \mid x)^w` (w > 1 sharpens it; w = 1 is this operator).
+
+        A sampler that uses the tempered operator targets :math:`p(x)\,p(y \mid x)^w`, a sharpened
+        posterior, not the Bayesian one. The scale becomes :math:`s / \sqrt w` and the distance d
+        stays the same, so that :math:`\log p_w = -d^2 / (2 (s/\sqrt w)^2)` as for Gaussian noise.
+        """
+        weight = check_positive(weight, "likelihood_weight")
+        return self if weight == 1.0 else TemperedLikelihood(self, weight)
+
+    def ambiguities(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Other images with exactly the same measurement law as x (none by default; phase
+        retrieval has per-channel sign flips). Samplers choose among them with the prior."""
+        return []
+
+
+class TemperedLikelihood(ForwardOperator):
+    """``operator`` with its log-likelihood multiplied by ``weight`` (see :meth:`ForwardOperator.tempered`)."""
+
+    def __init__(self, operator: ForwardOperator, weight: float):
+        self.operator, self.weight = operator, weight
+        self.noise_level = operator.noise_level / weight**0.5
+        self._config = {**operator.config(), "likelihood_weight": weight}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.operator.forward(x)
+
+    def measure(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.operator.measure(x, generator=generator)
+
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.weight * self.operator.log_likelihood(x, y)
+
+    def log_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        grad, value = self.operator.log_likelihood_grad(x, y)
+        return self.weight * grad, self.weight * value
+
+    def measurement_shape(self, image_shape) -> tuple[int, ...]:
+        return self.operator.measurement_shape(image_shape)
+
+    def check_measurement(self, y: torch.Tensor, image_shape) -> None:
+        self.operator.check_measurement(y, image_shape)
+
+    def ambiguities(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.operator.ambiguities(x)
+
 
 class GaussianMeasurement(ForwardOperator):
     r"""Additive white Gaussian noise: :math:`y = A(x) + s\,n`, :math:`n \sim \mathcal N(0, I)`,
@@ -117,6 +165,17 @@ class GaussianMeasurement(ForwardOperator):
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         residual = (y - self.forward(x)).reshape(x.shape[0], -1)
         return -0.5 * (residual**2).sum(1) / self.noise_level**2
+
+    def tempered(self, weight: float) -> GaussianMeasurement:
+        """A copy with noise std s / sqrt(w): the tempered Gaussian likelihood is again Gaussian,
+        so linear operators keep their exact proximal sampler."""
+        weight = check_positive(weight, "likelihood_weight")
+        if weight == 1.0:
+            return self
+        tempered = copy.copy(self)
+        tempered.noise_level = self.noise_level / weight**0.5
+        tempered._config = {**self.config(), "likelihood_weight": weight}
+        return tempered
 
 
 class LinearOperator(GaussianMeasurement):

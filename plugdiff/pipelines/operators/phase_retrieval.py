@@ -36,7 +36,9 @@ class PhaseRetrieval(GaussianMeasurement):
     A is nonlinear (no adjoint): samplers use autograd gradients of the Gaussian log-likelihood.
     The magnitude is computed as :math:`\sqrt{\mathrm{re}^2 + \mathrm{im}^2 + 10^{-12}}` so its
     gradient is finite (zero) where the transform vanishes; this biases A by at most 1e-6.
-    The code M removes the trivial ambiguities (shift, flip) of plain Fourier phase retrieval.
+    The code M removes the trivial ambiguities (shift, flip) of plain Fourier phase retrieval, but
+    not the sign of each channel: x and x with any channels negated have the same measurement
+    (:meth:`ambiguities`); posterior samplers pick among them with the prior.
     Source: coded diffraction patterns (Candes, Li & Soltanolkotabi, 2015); the coded phase
     retrieval task of DPnP (Xu & Chi, NeurIPS 2024), whose official code pads 256 x 256 images to
     512 x 512 (oversampling 2 here; its ``oversample: 4.0`` means 128 pixels of padding per side)
@@ -66,6 +68,12 @@ class PhaseRetrieval(GaussianMeasurement):
         padded = F.pad(coded, (left, pw - width - left, top, ph - height - top))
         spectrum = torch.fft.fft2(padded, norm="ortho")
         return (spectrum.real**2 + spectrum.imag**2 + MAGNITUDE_EPS).sqrt().to(x.dtype)
+
+    def ambiguities(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x with each non-empty subset of its channels negated (2^C - 1 images)."""
+        channels = x.shape[1]
+        signs = [[-1.0 if (k >> c) & 1 else 1.0 for c in range(channels)] for k in range(1, 2**channels)]
+        return [x * torch.tensor(s, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1) for s in signs]
 
     def measurement_shape(self, image_shape) -> tuple[int, ...]:
         return (*(int(n) for n in tuple(image_shape)[:2]), *self.padded_hw(*shape_hw(image_shape)))
