@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+from ._lazy import lazy_exports
 
-__all__ = ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler", "__version__"]
+lazy_exports(globals(), {".samplers": ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler"]})
+__all__ += ["__version__"]

@@ -17,18 +17,23 @@ import argparse
 import os
 import random
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from .demo_actions import EXAMPLE_FRAMES, MAX_FRAMES, DemoInputError, DemoSession
 from .restore import OPERATORS
 from .schedulers import SCHEDULERS
 
 DEFAULT_SCHEDULE = [[0, "a red circle moving right on a white background"], [16, "a blue circle moving right on a white background"]]
 MAX_FILE_SIZE = "10mb"
 
+if TYPE_CHECKING:  # the demo's models and torch load when it starts, not with `plugdiff --help`
+    from .demo_actions import DemoSession
+
 
 def build_demo(session: DemoSession):
     """The gr.Blocks app; endpoints ``/video``, ``/restore`` and ``/samplers``."""
     import gradio as gr
+
+    from .demo_actions import EXAMPLE_FRAMES, MAX_FRAMES, DemoInputError
 
     @contextmanager
     def user_errors():
