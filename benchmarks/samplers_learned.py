@@ -32,6 +32,7 @@ from plugdiff.fileio import write_json
 from plugdiff.samplers import denoise
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 from samplers import METHODS, steps_for_budget  # noqa: E402
 from shapesworld_prior import DEFAULT_MODEL, score  # noqa: E402
 
@@ -104,7 +105,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--clip-sample", action="store_true", help="clip predicted x0 to [-1, 1] where supported")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS / "samplers_learned.json")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     if args.quick:
         args.num_samples, args.nfe = 64, [5, 20]
     if args.num_samples < 2 or min(args.nfe) < 1:

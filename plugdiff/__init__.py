@@ -2,7 +2,8 @@
 
 __version__ = "0.1.0"
 
+__all__ = ["__version__"]
+
 from ._lazy import lazy_exports
 
 lazy_exports(globals(), {".samplers": ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler"]})
-__all__ += ["__version__"]

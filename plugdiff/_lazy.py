@@ -9,7 +9,8 @@ import importlib
 
 def lazy_exports(namespace: dict, exports: dict[str, list[str]]) -> None:
     """Give the package whose globals are ``namespace`` a ``__getattr__``, ``__dir__`` and
-    ``__all__`` for ``exports`` (relative submodule name -> the public names it defines).
+    ``__all__`` (added to any already there) for ``exports`` (relative submodule name -> the
+    public names it defines).
 
     Example (in a package's ``__init__.py``)::
 
@@ -28,4 +29,4 @@ def lazy_exports(namespace: dict, exports: dict[str, list[str]]) -> None:
     def __dir__() -> list[str]:
         return sorted(set(namespace) | set(where))
 
-    namespace.update(__getattr__=__getattr__, __dir__=__dir__, __all__=sorted(where))
+    namespace.update(__getattr__=__getattr__, __dir__=__dir__, __all__=sorted([*namespace.get("__all__", []), *where]))

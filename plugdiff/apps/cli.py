@@ -195,13 +195,17 @@ def _render(args) -> int:
 
 
 def _demo(args) -> int:
+    from .gradio_app import ServerAddressError, check_free, launch, server_address
+
     try:
+        check_free(*server_address(args))  # at once, and before gradio, whose import fails on a bad GRADIO_SERVER_PORT
         import gradio  # noqa: F401
+
+        launch(args)
+    except ServerAddressError as err:
+        return _usage_error(str(err))
     except ImportError:
         return _usage_error("the web UI needs gradio: pip install 'plugdiff[ui]'")
-    from .gradio_app import launch
-
-    launch(args)
     return 0
 
 

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .tiara_settings import (  # noqa: F401 (re-exported: the public names stay in this module)
+from .tiara_settings import (  # also re-exported: the settings stay importable from this module
     DEFAULT_WINDOW_LENGTH,
     TiaraSettings,
     check_band,
