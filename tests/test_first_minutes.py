@@ -50,7 +50,7 @@ def _library_messages(stderr: str) -> list[str]:
 def _run_plugdiff(*arguments, timeout=300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "plugdiff", *arguments], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "plugdiff", *arguments], capture_output=True, text=True, env=env, check=False,
                           timeout=timeout, cwd=ROOT)
 
 
@@ -136,3 +136,29 @@ def test_every_benchmark_script_parses_through_the_guard():
     for script in scripts:
         text = script.read_text()
         assert "published_results.parse_args(parser" in text and "parser.parse_args(" not in text, script.name
+
+
+def test_the_web_ui_starts_without_library_warnings():
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY")}
+    server = subprocess.Popen([sys.executable, "-m", "plugdiff", "demo", "--port", str(port), "--device", "cpu"], cwd=ROOT,
+                              env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert server.poll() is None, server.communicate()[1][-2000:]
+    finally:
+        server.terminate()
+        stdout, stderr = server.communicate(timeout=60)
+    assert f"http://127.0.0.1:{port}" in stdout
+    assert _library_messages(stderr) == []

@@ -198,14 +198,18 @@ def _demo(args) -> int:
     from .gradio_app import ServerAddressError, check_free, launch, server_address
 
     try:
-        check_free(*server_address(args))  # at once, and before gradio, whose import fails on a bad GRADIO_SERVER_PORT
+        address = server_address(args)  # first: gradio's own import fails on a malformed GRADIO_SERVER_PORT
+    except ServerAddressError as err:
+        return _usage_error(str(err))
+    try:
         import gradio  # noqa: F401
-
+    except ImportError:
+        return _usage_error("the web UI needs gradio: pip install 'plugdiff[ui]'")
+    try:
+        check_free(*address)  # before any model loads
         launch(args)
     except ServerAddressError as err:
         return _usage_error(str(err))
-    except ImportError:
-        return _usage_error("the web UI needs gradio: pip install 'plugdiff[ui]'")
     return 0
 
 
