@@ -214,7 +214,7 @@ def test_real_browser_keeps_errors_by_their_input_generates_a_playable_video_and
     ("choose one or more samplers from: ddim", None),  # no field: shown under the tab's button
 ])
 def test_an_error_message_names_the_input_it_is_shown_under(message, field):
-    from plugdiff.apps.gradio_app import input_of
+    from plugdiff.apps.ui_messages import input_of
 
     fields = ["prompt schedule", "schedule", "prompt", "frames", "window", "stride", "tiara", "TiARA window length", "image"]
     assert input_of(message, fields) == field
