@@ -34,6 +34,7 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -47,6 +48,9 @@ from plugdiff.pipelines.dpnp import dpnp_sample
 from plugdiff.pipelines.dps import dps_sample
 from plugdiff.pipelines.operators import Inpainting, MatrixOperator, SuperResolution
 from plugdiff.pipelines.proximal_sampling import PCS_PRESETS, langevin_proximal_sample
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 
 ALPHAS_CUMPROD = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
 DPS_STEP_SIZES = (0.1, 0.3, 1.0)
@@ -275,7 +279,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--plot-only", action="store_true", help="redraw the PNG from the JSON in --out")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     if args.plot_only:
         report = json.loads((args.out / "dpnp_posterior.json").read_text())
         plot(report, args.out / "dpnp_posterior.png")

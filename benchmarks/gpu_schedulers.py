@@ -19,6 +19,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 sys.path.insert(0, str(Path(__file__).parent))
+import published_results
 from samplers import BASE_CONFIG, METHODS, steps_for_budget  # noqa: E402
 
 from plugdiff.fileio import write_json
@@ -55,7 +56,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--steps", type=int, default=20)
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     if not torch.cuda.is_available():
         raise SystemExit("gpu_schedulers.py needs a CUDA device")
     device = torch.device("cuda")

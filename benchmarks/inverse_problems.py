@@ -76,6 +76,7 @@ from plugdiff.pipelines.operators import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 from shapesworld_prior import DEFAULT_MODEL, strip  # noqa: E402
 
 PROBLEMS = {
@@ -310,7 +311,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--validation-samples", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="2 frames x 2 samples at NFE 20 (smoke test)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     if args.quick:
         args.nfe, args.frames, args.samples, args.validation_frames, args.validation_samples = 36, 2, 2, 1, 2
     for flag in ("nfe", "frames", "samples", "validation_frames", "validation_samples"):

@@ -55,6 +55,7 @@ from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.weights import load_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 from shapesworld_prior import strip  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -282,7 +283,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--guidance", type=float, default=6.0)
     parser.add_argument("--quick", action="store_true", help="24 frames, 2 steps (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     if args.quick:
         args.frames, args.multi_frames, args.sweep_frames, args.steps = [24], 24, 24, 2
     if min(*args.frames, args.multi_frames, args.sweep_frames) < 17:

@@ -3,8 +3,8 @@ README's command does (``plugdiff video``, PNG frames at the model's size instea
 enlarged MP4), scores every frame with the detector, times the command as written, and draws the
 contact sheet the README shows.
 
-    python benchmarks/main_job.py                # seeds 0-4, ~3 minutes on 2 idle CPU cores
-    python benchmarks/main_job.py --seeds 0      # one seed
+    python benchmarks/main_job.py --publish      # seeds 0-4, ~4 minutes on 2 idle CPU cores
+    python benchmarks/main_job.py --seeds 0      # one seed, written under outputs/benchmarks/
 
 Per seed: ``follows``, the share of frames more than ``--margin`` frames away from every prompt
 change whose detected object has the scheduled colour and shape on the scheduled background;
@@ -15,6 +15,7 @@ change whose detected object has the scheduled colour and shape on the scheduled
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +29,9 @@ from plugdiff.evaluation.shape_detector import detect
 from plugdiff.evaluation.shapesworld import parse_caption
 from plugdiff.fileio import atomic_write, write_json
 from plugdiff.pipelines import PromptSchedule, read_schedule_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE = ROOT / "examples" / "schedules" / "shapesworld.txt"
@@ -74,8 +78,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--margin", type=int, default=4, help="frames on each side of a prompt change left unjudged")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "main_job.json")
-    parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "images" / "main-job.png")
-    args = parser.parse_args(argv)
+    parser.add_argument("--sheet", type=Path, default=None,
+                        help="contact sheet (default: docs/images/main-job.png with --publish, else beside --out)")
+    args = published_results.parse_args(parser, argv)
+    if args.sheet is None:
+        args.sheet = ROOT / "docs" / "images" / "main-job.png" if args.publish else args.out.with_name("main-job.png")
 
     schedule = PromptSchedule.parse(read_schedule_file(SCHEDULE))
     result = {"command": "plugdiff " + " ".join(COMMAND[:1] + ["--schedule", "examples/schedules/shapesworld.txt"] + COMMAND[3:]),

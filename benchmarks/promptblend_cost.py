@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 from tiara_overhead import MODELS, build_pipeline  # noqa: E402
 
 from plugdiff.fileio import write_json  # noqa: E402
@@ -89,7 +90,7 @@ def main(argv=None):
     parser.add_argument("--guidance", type=float, default=7.5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
 
     pipe = build_pipeline(args.model, torch.device(args.device), getattr(torch, args.dtype))
     results = {frames: measure(pipe, frames, args) for frames in args.frames}

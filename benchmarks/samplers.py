@@ -52,6 +52,9 @@ from plugdiff.samplers import (
 )
 from plugdiff.samplers.loop import step_kwargs
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
+
 # A plain dict: an in-memory config lists its default-valued keys in `_use_default_values`, and
 # `from_config` drops those, so e.g. Heun would silently fall back to its own (SD) betas.
 BASE_CONFIG = {
@@ -208,7 +211,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-plot", action="store_true")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
     if args.quick:

@@ -32,6 +32,7 @@ from plugdiff.fileio import write_json
 from plugdiff.samplers import denoise
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 from samplers import METHODS, steps_for_budget  # noqa: E402
 from shapesworld_prior import DEFAULT_MODEL, score  # noqa: E402
 
@@ -107,7 +108,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), metavar="NAME",
                         help=f"schedulers to run (default: all of {', '.join(METHODS)})")
     parser.add_argument("--out", type=Path, default=RESULTS / "samplers_learned.json")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     if args.quick:
         args.num_samples, args.nfe = 64, [5, 20]
     if args.num_samples < 2 or min(args.nfe) < 1:

@@ -7,6 +7,7 @@ read the same shape and colour from the reconstruction as from the original fram
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -15,6 +16,9 @@ from diffusers import AutoencoderKL
 from plugdiff.evaluation.shape_detector import detect
 from plugdiff.evaluation.shapesworld import sample_frames
 from plugdiff.fileio import write_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +31,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "shapesworld_autoencoder.json")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
 
     vae = AutoencoderKL.from_pretrained(args.model, use_safetensors=True).to(args.device).eval()
     frames, _, specs = sample_frames(args.frames, torch.Generator().manual_seed(args.seed), size=vae.config.sample_size)

@@ -8,6 +8,7 @@ AcceleratedDDPM at fewer steps, plus the shape / colour mix against the training
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,6 +21,9 @@ from PIL import Image
 from plugdiff.evaluation.shape_detector import detect
 from plugdiff.fileio import atomic_write, write_json
 from plugdiff.samplers import AcceleratedDDPMScheduler, denoise
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "plugdiff" / "weights" / "shapesworld-ddpm"
 
@@ -70,7 +74,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, nargs="+", default=[1000, 50])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     pipe = DDPMPipeline.from_pretrained(args.model, use_safetensors=True, local_files_only=True)
     report = {"model": str(args.model), "num_samples": args.num_samples, "runs": {}}
     for steps in args.steps:

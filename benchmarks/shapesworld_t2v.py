@@ -25,6 +25,7 @@ from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.weights import load_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
 from shapesworld_prior import grid  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -41,7 +42,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=RESULTS / "shapesworld_t2v.json")
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
 
     pipe = load_pipeline(args.model, pipeline_cls=TiaraAnimateDiffPipeline).to(args.device)
     pipe.set_progress_bar_config(disable=True)

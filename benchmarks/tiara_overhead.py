@@ -39,6 +39,9 @@ from plugdiff.fileio import write_json
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.weights.text_models import char_clip_tokenizer, clip_text_encoder
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results
+
 MODELS = {
     "small": dict(
         unet=dict(block_out_channels=(64, 128, 256, 256), attention_head_dim=8, cross_attention_dim=256, sample_size=8),
@@ -192,7 +195,7 @@ def main(argv=None):
     parser.add_argument("--tag", default=None, help="output name suffix (default: model-device-dtype-attention)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
 
     if args.worker:
         args.frames = args.frames[0]

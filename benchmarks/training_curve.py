@@ -2,7 +2,7 @@
 against steps and wall time, from the ``training_curve.json`` that
 ``python -m plugdiff.weights.train t2v --eval-clips N`` writes beside its exports.
 
-    python benchmarks/training_curve.py runs/t2v-v2 --name shapesworld_t2v_training
+    python benchmarks/training_curve.py runs/t2v-v2 --name shapesworld_t2v_training --publish
 
 Writes ``benchmarks/results/<name>.json`` (the curve, copied) and ``<name>.png``.
 """
@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from plugdiff.fileio import atomic_write, write_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import published_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCORES = ("colour_frames", "shape_frames", "clean_frames", "direction_clips")
@@ -56,7 +60,7 @@ def main(argv=None) -> dict:
     parser.add_argument("run", type=Path, help="the training output folder (holds training_curve.json)")
     parser.add_argument("--name", default="shapesworld_t2v_training", help="file name of the results")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    args = published_results.parse_args(parser, argv)
     data = json.loads((args.run / "training_curve.json").read_text())
     write_json(args.out / f"{args.name}.json", data)
     plot(data["curve"], args.out / f"{args.name}.png", f"{args.run.name}: loss and caption agreement per export")

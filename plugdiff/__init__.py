@@ -2,6 +2,8 @@
 
 __version__ = "0.1.0"
 
-from .samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, AcceleratedLogSNRScheduler
+__all__ = ["__version__"]
 
-__all__ = ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler", "AcceleratedLogSNRScheduler", "__version__"]
+from ._lazy import lazy_exports
+
+lazy_exports(globals(), {".samplers": ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler", "AcceleratedLogSNRScheduler"]})

@@ -85,3 +85,36 @@ def test_demo_without_gradio_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setattr(builtins, "__import__", no_gradio)
     assert main(["demo"]) == 2
     assert "pip install 'plugdiff[ui]'" in capsys.readouterr().err
+
+
+def test_demo_on_a_busy_port_says_which_and_how(capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["demo", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"port {port} on 127.0.0.1 is in use" in err and "--port" in err
+
+
+def test_demo_listens_where_the_flags_or_gradio_variables_say(monkeypatch, capsys):
+    from plugdiff.apps.cli import build_parser
+    from plugdiff.apps.gradio_app import ServerAddressError, server_address
+
+    def address(*flags):
+        return server_address(build_parser().parse_args(["demo", *flags]))
+
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    assert address() == ("127.0.0.1", 7860)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
+    assert address() == ("0.0.0.0", 8123)
+    assert address("--host", "127.0.0.1", "--port", "9000") == ("127.0.0.1", 9000)
+    with pytest.raises(ServerAddressError, match="--port: must be a port number from 1 to 65535, got '70000'"):
+        address("--port", "70000")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "web")
+    assert main(["demo"]) == 2  # before gradio is imported (gradio itself fails on this value)
+    assert "GRADIO_SERVER_PORT: must be a port number from 1 to 65535, got 'web'" in capsys.readouterr().err

@@ -154,3 +154,10 @@ def test_dds_takes_float32_alphas_cumprod_near_the_smallest_levels(dds):
         a = dds(eps, ALPHAS_CUMPROD.float(), x, eta, num_steps=5, generator=_gen(1))
         b = dds(eps, ALPHAS_CUMPROD, x, eta, num_steps=5, generator=_gen(1))
         assert torch.isfinite(a).all() and torch.allclose(a, b)
+
+
+def test_the_command_line_offers_every_recipe():
+    from plugdiff.apps.restore import RECIPES as CLI_RECIPES
+    from plugdiff.pipelines.dpnp_recipes import RECIPES
+
+    assert CLI_RECIPES == RECIPES

@@ -1,7 +1,8 @@
 """The web UI on the bundled models: the actions behind each button, every endpoint through
 gradio_client against a launched app (bad input comes back as the message, not a crash), and a
-real browser (Debian's chromium driven by Playwright) generating a playable video and running a
-restore. Screenshots go to test-artifacts/ui/."""
+real browser (Debian's chromium driven by Playwright) showing an input error beside its input until
+the input changes, generating a playable video and running a restore. Screenshots go to
+test-artifacts/ui/."""
 
 import json
 import os
@@ -157,7 +158,7 @@ def test_every_endpoint_through_gradio_client(server, examples_dir, tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no chromium (.ci/run installs Debian's with apt-get)")
-def test_real_browser_generates_a_playable_video_and_restores(server):
+def test_real_browser_keeps_errors_by_their_input_generates_a_playable_video_and_restores(server):
     playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
@@ -165,10 +166,25 @@ def test_real_browser_generates_a_playable_video_and_restores(server):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(server)
-            for label, value in (("number input for Frames", "24"), ("number input for Steps", "2")):
-                field = page.get_by_label(label, exact=True).first
+            frames, steps = (page.get_by_label(f"number input for {name}", exact=True).first for name in ("Frames", "Steps"))
+            for field, value in ((steps, "2"), (frames, "8")):  # the default schedule has a key frame at 16
                 field.fill(value)
                 field.press("Enter")
+            page.get_by_role("button", name="Generate").click()
+            # the error stays under the input it concerns (gradio's toasts are gone after 10 s) ...
+            message = page.locator(".input-error").filter(has_text="key frame(s) [16] lie outside [0, num_frames=8)").first
+            message.wait_for(state="visible", timeout=60_000)
+            page.wait_for_timeout(11_000)
+            assert message.is_visible()
+            top = {name: page.get_by_text(text).first.bounding_box()["y"] for name, text in
+                   (("schedule", "Prompt schedule: the prompt holds"), ("message", "key frame(s) [16] lie outside"),
+                    ("next input", "Negative prompt"))}
+            assert top["schedule"] < top["message"] < top["next input"], top
+            page.screenshot(path=str(ARTIFACTS / "input_error.png"), full_page=True)
+            # ... until that input changes
+            frames.fill("24")
+            frames.press("Enter")
+            message.wait_for(state="hidden", timeout=30_000)
             page.get_by_role("button", name="Generate").click()
             page.wait_for_function(
                 "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.videoWidth > 0; }",
@@ -186,3 +202,19 @@ def test_real_browser_generates_a_playable_video_and_restores(server):
         finally:
             browser.close()
     assert (ARTIFACTS / "long_video.png").stat().st_size > 0 and (ARTIFACTS / "restore.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("message, field", [
+    ("schedule: key frame(s) [40] lie outside [0, num_frames=16).", "schedule"),
+    ("prompt schedule row 2: the prompt is empty.", "prompt schedule"),
+    ("TiARA window length: must be a whole number >= 1, got 0.", "TiARA window length"),
+    ("tiara: `window_length`=9 is larger than the 8 frames", "tiara"),
+    ("stride: must not exceed window=16, got 20", "stride"),
+    ("image: upload an image or pick an example (red circle on blue).", "image"),
+    ("choose one or more samplers from: ddim", None),  # no field: shown under the tab's button
+])
+def test_an_error_message_names_the_input_it_is_shown_under(message, field):
+    from plugdiff.apps.ui_messages import input_of
+
+    fields = ["prompt schedule", "schedule", "prompt", "frames", "window", "stride", "tiara", "TiARA window length", "image"]
+    assert input_of(message, fields) == field

@@ -104,7 +104,7 @@ class Renderers:
             cls = RENDERERS[kind]
             dtype = self.dtype(kind)
             kwargs = {} if dtype == torch.float32 else {"torch_dtype": dtype}  # float32: loads as saved, no warning
-            pipe = load_pipeline(model, pipeline_cls=cls.pipeline_class, allow_download=self.options.allow_download, **kwargs)
+            pipe = load_pipeline(model, pipeline_cls=cls.pipeline_class(), allow_download=self.options.allow_download, **kwargs)
             pipe.to(self.device)
             self._loaded[kind, model] = cls(pipe)
         return self._loaded[kind, model]

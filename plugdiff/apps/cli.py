@@ -3,19 +3,23 @@
 
 Exit status: 0 all done, 1 a job failed (the others still ran), 2 bad arguments or an unusable
 job file (nothing ran), 130 interrupted (finished outputs are kept; ``--resume`` continues).
+
+torch, diffusers and transformers are imported only by the commands that use them, so
+``--help``, ``render --check`` and ``models`` answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from .. import __version__
 from . import fields
-from .batch import RunOptions, process_state, run_jobs, stack_versions, summary_table, write_summary
 from .jobs import JobError, JobFileError, fields_of, load_jobs, make_job
+from .third_party_logs import hide_unactionable_messages
 from .video import FORMATS
 
 COMPONENTS = {
@@ -27,6 +31,8 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 def environment_report() -> dict:
     """Versions of plugdiff and its stack, the torch device, and the components available."""
     import torch
+
+    from .batch import stack_versions
 
     return {**stack_versions(), "cuda": torch.cuda.is_available(), "components": COMPONENTS}
 
@@ -95,6 +101,7 @@ def _add_field_flags(parser: argparse.ArgumentParser, kind: str, skip: tuple[str
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    hide_unactionable_messages()
     try:
         if args.command == "info":
             return _info(args)
@@ -111,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _options(args, resume: bool = False) -> RunOptions:
+def _options(args, resume: bool = False):
+    from .batch import RunOptions
+
     return RunOptions(device=args.device, dtype=args.dtype, quiet=args.quiet, allow_download=args.allow_download, resume=resume,
                       memory_check=args.memory_check)
 
@@ -131,6 +140,8 @@ def _single(args) -> int:
     except JobError as err:
         flag = f"--{err.field.replace('_', '-')}" if err.field and err.field != "name" else "--out"
         return _usage_error(f"{flag}: {err.message}")
+    from .batch import run_jobs
+
     try:
         (row,) = run_jobs([job], out.parent, _options(args))
     except ValueError as err:  # e.g. --device cuda without CUDA
@@ -143,10 +154,17 @@ def _single(args) -> int:
 
 
 def _render(args) -> int:
-    try:
-        main_process = process_state(args.device).is_main_process
-    except ValueError as err:
-        return _usage_error(str(err))
+    """``render``: validate the job file; with ``--check`` list the jobs (no model, no torch),
+    else render them."""
+    if args.check:  # under a launcher only the first process (RANK 0) prints
+        main_process = os.environ.get("RANK", "0") == "0"
+    else:
+        from .batch import process_state
+
+        try:
+            main_process = process_state(args.device).is_main_process
+        except ValueError as err:
+            return _usage_error(str(err))
     try:
         jobs, errors = load_jobs(args.jobs)
     except JobFileError as err:
@@ -159,6 +177,8 @@ def _render(args) -> int:
             for job in jobs:
                 print(f"ok: job {job.index} {job.name!r} ({job.kind}) -> {args.out / job.output_name()}")
         return EXIT_FAILED if errors else 0
+    from .batch import run_jobs, summary_table, write_summary
+
     try:
         rows = run_jobs(jobs, args.out, _options(args, resume=args.resume))
     except ValueError as err:
@@ -175,13 +195,21 @@ def _render(args) -> int:
 
 
 def _demo(args) -> int:
+    from .gradio_app import ServerAddressError, check_free, launch, server_address
+
+    try:
+        address = server_address(args)  # first: gradio's own import fails on a malformed GRADIO_SERVER_PORT
+    except ServerAddressError as err:
+        return _usage_error(str(err))
     try:
         import gradio  # noqa: F401
     except ImportError:
         return _usage_error("the web UI needs gradio: pip install 'plugdiff[ui]'")
-    from .gradio_app import launch
-
-    launch(args)
+    try:
+        check_free(*address)  # before any model loads
+        launch(args)
+    except ServerAddressError as err:
+        return _usage_error(str(err))
     return 0
 
 

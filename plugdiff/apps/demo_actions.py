@@ -135,7 +135,7 @@ class DemoSession:
             _example(example).save(source)
             origin = f"example: {example}"
         else:
-            raise DemoInputError(f"upload an image or pick an example ({', '.join(EXAMPLE_FRAMES)}).")
+            raise DemoInputError(f"image: upload an image or pick an example ({', '.join(EXAMPLE_FRAMES)}).")
         values = {"name": "restore", "image": str(source), "operator": operator, "noise": noise, "method": method,
                   "samples": _whole(samples, "samples", 1, 16), "simulate": bool(simulate), "seed": _whole(seed, "seed", 0),
                   "steps": _whole(dps_steps, "DPS steps", 1, 1000), "model": self.image_model}

@@ -7,54 +7,75 @@ Blocks app with three tabs over :class:`~plugdiff.apps.demo_actions.DemoSession`
   posterior mean, samples and the per-pixel std.
 * Samplers: one seed, several schedulers at the same number of steps on the image prior.
 
-Layout only: every button calls a DemoSession action, whose input errors become messages in
-the page. Needs the ``ui`` extra (``pip install 'plugdiff[ui]'``).
+Layout only: every button calls a DemoSession action. An input error is shown under the input it
+concerns (by the field its message starts with) and stays there until that input changes; API
+callers get it as the call's error. Needs the ``ui`` extra (``pip install 'plugdiff[ui]'``).
 """
 
-from __future__ import annotations
-
 import argparse
+import errno
 import os
 import random
+import socket
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from .demo_actions import EXAMPLE_FRAMES, MAX_FRAMES, DemoInputError, DemoSession
 from .restore import OPERATORS
 from .schedulers import SCHEDULERS
+from .third_party_logs import hide_unactionable_messages
+from .ui_messages import CSS, InputMessages
 
 DEFAULT_SCHEDULE = [[0, "a red circle moving right on a white background"], [16, "a blue circle moving right on a white background"]]
 MAX_FILE_SIZE = "10mb"
 CACHE_LIFETIME = (600, 3600)
 """gradio's delete_cache: every 10 minutes, files older than an hour are removed from its cache
 (and all of them when the app closes)."""
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+
+if TYPE_CHECKING:  # the demo's models and torch load when it starts, not with `plugdiff --help`
+    from .demo_actions import DemoSession
 
 
-def build_demo(session: DemoSession):
+def build_demo(session: "DemoSession"):
     """The gr.Blocks app; endpoints ``/video``, ``/restore`` and ``/samplers``."""
     import gradio as gr
 
+    from .demo_actions import EXAMPLE_FRAMES, MAX_FRAMES, DemoInputError
+
+    # browser session -> its last input error, shown under its input by the failure handlers. (No
+    # `from __future__ import annotations` in this module: gradio finds `request: gr.Request` by its type.)
+    last_error = {}
+
     @contextmanager
-    def user_errors():
+    def user_errors(request: gr.Request):
         try:
             yield
         except DemoInputError as err:
-            raise gr.Error(str(err), print_exception=False) from None
+            last_error[request.session_hash] = str(err)
+            raise gr.Error(str(err), print_exception=False, visible=False) from None  # the page shows it by the input
+
+    def show_error(messages: InputMessages):
+        def show(request: gr.Request):
+            return messages.show(last_error.pop(request.session_hash, None))
+
+        return show
 
     def on_video(rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend, transition,
-                 scheduler, steps, guidance, seed, compare, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (gradio's idiom)
-        with user_errors():
+                 scheduler, steps, guidance, seed, compare, request: gr.Request,
+                 progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (gradio's idiom)
+        with user_errors(request):
             out = session.video(rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend,
                                 transition, scheduler, steps, guidance, seed, compare)
         return out["mp4"], out["mp4_without_tiara"], out["gif"], out["settings_file"], out["settings"]
 
-    def on_restore(image, example, operator, noise, method, samples, simulate, seed, dps_steps,
+    def on_restore(image, example, operator, noise, method, samples, simulate, seed, dps_steps, request: gr.Request,
                    progress=gr.Progress(track_tqdm=True)):  # noqa: B008
-        with user_errors():
+        with user_errors(request):
             out = session.restore(image, example, operator, noise, method, samples, simulate, seed, dps_steps)
         return out["pictures"], {"settings": out["settings"], "results": out["results"]}
 
-    def on_samplers(names, steps, seed, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
-        with user_errors():
+    def on_samplers(names, steps, seed, request: gr.Request, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+        with user_errors(request):
             out = session.samplers(names, steps, seed)
         return out["pictures"], out["rows"]
 
@@ -67,32 +88,52 @@ def build_demo(session: DemoSession):
             f"`{session.video_model}` (video) and `{session.image_model}` (image prior)."
         )
         with gr.Tab("Long video"):
+            messages = InputMessages()
             with gr.Row():
                 with gr.Column():
                     rows = gr.Dataframe(
                         value=DEFAULT_SCHEDULE, headers=["frame", "prompt"], datatype=["number", "str"], column_count=(2, "fixed"),
                         label="Prompt schedule: the prompt holds from its frame on ('|' separates slots)", interactive=True,
                     )
+                    schedule_message = messages.under([rows], "prompt schedule", "schedule", "prompt")
                     negative = gr.Textbox(label="Negative prompt")
+                    messages.under([negative], "negative_prompt")
                     frames = gr.Slider(1, MAX_FRAMES, value=32, step=1, label="Frames")
-                    with gr.Accordion("Windows, TiARA, PromptBlend", open=False):
+                    messages.under([frames], "frames")
+                    messages.clear_on(schedule_message, [frames])  # key frames are checked against the frames
+                    with gr.Accordion("Windows, TiARA, PromptBlend", open=False) as more:
                         window = gr.Slider(2, 32, value=16, step=1, label="Window (frames)")
+                        messages.under([window], "window", accordion=more)
                         stride = gr.Slider(1, 32, value=4, step=1, label="Stride (frames)")
+                        messages.under([stride, window], "stride", accordion=more)
                         tiara = gr.Checkbox(value=True, label="TiARA")
                         alpha = gr.Slider(0, 10, value=5, step=0.5, label="TiARA alpha")
                         window_length = gr.Slider(3, 15, value=7, step=2, label="TiARA window length L")
                         adaptive = gr.Checkbox(value=True, label="TiARA adaptive penalty")
+                        messages.under([window_length, tiara, alpha, adaptive, window, frames], "tiara", "TiARA window length",
+                                       accordion=more)
                         blend = gr.Checkbox(value=True, label="PromptBlend (off: linear interpolation)")
                         transition = gr.Number(value=0.5, label="PromptBlend transition (fraction <= 1, or frames)")
+                        messages.under([transition, blend], "transition", "blend_steps", accordion=more)
                     with gr.Row():
-                        scheduler = gr.Dropdown(list(SCHEDULERS), value="default", label="Sampler")
-                        steps = gr.Slider(1, 100, value=20, step=1, label="Steps")
-                        guidance = gr.Slider(1, 15, value=7.5, step=0.5, label="Guidance")
+                        with gr.Column(min_width=120):
+                            scheduler = gr.Dropdown(list(SCHEDULERS), value="default", label="Sampler")
+                            messages.under([scheduler], "scheduler")
+                        with gr.Column(min_width=120):
+                            steps = gr.Slider(1, 100, value=20, step=1, label="Steps")
+                            messages.under([steps], "steps")
+                        with gr.Column(min_width=120):
+                            guidance = gr.Slider(1, 15, value=7.5, step=0.5, label="Guidance")
+                            messages.under([guidance], "guidance")
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed")
                         randomise = gr.Button("Randomise seed", size="sm")
+                    messages.under([seed], "seed")
                     compare = gr.Checkbox(value=False, label="Also render TiARA off (same seed), side by side")
                     generate = gr.Button("Generate", variant="primary")
+                    video_inputs = [rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend,
+                                    transition, scheduler, steps, guidance, seed, compare]
+                    messages.under(video_inputs)  # any other error: under the button
                 with gr.Column():
                     with gr.Row():
                         video = gr.Video(label="Video", autoplay=True, loop=True)
@@ -108,70 +149,134 @@ def build_demo(session: DemoSession):
             )
             randomise.click(new_seed, outputs=seed, api_visibility="private")
             generate.click(
-                on_video, [rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend, transition,
-                           scheduler, steps, guidance, seed, compare],
-                [video, without, gif, settings_file, settings], api_name="video", concurrency_id="model",
-            )
+                on_video, video_inputs, [video, without, gif, settings_file, settings], api_name="video",
+                concurrency_id="model",
+            ).failure(show_error(messages), None, messages.outputs, api_visibility="private")
         with gr.Tab("Restore"):
+            messages = InputMessages()
             with gr.Row():
                 with gr.Column():
                     image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image (upload)")
                     example = gr.Dropdown(list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example")
+                    messages.under([example, image], "image")
                     operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
                     noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
+                    messages.under([noise, operator], "operator", "noise", "operator_options")
                     method = gr.Radio(["dpnp", "dps"], value="dpnp", label="Method")
+                    messages.under([method], "method")
                     dps_steps = gr.Slider(10, 1000, value=250, step=10, label="DPS steps (DPnP: 90 DPS + 16 x 10 UNet evaluations = 250)")
+                    messages.under([dps_steps], "DPS steps", "steps", "step_size")
                     samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
+                    messages.under([samples], "samples")
                     simulate = gr.Checkbox(value=True, label="Simulate: measure the image with the operator first")
                     restore_seed = gr.Number(value=0, precision=0, label="Seed")
+                    messages.under([restore_seed], "seed")
                     restore = gr.Button("Restore", variant="primary")
+                    restore_inputs = [image, example, operator, noise, method, samples, simulate, restore_seed, dps_steps]
+                    messages.under(restore_inputs)
                 with gr.Column():
                     pictures = gr.Gallery(label="Restoration", columns=3, object_fit="contain", format="png")
                     report = gr.JSON(label="Settings and results")
             gr.Examples([["yellow square on red", "inpaint-box", "dps"], ["green triangle on white", "motion-blur", "dpnp"],
                          ["red circle on blue", "1bit", "dpnp"]], [example, operator, method], label="Examples")
-            restore.click(on_restore, [image, example, operator, noise, method, samples, simulate, restore_seed, dps_steps],
-                          [pictures, report], api_name="restore", concurrency_id="model")
+            restore.click(on_restore, restore_inputs, [pictures, report], api_name="restore",
+                          concurrency_id="model").failure(show_error(messages), None, messages.outputs, api_visibility="private")
         with gr.Tab("Samplers"):
+            messages = InputMessages()
             with gr.Row():
                 with gr.Column():
                     names = gr.CheckboxGroup([n for n in SCHEDULERS if n != "default"], value=["ddim", "accelerated-ddim", "dpm-solver"],
                                              label="Samplers")
+                    messages.under([names], "samplers")
                     sampler_steps = gr.Slider(1, 100, value=10, step=1, label="Steps")
+                    messages.under([sampler_steps], "steps")
                     sampler_seed = gr.Number(value=0, precision=0, label="Seed")
+                    messages.under([sampler_seed], "seed")
                     run = gr.Button("Compare", variant="primary")
+                    messages.under([names, sampler_steps, sampler_seed])
                 with gr.Column():
                     sampled = gr.Gallery(label="Same noise, each sampler", columns=3, object_fit="contain", format="png")
                     timing = gr.Dataframe(headers=["sampler", "NFE", "seconds"], label="Time per image")
             run.click(on_samplers, [names, sampler_steps, sampler_seed], [sampled, timing], api_name="samplers",
-                      concurrency_id="model")  # one request at a time across the three endpoints: one model, few cores
+                      concurrency_id="model").failure(  # one request at a time across the three endpoints
+                show_error(messages), None, messages.outputs, api_visibility="private")
     return demo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="shapesworld-t2v", help="video model: registry name, folder or hub id")
     parser.add_argument("--image-model", default="shapesworld-ddpm", help="image prior for Restore and Samplers")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--host", help=f"address to listen on (0.0.0.0: every interface; default: $GRADIO_SERVER_NAME or {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, help=f"port to listen on (default: $GRADIO_SERVER_PORT or {DEFAULT_PORT})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--queue-size", type=int, default=16, help="requests waiting at most; more are turned away")
 
 
+class ServerAddressError(ValueError):
+    """The web UI cannot listen where it was asked to (the port is taken, a bad host or port)."""
+
+
+def server_address(args) -> tuple[str, int]:
+    """Where to listen: ``--host`` / ``--port``, else gradio's variables ``GRADIO_SERVER_NAME`` /
+    ``GRADIO_SERVER_PORT``, else 127.0.0.1:7860."""
+    host = args.host or os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
+    if args.port is not None:
+        source, text = "--port", str(args.port)
+    else:
+        source, text = "GRADIO_SERVER_PORT", os.environ.get("GRADIO_SERVER_PORT") or str(DEFAULT_PORT)
+    port = int(text) if text.strip().isdigit() else 0
+    if not 0 < port < 65536:
+        raise ServerAddressError(f"{source}: must be a port number from 1 to 65535, got {text!r}")
+    return host, port
+
+
+def check_free(host: str, port: int) -> None:
+    """Raise :class:`ServerAddressError` (one line: the port and what to pass) unless ``host:port``
+    can be listened on; checked before any model loads."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):  # SO_REUSEADDR, as the server itself
+            pass
+    except OSError as err:
+        raise _address_error(host, port, err) from None
+
+
+def _address_error(host: str, port: int, err: OSError) -> ServerAddressError:
+    if err.errno == errno.EADDRINUSE or "empty port" in str(err):
+        return ServerAddressError(f"port {port} on {host} is in use; start the web UI on another one with --port, e.g. --port {port + 1}")
+    return ServerAddressError(f"cannot listen on {host}:{port} ({err.strerror or err}); check --host and --port")
+
+
 def launch(args, *, block: bool = True):
     """Build the session and app from parsed arguments and start the server (one request at a
-    time, ``--queue-size`` waiting, uploads up to MAX_FILE_SIZE)."""
+    time, ``--queue-size`` waiting, uploads up to MAX_FILE_SIZE).
+
+    Raises:
+        ServerAddressError: the address is unusable (checked before the models load).
+    """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    hide_unactionable_messages()
+    host, port = server_address(args)
+    check_free(host, port)
+    from .demo_actions import DemoSession
+
     demo = build_demo(DemoSession(args.model, args.image_model, device=args.device))
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, show_error=True,
-                prevent_thread_lock=not block, quiet=not block)
+    try:
+        demo.launch(server_name=host, server_port=port, max_file_size=MAX_FILE_SIZE, show_error=True, css=CSS,
+                    prevent_thread_lock=not block, quiet=not block)
+    except OSError as err:  # taken between the check and the start
+        raise _address_error(host, port, err) from None
     return demo
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="plugdiff demo", description="The plugdiff web UI.")
     add_arguments(parser)
-    launch(parser.parse_args(argv))
+    try:
+        launch(parser.parse_args(argv))
+    except ServerAddressError as err:
+        parser.exit(2, f"error: {err}\n")
     return 0
 
 

@@ -5,18 +5,19 @@ that measures (``simulate``) or reads the measurement and samples the posterior 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..fileio import atomic_folder
-from ..pipelines import DPnPPipeline, DPSPipeline
-from ..pipelines.dpnp_recipes import RECIPES, dpnp_recipe
-from ..pipelines.image_io import posterior_pictures, read_image, save_image, verify_images
-from ..pipelines.operators import make_operator
 from . import fields as f
 from .rendered import Rendered
+
+if TYPE_CHECKING:  # the settings load without torch (fast --help); operators and renderers import it
+    import torch
+
+    from ..pipelines import DPnPPipeline
 
 OPERATORS = {
     "sr4": ("super_resolution", {"factor": 4}),
@@ -35,6 +36,9 @@ MAX_NOISE, MAX_SAMPLES, MAX_STEPS, MAX_STEP_SIZE, MAX_ETAS = 10.0, 256, 1000, 10
 MAX_INPUT_BYTES, MAX_INPUT_PIXELS = 100_000_000, 4096 * 4096
 MAX_OPTION = 256
 
+#: DPnP recipes (:data:`plugdiff.pipelines.dpnp_recipes.RECIPES`, named here so that the settings
+#: load without torch; a test checks that the two agree).
+RECIPES = ("authors", "posterior")
 _NOISE_ARGUMENT = {"quantized_1bit": "scale"}  # what ``noise`` sets; noise_std for the rest
 _NOT_IMAGES = ("phase-retrieval",)  # measurements that are not pictures: .npy only
 
@@ -98,6 +102,8 @@ FIELDS = (
 
 def build_operator(settings: dict):
     """The forward operator a restore job names (preset + noise + operator_options)."""
+    from ..pipelines.operators import make_operator
+
     library_name, preset = OPERATORS[settings["operator"]]
     kwargs = dict(preset)
     if settings["noise"] is not None:
@@ -154,9 +160,16 @@ class RestoreRenderer:
     """Renders restore jobs with one loaded image prior (a :class:`DPnPPipeline`; DPS shares its
     UNet and scheduler)."""
 
-    pipeline_class = DPnPPipeline
+    @staticmethod
+    def pipeline_class() -> type[DPnPPipeline]:
+        """The pipeline class an image prior is loaded as (imported here: it needs diffusers)."""
+        from ..pipelines import DPnPPipeline
+
+        return DPnPPipeline
 
     def __init__(self, pipe: DPnPPipeline):
+        from ..pipelines import DPSPipeline
+
         self.pipes = {"dpnp": pipe, "dps": DPSPipeline(**pipe.components)}
         self.pipelines = list(self.pipes.values())
 
@@ -173,6 +186,9 @@ class RestoreRenderer:
         return 16 * settings["samples"] * config.in_channels * height * width * 4
 
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
+        from ..pipelines.dpnp_recipes import dpnp_recipe
+        from ..pipelines.image_io import posterior_pictures, read_image, save_image, verify_images
+
         pipe = self.pipes[settings["method"]]
         config = pipe.unet.config
         size = config.sample_size
@@ -223,6 +239,10 @@ class RestoreRenderer:
 def _read_measurement(settings: dict, operator, image_shape) -> torch.Tensor:
     """The measurement file of a non-simulated job: .npy as is, a picture resized to the
     operator's measurement size (1bit: thresholded to +-1)."""
+    import torch
+
+    from ..pipelines.image_io import read_image
+
     path = Path(settings["image"])
     if path.suffix.lower() == ".npy":
         return torch.from_numpy(np.load(path, allow_pickle=False)).float()

@@ -4,14 +4,19 @@ turns them into a :class:`~plugdiff.pipelines.TiaraAnimateDiffPipeline` call."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..pipelines import TiaraAnimateDiffPipeline, save_video
+from ..attention_processors.steps import check_step_range
+from ..attention_processors.tiara_settings import TiaraSettings
 from ..pipelines.video_io import MAX_FPS
 from . import fields as f
 from .rendered import Rendered
 from .schedulers import SCHEDULERS, make_scheduler
+
+if TYPE_CHECKING:  # the settings and checks load without torch (fast --help and --check)
+    import torch
+
+    from ..pipelines import TiaraAnimateDiffPipeline
 
 FORMATS = {"mp4": ".mp4", "gif": ".gif", "webp": ".webp", "png": ""}
 """``format`` choices and their suffix ("png": a folder of PNG frames)."""
@@ -41,8 +46,6 @@ def frame_size(value) -> list[int]:
 
 def tiara_setting(value) -> dict:
     """A TiARA strength (number, 0 switches it off) or a mapping of ``TiaraSettings`` fields."""
-    from ..attention_processors import TiaraSettings
-
     settings = {"alpha": value} if not isinstance(value, dict) else f.mapping(value)
     if "alpha" in settings:
         f.number(0, MAX_TIARA_ALPHA)(settings["alpha"])
@@ -63,8 +66,6 @@ def tiara_flag(text: str):
 
 def blend_steps(value) -> list[float]:
     """PromptBlend's step range: two fractions (t1, t2), as a list or ``"t1,t2"``."""
-    from ..pipelines import PromptBlendSettings
-
     if isinstance(value, str):
         try:
             value = [float(v) for v in value.split(",")]
@@ -72,8 +73,7 @@ def blend_steps(value) -> list[float]:
             raise ValueError(f"must be two fractions t1,t2, {f.got(value)}") from None
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ValueError(f"must be two fractions t1,t2, {f.got(value)}")
-    PromptBlendSettings(step_range=tuple(value))
-    return [float(v) for v in value]
+    return list(check_step_range(value))  # what PromptBlendSettings(step_range=...) checks
 
 
 FIELDS = (
@@ -106,7 +106,7 @@ FIELDS = (
 def check(settings: dict, base_dir: Path) -> dict:
     """Cross-field checks of a video job; ``schedule`` is read (a file path is relative to
     ``base_dir``) and replaced by its content. Raises ``ValueError("field: message")``."""
-    from ..pipelines import PromptSchedule, read_schedule_file
+    from ..pipelines.prompt_schedule import PromptSchedule, read_schedule_file
 
     if (settings["prompt"] is None) == (settings["schedule"] is None):
         raise ValueError("prompt: give exactly one of prompt and schedule")
@@ -124,8 +124,6 @@ def check(settings: dict, base_dir: Path) -> dict:
         settings["schedule"] = schedule
     if settings["stride"] > settings["window"]:
         raise ValueError(f"stride: must not exceed window={settings['window']}, got {settings['stride']}")
-    from ..attention_processors import TiaraSettings
-
     try:
         TiaraSettings(**settings["tiara"]).check_frames(min(settings["frames"], settings["window"]))
     except ValueError as err:
@@ -145,7 +143,12 @@ def _schedule_file(path: Path) -> Path:
 class VideoRenderer:
     """Renders video jobs with one loaded :class:`TiaraAnimateDiffPipeline`."""
 
-    pipeline_class = TiaraAnimateDiffPipeline
+    @staticmethod
+    def pipeline_class() -> type[TiaraAnimateDiffPipeline]:
+        """The pipeline class a video model is loaded as (imported here: it needs diffusers)."""
+        from ..pipelines import TiaraAnimateDiffPipeline
+
+        return TiaraAnimateDiffPipeline
 
     def __init__(self, pipe: TiaraAnimateDiffPipeline):
         self.pipe = pipe
@@ -168,6 +171,8 @@ class VideoRenderer:
         return pixels * 3 * 4 + pixels * k * k * 3 * (4 + 1) + 4 * latents * 4
 
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
+        from ..pipelines import save_video
+
         pipe = self.pipe
         pipe.scheduler = make_scheduler(settings["scheduler"], self.default_scheduler)
         width, height = settings["size"] or (None, None)

@@ -4,8 +4,6 @@ close to 1 at the last step."""
 
 from __future__ import annotations
 
-import torch
-
 
 def check_step_range(step_range, name: str = "step_range") -> tuple[float, float]:
     """(start, end) with 0 <= start <= end <= 1."""
@@ -22,6 +20,8 @@ def check_step_range(step_range, name: str = "step_range") -> tuple[float, float
 
 def scalar_timestep(timestep) -> float:
     """The timestep of a UNet call as a float (an int, a 0-d tensor or one per batch element)."""
+    import torch  # here, not at the top: the step-range check is used where torch is not loaded
+
     return float(torch.as_tensor(timestep).flatten()[0])
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-import torch
 
 from ..fileio import atomic_folder, atomic_write, write_json
 
@@ -25,6 +24,8 @@ def to_uint8_frames(frames) -> np.ndarray:
     """Frames as a (F, H, W, 3) uint8 array. Accepts a list of PIL images, a (F, H, W, C) numpy
     array (uint8, or float in [0, 1]), or a (F, C, H, W) torch tensor in [0, 1] (one video of a
     pipeline's ``.frames``)."""
+    import torch  # here, not at the top: the command line reads MAX_FPS without loading torch
+
     if isinstance(frames, torch.Tensor):
         frames = frames.detach().float().cpu().permute(0, 2, 3, 1).numpy()
     elif isinstance(frames, (list, tuple)):
