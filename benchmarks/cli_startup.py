@@ -92,7 +92,7 @@ def main(argv=None) -> dict:
     for name, row in report["commands"].items():
         print(f"| `{name}` | {row['median_s']:.2f} | {row['min_s']:.2f} | {', '.join(row['imports']) or 'none'} |")
     args.out.mkdir(parents=True, exist_ok=True)
-    from plugdiff.fileio import write_json
+    from plugdiff.media.fileio import write_json
 
     write_json(args.out / "cli_startup.json", report, indent=2)
     return report

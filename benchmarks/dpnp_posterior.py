@@ -42,12 +42,12 @@ import torch
 from diffusers import DDPMScheduler
 
 from plugdiff.evaluation import GaussianMixture, image_mixture, mixture_errors, ring_mixture_2d
-from plugdiff.fileio import atomic_write, write_json
-from plugdiff.pipelines.annealing import AnnealingSchedule
-from plugdiff.pipelines.dpnp import dpnp_sample
-from plugdiff.pipelines.dps import dps_sample
-from plugdiff.pipelines.operators import Inpainting, MatrixOperator, SuperResolution
-from plugdiff.pipelines.proximal_sampling import PCS_PRESETS, langevin_proximal_sample
+from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
+from plugdiff.pipelines.posterior.dpnp import dpnp_sample
+from plugdiff.pipelines.posterior.dps import dps_sample
+from plugdiff.pipelines.posterior.operators import Inpainting, MatrixOperator, SuperResolution
+from plugdiff.pipelines.posterior.proximal_sampling import PCS_PRESETS, langevin_proximal_sample
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results

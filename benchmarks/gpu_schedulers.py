@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import published_results
 from samplers import BASE_CONFIG, METHODS, steps_for_budget  # noqa: E402
 
-from plugdiff.fileio import write_json
+from plugdiff.media.fileio import write_json
 from plugdiff.samplers.loop import step_kwargs  # noqa: E402
 
 SD15_UNET = dict(

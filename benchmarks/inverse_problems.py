@@ -60,20 +60,20 @@ import torch
 from diffusers import DDPMPipeline
 
 from plugdiff.evaluation.image_quality import coverage, psnr, ssim
-from plugdiff.evaluation.shapesworld import HELD_OUT, sample_frames
-from plugdiff.evaluation.shapesworld import truth as frame_truth
-from plugdiff.fileio import atomic_write, write_json
-from plugdiff.pipelines.annealing import AnnealingSchedule
-from plugdiff.pipelines.dpnp import dpnp_sample
-from plugdiff.pipelines.dpnp_recipes import DPnPRecipe, dpnp_recipe
-from plugdiff.pipelines.dps import dps_sample
-from plugdiff.pipelines.operators import (
+from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
+from plugdiff.pipelines.posterior.dpnp import dpnp_sample
+from plugdiff.pipelines.posterior.dpnp_recipes import DPnPRecipe, dpnp_recipe
+from plugdiff.pipelines.posterior.dps import dps_sample
+from plugdiff.pipelines.posterior.operators import (
     GaussianBlur,
     Inpainting,
     PhaseRetrieval,
     Quantized1Bit,
     SuperResolution,
 )
+from plugdiff.shapesworld.world import HELD_OUT, sample_frames
+from plugdiff.shapesworld.world import truth as frame_truth
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results

@@ -3,7 +3,7 @@ identity, and does PromptBlend change prompts more coherently than linear interp
 
 All methods run on diffusers' FreeNoise windowing of the motion modules (``enable_free_noise``,
 16-frame windows, stride 4, pyramid weights), DDIM with ``--steps`` steps, guidance 6, the same
-seeds for every method. Scored from per-frame detections (``plugdiff.evaluation.video_consistency``).
+seeds for every method. Scored from per-frame detections (``plugdiff.shapesworld.video_consistency``).
 
 Sections:
 
@@ -40,9 +40,10 @@ from pathlib import Path
 
 import torch
 
-from plugdiff.evaluation.shape_detector import detect
-from plugdiff.evaluation.shapesworld import HELD_OUT, random_spec
-from plugdiff.evaluation.video_consistency import (
+from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.shapesworld.detector import detect
+from plugdiff.shapesworld.video_consistency import (
     clean_fraction,
     flicker,
     identity_consistency,
@@ -50,8 +51,7 @@ from plugdiff.evaluation.video_consistency import (
     prompt_transition,
     self_consistency,
 )
-from plugdiff.fileio import atomic_write, write_json
-from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.shapesworld.world import HELD_OUT, random_spec
 from plugdiff.weights import load_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -25,10 +25,10 @@ import torch
 from PIL import Image
 
 from plugdiff.apps.cli import main as plugdiff
-from plugdiff.evaluation.shape_detector import detect
-from plugdiff.evaluation.shapesworld import parse_caption
-from plugdiff.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write, write_json
 from plugdiff.pipelines import PromptSchedule, read_schedule_file
+from plugdiff.shapesworld.detector import detect
+from plugdiff.shapesworld.world import parse_caption
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results  # noqa: E402

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
 from tiara_overhead import MODELS, build_pipeline  # noqa: E402
 
-from plugdiff.fileio import write_json  # noqa: E402
+from plugdiff.media.fileio import write_json  # noqa: E402
 
 ONE_PROMPT = "a red circle moving right on a blue background"
 SCHEDULE = (

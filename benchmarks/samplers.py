@@ -43,7 +43,7 @@ from plugdiff.evaluation import (
     sliced_wasserstein,
     solve_probability_flow,
 )
-from plugdiff.fileio import write_json
+from plugdiff.media.fileio import write_json
 from plugdiff.samplers import (
     AcceleratedDDIMScheduler,
     AcceleratedDDPMScheduler,

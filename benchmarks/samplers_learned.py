@@ -27,9 +27,9 @@ import torch
 from diffusers import DDPMPipeline
 
 from plugdiff.evaluation.distances import sliced_wasserstein
-from plugdiff.evaluation.shapesworld import sample_frames
-from plugdiff.fileio import write_json
+from plugdiff.media.fileio import write_json
 from plugdiff.samplers import denoise
+from plugdiff.shapesworld.world import sample_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results

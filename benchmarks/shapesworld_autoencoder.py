@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL
 
-from plugdiff.evaluation.shape_detector import detect
-from plugdiff.evaluation.shapesworld import sample_frames
-from plugdiff.fileio import write_json
+from plugdiff.media.fileio import write_json
+from plugdiff.shapesworld.detector import detect
+from plugdiff.shapesworld.world import sample_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results

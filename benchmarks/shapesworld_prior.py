@@ -18,9 +18,9 @@ import torch
 from diffusers import DDPMPipeline
 from PIL import Image
 
-from plugdiff.evaluation.shape_detector import detect
-from plugdiff.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write, write_json
 from plugdiff.samplers import AcceleratedDDPMScheduler, denoise
+from plugdiff.shapesworld.detector import detect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results

@@ -35,9 +35,9 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
 
-from plugdiff.fileio import write_json
+from plugdiff.media.fileio import write_json
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
-from plugdiff.weights.text_models import char_clip_tokenizer, clip_text_encoder
+from plugdiff.shapesworld.text_models import char_clip_tokenizer, clip_text_encoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results

@@ -1,6 +1,6 @@
 """Plot a training run's curve: the loss and the held-out / seen caption agreement of every export
 against steps and wall time, from the ``training_curve.json`` that
-``python -m plugdiff.weights.train t2v --eval-clips N`` writes beside its exports.
+``python -m plugdiff.shapesworld.train t2v --eval-clips N`` writes beside its exports.
 
     python benchmarks/training_curve.py runs/t2v-v2 --name shapesworld_t2v_training --publish
 
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from plugdiff.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write, write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results  # noqa: E402

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from plugdiff.fileio import write_json
+from plugdiff.media.fileio import write_json
+from plugdiff.media.image_io import posterior_pictures, read_image, save_image
 from plugdiff.pipelines import DPnPPipeline, DPSPipeline
-from plugdiff.pipelines.image_io import posterior_pictures, read_image, save_image
-from plugdiff.pipelines.operators import OPERATORS, make_operator
+from plugdiff.pipelines.posterior.operators import OPERATORS, make_operator
 from plugdiff.weights import ModelNotFoundError, load_pretrained
 
 PIPELINES = {"dpnp": DPnPPipeline, "dps": DPSPipeline}

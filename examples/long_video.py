@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from plugdiff.pipelines import TiaraAnimateDiffPipeline, read_schedule_file, save_video
+from plugdiff.media import save_video
+from plugdiff.pipelines import TiaraAnimateDiffPipeline, read_schedule_file
 from plugdiff.weights import ModelNotFoundError, load_pipeline
 
 

@@ -6,7 +6,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from plugdiff.evaluation import GaussianMixture, ring_mixture_2d
-from plugdiff.pipelines.operators import MatrixOperator
+from plugdiff.pipelines.posterior.operators import MatrixOperator
 
 ALPHAS_CUMPROD = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
 

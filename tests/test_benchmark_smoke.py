@@ -109,7 +109,7 @@ def test_inverse_problems_frames_have_the_object_partly_in_the_box():
     module = _load("inverse_problems")
     import torch
 
-    from plugdiff.evaluation.shapesworld import HELD_OUT, random_spec
+    from plugdiff.shapesworld.world import HELD_OUT, random_spec
 
     low, high = module.HIDDEN_RANGE
     specs = [random_spec(torch.Generator().manual_seed(s), combos=HELD_OUT) for s in range(200)]

@@ -4,7 +4,7 @@ import torch
 from diffusers import DDPMPipeline, UNetMotionModel
 
 from plugdiff.pipelines import DPnPPipeline, TiaraAnimateDiffPipeline
-from plugdiff.pipelines.operators import Inpainting
+from plugdiff.pipelines.posterior.operators import Inpainting
 from plugdiff.samplers import AcceleratedDDPMScheduler, denoise
 from plugdiff.weights import REGISTRY, load_pipeline
 from plugdiff.weights.registry import BUNDLED_ROOT

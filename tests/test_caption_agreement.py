@@ -4,8 +4,8 @@ on clips with the object missing or frozen."""
 import pytest
 import torch
 
-from plugdiff.evaluation.caption_agreement import clip_agreement, summarize
-from plugdiff.evaluation.shapesworld import ClipSpec, render_clip
+from plugdiff.shapesworld.caption_agreement import clip_agreement, summarize
+from plugdiff.shapesworld.world import ClipSpec, render_clip
 
 
 def _spec(**kw):

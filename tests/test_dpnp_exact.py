@@ -7,12 +7,12 @@ import torch
 from posterior_problems import ALPHAS_CUMPROD, ring_problem
 
 from plugdiff.evaluation import GaussianMixture, empirical_moments, image_mixture, mixture_errors
-from plugdiff.pipelines.annealing import AnnealingSchedule
-from plugdiff.pipelines.diffusion_denoising import dds_ddim, dds_ddpm
-from plugdiff.pipelines.dpnp import dpnp_sample
-from plugdiff.pipelines.dps import dps_sample
-from plugdiff.pipelines.operators import MatrixOperator, SuperResolution
-from plugdiff.pipelines.proximal_sampling import (
+from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
+from plugdiff.pipelines.posterior.diffusion_denoising import dds_ddim, dds_ddpm
+from plugdiff.pipelines.posterior.dpnp import dpnp_sample
+from plugdiff.pipelines.posterior.dps import dps_sample
+from plugdiff.pipelines.posterior.operators import MatrixOperator, SuperResolution
+from plugdiff.pipelines.posterior.proximal_sampling import (
     LangevinSettings,
     langevin_proximal_sample,
 )

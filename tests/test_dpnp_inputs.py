@@ -8,11 +8,11 @@ import pytest
 import torch
 from posterior_problems import ALPHAS_CUMPROD, ring_prior
 
-from plugdiff.pipelines.annealing import SCHEDULE_PRESETS, AnnealingSchedule, resolve_etas
-from plugdiff.pipelines.dpnp import dpnp_sample
-from plugdiff.pipelines.dps import dps_sample
-from plugdiff.pipelines.operators import MatrixOperator, PhaseRetrieval, Quantized1Bit
-from plugdiff.pipelines.proximal_sampling import LangevinSettings
+from plugdiff.pipelines.posterior.annealing import SCHEDULE_PRESETS, AnnealingSchedule, resolve_etas
+from plugdiff.pipelines.posterior.dpnp import dpnp_sample
+from plugdiff.pipelines.posterior.dps import dps_sample
+from plugdiff.pipelines.posterior.operators import MatrixOperator, PhaseRetrieval, Quantized1Bit
+from plugdiff.pipelines.posterior.proximal_sampling import LangevinSettings
 
 SHAPE = (2, 1, 1, 2)  # two chains of two-pixel images
 

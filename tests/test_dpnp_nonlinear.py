@@ -8,13 +8,13 @@ import torch
 from posterior_problems import ALPHAS_CUMPROD, ring_prior
 
 from plugdiff.evaluation import GaussianMixture, empirical_moments, image_mixture, sliced_wasserstein
-from plugdiff.pipelines import dpnp as dpnp_module
-from plugdiff.pipelines.annealing import AnnealingSchedule
-from plugdiff.pipelines.diffusion_denoising import last_step_below
-from plugdiff.pipelines.dpnp import dpnp_sample
-from plugdiff.pipelines.operators import MatrixOperator, PhaseRetrieval, Quantized1Bit
-from plugdiff.pipelines.posterior_sampling import timestep_grid
-from plugdiff.pipelines.proximal_sampling import PCS_PRESETS, LangevinSettings
+from plugdiff.pipelines.posterior import dpnp as dpnp_module
+from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
+from plugdiff.pipelines.posterior.diffusion_denoising import last_step_below
+from plugdiff.pipelines.posterior.dpnp import dpnp_sample
+from plugdiff.pipelines.posterior.operators import MatrixOperator, PhaseRetrieval, Quantized1Bit
+from plugdiff.pipelines.posterior.posterior_sampling import timestep_grid
+from plugdiff.pipelines.posterior.proximal_sampling import PCS_PRESETS, LangevinSettings
 
 
 def _gen(seed):

@@ -8,10 +8,10 @@ from PIL import Image
 from tiny_components import tiny_unet2d
 
 from plugdiff.pipelines import DPnPPipeline, DPSPipeline, PosteriorPipelineOutput
-from plugdiff.pipelines.dpnp import dpnp_sample
-from plugdiff.pipelines.dps import dps_sample
-from plugdiff.pipelines.operators import Inpainting, PhaseRetrieval, Quantized1Bit, SuperResolution
-from plugdiff.pipelines.proximal_sampling import LangevinSettings
+from plugdiff.pipelines.posterior.dpnp import dpnp_sample
+from plugdiff.pipelines.posterior.dps import dps_sample
+from plugdiff.pipelines.posterior.operators import Inpainting, PhaseRetrieval, Quantized1Bit, SuperResolution
+from plugdiff.pipelines.posterior.proximal_sampling import LangevinSettings
 
 FAST = dict(recipe="posterior", etas=[0.5, 0.2], num_dds_steps=2)  # from noise: 2 iterations x 2 UNet evaluations
 FAST_DPS = dict(num_inference_steps=3)

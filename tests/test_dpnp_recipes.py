@@ -8,22 +8,22 @@ from tiny_components import tiny_unet2d
 
 from plugdiff.evaluation import GaussianMixture
 from plugdiff.pipelines import DPnPPipeline
-from plugdiff.pipelines.diffusion_denoising import dds_ddim, dds_ddpm
-from plugdiff.pipelines.dpnp import dpnp_sample
-from plugdiff.pipelines.dpnp_recipes import (
+from plugdiff.pipelines.posterior.diffusion_denoising import dds_ddim, dds_ddpm
+from plugdiff.pipelines.posterior.dpnp import dpnp_sample
+from plugdiff.pipelines.posterior.dpnp_recipes import (
     GAUSSIAN_LIKELIHOOD_WEIGHT,
     ONE_BIT_LIKELIHOOD_WEIGHT,
     dpnp_recipe,
     likelihood_weight_for,
 )
-from plugdiff.pipelines.operators import (
+from plugdiff.pipelines.posterior.operators import (
     Inpainting,
     MatrixOperator,
     PhaseRetrieval,
     Quantized1Bit,
     SuperResolution,
 )
-from plugdiff.pipelines.posterior_sampling import most_probable
+from plugdiff.pipelines.posterior.posterior_sampling import most_probable
 
 
 def _gen(seed=0):
@@ -158,6 +158,6 @@ def test_dds_takes_float32_alphas_cumprod_near_the_smallest_levels(dds):
 
 def test_the_command_line_offers_every_recipe():
     from plugdiff.apps.restore import RECIPES as CLI_RECIPES
-    from plugdiff.pipelines.dpnp_recipes import RECIPES
+    from plugdiff.pipelines.posterior.dpnp_recipes import RECIPES
 
     assert CLI_RECIPES == RECIPES

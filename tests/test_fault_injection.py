@@ -24,7 +24,7 @@ def test_the_write_protocol_survives_a_kill_at_every_step(tmp_path):
     """The protocol alone (no model): replace a folder output and its sidecar, killed before
     each of its changes; after recovery the old pair or the new pair is there, whole."""
     from plugdiff.apps import outputs
-    from plugdiff.fileio import atomic_folder
+    from plugdiff.media.fileio import atomic_folder
 
     out = tmp_path / "out"
     output = out / "result"

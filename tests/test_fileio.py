@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from plugdiff.fileio import atomic_folder, atomic_write, write_json
+from plugdiff.media.fileio import atomic_folder, atomic_write, write_json
 
 
 def test_write_json_and_failed_write_leave_no_trace(tmp_path):

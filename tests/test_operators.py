@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from plugdiff.pipelines.operators import (
+from plugdiff.pipelines.posterior.operators import (
     OPERATORS,
     CircularConvolution,
     ForwardOperator,

@@ -15,7 +15,7 @@ from plugdiff.pipelines import (
     rule_based_slots,
     structure_prompt,
 )
-from plugdiff.weights.text_models import char_clip_tokenizer
+from plugdiff.shapesworld.text_models import char_clip_tokenizer
 
 # ------------------------------------------------------------------ schedules
 

@@ -65,8 +65,8 @@ def test_bundled_model_missing_names_the_train_command(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFoundError, match="not installed") as err:
         load_pipeline("shapesworld-t2v")
     folder = tmp_path / "shapesworld-t2v"
-    assert f"python -m plugdiff.weights.train t2v --vae {folder}-vae --out {folder}" in str(err.value)
-    with pytest.raises(ModelNotFoundError, match="python -m plugdiff.weights.train ddpm --out"):
+    assert f"python -m plugdiff.shapesworld.train t2v --vae {folder}-vae --out {folder}" in str(err.value)
+    with pytest.raises(ModelNotFoundError, match="python -m plugdiff.shapesworld.train ddpm --out"):
         load_pipeline("shapesworld-ddpm")
 
 

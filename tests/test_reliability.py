@@ -47,7 +47,7 @@ def test_a_video_or_sidecar_plugdiff_did_not_write_is_never_overwritten(tmp_path
 
 
 def test_a_failed_encoder_keeps_the_previous_video_and_fails_the_job(tmp_path, monkeypatch, capsys):
-    import plugdiff.pipelines.video_io as video_io
+    import plugdiff.media.video_io as video_io
 
     out = tmp_path / "out"
     path = jobs_file(tmp_path, [{"name": "v", **FAST_VIDEO}])

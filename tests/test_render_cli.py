@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from plugdiff.apps.cli import main
-from plugdiff.pipelines import TiaraAnimateDiffPipeline, to_uint8_frames
+from plugdiff.media import to_uint8_frames
+from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.weights import load_pipeline
 
 FAST_VIDEO = ["--frames", "20", "--steps", "2", "--window", "16", "--stride", "4", "--quiet"]
@@ -236,7 +237,7 @@ def test_resume_skips_complete_jobs_and_redoes_changed_or_damaged_ones(tmp_path,
 
 
 def test_ctrl_c_leaves_no_half_written_file_and_resume_finishes(tmp_path, monkeypatch, capsys):
-    import plugdiff.pipelines.video_io as video_io
+    import plugdiff.media.video_io as video_io
 
     real_write = video_io._write_mp4
     calls = []

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from plugdiff.evaluation import (
+from plugdiff.shapesworld import (
     BACKGROUNDS,
     COLOURS,
     DIRECTIONS,

@@ -1,6 +1,6 @@
 import torch
 
-from plugdiff.weights.text_models import char_clip_tokenizer, clip_text_encoder
+from plugdiff.shapesworld.text_models import char_clip_tokenizer, clip_text_encoder
 
 
 def test_char_tokenizer_and_encoder():

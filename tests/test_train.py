@@ -5,8 +5,8 @@ import torch
 from diffusers import DDPMPipeline
 from safetensors.torch import load_file
 
+from plugdiff.shapesworld.train import main
 from plugdiff.weights import load_pipeline
-from plugdiff.weights.train import main
 
 
 def _weights(folder):

@@ -7,14 +7,14 @@ from diffusers import AnimateDiffPipeline, AutoencoderKL, UNetMotionModel
 from safetensors.torch import load_file
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
-from plugdiff.weights import load_pipeline
-from plugdiff.weights.shapesworld_models import (
+from plugdiff.shapesworld.models import (
     caption_words,
     motion_adapter,
     text_to_video_unet,
     world_tokenizer,
 )
-from plugdiff.weights.train import TRAINERS, main, parse_args
+from plugdiff.shapesworld.train import TRAINERS, main, parse_args
+from plugdiff.weights import load_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):
 def test_t2v_needs_a_trained_autoencoder_and_a_real_init_folder(tmp_path, vae_dir, capsys):
     with pytest.raises(SystemExit):
         parse_args(["t2v", "--out", str(tmp_path), "--vae", str(tmp_path / "none")])
-    assert "python -m plugdiff.weights.train vae" in capsys.readouterr().err
+    assert "python -m plugdiff.shapesworld.train vae" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse_args(["t2v", "--out", str(tmp_path), "--vae", str(vae_dir), "--init", str(tmp_path)])
     assert "not an exported t2v folder" in capsys.readouterr().err

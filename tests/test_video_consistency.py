@@ -6,9 +6,8 @@ import dataclasses
 import pytest
 import torch
 
-from plugdiff.evaluation.shape_detector import detect
-from plugdiff.evaluation.shapesworld import ClipSpec, render_clip
-from plugdiff.evaluation.video_consistency import (
+from plugdiff.shapesworld.detector import detect
+from plugdiff.shapesworld.video_consistency import (
     clean_fraction,
     flicker,
     identity_consistency,
@@ -16,6 +15,7 @@ from plugdiff.evaluation.video_consistency import (
     prompt_transition,
     self_consistency,
 )
+from plugdiff.shapesworld.world import ClipSpec, render_clip
 
 SPEC = ClipSpec(shape="square", colour="red", background="blue", direction="right", speed=0.25, radius=5.0, start=(8.0, 16.0))
 

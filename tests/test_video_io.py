@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from plugdiff.pipelines import save_video, to_uint8_frames
+from plugdiff.media import save_video, to_uint8_frames
 
 
 def frames(n=12, h=33, w=30):

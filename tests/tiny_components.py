@@ -6,9 +6,16 @@ Shared by the pipeline tests; sizes follow diffusers' own fast tests.
 from __future__ import annotations
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNet2DModel, UNet3DConditionModel
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    MotionAdapter,
+    UNet2DConditionModel,
+    UNet2DModel,
+    UNet3DConditionModel,
+)
 
-from plugdiff.weights.text_models import char_clip_tokenizer, clip_text_encoder
+from plugdiff.shapesworld.text_models import char_clip_tokenizer, clip_text_encoder
 
 
 def tiny_vae() -> AutoencoderKL:

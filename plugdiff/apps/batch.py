@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..fileio import write_json
+from ..media.fileio import write_json
 from . import outputs
 from .jobs import RENDERERS, Job
 from .rendered import Rendered

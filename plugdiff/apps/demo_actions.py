@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..fileio import write_json
-from ..pipelines import save_video
-from ..pipelines.image_io import to_pil
+from ..media import save_video
+from ..media.fileio import write_json
+from ..media.image_io import to_pil
 from .batch import (
     Renderers,
     RunOptions,
@@ -259,7 +259,7 @@ def _picture_file(path) -> Image.Image:
 
 
 def _example(name: str) -> Image.Image:
-    from ..evaluation.shapesworld import ClipSpec, render_frames
+    from ..shapesworld.world import ClipSpec, render_frames
 
     spec = ClipSpec(direction="still", speed=0.0, radius=6.0, start=(16.0, 16.0), **EXAMPLE_FRAMES[name])
     return to_pil(render_frames([spec], [0], size=64))

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fileio import json_depth_exceeds
+from ..media.fileio import json_depth_exceeds
 from . import fields as f
 from . import restore, video
 

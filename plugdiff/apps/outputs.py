@@ -24,7 +24,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..fileio import json_depth_exceeds, write_json
+from ..media.fileio import json_depth_exceeds, write_json
 
 STAGING = ".plugdiff"
 """The folder, inside an output folder, where jobs are staged (hidden; plugdiff's own)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..fileio import atomic_folder
+from ..media.fileio import atomic_folder
 from . import fields as f
 from .rendered import Rendered
 
@@ -29,14 +29,14 @@ OPERATORS = {
     "phase-retrieval": ("phase_retrieval", {}),
     "1bit": ("quantized_1bit", {}),
 }
-"""``operator`` choices: the library operator (:data:`plugdiff.pipelines.operators.OPERATORS`)
+"""``operator`` choices: the library operator (:data:`plugdiff.pipelines.posterior.operators.OPERATORS`)
 and its preset arguments; ``operator_options`` adds or overrides arguments."""
 
 MAX_NOISE, MAX_SAMPLES, MAX_STEPS, MAX_STEP_SIZE, MAX_ETAS = 10.0, 256, 1000, 100.0, 1000
 MAX_INPUT_BYTES, MAX_INPUT_PIXELS = 100_000_000, 4096 * 4096
 MAX_OPTION = 256
 
-#: DPnP recipes (:data:`plugdiff.pipelines.dpnp_recipes.RECIPES`, named here so that the settings
+#: DPnP recipes (:data:`plugdiff.pipelines.posterior.dpnp_recipes.RECIPES`, named here so that the settings
 #: load without torch; a test checks that the two agree).
 RECIPES = ("authors", "posterior")
 _NOISE_ARGUMENT = {"quantized_1bit": "scale"}  # what ``noise`` sets; noise_std for the rest
@@ -45,7 +45,7 @@ _NOT_IMAGES = ("phase-retrieval",)  # measurements that are not pictures: .npy o
 
 def etas_setting(value):
     """A DPnP annealing preset name, a list of noise levels, or comma-separated noise levels."""
-    from ..pipelines.annealing import resolve_etas
+    from ..pipelines.posterior.annealing import resolve_etas
 
     if isinstance(value, str) and "," in value:
         try:
@@ -102,7 +102,7 @@ FIELDS = (
 
 def build_operator(settings: dict):
     """The forward operator a restore job names (preset + noise + operator_options)."""
-    from ..pipelines.operators import make_operator
+    from ..pipelines.posterior.operators import make_operator
 
     library_name, preset = OPERATORS[settings["operator"]]
     kwargs = dict(preset)
@@ -186,8 +186,8 @@ class RestoreRenderer:
         return 16 * settings["samples"] * config.in_channels * height * width * 4
 
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
-        from ..pipelines.dpnp_recipes import dpnp_recipe
-        from ..pipelines.image_io import posterior_pictures, read_image, save_image, verify_images
+        from ..media.image_io import posterior_pictures, read_image, save_image, verify_images
+        from ..pipelines.posterior.dpnp_recipes import dpnp_recipe
 
         pipe = self.pipes[settings["method"]]
         config = pipe.unet.config
@@ -241,7 +241,7 @@ def _read_measurement(settings: dict, operator, image_shape) -> torch.Tensor:
     operator's measurement size (1bit: thresholded to +-1)."""
     import torch
 
-    from ..pipelines.image_io import read_image
+    from ..media.image_io import read_image
 
     path = Path(settings["image"])
     if path.suffix.lower() == ".npy":

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..attention_processors.steps import check_step_range
 from ..attention_processors.tiara_settings import TiaraSettings
-from ..pipelines.video_io import MAX_FPS
+from ..media.video_io import MAX_FPS
 from . import fields as f
 from .rendered import Rendered
 from .schedulers import SCHEDULERS, make_scheduler
@@ -106,7 +106,7 @@ FIELDS = (
 def check(settings: dict, base_dir: Path) -> dict:
     """Cross-field checks of a video job; ``schedule`` is read (a file path is relative to
     ``base_dir``) and replaced by its content. Raises ``ValueError("field: message")``."""
-    from ..pipelines.prompt_schedule import PromptSchedule, read_schedule_file
+    from ..pipelines.animatediff.prompt_schedule import PromptSchedule, read_schedule_file
 
     if (settings["prompt"] is None) == (settings["schedule"] is None):
         raise ValueError("prompt: give exactly one of prompt and schedule")
@@ -171,7 +171,7 @@ class VideoRenderer:
         return pixels * 3 * 4 + pixels * k * k * 3 * (4 + 1) + 4 * latents * 4
 
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
-        from ..pipelines import save_video
+        from ..media import save_video
 
         pipe = self.pipe
         pipe.scheduler = make_scheduler(settings["scheduler"], self.default_scheduler)

@@ -1,19 +1,21 @@
-"""DiffusionPipeline subclasses (long video; DPnP / DPS posterior sampling for inverse problems)
-and their building blocks: window denoising, prompt schedules and PromptBlend's alignment and
-interpolation, video writers. Thin wrappers that bind models to the algorithms.
+"""DiffusionPipeline subclasses, one family per folder:
 
-Names are imported on first use (the prompt schedule parser needs neither torch nor diffusers)."""
+- :mod:`.animatediff`: long video. ``TiaraAnimateDiffPipeline`` (AnimateDiff with window
+  denoising, TiARA, PromptBlend prompt schedules) and its building blocks.
+- :mod:`.posterior`: inverse problems. ``DPnPPipeline`` / ``DPSPipeline``, the DPnP and DPS
+  algorithms as functions over tensors, and the forward operators (:mod:`.posterior.operators`).
+
+``argument_checks`` holds the argument checks both families share. Pipelines are thin wrappers
+that bind models to the algorithms.
+
+Names are imported on first use."""
 
 from .._lazy import lazy_exports
 
 lazy_exports(globals(), {
-    ".frame_conditions": ["FrameConditions"],
-    ".pipeline_dpnp": ["DPSPipeline", "DPnPPipeline", "PosteriorPipelineOutput"],
-    ".pipeline_tiara_animatediff": ["TiaraAnimateDiffPipeline"],
-    ".prompt_alignment": ["align_slots", "aligned_input_ids"],
-    ".prompt_interpolation": ["PromptBlendSettings", "frame_mixing", "mix"],
-    ".prompt_schedule": ["KeyFrame", "PromptSchedule", "is_schedule", "read_schedule_file"],
-    ".prompt_slots": ["SLOTS", "rule_based_slots", "structure_prompt"],
-    ".video_io": ["save_video", "to_uint8_frames", "write_metadata"],
-    ".windows": ["WindowSettings", "context_windows", "denoise_in_windows", "reuse_noise", "window_weights"],
+    ".animatediff": ["SLOTS", "FrameConditions", "KeyFrame", "PromptBlendSettings", "PromptSchedule",
+        "TiaraAnimateDiffPipeline", "WindowSettings", "align_slots", "aligned_input_ids", "context_windows",
+        "denoise_in_windows", "frame_mixing", "is_schedule", "mix", "read_schedule_file", "reuse_noise",
+        "rule_based_slots", "structure_prompt", "window_weights"],
+    ".posterior": ["DPnPPipeline", "DPSPipeline", "PosteriorPipelineOutput"],
 })

@@ -7,7 +7,7 @@
 - :data:`REGISTRY` (name -> :class:`ModelSpec`) lists the models known by name: the bundled
   ShapesWorld models ``shapesworld-t2v`` (text to video, TiaraAnimateDiffPipeline) and
   ``shapesworld-ddpm`` (image prior, DDPMPipeline / DPnPPipeline / DPSPipeline), kept in folders
-  beside this file and made by ``python -m plugdiff.weights.train vae|t2v|ddpm --out <folder>``, and
+  beside this file and made by ``python -m plugdiff.shapesworld.train vae|t2v|ddpm --out <folder>``, and
   hub checkpoints for users who have them (``animatediff-sd15``, ``ddpm-celebahq-256``).
 - :func:`load_pretrained` is the single offline-first ``from_pretrained`` call underneath;
   :mod:`.text_models` builds small CLIP text models from configs.

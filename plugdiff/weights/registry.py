@@ -3,7 +3,7 @@ a hub id into a ready pipeline, offline first, safetensors only, with one clear 
 model is not on this machine (what to download or train, and where to put it).
 
 The registry knows the two bundled ShapesWorld models (trained by ``python -m
-plugdiff.weights.train``, kept beside this file) and a few hub checkpoints for users who have them
+plugdiff.shapesworld.train``, kept beside this file) and a few hub checkpoints for users who have them
 in their Hugging Face cache.
 """
 
@@ -68,8 +68,8 @@ REGISTRY: dict[str, ModelSpec] = {
             pipeline="TiaraAnimateDiffPipeline",
             description="ShapesWorld text-to-video (AnimateDiff layout, 16-frame window), trained here; runs on CPU",
             download_hint=(
-                "python -m plugdiff.weights.train vae --out {dir}-vae\n"
-                "    python -m plugdiff.weights.train t2v --vae {dir}-vae --out {dir}"
+                "python -m plugdiff.shapesworld.train vae --out {dir}-vae\n"
+                "    python -m plugdiff.shapesworld.train t2v --vae {dir}-vae --out {dir}"
             ),
         ),
         ModelSpec(
@@ -78,7 +78,7 @@ REGISTRY: dict[str, ModelSpec] = {
             source="bundled",
             pipeline="DDPMPipeline",
             description="ShapesWorld image prior (UNet2DModel, epsilon, linear betas, 1000 steps), trained here",
-            download_hint="python -m plugdiff.weights.train ddpm --out {dir}",
+            download_hint="python -m plugdiff.shapesworld.train ddpm --out {dir}",
         ),
         ModelSpec(
             name="animatediff-sd15",

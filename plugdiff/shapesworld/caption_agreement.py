@@ -5,7 +5,7 @@ Per clip (frames (F, 3, H, W) in [-1, 1]) against its caption:
   object has the caption's colour / shape, and whose detected background is the caption's (a
   frame with no detection counts as wrong);
 - ``clean_frames``: fraction of frames that read back as one clean shape (``Detection.clean``);
-- ``direction``: :func:`~plugdiff.evaluation.shape_detector.detect_direction` of the detected
+- ``direction``: :func:`~plugdiff.shapesworld.detector.detect_direction` of the detected
   centres, and ``direction_ok`` whether it is the caption's.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .shape_detector import detect, detect_direction
-from .shapesworld import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, parse_caption, random_spec
+from .detector import detect, detect_direction
 from .video_consistency import clean_fraction
+from .world import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, parse_caption, random_spec
 
 
 @dataclass(frozen=True)

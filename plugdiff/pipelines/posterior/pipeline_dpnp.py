@@ -2,7 +2,7 @@
 
 Both pipelines bind an unconditional epsilon-prediction ``UNet2DModel`` (a google/ddpm-* style
 checkpoint) and its scheduler's noise schedule to the plain samplers
-:func:`~plugdiff.pipelines.dpnp.dpnp_sample` and :func:`~plugdiff.pipelines.dps.dps_sample`;
+:func:`~plugdiff.pipelines.posterior.dpnp.dpnp_sample` and :func:`~plugdiff.pipelines.posterior.dps.dps_sample`;
 all algorithm work happens there. The pipelines only turn a measurement and an operator into
 tensors, check that the UNet can take the image size, run the sampler and format the outputs.
 """
@@ -24,8 +24,8 @@ from diffusers import DiffusionPipeline, UNet2DModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 
+from ..argument_checks import check_train_steps
 from .annealing import AnnealingSchedule, resolve_etas
-from .argument_checks import check_train_steps
 from .dpnp import dpnp_sample
 from .dpnp_recipes import dpnp_recipe
 from .dps import dps_sample
@@ -182,7 +182,7 @@ class DPnPPipeline(_PosteriorPipeline):
 
     DPnP alternates a proximal consistency step that sees only the likelihood with a denoising
     diffusion step that sees only the prior, at a noise level eta annealed towards 0
-    (:func:`~plugdiff.pipelines.dpnp.dpnp_sample`). By default it runs the authors' recipe, a DPS
+    (:func:`~plugdiff.pipelines.posterior.dpnp.dpnp_sample`). By default it runs the authors' recipe, a DPS
     warm start refined by DPnP with a sharpened likelihood (``recipe="authors"``: best point
     estimates); ``recipe="posterior"`` is the cold-start, exact-posterior mode. Any unconditional epsilon-prediction
     ``UNet2DModel`` with a VP scheduler works (``google/ddpm-*`` checkpoints); the scheduler
@@ -232,8 +232,8 @@ class DPnPPipeline(_PosteriorPipeline):
                 operator's measurement space ([-1, 1] for image-shaped ones), or, for
                 image-shaped measurements, a PIL image or uint8 array (H, W[, C]) (mapped to
                 [-1, 1]).
-            operator: a :class:`~plugdiff.pipelines.operators.ForwardOperator` or a name in
-                :data:`~plugdiff.pipelines.operators.OPERATORS`, built with ``operator_kwargs``.
+            operator: a :class:`~plugdiff.pipelines.posterior.operators.ForwardOperator` or a name in
+                :data:`~plugdiff.pipelines.posterior.operators.OPERATORS`, built with ``operator_kwargs``.
             num_samples: independent chains, all for this measurement.
             generator: one ``torch.Generator`` on the pipeline's device.
             output_type: "pil", "np" or "pt" (see :class:`PosteriorPipelineOutput`).
@@ -243,14 +243,14 @@ class DPnPPipeline(_PosteriorPipeline):
             callback: ``callback(k, eta, x)`` after each annealing iteration (x: the (N, C, H, W)
                 chains in [-1, 1]).
             recipe: the settings every argument below left at None takes
-                (:func:`~plugdiff.pipelines.dpnp_recipes.dpnp_recipe`): "authors" (default; a DPS
+                (:func:`~plugdiff.pipelines.posterior.dpnp_recipes.dpnp_recipe`): "authors" (default; a DPS
                 warm start refined by the official schedule with DDIM denoising and the authors'
                 sharpened likelihood, 250 UNet evaluations per sample) or "posterior" (from noise,
                 the true likelihood, eta from 1 down to 0.02: the exact-posterior mode).
             etas: annealing schedule: "official" (K = 16), "accurate" (1.0 -> 0.02, K = 100), an
-                :class:`~plugdiff.pipelines.annealing.AnnealingSchedule` or a non-increasing list.
+                :class:`~plugdiff.pipelines.posterior.annealing.AnnealingSchedule` or a non-increasing list.
             pcs: proximal sampler: "auto", "exact", "mala", "langevin" or
-                :class:`~plugdiff.pipelines.proximal_sampling.LangevinSettings`.
+                :class:`~plugdiff.pipelines.posterior.proximal_sampling.LangevinSettings`.
             dds: denoising sampler, "ddpm" or "ddim".
             num_dds_steps: at most this many UNet evaluations per denoising step.
             init: starting image: "noise", "dps" (a DPS run of ``init_steps`` steps with step size
@@ -282,7 +282,7 @@ class DPSPipeline(_PosteriorPipeline):
     diffusion posterior sampling (DPS; Chung et al., "Diffusion posterior sampling for general
     noisy inverse problems", ICLR 2023), with the UNet as the prior: ancestral DDPM sampling
     with a likelihood-gradient step through Tweedie's estimate at every step
-    (:func:`~plugdiff.pipelines.dps.dps_sample`). The baseline DPnP is compared with; same
+    (:func:`~plugdiff.pipelines.posterior.dps.dps_sample`). The baseline DPnP is compared with; same
     inputs and outputs as :class:`DPnPPipeline`.
 
     Example::

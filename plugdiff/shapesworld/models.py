@@ -24,8 +24,8 @@ from diffusers import (
 )
 from transformers import CLIPTokenizer
 
-from ..evaluation.shapesworld import BACKGROUNDS, COLOURS, DIRECTIONS, SHAPES, ClipSpec
 from .text_models import BOS, EOS, clip_text_encoder
+from .world import BACKGROUNDS, COLOURS, DIRECTIONS, SHAPES, ClipSpec
 
 #: Latent channels and the frame-to-latent size factor of :func:`frame_autoencoder`.
 LATENT_CHANNELS, LATENT_FACTOR = 4, 4

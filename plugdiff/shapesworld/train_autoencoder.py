@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..evaluation.shapesworld import sample_frames
-from .shapesworld_models import frame_autoencoder
+from .models import frame_autoencoder
 from .training import Trainer
+from .world import sample_frames
 
 _SCALE_FRAMES = 512
 

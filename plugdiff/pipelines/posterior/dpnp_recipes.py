@@ -1,5 +1,5 @@
 """Ready settings for DPnP (Xu & Chi, NeurIPS 2024): the authors' warm-start recipe and the
-cold-start exact-posterior mode. A recipe is a set of :func:`~plugdiff.pipelines.dpnp.dpnp_sample`
+cold-start exact-posterior mode. A recipe is a set of :func:`~plugdiff.pipelines.posterior.dpnp.dpnp_sample`
 arguments chosen per operator; the pipeline and the CLI use :func:`dpnp_recipe`.
 """
 
@@ -33,7 +33,7 @@ WARM_START_STEP_SIZES: dict[type, float] = {
 
 @dataclass(frozen=True)
 class DPnPRecipe:
-    """Arguments of :func:`~plugdiff.pipelines.dpnp.dpnp_sample` (``num_dds_steps`` is its ``num_steps``)."""
+    """Arguments of :func:`~plugdiff.pipelines.posterior.dpnp.dpnp_sample` (``num_dds_steps`` is its ``num_steps``)."""
 
     etas: str | AnnealingSchedule
     dds: str

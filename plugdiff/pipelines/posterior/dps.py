@@ -10,8 +10,8 @@ from .posterior_sampling import (
     EpsModel,
     PosteriorSamples,
     check_alphas_cumprod,
-    timestep_grid,
     most_probable,
+    timestep_grid,
     timesteps_for,
 )
 from .sampling_inputs import check_problem
@@ -46,7 +46,7 @@ def dps_sample(
     Algorithm 1 with :math:`\zeta_i = \zeta / \lVert y - A(\hat x_0)\rVert`). Each step costs
     one network evaluation and one backpropagation through the network. When the operator has
     exact ambiguities (phase retrieval's channel signs) the result is the one the prior prefers
-    (:func:`~plugdiff.pipelines.posterior_sampling.most_probable`, a few evaluations more).
+    (:func:`~plugdiff.pipelines.posterior.posterior_sampling.most_probable`, a few evaluations more).
 
     Args:
         eps_model: ``eps_model(x_t, t)`` with t integer timesteps (B,); must be differentiable.

@@ -13,7 +13,7 @@ EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass
 class PosteriorSamples:
-    """Output of :func:`~plugdiff.pipelines.dpnp.dpnp_sample` and :func:`~plugdiff.pipelines.dps.dps_sample`.
+    """Output of :func:`~plugdiff.pipelines.posterior.dpnp.dpnp_sample` and :func:`~plugdiff.pipelines.posterior.dps.dps_sample`.
 
     Attributes:
         samples: (B, C, H, W) posterior samples, one per measurement in the batch.

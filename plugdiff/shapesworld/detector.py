@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .shapesworld import COLOURS, PALETTE, REFERENCE_SIZE
+from .world import COLOURS, PALETTE, REFERENCE_SIZE
 
 __all__ = [
     "COLOUR_TOLERANCE",

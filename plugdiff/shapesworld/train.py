@@ -1,9 +1,9 @@
 """Train the bundled ShapesWorld models: seeded, resumable to the bit, safetensors only, on CPU
 or a GPU (``--device``).
 
-    python -m plugdiff.weights.train ddpm --out plugdiff/weights/shapesworld-ddpm
-    python -m plugdiff.weights.train vae  --out runs/shapesworld-vae
-    python -m plugdiff.weights.train t2v  --out plugdiff/weights/shapesworld-t2v --vae runs/shapesworld-vae
+    python -m plugdiff.shapesworld.train ddpm --out plugdiff/weights/shapesworld-ddpm
+    python -m plugdiff.shapesworld.train vae  --out runs/shapesworld-vae
+    python -m plugdiff.shapesworld.train t2v  --out plugdiff/weights/shapesworld-t2v --vae runs/shapesworld-vae
 
 ``ddpm``: the image prior (``DDPMPipeline`` folder). ``vae``: the frame autoencoder that
 ``t2v`` needs (an ``AutoencoderKL`` folder). ``t2v``: the text-to-video model (AnimateDiff
@@ -67,7 +67,7 @@ def _parser(model: str) -> argparse.ArgumentParser:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    top = argparse.ArgumentParser(prog="python -m plugdiff.weights.train", description=__doc__.split("\n\n")[0])
+    top = argparse.ArgumentParser(prog="python -m plugdiff.shapesworld.train", description=__doc__.split("\n\n")[0])
     sub = top.add_subparsers(dest="model", required=True, metavar="{ddpm,vae,t2v}")
     for model in TRAINERS:
         sub.add_parser(model, parents=[_parser(model)], help=f"train the {model} model")
@@ -96,7 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.model == "vae" and not args.kl_weight >= 0:
         top.error("--kl-weight must be >= 0")
     if args.model == "t2v" and not (args.vae / "config.json").is_file():
-        top.error(f"--vae {args.vae}: no autoencoder there (train one: python -m plugdiff.weights.train vae --out DIR)")
+        top.error(f"--vae {args.vae}: no autoencoder there (train one: python -m plugdiff.shapesworld.train vae --out DIR)")
     if args.model == "t2v" and args.init is not None and not (args.init / "model_index.json").is_file():
         top.error(f"--init {args.init}: not an exported t2v folder (no model_index.json)")
     return args

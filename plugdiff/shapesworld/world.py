@@ -3,7 +3,7 @@
 One clip shows a single shape of a named colour on a plain background of another named colour,
 moving in a straight line at constant speed (or staying still). Every clip has a caption in one
 fixed grammar and exact ground truth per frame (shape, colour, centroid, bounding box), so models
-trained on this world can be scored by :mod:`plugdiff.evaluation.shape_detector`.
+trained on this world can be scored by :mod:`plugdiff.shapesworld.detector`.
 
 Vocabulary
 ----------

@@ -19,7 +19,7 @@ from diffusers.loaders import TextualInversionLoaderMixin
 from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineOutput
 from diffusers.utils import USE_PEFT_BACKEND, deprecate, scale_lora_layers, unscale_lora_layers
 
-from ..attention_processors import (
+from ...attention_processors import (
     TiaraSettings,
     disable_promptblend,
     disable_tiara,
@@ -27,7 +27,7 @@ from ..attention_processors import (
     enable_tiara,
     tiara_controller,
 )
-from .argument_checks import check_int, check_video_call
+from ..argument_checks import check_int, check_video_call
 from .frame_conditions import FrameConditions
 from .prompt_alignment import aligned_input_ids
 from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
@@ -49,7 +49,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
     Long videos use window denoising (FreeNoise, Qiu et al., ICLR 2024): at every step the whole
     UNet runs on overlapping windows of ``context_length`` frames and the outputs are fused per
     frame with pyramid weights, :math:`\hat\varepsilon_f = \sum_w c_{w,f}\varepsilon(x_w)_f /
-    \sum_w c_{w,f}` (:func:`~plugdiff.pipelines.windows.denoise_in_windows`), with the first
+    \sum_w c_{w,f}` (:func:`~plugdiff.pipelines.animatediff.windows.denoise_in_windows`), with the first
     window's noise re-used, shuffled, for later frames. Only one window's activations exist at a
     time, so memory stays flat in ``num_frames``. A ``num_frames`` beyond the motion module's
     maximum turns windows on by itself (context 16, stride 4); ``windows=False`` turns them off,
@@ -64,7 +64,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
     :class:`~plugdiff.pipelines.PromptSchedule`) makes a multi-prompt video. With PromptBlend
     (``prompt_blend=True``, the default) the prompts are structured into slots and aligned token
     by token, every frame gets an anchor and a blended condition
-    (:mod:`~plugdiff.pipelines.prompt_interpolation`) and gated cross-attention processors
+    (:mod:`~plugdiff.pipelines.animatediff.prompt_interpolation`) and gated cross-attention processors
     (:class:`~plugdiff.attention_processors.PromptBlendAttnProcessor`) feed the blended one to
     the decoder at every step and to all layers inside ``step_range``. ``prompt_blend=False`` is
     diffusers' FreeNoise baseline: plain encodings interpolated linearly between key frames, in

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attention_processors import check_step_range
+from ...attention_processors import check_step_range
 
 
 @dataclass(frozen=True)

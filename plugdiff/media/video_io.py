@@ -14,7 +14,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from ..fileio import atomic_folder, atomic_write, write_json
+from .fileio import atomic_folder, atomic_write, write_json
 
 FORMATS = (".mp4", ".gif", ".webp", "PNG folder (no suffix)")
 MAX_FPS = 240.0

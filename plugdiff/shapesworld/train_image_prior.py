@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler
 
-from ..evaluation.shapesworld import sample_frames
-from .shapesworld_models import image_unet
+from .models import image_unet
 from .training import Trainer
+from .world import sample_frames
 
 
 class ImagePriorTrainer(Trainer):

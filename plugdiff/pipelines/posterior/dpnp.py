@@ -51,7 +51,7 @@ def dpnp_sample(
     chain cross between modes. Both variants run PCS then DDS at the same eta (the paper's
     order; the official DDPM script instead starts with a DDS of the initial image).
 
-    Two ways to run it (see :mod:`~plugdiff.pipelines.dpnp_recipes`): the authors' recipe refines a
+    Two ways to run it (see :mod:`~plugdiff.pipelines.posterior.dpnp_recipes`): the authors' recipe refines a
     DPS reconstruction (``init="dps"``) with the short 0.4 -> 0.16 schedule and a sharpened
     likelihood (``likelihood_weight`` > 1); the exact-posterior mode starts from noise with
     ``likelihood_weight=1`` and a schedule down to a small eta (these function defaults).

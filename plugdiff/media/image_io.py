@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..fileio import atomic_write
+from .fileio import atomic_write
 
 
 def read_image(path, channels: int, size: tuple[int, int]) -> torch.Tensor:

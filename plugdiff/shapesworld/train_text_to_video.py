@@ -15,9 +15,8 @@ from diffusers import (
 )
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from ..evaluation.caption_agreement import score_triples, seen_triples
-from ..evaluation.shapesworld import HELD_OUT, sample_clips
-from .shapesworld_models import (
+from .caption_agreement import score_triples, seen_triples
+from .models import (
     CAPTION_TOKENS,
     LATENT_FACTOR,
     frozen_text_embeddings,
@@ -28,6 +27,7 @@ from .shapesworld_models import (
     world_tokenizer,
 )
 from .training import Trainer
+from .world import HELD_OUT, sample_clips
 
 _ENCODE_CHUNK = 1024  # frames per VAE call while building the latent pool
 

@@ -56,7 +56,7 @@ class LangevinSettings:
 
 #: "langevin": the official chain's integrator and step rule (unadjusted, 1000 steps per
 #: iteration). The authors run it on a sharpened likelihood, which is ``likelihood_weight`` of
-#: :func:`~plugdiff.pipelines.dpnp.dpnp_sample` (then s above is the tempered scale: 0.15 for
+#: :func:`~plugdiff.pipelines.posterior.dpnp.dpnp_sample` (then s above is the tempered scale: 0.15 for
 #: Gaussian noise 0.2 and w = (0.2 / 0.15)^2, exactly their step), with per-task step scales
 #: (``LangevinSettings(step_scale=...)``: 0.6 super-resolution, 0.8 phase retrieval, 0.2 1-bit).
 #: For 1-bit their step is normalised by sqrt(-log p) and 0.36 instead of d and s / sqrt(w).

@@ -10,7 +10,7 @@ Accepted forms (:meth:`PromptSchedule.parse`):
       0: a red fox running in a snowy forest
       48: a red fox sleeping in a snowy forest
 
-* structured key frames, a dict of slots (:data:`~plugdiff.pipelines.prompt_slots.SLOTS`) as a
+* structured key frames, a dict of slots (:data:`~plugdiff.pipelines.animatediff.prompt_slots.SLOTS`) as a
   dict value, e.g. ``{0: {"subject": "a red fox", "action": "running"}}``, or ``"|"`` between
   slots in a string.
 

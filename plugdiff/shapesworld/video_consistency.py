@@ -1,5 +1,5 @@
 """Long-video consistency of generated ShapesWorld videos, from per-frame detections
-(``plugdiff.evaluation.shape_detector.detect``). The metrics of shared/notes/shapesworld.md:
+(``plugdiff.shapesworld.detector.detect``). The metrics of shared/notes/shapesworld.md:
 
 - :func:`clean_fraction`: frames showing one clean shape;
 - :func:`identity_consistency`: frames showing the caption's colour and shape;
@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .shape_detector import Detection
-from .shapesworld import parse_caption
+from .detector import Detection
+from .world import parse_caption
 
 Detections = Sequence[Detection | None]
 

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from ..fileio import atomic_write, write_json
+from ..media.fileio import atomic_write, write_json
 
 
 class Trainer:
