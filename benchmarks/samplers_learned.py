@@ -1,5 +1,5 @@
 """Every scheduler of the samplers benchmark on a learned model, the bundled ShapesWorld image prior:
-sample quality against fresh ground-truth frames at 5-50 model evaluations (issue 7, part 2).
+sample quality against fresh ground-truth frames at 5-50 model evaluations (part 2 of the sampler benchmarks).
 
     python benchmarks/samplers_learned.py [--quick] [--num-samples 256] [--nfe 5 10 20 50] [--methods NAME ...]
 

@@ -1,5 +1,5 @@
 """Quality of a ShapesWorld image prior: the share of its samples that the detector reads back as
-one clean shape of a valid colour (issue 6's bar: >= 80 %), with DDPM (all 1000 steps) and
+one clean shape of a valid colour (our bar: >= 80 %), with DDPM (all 1000 steps) and
 AcceleratedDDPM at fewer steps, plus the shape / colour mix against the training distribution.
 
     python benchmarks/shapesworld_prior.py [--model plugdiff/weights/shapesworld-ddpm] [--num-samples 256]

@@ -1,6 +1,7 @@
 """Quality of a ShapesWorld text-to-video model on caption combinations it never saw in training
-(issue 6's bars: colour right in >= 90 % of frames, shape in >= 70 %, direction in >= 70 % of
-16-frame clips), with the seen combinations beside them, and the time per 16-frame clip.
+(our goals: colour right in >= 95 % of frames, shape >= 90 %, clean >= 90 %, background >= 95 %,
+direction in >= 80 % of 16-frame clips), with the seen combinations beside them, and the time per
+16-frame clip.
 
     python benchmarks/shapesworld_t2v.py [--model shapesworld-t2v] [--clips-per-combo 8] [--guidance 6]
 

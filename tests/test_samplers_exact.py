@@ -16,7 +16,7 @@ EXACT = dict(clip_sample=False, timestep_spacing="trailing")
 
 
 def six_d_mixture() -> GaussianMixture:
-    """The issue's 6-D, three-component target: separated means, anisotropic covariances."""
+    """The 6-D, three-component target: separated means, anisotropic covariances."""
     g = torch.Generator().manual_seed(0)
     covs = []
     for _ in range(3):

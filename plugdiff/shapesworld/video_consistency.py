@@ -1,5 +1,5 @@
 """Long-video consistency of generated ShapesWorld videos, from per-frame detections
-(``plugdiff.shapesworld.detector.detect``). The metrics of shared/notes/shapesworld.md:
+(``plugdiff.shapesworld.detector.detect``). The metrics:
 
 - :func:`clean_fraction`: frames showing one clean shape;
 - :func:`identity_consistency`: frames showing the caption's colour and shape;

@@ -1,6 +1,6 @@
 """Structure a prompt into PromptBlend's slots: subject, action, time, place, style.
 
-PromptBlend (Li et al., arXiv 2412.17254; our reading in ``shared/notes/promptblend.md``) writes
+PromptBlend (Li et al., arXiv 2412.17254; our reading of a secondary summary of it) writes
 every prompt of a multi-prompt video in the same slots, so that after slot-wise token alignment
 position j of every prompt's embedding means the same thing. The paper has an LLM do the
 rewriting; here it is offline and deterministic:
