@@ -37,7 +37,7 @@ def test_shapesworld_ddpm_runs_in_ddpm_pipeline_our_schedulers_and_dpnp():
     dpnp = DPnPPipeline(unet=pipe.unet, scheduler=pipe.scheduler)
     operator = Inpainting("box", noise_std=0.05)
     y = operator.measure(torch.zeros(1, 3, 32, 32))
-    out = dpnp(y[0], operator, num_samples=2, etas=[0.3, 0.1], num_dds_steps=2, output_type="pt",
+    out = dpnp(y[0], operator, num_samples=2, recipe="posterior", etas=[0.3, 0.1], num_dds_steps=2, output_type="pt",
                generator=torch.Generator().manual_seed(0))
     assert out.images.shape == (2, 3, 32, 32) and out.model_evals == 4
 

@@ -153,6 +153,8 @@ def _check_command(words: list[str]) -> None:
             script = ROOT / words[1]
             assert script.is_file(), f"no script {words[1]}"
             source, rest = script.read_text(), words[2:]
+            if "published_results.parse_args(" in source:  # the shared --publish flag
+                source += (ROOT / "benchmarks" / "published_results.py").read_text()
         for flag in _flags(rest):
             assert f'"{flag}"' in source, f"{' '.join(words[:3])} has no flag {flag}"
 

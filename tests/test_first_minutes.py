@@ -76,12 +76,13 @@ def test_the_filters_drop_only_their_message():
     hide_unactionable_messages()
     hide_unactionable_messages()  # idempotent
     logger = logging.getLogger("diffusers.models.modeling_utils")
-    assert len(logger.filters) == 1
+    ours = [f for f in logger.filters if type(f).__module__ == "plugdiff.apps.third_party_logs"]
+    assert len(ours) == 1  # diffusers may add filters of its own (rank zero) once a distributed run has been set up
     record = logging.LogRecord(logger.name, logging.WARNING, __file__, 1, "", None, None)
     for message, shown in (("There are modules in UNetMotionModel that should be kept in float32: []. Casting ...", False),
                            ("There are modules in UNetMotionModel that should be kept in float32: ['norm']. Casting ...", True)):
         record.msg = message
-        assert logger.filters[0].filter(record) is shown
+        assert ours[0].filter(record) is shown
 
 
 # ------------------------------------------------------------------ published benchmark results

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 
 @dataclass
 class Rendered:
@@ -29,6 +27,8 @@ class Rendered:
     def check_finite(self) -> None:
         """Raise ``ValueError`` when the media or a result holds NaN or infinity (a diverged
         sampler: e.g. a huge guidance or step size), so that nothing broken is written."""
+        import torch  # here: the settings modules that import this one load without torch
+
         tensors = self.media.items() if isinstance(self.media, dict) else [("frames", self.media)]
         for name, tensor in tensors:
             if isinstance(tensor, torch.Tensor) and not bool(torch.isfinite(tensor).all()):
