@@ -46,8 +46,8 @@ class TextToVideoTrainer(Trainer):
        loss (the mean of the clip term and the frame term): a batch of 8 clips holds only 8
        captions, too few for the text side to keep learning.
 
-    The text encoder is :func:`world_text_encoder` with its word and position embeddings fixed,
-    and prompts are ``CAPTION_TOKENS`` tokens long.
+    The text encoder's word and position embeddings stay fixed (a new one is
+    :func:`world_text_encoder`), and new tokenizers make prompts ``CAPTION_TOKENS`` tokens long.
 
     Data: a pool of ``pool_clips`` random clips (held-out caption combinations excluded), drawn
     once from the seed and encoded once; each step samples from it. The export is an
@@ -67,10 +67,10 @@ class TextToVideoTrainer(Trainer):
         if args.init is None or args.fresh_text:
             self.tokenizer = world_tokenizer(CAPTION_TOKENS)
             text_encoder = world_text_encoder(len(self.tokenizer), seed=args.seed)
-            frozen_text_embeddings(text_encoder)
         else:
             self.tokenizer = CLIPTokenizer.from_pretrained(args.init / "tokenizer")
             text_encoder = CLIPTextModel.from_pretrained(args.init / "text_encoder", **load)
+        frozen_text_embeddings(text_encoder)  # a warm start keeps the embeddings fixed too
         if args.init is None:
             unet = UNetMotionModel.from_unet2d(text_to_video_unet(args.size // LATENT_FACTOR), motion_adapter())
         else:
