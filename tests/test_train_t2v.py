@@ -114,6 +114,8 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
         (["--frames", "40"], "--frames"),
         (["--size", "20"], "--size"),
         (["--uncond-prob", "1"], "--uncond-prob"),
+        (["--direction-probe", "-1"], "--direction-probe"),
+        (["--direction-probe", "nan"], "--direction-probe"),
     ],
 )
 def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):

@@ -61,6 +61,8 @@ def _parser(model: str) -> argparse.ArgumentParser:
         p.add_argument("--fresh-text", action="store_true",
                        help="with --init: new tokenizer and text encoder, only the UNet and motion adapter from --init")
         p.add_argument("--image-mix", type=int, default=0, help="single frames added to every clip step's loss")
+        p.add_argument("--direction-probe", type=float, default=0.0,
+                       help="weight of the auxiliary direction-probe loss (0: off; see shapesworld.direction_probe)")
         p.add_argument("--eval-clips", type=int, default=0,
                        help="score every export on this many clips per held-out and seen triple (0: off)")
     return p
@@ -81,6 +83,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--uncond-prob must be in [0, 1)")
         if args.image_mix < 0 or args.eval_clips < 0:
             top.error("--image-mix and --eval-clips must be >= 0")
+        if not (args.direction_probe >= 0 and math.isfinite(args.direction_probe)):
+            top.error("--direction-probe must be a finite weight >= 0")
         if args.fresh_text and args.init is None:
             top.error("--fresh-text goes with --init")
         if args.frames > 32:

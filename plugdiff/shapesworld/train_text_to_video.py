@@ -16,6 +16,7 @@ from diffusers import (
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from .caption_agreement import score_triples, seen_triples
+from .direction_probe import DirectionProbe
 from .models import (
     CAPTION_TOKENS,
     LATENT_FACTOR,
@@ -27,7 +28,7 @@ from .models import (
     world_tokenizer,
 )
 from .training import Trainer
-from .world import HELD_OUT, sample_clips
+from .world import DIRECTIONS, HELD_OUT, parse_caption, sample_clips
 
 _ENCODE_CHUNK = 1024  # frames per VAE call while building the latent pool
 
@@ -57,6 +58,10 @@ class TextToVideoTrainer(Trainer):
     moments and EMA equal to the starting weights); with ``fresh_text`` only the UNet and the
     motion adapter come from it, and the tokenizer and text encoder are new.
 
+    With ``direction_probe`` > 0, that multiple of :class:`~.direction_probe.DirectionProbe`'s
+    loss is added to every batch's loss (the probe's heads are trained, not exported): it carries
+    the caption's direction word into the features the motion modules read.
+
     With ``eval_clips`` > 0, every export is scored (:meth:`evaluate`): ``eval_clips`` clips for
     each held-out triple and for as many seen ones, 20 DDIM steps, guidance 6.
     """
@@ -78,11 +83,16 @@ class TextToVideoTrainer(Trainer):
                 UNet2DConditionModel.from_pretrained(args.init / "unet", **load),
                 MotionAdapter.from_pretrained(args.init / "motion_adapter", **load),
             )
-        super().__init__(args, {"unet": unet, "text_encoder": text_encoder})
+        models = {"unet": unet, "text_encoder": text_encoder}
+        if args.direction_probe:
+            models["direction_probe"] = DirectionProbe(unet)
+        super().__init__(args, models)
+        if args.direction_probe:
+            self.models["direction_probe"].attach(self.models["unet"])
         self.vae = AutoencoderKL.from_pretrained(args.vae, use_safetensors=True).to(self.device).eval()
         self.vae.requires_grad_(False)
         self.scheduler = video_scheduler()
-        self.latents, self.input_ids = self._latent_pool()
+        self.latents, self.input_ids, self.directions = self._latent_pool()
         self.uncond_ids = self._tokenize([""])
 
     def _tokenize(self, captions: list[str]) -> torch.Tensor:
@@ -91,8 +101,9 @@ class TextToVideoTrainer(Trainer):
         return ids.input_ids.to(self.device)
 
     @torch.no_grad()
-    def _latent_pool(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pool_clips, frames, 4, h, w) scaled latent means, and the captions' token ids."""
+    def _latent_pool(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pool_clips, frames, 4, h, w) scaled latent means, the captions' token ids, and their
+        directions (indices into ``DIRECTIONS``)."""
         pool = torch.Generator().manual_seed(self.args.seed + 3)
         clips, captions, _ = sample_clips(self.args.pool_clips, self.args.frames, pool, size=self.args.size)
         frames = clips.flatten(0, 1)
@@ -100,14 +111,16 @@ class TextToVideoTrainer(Trainer):
             [self.vae.encode(chunk.to(self.device)).latent_dist.mean for chunk in frames.split(_ENCODE_CHUNK)]
         )
         latents = latents * self.vae.config.scaling_factor
-        return latents.unflatten(0, clips.shape[:2]), self._tokenize(captions)
+        directions = torch.tensor([DIRECTIONS.index(parse_caption(c)["direction"]) for c in captions])
+        return latents.unflatten(0, clips.shape[:2]), self._tokenize(captions), directions.to(self.device)
 
     def video_stage(self) -> bool:
         return self.step >= self.args.image_steps
 
-    def _batch(self, batch: int, *, clips: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, F, h, w) latents (F = 1 for single frames) and their token ids, captions
-        replaced by the empty prompt with probability ``uncond_prob``."""
+    def _batch(self, batch: int, *, clips: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, C, F, h, w) latents (F = 1 for single frames), their token ids (captions replaced
+        by the empty prompt with probability ``uncond_prob``), directions and which samples kept
+        their caption."""
         n_clips, n_frames = self.latents.shape[:2]
         clip = torch.randint(n_clips, (batch,), generator=self.data).to(self.device)
         if clips:
@@ -117,14 +130,19 @@ class TextToVideoTrainer(Trainer):
             z0 = self.latents[clip, frame][:, None]  # (B, 1, C, h, w)
         drop = (torch.rand(batch, generator=self.data) < self.args.uncond_prob).to(self.device)
         ids = torch.where(drop[:, None], self.uncond_ids, self.input_ids[clip])
-        return z0.transpose(1, 2), ids  # (B, C, F, h, w), UNetMotionModel's layout
+        return z0.transpose(1, 2), ids, self.directions[clip], ~drop  # (B, C, F, h, w): UNetMotionModel's layout
 
-    def _epsilon_loss(self, z0: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    def _epsilon_loss(self, z0: torch.Tensor, ids: torch.Tensor, directions: torch.Tensor,
+                      captioned: torch.Tensor) -> torch.Tensor:
         def predict(noisy, t):
             text = self.models["text_encoder"](ids)[0].repeat_interleave(z0.shape[2], dim=0)
             return self.models["unet"](noisy, t, text).sample
 
-        return self.epsilon_loss(self.scheduler, z0, predict)
+        loss = self.epsilon_loss(self.scheduler, z0, predict)
+        if self.args.direction_probe:
+            probe = self.models["direction_probe"].loss(directions, z0.shape[2], captioned)
+            loss = loss + self.args.direction_probe * probe
+        return loss
 
     def loss(self) -> torch.Tensor:
         video = self.video_stage()
