@@ -2,6 +2,7 @@
 sample quality against fresh ground-truth frames at 5-50 model evaluations (part 2 of the sampler benchmarks).
 
     python benchmarks/samplers_learned.py [--quick] [--num-samples 256] [--nfe 5 10 20 50] [--methods NAME ...]
+    python benchmarks/samplers_learned.py --merge --methods NAME ...   # add schedulers to an earlier run
 
 Per (scheduler, NFE), from the same starting noise:
 * ``sliced_w2``: sliced 2-Wasserstein distance in pixel space between the samples and as many fresh
@@ -14,11 +15,17 @@ spacing, so all of them start at t = 999, and no x0 clipping unless ``--clip-sam
 ``clip_sample`` (DDIM, DDPM, Heun and plugdiff's schedulers) and also ``thresholding`` with
 ``sample_max_value=1``, which is the same clipping to [-1, 1] for the schedulers that have no
 ``clip_sample`` (DPM-Solver, UniPC). Writes ``results/samplers_learned{,_clipped}.{json,png}``.
+
+``--merge`` runs only ``--methods`` and adds them to the report already at ``--out``, keeping its
+other schedulers' rows. It refuses unless that report was made with the same model, clipping,
+sample count and NFE list and its floor (a function of the seed's truth frames) is reproduced
+exactly, so every row of the merged report shares the same start noise and truth.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -33,8 +40,8 @@ from plugdiff.shapesworld.world import sample_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
-from samplers import METHODS, steps_for_budget  # noqa: E402
-from shapesworld_prior import DEFAULT_MODEL, score  # noqa: E402
+from samplers import METHODS, steps_for_budget
+from shapesworld_prior import DEFAULT_MODEL, score
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRUTH_SEED = 10_000
@@ -97,6 +104,24 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _earlier_report(parser, args) -> dict:
+    """The report at ``--out`` that ``--merge`` adds to, after checking it was made the same way."""
+    source = args.out
+    if not source.exists() and published_results.SCRATCH in source.parents:  # merge into the published report
+        source = published_results.RESULTS / source.relative_to(published_results.SCRATCH)
+    if not source.exists():
+        parser.error(f"--merge: no earlier report at {args.out}")
+    earlier = json.loads(source.read_text())
+    same = {"model": str(args.model), "clip_sample": args.clip_sample, "num_samples": args.num_samples}
+    for key, value in same.items():
+        if earlier.get(key) != value:
+            parser.error(f"--merge: the earlier report has {key}={earlier.get(key)!r}, this run {value!r}")
+    for method, rows in earlier["methods"].items():
+        if method not in args.methods and sorted(map(int, rows)) != sorted(args.nfe):
+            parser.error(f"--merge: the earlier report ran {method} at NFE {sorted(map(int, rows))}, this run at {sorted(args.nfe)}")
+    return earlier
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
@@ -107,7 +132,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), metavar="NAME",
                         help=f"schedulers to run (default: all of {', '.join(METHODS)})")
-    parser.add_argument("--out", type=Path, default=RESULTS / "samplers_learned.json")
+    parser.add_argument("--merge", action="store_true",
+                        help="add --methods to the report at --out (same settings) instead of replacing it")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report path (default results/samplers_learned.json, _clipped with --clip-sample)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--out" not in argv:
+        clipped = "--clip-sample" in argv
+        argv += ["--out", str(RESULTS / ("samplers_learned_clipped.json" if clipped else "samplers_learned.json"))]
     args = published_results.parse_args(parser, argv)
     if args.quick:
         args.num_samples, args.nfe = 64, [5, 20]
@@ -117,7 +149,13 @@ def main(argv=None) -> dict:
     config = {**dict(pipe.scheduler.config), "timestep_spacing": "trailing", "clip_sample": args.clip_sample}
     if args.clip_sample:  # dynamic thresholding capped at 1 clips x0 to [-1, 1] exactly
         config.update(thresholding=True, sample_max_value=1.0)
+    earlier = _earlier_report(parser, args) if args.merge else None
     report = {"model": str(args.model), "clip_sample": args.clip_sample, **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed, args.methods)}
+    if earlier is not None:
+        if report["floor"] != earlier["floor"]:
+            parser.error(f"--merge: the floor {report['floor']} differs from the earlier report's {earlier['floor']} "
+                         "(another seed or truth set); rerun every method instead")
+        report["methods"] = {**{m: r for m, r in earlier["methods"].items() if m not in args.methods}, **report["methods"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report)
     plot(report, args.out.with_suffix(".png"))

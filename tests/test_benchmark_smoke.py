@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "samplers.py"
 
 
@@ -68,6 +70,23 @@ def test_samplers_on_the_learned_prior_quick_run(tmp_path):
     assert all(r["nfe"] <= 2 and r["sliced_w2"] > 0 and 0 <= r["clean"] <= 1 for r in rows)
     assert report["truth_clean"] == 1.0  # true frames all read back clean
     assert (tmp_path / "sl.png").stat().st_size > 10_000
+
+
+def test_samplers_on_the_learned_prior_merge_adds_schedulers_to_an_earlier_run(tmp_path, capsys):
+    module = _load("samplers_learned")
+    out = str(tmp_path / "sl.json")
+    first = module.main(["--num-samples", "4", "--nfe", "2", "--methods", "DDIM", "UniPC", "--out", out])
+    merged = module.main(["--num-samples", "4", "--nfe", "2", "--methods", "UniPC", "AcceleratedDDIM", "--out", out, "--merge"])
+    assert list(merged["methods"]) == ["DDIM", "UniPC", "AcceleratedDDIM"]
+    assert merged["methods"]["DDIM"] == first["methods"]["DDIM"]  # kept as it was
+    assert merged["methods"]["UniPC"]["2"]["sliced_w2"] == first["methods"]["UniPC"]["2"]["sliced_w2"]  # rerun: same start
+    assert json.loads((tmp_path / "sl.json").read_text())["methods"].keys() == merged["methods"].keys()
+    with pytest.raises(SystemExit):  # another sample count: the rows would not share their start
+        module.main(["--num-samples", "6", "--nfe", "2", "--methods", "Heun", "--out", out, "--merge"])
+    assert "num_samples=4" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        module.main(["--num-samples", "4", "--nfe", "2", "--methods", "Heun", "--out", str(tmp_path / "none.json"), "--merge"])
+    assert "no earlier report" in capsys.readouterr().err
 
 
 def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):
