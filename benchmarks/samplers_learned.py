@@ -111,7 +111,7 @@ def _earlier_report(parser, args) -> dict:
         source = published_results.RESULTS / source.relative_to(published_results.SCRATCH)
     if not source.exists():
         parser.error(f"--merge: no earlier report at {args.out}")
-    earlier = json.loads(source.read_text())
+    earlier = {"clip_sample": False, **json.loads(source.read_text())}  # reports from before --clip-sample: unclipped
     same = {"model": str(args.model), "clip_sample": args.clip_sample, "num_samples": args.num_samples}
     for key, value in same.items():
         if earlier.get(key) != value:
