@@ -70,6 +70,11 @@ METHODS = {
     "AcceleratedLogSNR(2M)": (lambda c: AcceleratedLogSNRScheduler.from_config(c), True, 1),
     "AcceleratedLogSNR(3M)": (lambda c: AcceleratedLogSNRScheduler.from_config(c, solver_order=3), True, 1),
     "AcceleratedLogSNR(2M+corrector)": (lambda c: AcceleratedLogSNRScheduler.from_config(c, use_corrector=True, lower_order_final=True), True, 1),
+    "AcceleratedLogSNR(3M+corrector+Gaussian final)": (
+        lambda c: AcceleratedLogSNRScheduler.from_config(c, solver_order=3, use_corrector=True, final_step="gaussian"),
+        True,
+        1,
+    ),
     "DPM-Solver++(2M)": (
         lambda c: DPMSolverMultistepScheduler.from_config(c, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"),
         True,

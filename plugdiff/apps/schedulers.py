@@ -14,6 +14,8 @@ SCHEDULERS = {
     "accelerated-logsnr-2m": ("plugdiff.samplers:AcceleratedLogSNRScheduler", {"solver_order": 2}),
     "accelerated-logsnr-3m": ("plugdiff.samplers:AcceleratedLogSNRScheduler", {"solver_order": 3}),
     "accelerated-logsnr-pc": ("plugdiff.samplers:AcceleratedLogSNRScheduler", {"use_corrector": True, "lower_order_final": True}),
+    "accelerated-logsnr-gauss": ("plugdiff.samplers:AcceleratedLogSNRScheduler",
+                                 {"solver_order": 3, "use_corrector": True, "final_step": "gaussian"}),
     "dpm-solver": "diffusers:DPMSolverMultistepScheduler",
     "euler": "diffusers:EulerDiscreteScheduler",
     "euler-ancestral": "diffusers:EulerAncestralDiscreteScheduler",
