@@ -77,6 +77,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--margin", type=int, default=4, help="frames on each side of a prompt change left unjudged")
+    parser.add_argument("--model", default=None, help="another model (registry name or folder) instead of the README's bundled one")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "main_job.json")
     parser.add_argument("--sheet", type=Path, default=None,
                         help="contact sheet (default: docs/images/main-job.png with --publish, else beside --out)")
@@ -85,14 +86,15 @@ def main(argv=None) -> dict:
         args.sheet = ROOT / "docs" / "images" / "main-job.png" if args.publish else args.out.with_name("main-job.png")
 
     schedule = PromptSchedule.parse(read_schedule_file(SCHEDULE))
-    result = {"command": "plugdiff " + " ".join(COMMAND[:1] + ["--schedule", "examples/schedules/shapesworld.txt"] + COMMAND[3:]),
+    command = COMMAND + (["--model", args.model] if args.model else [])
+    result = {"command": "plugdiff " + " ".join(command[:1] + ["--schedule", "examples/schedules/shapesworld.txt"] + command[3:]),
               "margin": args.margin, "seeds": {}}
     print(f"{'seed':>4} {'follows':>8} {'present':>8} {'seconds':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             out = Path(tmp) / f"seed{seed}"
             start = time.perf_counter()
-            if plugdiff([*COMMAND, "--seed", str(seed), "--out", str(out), "--quiet"]) != 0:
+            if plugdiff([*command, "--seed", str(seed), "--out", str(out), "--quiet"]) != 0:
                 raise SystemExit(f"plugdiff video failed for seed {seed}")
             seconds = time.perf_counter() - start
             frames = read_frames(out)
