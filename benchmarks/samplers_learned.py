@@ -137,7 +137,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=None,
                         help="report path (default results/samplers_learned.json, _clipped with --clip-sample)")
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--out" not in argv:
+    if not any(a == "--out" or a.startswith("--out=") for a in argv):  # else a second --out would win
         clipped = "--clip-sample" in argv
         argv += ["--out", str(RESULTS / ("samplers_learned_clipped.json" if clipped else "samplers_learned.json"))]
     args = published_results.parse_args(parser, argv)

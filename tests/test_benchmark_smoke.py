@@ -87,6 +87,8 @@ def test_samplers_on_the_learned_prior_merge_adds_schedulers_to_an_earlier_run(t
     with pytest.raises(SystemExit):
         module.main(["--num-samples", "4", "--nfe", "2", "--methods", "Heun", "--out", str(tmp_path / "none.json"), "--merge"])
     assert "no earlier report" in capsys.readouterr().err
+    again = module.main(["--num-samples", "4", "--nfe", "2", "--methods", "Heun", f"--out={out}", "--merge"])
+    assert list(again["methods"]) == ["DDIM", "UniPC", "AcceleratedDDIM", "Heun"]  # --out=PATH is honoured
 
 
 def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):

@@ -136,6 +136,7 @@ def test_gaussian_final_step_is_exact_on_a_gaussian_flow(s):
     m = torch.tensor([0.3, -0.7, 0.1], dtype=f64)
     c = torch.tensor([1.2, -0.4, 0.9], dtype=f64)
     sb, sb_before = 0.3, 0.8
+
     def flow(sigma_bar):
         return m + c * math.sqrt(s**2 + sigma_bar**2)
 
