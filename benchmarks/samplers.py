@@ -71,7 +71,8 @@ METHODS = {
     "AcceleratedLogSNR(3M)": (lambda c: AcceleratedLogSNRScheduler.from_config(c, solver_order=3), True, 1),
     "AcceleratedLogSNR(2M+corrector)": (lambda c: AcceleratedLogSNRScheduler.from_config(c, use_corrector=True, lower_order_final=True), True, 1),
     "AcceleratedLogSNR(3M+corrector+Gaussian final)": (
-        lambda c: AcceleratedLogSNRScheduler.from_config(c, solver_order=3, use_corrector=True, final_step="gaussian"),
+        lambda c: AcceleratedLogSNRScheduler.from_config(c, solver_order=3, use_corrector=True, final_step="gaussian",
+                                                         interpolation="asinh_sigma_sq"),
         True,
         1,
     ),
