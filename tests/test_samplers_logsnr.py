@@ -134,6 +134,30 @@ def test_gaussian_final_step_lowers_the_error_and_raises_the_order():
     assert (gauss["asinh_sigma_sq"] < gauss["asinh_sigma"]).all()
 
 
+@pytest.mark.parametrize("target", [dict(seed=1), dict(decay=1.5, seed=2)])
+def test_asinh_sigma_sq_beats_asinh_sigma_off_the_benchmark(target):
+    """The scale of asinh(sigma-bar^2 / 2) was chosen on the benchmark targets; on 3x8x8 image
+    mixtures that are not in the benchmark, the preset still has less end-point error than with
+    asinh(sigma-bar) at every budget from 5 to 20 steps. Measured: 0.84-0.98x."""
+    from plugdiff.evaluation import image_mixture
+
+    mixture = image_mixture((3, 8, 8), **target)
+    config = dict(timestep_spacing="trailing", clip_sample=False)
+    ac = AcceleratedLogSNRScheduler(**config).alphas_cumprod
+    x = torch.randn(64, *mixture.event_shape, generator=torch.Generator().manual_seed(0), dtype=f64)
+    ref = solve_probability_flow(mixture.eps, x, float(ac.double()[-1]))
+    model = mixture.eps_model(ac)
+
+    def errors(interpolation):
+        return np.array([float((denoise(AcceleratedLogSNRScheduler(**config, solver_order=3, use_corrector=True,
+                                                                   final_step="gaussian", interpolation=interpolation),
+                                        model, x, n)[0] - ref).pow(2).mean().sqrt()) for n in (5, 8, 10, 15, 20)])
+
+    ratio = errors("asinh_sigma_sq") / errors("asinh_sigma")
+    print(np.round(ratio, 2).tolist())
+    assert (ratio < 1).all()
+
+
 @pytest.mark.parametrize("s", [0.0, 0.03, 0.3, 2.0, 50.0])
 def test_gaussian_final_step_is_exact_on_a_gaussian_flow(s):
     """On the flow of N(m, s^2), xbar(sb) = m + c sqrt(s^2 + sb^2) with eps = dxbar/dsb, the jump
