@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from plugdiff.evaluation.image_quality import _gaussian_window, coverage, psnr, ssim
+from plugdiff.evaluation.image_quality import _gaussian_window, calibrated_coverage, coverage, psnr, ssim
 
 
 def test_psnr_closed_form():
@@ -59,3 +59,23 @@ def test_bad_shapes_are_refused():
         ssim(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))
     with pytest.raises(ValueError, match="`std`"):
         coverage(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2), torch.zeros(1, 1, 2, 2))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 8])
+def test_calibrated_coverage_is_what_a_calibrated_sampler_gets(n):
+    """Monte Carlo: truth and n draws from one Gaussian per pixel, mean and (Bessel) std from
+    the draws, as the inverse-problem benchmark scores them."""
+    g = torch.Generator().manual_seed(n)
+    centre, scale = torch.randn(1, 1, 200, 200, generator=g, dtype=torch.float64), 0.3
+    draws = centre + scale * torch.randn(n, 1, 1, 200, 200, generator=g, dtype=torch.float64)
+    truth = centre + scale * torch.randn(1, 1, 200, 200, generator=g, dtype=torch.float64)
+    observed = float(coverage(draws.mean(0), draws.std(0), truth))
+    assert observed == pytest.approx(calibrated_coverage(n), abs=0.006)  # 40k pixels: MC error ~0.002
+
+
+def test_calibrated_coverage_values_and_bad_input():
+    assert calibrated_coverage(3) == pytest.approx(0.7746, abs=1e-4)
+    assert calibrated_coverage(10_000) == pytest.approx(0.9545, abs=1e-3)
+    for bad in (1, 2.5, True):
+        with pytest.raises(ValueError, match="num_samples"):
+            calibrated_coverage(bad)
