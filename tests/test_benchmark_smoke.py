@@ -103,6 +103,16 @@ def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):
     assert ae["colour_agreement"] == ae["shape_agreement"] == 1.0 and ae["mean_abs_error"] < 0.05
 
 
+def test_direction_room_benchmark_quick_run(tmp_path):
+    room = _load("shapesworld_direction_room")
+    assert room.room_ahead((4.0, 30.0), "left", 32) == 4.0 and room.room_ahead((4.0, 30.0), "down", 32) == 2.0
+    report = room.main(["--quick", "--out", str(tmp_path / "room.json")])
+    summary = report["summary"]
+    assert summary["clips"] == 8 and len(report["clips"]) == 8
+    assert 0 <= summary["detected_is_most_room"] <= 8 and 0 <= summary["correct"] <= 8
+    assert (tmp_path / "room.json").exists()
+
+
 def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
     module = _load("inverse_problems")
     report = module.main(["--quick", "--problems", "sr4", "1bit", "--out", str(tmp_path)])
