@@ -37,6 +37,7 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 
+from plugdiff.apps.schedulers import SCHEDULERS
 from plugdiff.evaluation import (
     image_mixture,
     ring_mixture_2d,
@@ -63,19 +64,22 @@ BASE_CONFIG = {
     if not k.startswith("_")
 }
 
+
+def preset(name: str):
+    """Factory of an AcceleratedLogSNRScheduler row with the overrides of the command line's
+    ``--scheduler NAME`` (:data:`plugdiff.apps.schedulers.SCHEDULERS`), so a row is the preset users get."""
+    _, overrides = SCHEDULERS[name]
+    return lambda c: AcceleratedLogSNRScheduler.from_config(c, **overrides)
+
+
 # name -> (factory from the shared config, deterministic?, model calls per step)
 METHODS = {
     "DDIM": (lambda c: DDIMScheduler.from_config(c), True, 1),
     "AcceleratedDDIM": (lambda c: AcceleratedDDIMScheduler.from_config(c), True, 1),
-    "AcceleratedLogSNR(2M)": (lambda c: AcceleratedLogSNRScheduler.from_config(c), True, 1),
-    "AcceleratedLogSNR(3M)": (lambda c: AcceleratedLogSNRScheduler.from_config(c, solver_order=3), True, 1),
-    "AcceleratedLogSNR(2M+corrector)": (lambda c: AcceleratedLogSNRScheduler.from_config(c, use_corrector=True, lower_order_final=True), True, 1),
-    "AcceleratedLogSNR(3M+corrector+Gaussian final)": (
-        lambda c: AcceleratedLogSNRScheduler.from_config(c, solver_order=3, use_corrector=True, final_step="gaussian",
-                                                         interpolation="asinh_sigma_sq"),
-        True,
-        1,
-    ),
+    "AcceleratedLogSNR(2M)": (preset("accelerated-logsnr-2m"), True, 1),
+    "AcceleratedLogSNR(3M)": (preset("accelerated-logsnr-3m"), True, 1),
+    "AcceleratedLogSNR(2M+corrector)": (preset("accelerated-logsnr-pc"), True, 1),
+    "AcceleratedLogSNR(3M+corrector+Gaussian final)": (preset("accelerated-logsnr-gauss"), True, 1),
     "DPM-Solver++(2M)": (
         lambda c: DPMSolverMultistepScheduler.from_config(c, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"),
         True,

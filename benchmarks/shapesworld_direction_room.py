@@ -19,15 +19,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from plugdiff.media.fileio import write_json
 from plugdiff.shapesworld.caption_agreement import generate_clips
 from plugdiff.shapesworld.detector import detect, detect_direction
 from plugdiff.weights import load_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import published_results  # noqa: E402
+import published_results
 
 MOVING = ("left", "right", "up", "down")
 
