@@ -13,6 +13,7 @@ from plugdiff.shapesworld import (
     DIRECTIONS,
     HELD_OUT,
     PALETTE,
+    PLACEMENTS,
     SHAPES,
     ClipSpec,
     colour_tensor,
@@ -168,11 +169,12 @@ def _inside(shape, dx, dy, r):
     return (ty >= 0) & (ty <= 2 * r) & (2 * abs(dx) <= ty)
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS)
 @pytest.mark.parametrize("num_frames", [1, 16, 64, 200])
-def test_object_stays_inside_the_frame(num_frames):
+def test_object_stays_inside_the_frame(num_frames, placement):
     g = gen(num_frames)
     for _ in range(100):
-        spec = random_spec(g, num_frames=num_frames, include_held_out=True)
+        spec = random_spec(g, num_frames=num_frames, include_held_out=True, placement=placement)
         for tr in truth(spec, num_frames, 32):
             x0, y0, x1, y1 = tr.bbox
             assert x0 >= 1 - 1e-9 and y0 >= 1 - 1e-9 and x1 <= 31 + 1e-9 and y1 <= 31 + 1e-9
@@ -184,6 +186,31 @@ def test_object_stays_inside_the_frame(num_frames):
     bg = colour_tensor(spec.background)[None, :, None]
     assert (clip[:, :, 0] == bg).all() and (clip[:, :, -1] == bg).all()
     assert (clip[..., 0] == bg).all() and (clip[..., -1] == bg).all()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_centred_placement_hides_the_direction_in_the_positions(shape):
+    """The same random numbers give every direction the same path midpoint (the mean centre of
+    the clip) and the same path length: positions alone cannot tell the directions apart. With
+    uniform placement they can (a horizontal mover's midpoint ranges over a different box from a
+    vertical mover's)."""
+    for seed in range(20):
+        mids, paths = {}, {}
+        for direction in DIRECTIONS:
+            spec = random_spec(gen(seed), shapes=[shape], colours=["red"], directions=[direction],
+                               num_frames=16, placement="centred", include_held_out=True)
+            centres = spec.centres(16)
+            mids[direction] = centres.mean(0)
+            paths[direction] = float((centres[-1] - centres[0]).norm())
+        for direction in DIRECTIONS:
+            assert torch.allclose(mids[direction], mids["still"], atol=1e-9)
+        moving = [paths[d] for d in DIRECTIONS if d != "still"]
+        assert max(moving) - min(moving) < 1e-9 and min(moving) > 0 and paths["still"] == 0
+    uniform = {d: random_spec(gen(0), shapes=[shape], colours=["red"], directions=[d], include_held_out=True).centres(16).mean(0)
+               for d in ("left", "up")}
+    assert not torch.allclose(uniform["left"], uniform["up"], atol=0.5)  # uniform: the axis shows
+    with pytest.raises(ValueError, match="placement"):
+        random_spec(gen(0), placement="corner")
 
 
 def test_sampled_frames_match_their_specs():

@@ -49,3 +49,38 @@ def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
     trainer = _train(tmp_path / "bf16", 2, "--mixed-precision", "bf16")
     assert all(0 < loss < 10 for loss in trainer.losses)
     assert all(v.dtype == torch.float32 for v in _weights(tmp_path / "bf16").values())
+
+
+def test_capped_truncated_snr_weight_of_the_epsilon_loss():
+    """max_weight 1 is the plain mean squared error; above 1 every sample's squared error is
+    weighted by min(cap, max(1, (1 - abar_t) / abar_t)) divided by that weight's mean over t."""
+    from types import SimpleNamespace
+
+    from diffusers import DDPMScheduler
+
+    from plugdiff.shapesworld.training import Trainer
+
+    args = SimpleNamespace(lr=1e-3, ema=0.9, seed=0, device="cpu")
+    scheduler = DDPMScheduler(num_train_timesteps=1000)
+    x0 = torch.randn(64, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    seen = {}
+
+    def predict(noisy, t):
+        seen["noisy"], seen["t"] = noisy, t
+        return torch.zeros_like(noisy)  # the error is then the noise itself
+
+    def loss(cap):
+        trainer = Trainer(args, {"m": torch.nn.Linear(1, 1)})
+        value = trainer.epsilon_loss(scheduler, x0, predict, max_weight=cap)
+        abar = scheduler.alphas_cumprod.double()[seen["t"]]
+        noise = (seen["noisy"].double() - abar.sqrt()[:, None, None, None] * x0) / (1 - abar).sqrt()[:, None, None, None]
+        return float(value), noise.pow(2).flatten(1).mean(1), seen["t"]
+
+    plain, per_sample, t = loss(1.0)
+    assert abs(plain - float(per_sample.mean())) < 1e-5
+    weighted, per_sample, t = loss(5.0)
+    snr = scheduler.alphas_cumprod.double() / (1 - scheduler.alphas_cumprod.double())
+    weight = (1 / snr).clamp(1, 5)
+    expected = float(((weight / weight.mean())[t] * per_sample).mean())
+    assert abs(weighted - expected) < 1e-5 * expected
+    assert weight[0] == 1 and weight[-1] == 5  # low noise keeps weight 1, high noise gets the cap

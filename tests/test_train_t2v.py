@@ -39,10 +39,11 @@ def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
     assert not list(vae_dir.rglob("*.bin"))
 
 
-def test_t2v_resume_across_the_stage_boundary_is_bit_exact(tmp_path, vae_dir):
-    straight = _t2v(tmp_path / "a", vae_dir, 4)
-    _t2v(tmp_path / "b", vae_dir, 2)
-    resumed = _t2v(tmp_path / "b", vae_dir, 4, "--resume")
+@pytest.mark.parametrize("recipe", [(), ("--placement", "centred", "--clip-weight-max", "5", "--direction-probe", "0.1")])
+def test_t2v_resume_across_the_stage_boundary_is_bit_exact(tmp_path, vae_dir, recipe):
+    straight = _t2v(tmp_path / "a", vae_dir, 4, *recipe)
+    _t2v(tmp_path / "b", vae_dir, 2, *recipe)
+    resumed = _t2v(tmp_path / "b", vae_dir, 4, "--resume", *recipe)
     assert straight.losses == resumed.losses and len(straight.losses) == 4
     for part in ("unet/diffusion_pytorch_model.safetensors", "motion_adapter/diffusion_pytorch_model.safetensors",
                  "text_encoder/model.safetensors"):
@@ -116,6 +117,9 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
         (["--uncond-prob", "1"], "--uncond-prob"),
         (["--direction-probe", "-1"], "--direction-probe"),
         (["--direction-probe", "nan"], "--direction-probe"),
+        (["--clip-weight-max", "0.5"], "--clip-weight-max"),
+        (["--clip-weight-max", "inf"], "--clip-weight-max"),
+        (["--placement", "corner"], "--placement"),
     ],
 )
 def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):

@@ -19,7 +19,7 @@ from .._lazy import lazy_exports
 lazy_exports(globals(), {
     ".detector": ["COLOUR_TOLERANCE", "FOREGROUND_THRESHOLD", "MAX_AREA_FRACTION", "MIN_AREA_FRACTION",
         "MIN_COMPONENT_FRACTION", "Detection", "detect", "detect_direction", "nearest_colour"],
-    ".world": ["BACKGROUNDS", "COLOURS", "DIRECTIONS", "HELD_OUT", "PALETTE", "REFERENCE_SIZE", "SHAPES",
+    ".world": ["BACKGROUNDS", "COLOURS", "DIRECTIONS", "HELD_OUT", "PALETTE", "PLACEMENTS", "REFERENCE_SIZE", "SHAPES",
         "ClipSpec", "FrameTruth", "colour_tensor", "parse_caption", "random_spec", "render_clip",
         "render_frames", "sample_clips", "sample_frames", "truth"],
 })

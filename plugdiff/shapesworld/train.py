@@ -25,6 +25,7 @@ from .train_autoencoder import AutoencoderTrainer
 from .train_image_prior import ImagePriorTrainer
 from .train_text_to_video import TextToVideoTrainer
 from .training import Trainer, run
+from .world import PLACEMENTS
 
 TRAINERS = {"ddpm": ImagePriorTrainer, "vae": AutoencoderTrainer, "t2v": TextToVideoTrainer}
 _DEFAULTS = {  # per model: steps, batch, lr
@@ -56,6 +57,11 @@ def _parser(model: str) -> argparse.ArgumentParser:
         p.add_argument("--image-batch", type=int, default=128, help="frames per single-frame step")
         p.add_argument("--frames", type=int, default=16, help="clip length of the video stage")
         p.add_argument("--pool-clips", type=int, default=2048, help="clips drawn once and encoded as training data")
+        p.add_argument("--placement", choices=PLACEMENTS, default="uniform",
+                       help="where training clips sit: uniform starts, or centred paths whose mean position does not "
+                            "give the direction away (see shapesworld.world)")
+        p.add_argument("--clip-weight-max", type=float, default=1.0,
+                       help="cap of the truncated-SNR weight max(1, 1/SNR) of the clip loss (1: the plain loss)")
         p.add_argument("--uncond-prob", type=float, default=0.1, help="caption dropout for guidance")
         p.add_argument("--init", type=Path, default=None, help="start from the weights of an exported t2v folder")
         p.add_argument("--fresh-text", action="store_true",
@@ -83,6 +89,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--uncond-prob must be in [0, 1)")
         if args.image_mix < 0 or args.eval_clips < 0:
             top.error("--image-mix and --eval-clips must be >= 0")
+        if not (args.clip_weight_max >= 1 and math.isfinite(args.clip_weight_max)):
+            top.error("--clip-weight-max must be a finite number >= 1")
         if not (args.direction_probe >= 0 and math.isfinite(args.direction_probe)):
             top.error("--direction-probe must be a finite weight >= 0")
         if args.fresh_text and args.init is None:

@@ -50,13 +50,19 @@ class TextToVideoTrainer(Trainer):
     The text encoder's word and position embeddings stay fixed (a new one is
     :func:`world_text_encoder`), and new tokenizers make prompts ``CAPTION_TOKENS`` tokens long.
 
-    Data: a pool of ``pool_clips`` random clips (held-out caption combinations excluded), drawn
-    once from the seed and encoded once; each step samples from it. The export is an
+    Data: a pool of ``pool_clips`` random clips (held-out caption combinations excluded, placed in
+    the frame as ``placement`` says), drawn once from the seed and encoded once; each step samples
+    from it. The export is an
     AnimateDiff folder: ``unet`` (UNet2DConditionModel), ``motion_adapter`` (MotionAdapter),
     ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``. ``init`` (a folder of such an
     export) starts the weights from it instead of from scratch (a warm start: fresh optimizer
     moments and EMA equal to the starting weights); with ``fresh_text`` only the UNet and the
     motion adapter come from it, and the tokenizer and text encoder are new.
+
+    ``clip_weight_max`` > 1 weights the clip term's loss by the capped truncated-SNR weight of
+    :meth:`~.training.Trainer.epsilon_loss` (single frames keep the plain loss): a clip's
+    direction is decided at high noise, where the plain loss barely counts errors of the clean
+    clip.
 
     With ``direction_probe`` > 0, that multiple of :class:`~.direction_probe.DirectionProbe`'s
     loss is added to every batch's loss (the probe's heads are trained, not exported): it carries
@@ -105,7 +111,8 @@ class TextToVideoTrainer(Trainer):
         """(pool_clips, frames, 4, h, w) scaled latent means, the captions' token ids, and their
         directions (indices into ``DIRECTIONS``)."""
         pool = torch.Generator().manual_seed(self.args.seed + 3)
-        clips, captions, _ = sample_clips(self.args.pool_clips, self.args.frames, pool, size=self.args.size)
+        clips, captions, _ = sample_clips(self.args.pool_clips, self.args.frames, pool, size=self.args.size,
+                                          placement=self.args.placement)
         frames = clips.flatten(0, 1)
         latents = torch.cat(
             [self.vae.encode(chunk.to(self.device)).latent_dist.mean for chunk in frames.split(_ENCODE_CHUNK)]
@@ -133,12 +140,12 @@ class TextToVideoTrainer(Trainer):
         return z0.transpose(1, 2), ids, self.directions[clip], ~drop  # (B, C, F, h, w): UNetMotionModel's layout
 
     def _epsilon_loss(self, z0: torch.Tensor, ids: torch.Tensor, directions: torch.Tensor,
-                      captioned: torch.Tensor) -> torch.Tensor:
+                      captioned: torch.Tensor, max_weight: float = 1.0) -> torch.Tensor:
         def predict(noisy, t):
             text = self.models["text_encoder"](ids)[0].repeat_interleave(z0.shape[2], dim=0)
             return self.models["unet"](noisy, t, text).sample
 
-        loss = self.epsilon_loss(self.scheduler, z0, predict)
+        loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight)
         if self.args.direction_probe:
             probe = self.models["direction_probe"].loss(directions, z0.shape[2], captioned)
             loss = loss + self.args.direction_probe * probe
@@ -150,7 +157,7 @@ class TextToVideoTrainer(Trainer):
             p.requires_grad_(video or "motion_modules" not in name)
         if not video:
             return self._epsilon_loss(*self._batch(self.args.image_batch, clips=False))
-        loss = self._epsilon_loss(*self._batch(self.args.batch, clips=True))
+        loss = self._epsilon_loss(*self._batch(self.args.batch, clips=True), max_weight=self.args.clip_weight_max)
         if self.args.image_mix:
             loss = (loss + self._epsilon_loss(*self._batch(self.args.image_mix, clips=False))) / 2
         return loss

@@ -38,6 +38,14 @@ Motion is *bounded*, not bouncing: ``random_spec`` picks the radius, then a spee
 whole path fits), then a start position such that the object stays fully inside the frame, at
 least ``margin`` reference pixels from every edge, for all ``num_frames`` frames.
 
+Where the clip sits (``placement``): ``"uniform"`` draws the start uniformly over every position
+whose path fits. Then a horizontal mover's midpoint (its mean position over the clip) lies in the
+frame's middle columns and a vertical mover's in its middle rows, so where a clip sits gives its
+axis away. ``"centred"`` draws the midpoint from one box for every direction (the positions from
+which a path of that length fits whichever way it goes; still clips draw a speed too and use the
+same box), so a clip's mean position says nothing about its direction. (With either, the start
+and the end do: a path spans most of the frame.)
+
 Rendering is anti-aliased: each pixel holds the shape's area coverage, exact along x and
 supersampled along y (16 sub-rows per pixel at 32x32, the same spacing at other sizes; area
 within about 1 % of the exact shape), so a pixel is
@@ -69,6 +77,7 @@ __all__ = [
     "DIRECTIONS",
     "HELD_OUT",
     "PALETTE",
+    "PLACEMENTS",
     "REFERENCE_SIZE",
     "SHAPES",
     "ClipSpec",
@@ -99,6 +108,8 @@ COLOURS: tuple[str, ...] = ("red", "green", "blue", "yellow")
 BACKGROUNDS: tuple[str, ...] = ("red", "green", "blue", "yellow", "white", "black", "gray")
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "still")
+#: How ``random_spec`` places a clip in the frame (see the module doc).
+PLACEMENTS: tuple[str, ...] = ("uniform", "centred")
 
 #: (colour, shape, direction) triples never sampled unless ``include_held_out=True``.
 HELD_OUT: frozenset[tuple[str, str, str]] = frozenset(
@@ -286,6 +297,7 @@ def random_spec(
     radius_range: tuple[float, float] = (4.0, 6.0),
     speed_range: tuple[float, float] = (0.6, 1.2),
     margin: float = 1.0,
+    placement: str = "uniform",
 ) -> ClipSpec:
     """A random clip whose object stays fully inside the frame for ``num_frames`` frames.
 
@@ -294,11 +306,15 @@ def random_spec(
     (used as given, e.g. ``combos=HELD_OUT`` for benchmarks). The background is uniform over
     ``backgrounds`` minus the object colour, the radius uniform in ``radius_range``, the speed
     uniform in ``speed_range`` but capped so that the path fits (long clips move slower), the
-    start uniform over the positions keeping the object ``margin`` inside every edge. Geometry
-    in reference pixels of a 32x32 frame. Uses exactly one ``torch.rand`` call of ``generator``.
+    start uniform over the positions keeping the object ``margin`` inside every edge
+    (``placement="uniform"``), or the path's midpoint uniform over a box that is the same for
+    every direction (``placement="centred"``; see the module doc). Geometry in reference pixels
+    of a 32x32 frame. Uses exactly one ``torch.rand`` call of ``generator``.
     """
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"unknown placement {placement!r}; known: {', '.join(PLACEMENTS)}")
     triples = _triples(colours, shapes, directions, include_held_out, combos)
     bg_all = _vocab("backgrounds", backgrounds, BACKGROUNDS)
     u = torch.rand(6, generator=generator, dtype=torch.float64).tolist()
@@ -314,17 +330,28 @@ def random_spec(
     if min(free_x, free_y) < 0:
         raise ValueError(f"a {shape} of radius {radius:.2f} does not fit a 32x32 frame with margin {margin}")
     ux, uy = _UNIT[direction]
-    if direction == "still":
+    centred = placement == "centred"
+    if direction == "still" and not centred:
         speed = 0.0
     else:
         speed = speed_range[0] + u[3] * (speed_range[1] - speed_range[0])
         if num_frames > 1:
-            speed = min(speed, (free_x if ux else free_y) / (num_frames - 1))
-    dx, dy = ux * speed * (num_frames - 1), uy * speed * (num_frames - 1)
-    lo_x, hi_x = margin + left - min(0.0, dx), REFERENCE_SIZE - margin - right - max(0.0, dx)
-    lo_y, hi_y = margin + up - min(0.0, dy), REFERENCE_SIZE - margin - down - max(0.0, dy)
-    x0 = lo_x + u[4] * max(0.0, hi_x - lo_x)
-    y0 = lo_y + u[5] * max(0.0, hi_y - lo_y)
+            room = min(free_x, free_y) if centred else (free_x if ux else free_y)
+            speed = min(speed, room / (num_frames - 1))
+    path = speed * (num_frames - 1)
+    if centred:  # the midpoint's box leaves half the path of room on every side
+        lo_x, hi_x = margin + left + path / 2, REFERENCE_SIZE - margin - right - path / 2
+        lo_y, hi_y = margin + up + path / 2, REFERENCE_SIZE - margin - down - path / 2
+        mid_x = lo_x + u[4] * max(0.0, hi_x - lo_x)
+        mid_y = lo_y + u[5] * max(0.0, hi_y - lo_y)
+        x0, y0 = mid_x - ux * path / 2, mid_y - uy * path / 2
+        speed = 0.0 if direction == "still" else speed
+    else:
+        dx, dy = ux * path, uy * path
+        lo_x, hi_x = margin + left - min(0.0, dx), REFERENCE_SIZE - margin - right - max(0.0, dx)
+        lo_y, hi_y = margin + up - min(0.0, dy), REFERENCE_SIZE - margin - down - max(0.0, dy)
+        x0 = lo_x + u[4] * max(0.0, hi_x - lo_x)
+        y0 = lo_y + u[5] * max(0.0, hi_y - lo_y)
     return ClipSpec(shape, colour, background, direction, float(speed), float(radius), (x0, y0))
 
 
@@ -413,7 +440,7 @@ def sample_frames(
     clips. Returns images (n, 3, size, size) in [-1, 1], the clips' captions, and specs rebased to
     the chosen frame (``specs[i]`` renders ``images[i]`` as its frame 0; ``truth(specs[i], 1)``).
     ``vocab``: keyword arguments of ``random_spec`` (colours, shapes, directions, backgrounds,
-    include_held_out, combos, radius_range, speed_range, margin)."""
+    include_held_out, combos, radius_range, speed_range, margin, placement)."""
     clips = [random_spec(generator, num_frames=clip_frames, **vocab) for _ in range(n)]
     ts = torch.randint(clip_frames, (n,), generator=generator).tolist()
     specs = [c.at_frame(t) for c, t in zip(clips, ts, strict=True)]
