@@ -17,7 +17,8 @@ Sections:
   change), by FreeNoise + linear interpolation (diffusers' baseline), FreeNoise + TiARA + linear,
   and FreeNoise + TiARA + PromptBlend. Per transition: completed (A then a settled B),
   length in frames, onset (where B settles, relative to the key frame: negative = early, the
-  prompt bleeding ahead of its key frame) and coherent (every in-between frame one clean object);
+  prompt bleeding ahead of its key frame), coherent (every in-between frame one clean object) and
+  one object (the same with any colour: a colour change through blends counts);
   segment identity (A in the first half of the gap, B from the key frame on).
 * ``sweep``: TiARA's parameters one at a time around the defaults (alpha, window length L,
   band (phi1, phi2), per-head against averaged rho, step range, the far-frame penalty at
@@ -195,6 +196,7 @@ def multi(render, args, strips: dict) -> dict:
             "transitions": len(rows),
             "completed": len(done),
             "coherent": sum(r["coherent"] for r in rows),
+            "one_object": sum(r["one_object"] for r in rows),
             "length_mean": statistics.fmean(r["length"] for r in done) if done else None,
             "onset_mean": statistics.fmean(r["first_b"] - key for r in done) if done else None,
             "segment_identity": statistics.fmean(r["segment_identity"] for r in rows),
@@ -206,6 +208,7 @@ def multi(render, args, strips: dict) -> dict:
         length = f"{r['length_mean']:.1f}" if r["length_mean"] is not None else "-"
         onset = f"{r['onset_mean']:+.1f}" if r["onset_mean"] is not None else "-"
         print(f"multi {name:28} completed {r['completed']}/{r['transitions']} coherent {r['coherent']}/{r['transitions']} "
+              f"one object {r['one_object']}/{r['transitions']} "
               f"length {length} onset {onset} segment {r['segment_identity']:.3f} clean {r['clean']:.3f} "
               f"flicker {r['flicker']:.4f} s/frame {r['seconds_per_frame']:.3f}", flush=True)
     return report

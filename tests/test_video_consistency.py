@@ -72,9 +72,25 @@ def test_scripted_transition_is_found_exactly():
     frames[20:24] = frames[0, :, :1, :1]
     green = dataclasses.replace(SPEC, colour="green").caption
     t = prompt_transition(detect(frames), SPEC.caption, green)
-    assert (t.completed, t.last_a, t.first_b, t.length, t.coherent) == (True, 19, 24, 4, False)
+    assert (t.completed, t.last_a, t.first_b, t.length, t.coherent, t.one_object) == (True, 19, 24, 4, False, False)
     clean = prompt_transition(detect(_changed(SPEC, 24, 48, colour="green")), SPEC.caption, green)
-    assert (clean.completed, clean.length, clean.coherent) == (True, 0, True)
+    assert (clean.completed, clean.length, clean.coherent, clean.one_object) == (True, 0, True, True)
+
+
+def test_colour_blend_is_one_object_but_not_clean():
+    """A red -> green change through blended colours keeps one object (``one_object``) though
+    the blend is no palette colour (not ``coherent``); a duplicated object is neither."""
+    green = dataclasses.replace(SPEC, colour="green")
+    red_frames, green_frames = render_clip(SPEC, 48), render_clip(green, 48)
+    frames = torch.cat([red_frames[:20], green_frames[20:]]).clone()
+    for i, w in zip(range(20, 24), (0.2, 0.4, 0.6, 0.8), strict=True):
+        frames[i] = (1 - w) * red_frames[i] + w * green_frames[i]
+    t = prompt_transition(detect(frames), SPEC.caption, green.caption)
+    assert t.completed and t.length >= 2 and t.one_object and not t.coherent
+    twice = frames.clone()
+    twice[21:23] = torch.maximum(frames[21:23], render_clip(dataclasses.replace(green, start=(24.0, 16.0)), 48)[21:23])
+    doubled = prompt_transition(detect(twice), SPEC.caption, green.caption)
+    assert doubled.completed and not doubled.one_object and not doubled.coherent
 
 
 def test_transition_that_never_happens_or_compares_equal_objects():

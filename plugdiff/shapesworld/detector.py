@@ -28,7 +28,8 @@ Algorithm (per frame, a (3, H, W) tensor in [-1, 1]):
    (cross - 0.83) / 0.17 > 0 (both features' midpoints between circle and square), else circle.
 
 ``clean`` = exactly one component, a colour in ``COLOURS``, a shape, and an area between
-``MIN_AREA_FRACTION`` (1.5 %) and ``MAX_AREA_FRACTION`` (30 %) of the frame. A frame with no
+``MIN_AREA_FRACTION`` (1.5 %) and ``MAX_AREA_FRACTION`` (30 %) of the frame. ``one_object`` = the
+same except that the colour need not be named: one component whose core is one colour. A frame with no
 foreground at all gives ``None`` (count it as not clean).
 
 ``detect_direction`` turns a centre track into left/right/up/down/still from the least-squares
@@ -75,7 +76,9 @@ class Detection:
     """What ``detect`` read from one frame. ``centre`` (x, y) and ``bbox`` (x0, y0, x1, y1) in
     continuous pixel coordinates (pixel centres at i + 0.5); ``area`` in pixels (soft coverage);
     ``colour``/``background`` are palette names or ``None`` when far from every named colour;
-    ``features``: fill, skew, cross, colour_spread (see module doc)."""
+    ``features``: fill, skew, cross, colour_spread (see module doc). ``one_object``: ``clean``
+    except for the colour's name (one component of one colour, with a shape and a size in range,
+    whatever its colour: e.g. a blend of two palette colours)."""
 
     shape: str | None
     colour: str | None
@@ -86,6 +89,7 @@ class Detection:
     background: str | None = None
     bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     features: dict[str, float] = field(default_factory=dict, compare=False)
+    one_object: bool = False
 
 
 def nearest_colour(rgb: torch.Tensor, tolerance: float = COLOUR_TOLERANCE) -> str | None:
@@ -156,14 +160,16 @@ def _detect_one(x: np.ndarray) -> Detection | None:
     rows = np.flatnonzero(grown.any(axis=1))
     cols = np.flatnonzero(grown.any(axis=0))
     bbox = (float(cols[0]), float(rows[0]), float(cols[-1]) + 1, float(rows[-1]) + 1)
-    clean = (
+    one_object = (
         num_components == 1
-        and colour in COLOURS
+        and spread <= COLOUR_TOLERANCE
         and shape is not None
         and MIN_AREA_FRACTION * h * w <= area <= MAX_AREA_FRACTION * h * w
     )
+    clean = one_object and colour in COLOURS
     features = {"fill": fill, "skew": skew, "cross": cross, "colour_spread": spread}
-    return Detection(shape, colour, (cx, cy), area, num_components, bool(clean), background, bbox, features)
+    return Detection(shape, colour, (cx, cy), area, num_components, bool(clean), background, bbox, features,
+                     one_object=bool(one_object))
 
 
 def detect(frames: torch.Tensor) -> Detection | None | list[Detection | None]:

@@ -102,6 +102,7 @@ class Transition:
     coherent: bool
     last_a: int | None
     first_b: int | None
+    one_object: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -114,7 +115,9 @@ def prompt_transition(detections: Detections, caption_a: str, caption_b: str, se
     ``first_b`` is the start of the first run of ``settle`` frames labelled B, ``last_a`` the last
     A frame before it. The transition is ``completed`` when both exist; its ``length`` is the
     number of frames strictly between them, and it is ``coherent`` when every one of those frames
-    shows one clean object (no duplicate, no vanishing)."""
+    shows one clean object (no duplicate, no vanishing, a palette colour). ``one_object`` asks
+    less: every frame between shows one object of one colour with a shape (``Detection.one_object``),
+    so a colour change through blended colours counts; a duplicate or a vanished object does not."""
     a, b = parse_caption(caption_a), parse_caption(caption_b)
     keys = [k for k in ("colour", "shape") if a[k] != b[k]]
     if not keys:
@@ -133,7 +136,8 @@ def prompt_transition(detections: Detections, caption_a: str, caption_b: str, se
         return Transition(False, None, False, last_a, first_b)
     between = detections[last_a + 1: first_b]
     coherent = all(d is not None and d.clean for d in between)
-    return Transition(True, first_b - last_a - 1, coherent, last_a, first_b)
+    one_object = all(d is not None and d.one_object for d in between)
+    return Transition(True, first_b - last_a - 1, coherent, last_a, first_b, one_object)
 
 
 def _count(detections: Detections) -> int:
