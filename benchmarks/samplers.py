@@ -14,9 +14,15 @@ spacing, so they all start at t = 999; NFE counts real model calls (Heun makes 2
 
     python benchmarks/samplers.py            # full run, ~6 min on 1 CPU core
     python benchmarks/samplers.py --quick    # smoke run, seconds
+    python benchmarks/samplers.py --grids    # the grid section, ~5 min on 1 core
 
 Writes ``samplers.json`` and ``samplers.png`` to --out (default benchmarks/results) and prints
 markdown tables.
+
+``--grids`` asks instead how the sampling grid matters: every deterministic scheduler that takes
+custom timesteps runs on the same grids, diffusers' "trailing" one and grids evenly spaced in
+log-SNR down to timestep 20, 35, 50, 75 or 100 (:func:`plugdiff.samplers.logsnr_timesteps`),
+and the end-point error is reported per grid (``samplers_grids.json``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers import (
     DDIMScheduler,
@@ -50,8 +57,10 @@ from plugdiff.samplers import (
     AcceleratedDDPMScheduler,
     AcceleratedLogSNRScheduler,
     denoise,
+    logsnr_timesteps,
 )
 from plugdiff.samplers.loop import step_kwargs
+from plugdiff.samplers.scheduling_base import spaced_timesteps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
@@ -133,6 +142,89 @@ def evaluate_target(name, target, nfes, n_dist, n_end, seed=0):
             results[method][str(nfe)] = row
         print(f"  {name}: {method} done", file=sys.stderr)
     return results, floor, ref_seconds
+
+
+class UniPCOnGrid(UniPCMultistepScheduler):
+    """diffusers' UniPC on custom ``timesteps`` (its own ``set_timesteps`` takes custom sigmas only
+    for flow models): timesteps and sigmas set as UniPC sets them for a spacing rule (the sigma
+    of each timestep, then ``final_sigmas_type``'s zero). On the trailing grid it equals stock
+    UniPC bit for bit (tested)."""
+
+    def set_timesteps(self, num_inference_steps=None, device=None, timesteps=None, **kwargs):
+        if timesteps is None:
+            return super().set_timesteps(num_inference_steps, device, **kwargs)
+        super().set_timesteps(len(timesteps), device, **kwargs)
+        grid = np.asarray(timesteps, dtype=np.int64)
+        sigmas = np.array(((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5)[grid]
+        self.sigmas = torch.from_numpy(np.concatenate([sigmas, [0.0]]).astype(np.float32))
+        self.timesteps = torch.from_numpy(grid).to(device=device, dtype=torch.int64)
+
+
+# the deterministic rows whose schedulers take custom timesteps (UniPC through UniPCOnGrid)
+GRID_METHODS = {
+    **{m: make for m, (make, deterministic, calls) in METHODS.items()
+       if deterministic and calls == 1 and m not in ("DDIM", "UniPC")},
+    "UniPC": lambda c: UniPCOnGrid.from_config(c, final_sigmas_type="zero"),
+}
+GRID_ENDS = (20, 35, 50, 75, 100)
+
+
+def sampling_grids(alphas_cumprod, nfe: int, ends) -> dict[str, list[int]]:
+    """The grids of the ``--grids`` section for ``nfe`` model calls: "trailing" and "logSNR to e"."""
+    grids = {"trailing": spaced_timesteps(len(alphas_cumprod), nfe, "trailing").tolist()}
+    grids.update({f"logSNR to {e}": logsnr_timesteps(alphas_cumprod, nfe, e) for e in ends})
+    return grids
+
+
+def evaluate_grids(target, nfes, ends, n_end, seed=0) -> dict:
+    """End-point RMSE of every GRID_METHODS scheduler on every grid: {grid: {nfe: {method: rmse}}}."""
+    start = torch.randn(n_end, *target.event_shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    alphas_cumprod = DDPMScheduler.from_config(BASE_CONFIG).alphas_cumprod
+    model = target.eps_model(alphas_cumprod)
+    reference = solve_probability_flow(target.eps, start, float(alphas_cumprod.double()[-1]))
+    results: dict = {}
+    for nfe in nfes:
+        for grid_name, grid in sampling_grids(alphas_cumprod, nfe, ends).items():
+            row = results.setdefault(grid_name, {}).setdefault(str(nfe), {"timesteps": grid})
+            for method, make in GRID_METHODS.items():
+                out, calls = denoise(make(BASE_CONFIG), model, start, timesteps=grid, generator=torch.Generator().manual_seed(seed + 3))
+                if calls != nfe:
+                    raise RuntimeError(f"{method} made {calls} model calls on a grid of {nfe}")
+                row[method] = float((out - reference).pow(2).mean().sqrt())
+    return results
+
+
+def grid_table(results, nfes, ours: str) -> str:
+    """Markdown: per grid and NFE, our end-point error and its ratio to DPM-Solver++(2M) and UniPC."""
+    lines = ["| grid | " + " | ".join(f"NFE {n}" for n in nfes) + " |", "|" + "---|" * (len(nfes) + 1)]
+    for grid_name, rows in results.items():
+        cells = []
+        for n in nfes:
+            r = rows[str(n)]
+            cells.append(f"{r[ours]:.4f} ({r[ours] / r['DPM-Solver++(2M)']:.2f}x / {r[ours] / r['UniPC']:.2f}x)")
+        lines.append(f"| {grid_name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_grids(args, nfes, targets, sizes) -> dict:
+    """The ``--grids`` section: writes ``samplers_grids.json``."""
+    ends = GRID_ENDS if not args.quick else (50,)
+    ours = "AcceleratedLogSNR(3M+corrector+Gaussian final)"
+    report = {
+        "description": "end-point error on shared sampling grids (benchmarks/samplers.py --grids)",
+        "config": {"nfe": nfes, "ends": list(ends), "scheduler_base_config": BASE_CONFIG},
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "targets": {},
+    }
+    for (name, target), (_, n_end) in zip(targets.items(), sizes.values(), strict=True):
+        print(f"target {name}: {n_end} reference ODE solves", file=sys.stderr)
+        report["targets"][name] = evaluate_grids(target, nfes, ends, n_end)
+        print(f"\n### {name}: {ours} end-point RMSE (ratio to DPM-Solver++(2M) / UniPC on the same grid)\n")
+        print(grid_table(report["targets"][name], nfes, ours))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "samplers_grids.json", report)
+    print(f"\nwrote {args.out / 'samplers_grids.json'}", file=sys.stderr)
+    return report
 
 
 def step_overhead(repeats: int, steps: int = 50) -> dict:
@@ -221,6 +313,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--grids", action="store_true", help="only the section on sampling grids (samplers_grids.json)")
     args = published_results.parse_args(parser, argv)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
@@ -231,6 +324,8 @@ def main(argv=None) -> dict:
         nfes, sizes, repeats = [5, 8, 10, 15, 20, 50], {"2d": (20000, 512), "image": (2048, 128)}, 20
         targets = {"2-D ring of 8": ring_mixture_2d(), "3x16x16 image mixture": image_mixture((3, 16, 16))}
 
+    if args.grids:
+        return run_grids(args, nfes, targets, sizes)
     report = {
         "description": "exact-score sampler benchmark (benchmarks/samplers.py)",
         "config": {"nfe": nfes, "scheduler_base_config": BASE_CONFIG},

@@ -30,6 +30,38 @@ def test_sampler_benchmark_quick_run(tmp_path, capsys):
     assert "| AcceleratedDDIM |" in capsys.readouterr().out
 
 
+def test_sampler_benchmark_grid_section(tmp_path, capsys):
+    module = _load("samplers")
+    report = module.main(["--quick", "--grids", "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "samplers_grids.json").read_text()) == json.loads(json.dumps(report))
+    for entry in report["targets"].values():
+        assert set(entry) == {"trailing", "logSNR to 50"}
+        row = entry["logSNR to 50"]["5"]
+        assert row["timesteps"][0] == 999 and row["timesteps"][-1] == 50
+        assert set(row) == {"timesteps", *module.GRID_METHODS} and all(row[m] > 0 for m in module.GRID_METHODS)
+    assert "| logSNR to 50 |" in capsys.readouterr().out
+
+
+def test_unipc_on_a_custom_grid_is_stock_unipc_on_the_trailing_grid():
+    import torch
+    from diffusers import UniPCMultistepScheduler
+
+    from plugdiff.evaluation import ring_mixture_2d
+    from plugdiff.samplers import denoise
+
+    module = _load("samplers")
+    target = ring_mixture_2d()
+    stock = UniPCMultistepScheduler.from_config(module.BASE_CONFIG, final_sigmas_type="zero")
+    model = target.eps_model(stock.alphas_cumprod)
+    start = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for nfe in (5, 10):
+        ours = module.GRID_METHODS["UniPC"](module.BASE_CONFIG)
+        grid = module.sampling_grids(stock.alphas_cumprod, nfe, ())["trailing"]
+        a, _ = denoise(stock, model, start, nfe)
+        b, _ = denoise(ours, model, start, timesteps=grid)
+        assert torch.equal(a, b)
+
+
 def test_tiara_overhead_benchmark_quick_run(tmp_path):
     module = _load("tiara_overhead")
     report = module.main(["--frames", "20", "--modes", "windows", "--repeats", "1", "--size", "32", "--micro-repeats", "1", "--out", str(tmp_path)])

@@ -1,6 +1,7 @@
 """AcceleratedLogSNRScheduler: its weight tables against quadrature, exactness, and its observed
 order on exact scores (no trained model involved)."""
 
+import itertools
 import math
 from functools import partial
 
@@ -284,3 +285,27 @@ def test_orders_on_an_even_log_snr_grid():
     assert slopes["2m"] < -1.8 and slopes["2m-log-snr"] < -1.8
     assert slopes["3m"] < -2.5
     assert slopes["pc-log-snr"] < -2.5
+
+
+def test_logsnr_timesteps_are_even_in_log_snr():
+    from diffusers import DDPMScheduler
+
+    from plugdiff.samplers import logsnr_timesteps
+
+    abar = DDPMScheduler(beta_schedule="linear").alphas_cumprod.double()
+    lam = 0.5 * torch.log(abar / (1 - abar))
+    for n, end in ((5, 50), (10, 20), (50, 50)):
+        grid = logsnr_timesteps(abar, n, end)
+        assert len(grid) == n and grid[0] == 999 and grid[-1] == end
+        assert all(a > b for a, b in itertools.pairwise(grid))
+        gaps = lam[grid].diff()
+        even = (lam[end] - lam[999]) / (n - 1)
+        # rounding to integer timesteps moves a point by at most half a training step in lambda
+        slack = float(lam.diff().abs().max())
+        assert float((gaps - even).abs().max()) <= slack
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        logsnr_timesteps(abar, 1)
+    with pytest.raises(ValueError, match="final_timestep"):
+        logsnr_timesteps(abar, 5, 999)
+    with pytest.raises(ValueError, match="distinct"):
+        logsnr_timesteps(abar, 900, 50)

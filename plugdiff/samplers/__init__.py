@@ -12,6 +12,7 @@ from .scheduling_accelerated_ddim import (
 from .scheduling_accelerated_ddpm import AcceleratedDDPMScheduler
 from .scheduling_accelerated_logsnr import AcceleratedLogSNRScheduler
 from .scheduling_base import AcceleratedSchedulerOutput
+from .timestep_grids import logsnr_timesteps
 
 __all__ = [
     "AcceleratedDDIMScheduler",
@@ -20,4 +21,5 @@ __all__ = [
     "AcceleratedSchedulerOutput",
     "ab2_correction_coefficients",
     "denoise",
+    "logsnr_timesteps",
 ]
