@@ -39,7 +39,8 @@ def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
     assert not list(vae_dir.rglob("*.bin"))
 
 
-@pytest.mark.parametrize("recipe", [(), ("--placement", "centred", "--clip-weight-max", "5", "--direction-probe", "0.1")])
+@pytest.mark.parametrize("recipe", [(), ("--placement", "centred", "--clip-weight-max", "5", "--direction-probe", "0.1",
+                                     "--track-loss", "1")])
 def test_t2v_resume_across_the_stage_boundary_is_bit_exact(tmp_path, vae_dir, recipe):
     straight = _t2v(tmp_path / "a", vae_dir, 4, *recipe)
     _t2v(tmp_path / "b", vae_dir, 2, *recipe)
@@ -120,6 +121,7 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
         (["--clip-weight-max", "0.5"], "--clip-weight-max"),
         (["--clip-weight-max", "inf"], "--clip-weight-max"),
         (["--placement", "corner"], "--placement"),
+        (["--track-loss", "-1"], "--track-loss"),
     ],
 )
 def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):
@@ -135,3 +137,29 @@ def test_t2v_needs_a_trained_autoencoder_and_a_real_init_folder(tmp_path, vae_di
     with pytest.raises(SystemExit):
         parse_args(["t2v", "--out", str(tmp_path), "--vae", str(vae_dir), "--init", str(tmp_path)])
     assert "not an exported t2v folder" in capsys.readouterr().err
+
+
+def test_track_displacement_reads_the_motion_of_rendered_clips():
+    """On rendered clips (pixels standing in for latents) the object-mass centroid moves by the
+    clip's path; the loss is zero when the noise prediction is exact, and grows with a wrong drift."""
+    from plugdiff.shapesworld.track_loss import track_displacement, track_loss
+    from plugdiff.shapesworld.world import DIRECTIONS, random_spec, render_clip
+
+    g = torch.Generator().manual_seed(0)
+    for direction in DIRECTIONS:
+        spec = random_spec(g, directions=[direction], include_held_out=True, num_frames=16, placement="centred")
+        clip = render_clip(spec, 16).transpose(0, 1)[None].double()  # (1, 3, F, H, W)
+        (dx, dy), = track_displacement(clip).tolist()
+        vx, vy = spec.velocity()
+        assert abs(dx - 15 * vx) < 0.3 and abs(dy - 15 * vy) < 0.3, (direction, dx, dy)
+    z0 = torch.randn(3, 4, 8, 8, 8, generator=g)
+    noise = torch.randn(z0.shape, generator=g)
+    abar = torch.linspace(0.99, 0.001, 1000)
+    t = torch.tensor([100, 500, 900])
+    noisy = abar[t].sqrt().view(-1, 1, 1, 1, 1) * z0 + (1 - abar[t]).sqrt().view(-1, 1, 1, 1, 1) * noise
+    everyone = torch.ones(3, dtype=torch.bool)
+    z0 = z0.clamp(-5, 5)
+    assert float(track_loss(z0, noisy, t, noise, abar, everyone)) < 1e-10
+    wrong = noise + 0.3 * torch.randn(z0.shape, generator=g)
+    assert float(track_loss(z0, noisy, t, wrong, abar, everyone)) > 0
+    assert float(track_loss(z0, noisy, t, wrong, abar, torch.zeros(3, dtype=torch.bool))) == 0

@@ -62,6 +62,8 @@ def _parser(model: str) -> argparse.ArgumentParser:
                             "give the direction away (see shapesworld.world)")
         p.add_argument("--clip-weight-max", type=float, default=1.0,
                        help="cap of the truncated-SNR weight max(1, 1/SNR) of the clip loss (1: the plain loss)")
+        p.add_argument("--track-loss", type=float, default=0.0,
+                       help="weight of the auxiliary loss on the predicted clip's object drift (0: off; see shapesworld.track_loss)")
         p.add_argument("--uncond-prob", type=float, default=0.1, help="caption dropout for guidance")
         p.add_argument("--init", type=Path, default=None, help="start from the weights of an exported t2v folder")
         p.add_argument("--fresh-text", action="store_true",
@@ -91,6 +93,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--image-mix and --eval-clips must be >= 0")
         if not (args.clip_weight_max >= 1 and math.isfinite(args.clip_weight_max)):
             top.error("--clip-weight-max must be a finite number >= 1")
+        if not (args.track_loss >= 0 and math.isfinite(args.track_loss)):
+            top.error("--track-loss must be a finite weight >= 0")
         if not (args.direction_probe >= 0 and math.isfinite(args.direction_probe)):
             top.error("--direction-probe must be a finite weight >= 0")
         if args.fresh_text and args.init is None:

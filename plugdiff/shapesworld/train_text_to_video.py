@@ -17,6 +17,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from .caption_agreement import score_triples, seen_triples
 from .direction_probe import DirectionProbe
+from .track_loss import track_loss
 from .models import (
     CAPTION_TOKENS,
     LATENT_FACTOR,
@@ -63,6 +64,9 @@ class TextToVideoTrainer(Trainer):
     :meth:`~.training.Trainer.epsilon_loss` (single frames keep the plain loss): a clip's
     direction is decided at high noise, where the plain loss barely counts errors of the clean
     clip.
+
+    With ``track_loss`` > 0, that multiple of :func:`~.track_loss.track_loss` (the predicted
+    clean clip's object drift against the training clip's) is added to every clip term.
 
     With ``direction_probe`` > 0, that multiple of :class:`~.direction_probe.DirectionProbe`'s
     loss is added to every batch's loss (the probe's heads are trained, not exported): it carries
@@ -145,7 +149,12 @@ class TextToVideoTrainer(Trainer):
             text = self.models["text_encoder"](ids)[0].repeat_interleave(z0.shape[2], dim=0)
             return self.models["unet"](noisy, t, text).sample
 
-        loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight)
+        extra = None
+        if self.args.track_loss and z0.shape[2] > 1:
+            def extra(noisy, t, pred):
+                return self.args.track_loss * track_loss(z0, noisy, t, pred, self.scheduler.alphas_cumprod, captioned)
+
+        loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight, extra=extra)
         if self.args.direction_probe:
             probe = self.models["direction_probe"].loss(directions, z0.shape[2], captioned)
             loss = loss + self.args.direction_probe * probe

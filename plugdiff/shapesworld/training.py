@@ -72,7 +72,7 @@ class Trainer:
         """Standard normal noise from ``self.noise`` (drawn on the CPU: the same on any device)."""
         return torch.randn(shape, generator=self.noise).to(self.device)
 
-    def epsilon_loss(self, scheduler, x0: torch.Tensor, predict, *, max_weight: float = 1.0) -> torch.Tensor:
+    def epsilon_loss(self, scheduler, x0: torch.Tensor, predict, *, max_weight: float = 1.0, extra=None) -> torch.Tensor:
         r"""Epsilon-prediction loss (Ho et al., NeurIPS 2020, Algorithm 1) for one batch:
         :math:`w_t \lVert \varepsilon - \varepsilon_\theta(\sqrt{\bar a_t} x_0 + \sqrt{1-\bar a_t}\,
         \varepsilon, t)\rVert^2` with t uniform over the scheduler's training steps, one per
@@ -83,19 +83,23 @@ class Trainer:
         :math:`\max(\lVert x_0 - \hat x_0\rVert^2, \lVert \varepsilon - \hat\varepsilon\rVert^2)`)
         capped at ``max_weight`` and divided by its mean over t (the loss keeps its scale):
         errors of the predicted clean sample count more at high noise, where only the caption can
-        say what the sample will be."""
+        say what the sample will be.
+
+        ``extra(noisy, t, pred)``, if given, is a further loss on the same prediction, added."""
         noise = self.randn(x0.shape)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=self.noise).to(self.device)
         noisy = scheduler.add_noise(x0, noise, t)
         with self.autocast():
             pred = predict(noisy, t)
         if max_weight == 1.0:
-            return torch.nn.functional.mse_loss(pred.float(), noise)
-        per_sample = (pred.float() - noise).pow(2).flatten(1).mean(1)
-        abar = scheduler.alphas_cumprod.to(self.device, torch.float64)
-        weight = ((1 - abar) / abar).clamp(1.0, max_weight)
-        weight = (weight / weight.mean())[t].to(per_sample.dtype)
-        return (weight * per_sample).mean()
+            loss = torch.nn.functional.mse_loss(pred.float(), noise)
+        else:
+            per_sample = (pred.float() - noise).pow(2).flatten(1).mean(1)
+            abar = scheduler.alphas_cumprod.to(self.device, torch.float64)
+            weight = ((1 - abar) / abar).clamp(1.0, max_weight)
+            weight = (weight / weight.mean())[t].to(per_sample.dtype)
+            loss = (weight * per_sample).mean()
+        return loss if extra is None else loss + extra(noisy, t, pred)
 
     # ------------------------------------------------------------------ one step
     def train_step(self) -> float:

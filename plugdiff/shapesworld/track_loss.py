@@ -1,0 +1,63 @@
+r"""An auxiliary training loss on where the object of the predicted clip goes.
+
+Measured on the bundled v3 model: from the same noise, "moving left" and "moving right" give the
+same video, and the clean clip the model predicts from pure noise does not drift either way
+(its object's centroid moves by less than a pixel over 16 frames for every direction word, where
+training clips move 9-18 pixels). The plain denoising loss barely sees this: at the noise
+levels where only the caption can say which way the object will go, it weights errors of the
+clean clip by the signal-to-noise ratio, and the drift of one small object is a sliver of the
+clip's squared error.
+
+This loss asks for the drift directly. The clean clip predicted at step t,
+:math:`\hat z_0 = (z_t - \sqrt{1-\bar a_t}\,\hat\varepsilon) / \sqrt{\bar a_t}` (clamped to
+``[-CLAMP, CLAMP]``), is reduced per frame to the centroid of its latent *object mass*
+:math:`m = \lVert z - \operatorname{median}_{hw} z \rVert_2` (over channels; the median over the
+frame stands in for the background), and the track of centroids to its least-squares
+displacement over the clip, :math:`D(z) \in \mathbb R^2` (latent pixels). Then
+
+.. math::
+    \mathcal L_\text{track} = \operatorname{mean} \lVert D(\hat z_0) - D(z_0) \rVert^2 / w^2
+
+over the captioned samples (empty-prompt ones are skipped) with :math:`t \le` ``T_MAX``, where
+:math:`\hat z_0` is not yet dominated by the amplified noise. Training adds ``weight *
+L_track`` to the denoising loss. (A loss on a statistic of the predicted clean sample; this
+one, and its use for direction, are ours.)
+"""
+
+from __future__ import annotations
+
+import torch
+
+CLAMP = 5.0  # latents are scaled to unit variance; the objects' values stay well inside
+T_MAX = 700  # 1 / sqrt(abar) <= 12 for the linear betas of the bundled scheduler
+
+
+def track_displacement(z: torch.Tensor) -> torch.Tensor:
+    """(B, 2) least-squares displacement (x, y) over the clip of the object-mass centroid of
+    latents ``z`` (B, C, F, h, w), in latent pixels."""
+    b, c, f, h, w = z.shape
+    background = z.flatten(3).median(dim=-1).values[..., None, None]  # (B, C, F, 1, 1)
+    mass = ((z - background) ** 2).sum(1).add(1e-6).sqrt()  # (B, F, h, w)
+    total = mass.sum((-2, -1))
+    xs = torch.arange(w, dtype=z.dtype, device=z.device) + 0.5
+    ys = torch.arange(h, dtype=z.dtype, device=z.device) + 0.5
+    cx = (mass.sum(-2) * xs).sum(-1) / total
+    cy = (mass.sum(-1) * ys).sum(-1) / total
+    frames = torch.arange(f, dtype=z.dtype, device=z.device)
+    frames = frames - frames.mean()
+    scale = (f - 1) / (frames * frames).sum().clamp(min=1e-12)
+    return torch.stack([(cx * frames).sum(-1), (cy * frames).sum(-1)], dim=-1) * scale
+
+
+def track_loss(z0: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
+               alphas_cumprod: torch.Tensor, captioned: torch.Tensor) -> torch.Tensor:
+    """:math:`\\mathcal L_\\text{track}` of the module doc for clips ``z0`` (B, C, F, h, w), their
+    noisy versions at timesteps ``t`` (B,) and the model's noise prediction ``eps``; 0 (with a
+    gradient path) when no sample qualifies."""
+    keep = captioned & (t <= T_MAX)
+    if not keep.any():
+        return eps.sum() * 0.0
+    abar = alphas_cumprod.to(eps.device, torch.float32)[t[keep]].view(-1, 1, 1, 1, 1)
+    z0_hat = ((noisy[keep] - (1 - abar).sqrt() * eps[keep].float()) / abar.sqrt()).clamp(-CLAMP, CLAMP)
+    target = track_displacement(z0[keep].float())
+    return ((track_displacement(z0_hat) - target) ** 2).sum(-1).mean() / z0.shape[-1] ** 2
