@@ -35,7 +35,7 @@ T_MAX = 700  # 1 / sqrt(abar) <= 12 for the linear betas of the bundled schedule
 def track_displacement(z: torch.Tensor) -> torch.Tensor:
     """(B, 2) least-squares displacement (x, y) over the clip of the object-mass centroid of
     latents ``z`` (B, C, F, h, w), in latent pixels."""
-    b, c, f, h, w = z.shape
+    f, h, w = z.shape[2:]
     background = z.flatten(3).median(dim=-1).values[..., None, None]  # (B, C, F, 1, 1)
     mass = ((z - background) ** 2).sum(1).add(1e-6).sqrt()  # (B, F, h, w)
     total = mass.sum((-2, -1))

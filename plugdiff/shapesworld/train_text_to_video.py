@@ -17,7 +17,6 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from .caption_agreement import score_triples, seen_triples
 from .direction_probe import DirectionProbe
-from .track_loss import track_loss
 from .models import (
     CAPTION_TOKENS,
     LATENT_FACTOR,
@@ -28,6 +27,7 @@ from .models import (
     world_text_encoder,
     world_tokenizer,
 )
+from .track_loss import track_loss
 from .training import Trainer
 from .world import DIRECTIONS, HELD_OUT, parse_caption, sample_clips
 
