@@ -3,6 +3,7 @@ sample quality against fresh ground-truth frames at 5-50 model evaluations (part
 
     python benchmarks/samplers_learned.py [--quick] [--num-samples 256] [--nfe 5 10 20 50] [--methods NAME ...]
     python benchmarks/samplers_learned.py --merge --methods NAME ...   # add schedulers to an earlier run
+    python benchmarks/samplers_learned.py --grid-end 50 [--clip-sample]  # on a grid even in log-SNR
 
 Per (scheduler, NFE), from the same starting noise:
 * ``sliced_w2``: sliced 2-Wasserstein distance in pixel space between the samples and as many fresh
@@ -20,6 +21,10 @@ spacing, so all of them start at t = 999, and no x0 clipping unless ``--clip-sam
 other schedulers' rows. It refuses unless that report was made with the same model, clipping,
 sample count and NFE list and its floor (a function of the seed's truth frames) is reproduced
 exactly, so every row of the merged report shares the same start noise and truth.
+
+``--grid-end E`` runs the schedulers that take custom timesteps (those of ``samplers.py
+--grids``) on a grid even in log-SNR from t = 999 down to E (:func:`plugdiff.samplers.logsnr_timesteps`)
+instead of "trailing"; default report ``results/samplers_learned_logsnr{,_clipped}.json``.
 """
 
 from __future__ import annotations
@@ -35,19 +40,19 @@ from diffusers import DDPMPipeline
 
 from plugdiff.evaluation.distances import sliced_wasserstein
 from plugdiff.media.fileio import write_json
-from plugdiff.samplers import denoise
+from plugdiff.samplers import denoise, logsnr_timesteps
 from plugdiff.shapesworld.world import sample_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
-from samplers import METHODS, steps_for_budget
+from samplers import GRID_METHODS, METHODS, steps_for_budget
 from shapesworld_prior import DEFAULT_MODEL, score
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRUTH_SEED = 10_000
 
 
-def run(unet, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS)) -> dict:
+def run(unet, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS), grid_end: int | None = None) -> dict:
     size = unet.config.sample_size
     start = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
     truth = sample_frames(n, torch.Generator().manual_seed(TRUTH_SEED), size=size)[0]
@@ -61,13 +66,15 @@ def run(unet, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS)) -> 
 
     for method in methods:
         make, _, calls_per_step = METHODS[method]
+        make = make if grid_end is None else GRID_METHODS[method]
         rows = report["methods"][method] = {}
         for nfe in nfes:
             sched = make(config)
+            grid = {} if grid_end is None else {"timesteps": logsnr_timesteps(sched.alphas_cumprod, nfe, grid_end)}
             t0 = time.perf_counter()
             with torch.no_grad():
-                images, calls = denoise(sched, eps, start, steps_for_budget(nfe, calls_per_step),
-                                        generator=torch.Generator().manual_seed(seed + 1))
+                images, calls = denoise(sched, eps, start, None if grid else steps_for_budget(nfe, calls_per_step),
+                                        generator=torch.Generator().manual_seed(seed + 1), **grid)
             seconds = time.perf_counter() - t0
             images = images.clamp(-1, 1)
             rows[str(nfe)] = {
@@ -134,13 +141,21 @@ def main(argv=None) -> dict:
                         help=f"schedulers to run (default: all of {', '.join(METHODS)})")
     parser.add_argument("--merge", action="store_true",
                         help="add --methods to the report at --out (same settings) instead of replacing it")
+    parser.add_argument("--grid-end", type=int, default=None,
+                        help="sample on a grid even in log-SNR down to this timestep (default: trailing spacing)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="report path (default results/samplers_learned.json, _clipped with --clip-sample)")
+                        help="report path (default results/samplers_learned{,_logsnr}{,_clipped}.json)")
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a == "--out" or a.startswith("--out=") for a in argv):  # else a second --out would win
-        clipped = "--clip-sample" in argv
-        argv += ["--out", str(RESULTS / ("samplers_learned_clipped.json" if clipped else "samplers_learned.json"))]
+        name = "samplers_learned" + ("_logsnr" if any(a.startswith("--grid-end") for a in argv) else "")
+        name += "_clipped" if "--clip-sample" in argv else ""
+        argv += ["--out", str(RESULTS / f"{name}.json")]
     args = published_results.parse_args(parser, argv)
+    if args.grid_end is not None:
+        if not set(args.methods) <= set(GRID_METHODS):
+            args.methods = [m for m in args.methods if m in GRID_METHODS]
+        if args.merge:
+            parser.error("--merge and --grid-end do not go together")
     if args.quick:
         args.num_samples, args.nfe = 64, [5, 20]
     if args.num_samples < 2 or min(args.nfe) < 1:
@@ -150,7 +165,9 @@ def main(argv=None) -> dict:
     if args.clip_sample:  # dynamic thresholding capped at 1 clips x0 to [-1, 1] exactly
         config.update(thresholding=True, sample_max_value=1.0)
     earlier = _earlier_report(parser, args) if args.merge else None
-    report = {"model": str(args.model), "clip_sample": args.clip_sample, **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed, args.methods)}
+    grid = "trailing" if args.grid_end is None else f"logSNR to {args.grid_end}"
+    report = {"model": str(args.model), "clip_sample": args.clip_sample, "grid": grid,
+              **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed, args.methods, args.grid_end)}
     if earlier is not None:
         if report["floor"] != earlier["floor"]:
             parser.error(f"--merge: the floor {report['floor']} differs from the earlier report's {earlier['floor']} "

@@ -104,6 +104,15 @@ def test_samplers_on_the_learned_prior_quick_run(tmp_path):
     assert (tmp_path / "sl.png").stat().st_size > 10_000
 
 
+def test_samplers_on_the_learned_prior_on_a_log_snr_grid(tmp_path):
+    module = _load("samplers_learned")
+    report = module.main(["--num-samples", "4", "--nfe", "3", "--grid-end", "50", "--methods", "UniPC", "Heun",
+                          "DPM-Solver++(2M)", "--out", str(tmp_path / "sl.json")])
+    assert report["grid"] == "logSNR to 50"
+    assert list(report["methods"]) == ["UniPC", "DPM-Solver++(2M)"]  # Heun takes no custom grid here
+    assert all(r["3"]["nfe"] == 3 and r["3"]["sliced_w2"] > 0 for r in report["methods"].values())
+
+
 def test_samplers_on_the_learned_prior_merge_adds_schedulers_to_an_earlier_run(tmp_path, capsys):
     module = _load("samplers_learned")
     out = str(tmp_path / "sl.json")
