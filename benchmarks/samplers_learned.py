@@ -152,8 +152,7 @@ def main(argv=None) -> dict:
         argv += ["--out", str(RESULTS / f"{name}.json")]
     args = published_results.parse_args(parser, argv)
     if args.grid_end is not None:
-        if not set(args.methods) <= set(GRID_METHODS):
-            args.methods = [m for m in args.methods if m in GRID_METHODS]
+        args.methods = [m for m in args.methods if m in GRID_METHODS]
         if args.merge:
             parser.error("--merge and --grid-end do not go together")
     if args.quick:
