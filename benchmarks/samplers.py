@@ -15,6 +15,7 @@ spacing, so they all start at t = 999; NFE counts real model calls (Heun makes 2
     python benchmarks/samplers.py            # full run, ~6 min on 1 CPU core
     python benchmarks/samplers.py --quick    # smoke run, seconds
     python benchmarks/samplers.py --grids    # the grid section, ~5 min on 1 core
+    python benchmarks/samplers.py --kl       # the stochastic samplers' exact KL, ~2 min on 1 core
 
 Writes ``samplers.json`` and ``samplers.png`` to --out (default benchmarks/results) and prints
 markdown tables.
@@ -23,6 +24,11 @@ markdown tables.
 custom timesteps runs on the same grids, diffusers' "trailing" one and grids evenly spaced in
 log-SNR down to timestep 20, 35, 50, 75 or 100 (:func:`plugdiff.samplers.logsnr_timesteps`),
 and the end-point error is reported per grid (``samplers_grids.json``).
+
+``--kl`` measures the stochastic samplers (and, for reference, the best deterministic one) by
+their exact KL to Gaussian targets: every sampler here is affine in Gaussian inputs, so on a
+Gaussian target its output is Gaussian and the closed-form KL of its sampled moments is exact up
+to Monte-Carlo error (``samplers_kl.json``).
 """
 
 from __future__ import annotations
@@ -46,8 +52,11 @@ from diffusers import (
 
 from plugdiff.apps.schedulers import SCHEDULERS
 from plugdiff.evaluation import (
+    empirical_moments,
+    gaussian_kl,
     image_mixture,
     ring_mixture_2d,
+    rotated_gaussian,
     sliced_wasserstein,
     solve_probability_flow,
 )
@@ -99,6 +108,12 @@ METHODS = {
     "DDPM": (lambda c: DDPMScheduler.from_config(c), False, 1),
     "DDPM (fixed_large)": (lambda c: DDPMScheduler.from_config(c, variance_type="fixed_large"), False, 1),
     "AcceleratedDDPM": (lambda c: AcceleratedDDPMScheduler.from_config(c), False, 1),
+    "DPM-Solver++(2M) SDE": (
+        lambda c: DPMSolverMultistepScheduler.from_config(c, algorithm_type="sde-dpmsolver++", solver_order=2, final_sigmas_type="zero"),
+        False,
+        1,
+    ),
+    "AcceleratedLogSNR SDE(2M+corrector+Gaussian final)": (preset("accelerated-logsnr-sde"), False, 1),
 }
 
 
@@ -227,6 +242,71 @@ def run_grids(args, nfes, targets, sizes) -> dict:
     return report
 
 
+# Gaussian targets of the --kl section: (variances along a random rotation, mean, rotation seed)
+KL_TARGETS = {
+    "4-D, variances 0.02-1.5": ([0.02, 0.1, 0.4, 1.5], [0.5, -0.3, 0.8, 0.0], 1),
+    "5-D, variances 0.005-2": ([0.005, 0.05, 0.3, 1.0, 2.0], [0.3, 0.0, -0.6, 0.2, 0.4], 11),
+    "3-D, variances 0.01-0.8": ([0.01, 0.2, 0.8], [-0.2, 0.5, 0.1], 12),
+    "6-D, variances 0.03-1.6": ([0.03, 0.06, 0.5, 0.9, 1.2, 1.6], [0.0, 0.4, -0.4, 0.2, -0.1, 0.3], 13),
+}
+KL_OURS, KL_BASELINES = "AcceleratedLogSNR SDE(2M+corrector+Gaussian final)", ("AcceleratedDDPM", "DPM-Solver++(2M) SDE")
+KL_METHODS = {
+    **{m: make for m, (make, deterministic, _) in METHODS.items() if not deterministic},
+    "AcceleratedLogSNR SDE, stochasticity 0.5": lambda c: AcceleratedLogSNRScheduler.from_config(
+        c, **{**SCHEDULERS["accelerated-logsnr-sde"][1], "stochasticity": 0.5}),
+    "AcceleratedLogSNR(3M+corrector+Gaussian final), deterministic": METHODS["AcceleratedLogSNR(3M+corrector+Gaussian final)"][0],
+}
+
+
+def evaluate_kl(target, nfes, n: int, seed=0) -> dict:
+    """Exact KL of every KL_METHODS sampler's output to ``target``: {method: {nfe: kl}}."""
+    alphas_cumprod = DDPMScheduler.from_config(BASE_CONFIG).alphas_cumprod
+    model = target.eps_model(alphas_cumprod)
+    start = torch.randn(n, target.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    results = {}
+    for method, make in KL_METHODS.items():
+        results[method] = {}
+        for nfe in nfes:
+            out, calls = denoise(make(BASE_CONFIG), model, start, nfe, generator=torch.Generator().manual_seed(seed + 3))
+            if calls != nfe:
+                raise RuntimeError(f"{method} made {calls} model calls for {nfe} steps")
+            mean, cov = empirical_moments(out)
+            results[method][str(nfe)] = gaussian_kl(mean, cov, target.mean(), target.covariance())
+    return results
+
+
+def kl_table(results, nfes) -> str:
+    """Markdown: KL per method and NFE, and our SDE's ratio to the stochastic baselines."""
+    lines = ["| method | " + " | ".join(f"NFE {n}" for n in nfes) + " |", "|" + "---|" * (len(nfes) + 1)]
+    lines += [f"| {m} | " + " | ".join(f"{rows[str(n)]:.4f}" for n in nfes) + " |" for m, rows in results.items()]
+    for base in KL_BASELINES:
+        ratios = " | ".join(f"{results[KL_OURS][str(n)] / results[base][str(n)]:.2f}x" for n in nfes)
+        lines.append(f"| *ours / {base}* | {ratios} |")
+    return "\n".join(lines)
+
+
+def run_kl(args, nfes) -> dict:
+    """The ``--kl`` section: writes ``samplers_kl.json``."""
+    n = 2**12 if args.quick else 2**16
+    report = {
+        "description": "exact KL of stochastic samplers on Gaussian targets (benchmarks/samplers.py --kl)",
+        "config": {"nfe": nfes, "samples": n, "scheduler_base_config": BASE_CONFIG,
+                   "monte_carlo_note": "KL of moments from n samples: bias about d(d+3)/(4n)"},
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "targets": {},
+    }
+    for name, (variances, mean, seed) in KL_TARGETS.items():
+        print(f"target {name}", file=sys.stderr)
+        results = evaluate_kl(rotated_gaussian(variances, mean, seed), nfes, n)
+        report["targets"][name] = {"variances": variances, "mean": mean, "rotation_seed": seed, "kl": results}
+        print(f"\n### {name}: exact KL to the target (lower is better)\n")
+        print(kl_table(results, nfes))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "samplers_kl.json", report)
+    print(f"\nwrote {args.out / 'samplers_kl.json'}", file=sys.stderr)
+    return report
+
+
 def step_overhead(repeats: int, steps: int = 50) -> dict:
     """Median seconds per ``step()`` call on a (1, 4, 64, 64) float32 latent, and ratio to DDIM."""
     g = torch.Generator().manual_seed(0)
@@ -314,6 +394,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--grids", action="store_true", help="only the section on sampling grids (samplers_grids.json)")
+    parser.add_argument("--kl", action="store_true", help="only the stochastic samplers' exact KL on Gaussian targets (samplers_kl.json)")
     args = published_results.parse_args(parser, argv)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
@@ -326,6 +407,8 @@ def main(argv=None) -> dict:
 
     if args.grids:
         return run_grids(args, nfes, targets, sizes)
+    if args.kl:
+        return run_kl(args, nfes)
     report = {
         "description": "exact-score sampler benchmark (benchmarks/samplers.py)",
         "config": {"nfe": nfes, "scheduler_base_config": BASE_CONFIG},

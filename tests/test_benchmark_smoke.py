@@ -42,6 +42,18 @@ def test_sampler_benchmark_grid_section(tmp_path, capsys):
     assert "| logSNR to 50 |" in capsys.readouterr().out
 
 
+def test_sampler_benchmark_kl_section(tmp_path, capsys):
+    module = _load("samplers")
+    report = module.main(["--quick", "--kl", "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "samplers_kl.json").read_text()) == json.loads(json.dumps(report))
+    assert set(report["targets"]) == set(module.KL_TARGETS)
+    for entry in report["targets"].values():
+        assert set(entry["kl"]) == set(module.KL_METHODS)
+        assert all(kl > 0 for rows in entry["kl"].values() for kl in rows.values())
+        assert module.KL_OURS in entry["kl"] and all(b in entry["kl"] for b in module.KL_BASELINES)
+    assert "| *ours / AcceleratedDDPM* |" in capsys.readouterr().out
+
+
 def test_unipc_on_a_custom_grid_is_stock_unipc_on_the_trailing_grid():
     import torch
     from diffusers import UniPCMultistepScheduler

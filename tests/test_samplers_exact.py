@@ -8,7 +8,14 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 from scipy.integrate import quad
 
-from plugdiff.evaluation import Gaussian, GaussianMixture, empirical_moments, gaussian_kl, solve_probability_flow
+from plugdiff.evaluation import (
+    Gaussian,
+    GaussianMixture,
+    empirical_moments,
+    gaussian_kl,
+    rotated_gaussian,
+    solve_probability_flow,
+)
 from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, ab2_correction_coefficients, denoise
 
 f64 = torch.float64
@@ -111,10 +118,7 @@ def test_observed_order_on_mixture_is_higher_than_ddim():
 
 def gaussian_target() -> Gaussian:
     """4-D anisotropic Gaussian (variances 0.02 .. 1.5, rotated, non-zero mean)."""
-    g = torch.Generator().manual_seed(1)
-    q, _ = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=f64))
-    cov = q @ torch.diag(torch.tensor([0.02, 0.1, 0.4, 1.5], dtype=f64)) @ q.T
-    return Gaussian(torch.tensor([0.5, -0.3, 0.8, 0.0]), cov)
+    return rotated_gaussian([0.02, 0.1, 0.4, 1.5], [0.5, -0.3, 0.8, 0.0], seed=1)
 
 
 def output_kl(scheduler, target, steps, n=2**17):

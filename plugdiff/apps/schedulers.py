@@ -17,6 +17,8 @@ SCHEDULERS = {
     "accelerated-logsnr-gauss": ("plugdiff.samplers:AcceleratedLogSNRScheduler",
                                  {"solver_order": 3, "use_corrector": True, "final_step": "gaussian",
                                   "interpolation": "asinh_sigma_sq"}),
+    "accelerated-logsnr-sde": ("plugdiff.samplers:AcceleratedLogSNRScheduler",
+                               {"use_corrector": True, "final_step": "gaussian", "stochasticity": 1.0}),
     "dpm-solver": "diffusers:DPMSolverMultistepScheduler",
     "euler": "diffusers:EulerDiscreteScheduler",
     "euler-ancestral": "diffusers:EulerAncestralDiscreteScheduler",

@@ -7,7 +7,7 @@ from .distances import empirical_moments, gaussian_kl, sliced_wasserstein
 from .gaussian_mixture import Gaussian, GaussianMixture
 from .mixture_errors import mixture_errors
 from .reference_ode import solve_probability_flow
-from .targets import dct_matrix, image_mixture, ring_mixture_2d
+from .targets import dct_matrix, image_mixture, ring_mixture_2d, rotated_gaussian
 
 __all__ = [
     "Gaussian",
@@ -18,6 +18,7 @@ __all__ = [
     "image_mixture",
     "mixture_errors",
     "ring_mixture_2d",
+    "rotated_gaussian",
     "sliced_wasserstein",
     "solve_probability_flow",
 ]

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .gaussian_mixture import GaussianMixture
+from .gaussian_mixture import Gaussian, GaussianMixture
 
 
 def ring_mixture_2d(num_modes: int = 8, radius: float = 2.0, std: float = 0.15) -> GaussianMixture:
@@ -15,6 +15,16 @@ def ring_mixture_2d(num_modes: int = 8, radius: float = 2.0, std: float = 0.15) 
     angles = torch.arange(num_modes, dtype=torch.float64) * (2 * math.pi / num_modes)
     means = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
     return GaussianMixture(torch.ones(num_modes), means, torch.full((num_modes,), std**2))
+
+
+def rotated_gaussian(variances, mean, seed: int) -> Gaussian:
+    """Anisotropic Gaussian with eigenvalues ``variances`` along a random rotation (the Q of the QR
+    of a standard normal matrix drawn with ``seed``), centred at ``mean``: a target on which every
+    sampler that is affine in Gaussian inputs has a Gaussian output, so its KL is exact."""
+    d = len(variances)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    cov = q @ torch.diag(torch.as_tensor(variances, dtype=torch.float64)) @ q.T
+    return Gaussian(torch.as_tensor(mean, dtype=torch.float64), cov)
 
 
 def dct_matrix(n: int) -> torch.Tensor:
