@@ -36,7 +36,7 @@ import published_results  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE = ROOT / "examples" / "schedules" / "shapesworld.txt"
 FRAMES = 64
-COMMAND = ["video", "--schedule", str(SCHEDULE), "--frames", str(FRAMES)]  # the README's, less --upscale / --out
+COMMAND = ["video", "--schedule", str(SCHEDULE), "--frames", str(FRAMES), "--transition", "4"]  # the README's, less --upscale / --out
 
 
 def read_frames(folder: Path) -> torch.Tensor:
