@@ -17,9 +17,9 @@ Methods at the same total of network evaluations per sample (NFE; ``--nfe``, def
 Tweedie estimates clipped to [-1, 1]:
 
 * ``DPS``: NFE ancestral steps, its step size chosen per problem from 1 / 3 (10 was never the best in earlier runs);
-* ``DPnP``: the authors' recipe (``dpnp_recipe("authors")``): a DPS warm start of 36 % of the budget (90 steps at NFE 250) with
-  DPS's chosen step size, then the official schedule (K = 16) with DDIM denoising, the rest of
-  the budget split evenly (10 steps per iteration at NFE 250), and the authors' sharpened
+* ``DPnP``: the authors' recipe (``dpnp_recipe("authors")``): a DPS warm start of 74.4 % of the budget (186 steps at NFE 250)
+  with DPS's chosen step size, then the official schedule (K = 16) with DDIM denoising, the rest
+  of the budget split evenly (4 steps per iteration at NFE 250), and the authors' sharpened
   likelihood; its clipping (only while eta >= 0.25, or never after the warm start) chosen per problem;
 * ``DPnP-posterior``: the exact-posterior mode (``dpnp_recipe("posterior")``): from noise, true
   likelihood, eta from 1 down to 0.02 with NFE / 10 iterations of at most 10 DDPM steps (fewer
@@ -49,6 +49,8 @@ over DPS, and wall time per sample.
     python benchmarks/inverse_problems.py --no-tune --frames 4 --samples 3   # the same at 250 evaluations
     python benchmarks/inverse_problems.py            # with the validation choices, 3 frames x 4 samples
     python benchmarks/inverse_problems.py --quick    # ~3 min (smoke test)
+    python benchmarks/inverse_problems.py --problems sr4 phase-retrieval 1bit --no-tune --frames 4 --samples 3 \
+        --warm-start-share 0.36 --tag _warm36   # DPnP's budget split before (90 + 16 x 10 at NFE 250)
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ PAPER_TASKS = ("sr4", "phase-retrieval", "1bit")
 METHODS = ("DPS", "DPnP", "DPnP-posterior")
 DPS_STEP_SIZES = (1.0, 3.0)
 DPNP_CLIPPING = (0.25, 1.0)  # clip while eta >= c (1.0: never in the refinement); the warm start clips
-WARM_START_SHARE = 0.36  # of the budget for DPnP's DPS warm start (90 of 250 evaluations)
+WARM_START_SHARE = 0.744  # of the budget for DPnP's DPS warm start (186 of 250 evaluations, the library's recipe)
 INPAINT_BOX = (0.25, 0.25, 0.5, 0.5)  # (top, left, height, width) as fractions: Inpainting's default
 HIDDEN_RANGE = (0.3, 0.7)  # part of the object's bounding box inside the box, for a test frame
 TEST_SEED, VALIDATION_SEED = 7, 8
@@ -299,6 +301,7 @@ def plot(truth: torch.Tensor, means: dict, path: Path, columns: int = 4) -> None
 
 
 def main(argv=None) -> dict:
+    global WARM_START_SHARE  # read by dpnp_setting (DPnP's budget) and through it by every method's matched NFE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
@@ -314,6 +317,9 @@ def main(argv=None) -> dict:
                              "library's defaults, dpnp_recipe('authors'))")
     parser.add_argument("--validation-samples", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="2 frames x 2 samples at NFE 20 (smoke test)")
+    parser.add_argument("--warm-start-share", type=float, default=WARM_START_SHARE,
+                        help=f"part of the budget for DPnP's DPS warm start (default {WARM_START_SHARE})")
+    parser.add_argument("--tag", default="", help="suffix of the output files (inverse_problems<tag>.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = published_results.parse_args(parser, argv)
     if args.quick:
@@ -321,6 +327,9 @@ def main(argv=None) -> dict:
     for flag in ("nfe", "frames", "samples", "validation_frames", "validation_samples"):
         if getattr(args, flag) < (2 if flag in ("samples", "validation_samples") else 1):
             parser.error(f"--{flag.replace('_', '-')} is too small: {getattr(args, flag)}")
+    if not 0 < args.warm_start_share < 1:
+        parser.error(f"--warm-start-share must be in (0, 1), got {args.warm_start_share}")
+    WARM_START_SHARE = args.warm_start_share
     torch.manual_seed(0)
     prior = Prior(args.model)
     truth = held_out_frames(args.frames, TEST_SEED)
@@ -332,7 +341,7 @@ def main(argv=None) -> dict:
               "hidden_range": list(HIDDEN_RANGE),
               "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
               "problems": {}}
-    suffix = "_quick" if args.quick else ""
+    suffix = "_quick" if args.quick else args.tag
     args.out.mkdir(parents=True, exist_ok=True)
     all_means = {}
     paper = [p for p in args.problems if p in PAPER_TASKS]

@@ -168,8 +168,8 @@ def test_direction_room_benchmark_quick_run(tmp_path):
 
 def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
     module = _load("inverse_problems")
-    report = module.main(["--quick", "--problems", "sr4", "1bit", "--out", str(tmp_path)])
-    assert set(report["problems"]) == {"sr4", "1bit"}
+    report = module.main(["--quick", "--problems", "sr4", "1bit", "--warm-start-share", "0.5", "--out", str(tmp_path)])
+    assert set(report["problems"]) == {"sr4", "1bit"} and report["warm_start_share"] == 0.5
     for problem in report["problems"].values():
         methods = problem["methods"]
         assert set(methods) == set(module.METHODS)
@@ -177,6 +177,7 @@ def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
         assert methods["DPnP"]["setting"] in [(methods["DPS"]["setting"], c) for c in module.DPNP_CLIPPING]
         # DPS and the DPnP recipe at the same budget; the cold start's smallest etas have fewer steps below them
         assert methods["DPS"]["nfe"] == methods["DPnP"]["nfe"] <= 36 and methods["DPnP-posterior"]["nfe"] <= 36
+        assert methods["DPnP"]["nfe"] == 18 + 16  # half of 36 for the warm start, then 16 iterations x 1
         assert all(0 <= r["coverage_2std"] <= 1 and -1 <= r["ssim"] <= 1 for r in methods.values())
         gain = methods["DPnP"]["psnr"] - methods["DPS"]["psnr"]
         assert abs(methods["DPnP"]["gain_over_dps_db"] - gain) < 1e-9
@@ -187,6 +188,12 @@ def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
     assert "gain vs DPS" in out and "Perturbed prior" in out
     frames = module.held_out_frames(3, 0)
     assert frames.shape == (3, 3, 32, 32)
+
+
+def test_inverse_problems_benchmark_rejects_a_warm_start_share_outside_0_1():
+    module = _load("inverse_problems")
+    with pytest.raises(SystemExit):
+        module.main(["--quick", "--warm-start-share", "1.5"])
 
 
 def test_inverse_problems_frames_have_the_object_partly_in_the_box():

@@ -92,7 +92,7 @@ def test_inverse_problem_example(tmp_path):
     assert Image.open(out / "measurement.png").size == (8, 8)
     assert all(Image.open(out / name).size == (16, 16) for name in ("truth.png", "sample_001.png", "mean.png", "std.png"))
     record = json.loads((out / "run.json").read_text())
-    assert record["seed"] == 3 and record["operator_config"]["factor"] == 2 and record["model_evals"] == 90 + 32  # DPS warm start + 16 x 2
+    assert record["seed"] == 3 and record["operator_config"]["factor"] == 2 and record["model_evals"] == 186 + 32  # the recipe's DPS warm start + 16 x 2
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
 
     out = tmp_path / "inpaint"

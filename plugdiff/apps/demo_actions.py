@@ -119,7 +119,7 @@ class DemoSession:
     def restore(self, image: np.ndarray | None, example: str | None, operator: str = "sr4", noise: float = 0.05,
                 method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0, dps_steps: int = 250) -> dict:
         """Restore an uploaded picture (a file path, or a uint8 (H, W[, C]) array) or a named example.
-        DPnP runs the authors' recipe (a 90-step DPS warm start, then 16 annealing steps x 10 UNet
+        DPnP runs the authors' recipe (a 186-step DPS warm start, then 16 annealing steps x 4 UNet
         evaluations: 250 in all); DPS runs ``dps_steps``.
 
         Returns:

@@ -164,7 +164,7 @@ def build_demo(session: "DemoSession"):
                     messages.under([noise, operator], "operator", "noise", "operator_options")
                     method = gr.Radio(["dpnp", "dps"], value="dpnp", label="Method")
                     messages.under([method], "method")
-                    dps_steps = gr.Slider(10, 1000, value=250, step=10, label="DPS steps (DPnP: 90 DPS + 16 x 10 UNet evaluations = 250)")
+                    dps_steps = gr.Slider(10, 1000, value=250, step=10, label="DPS steps (DPnP: 186 DPS + 16 x 4 UNet evaluations = 250)")
                     messages.under([dps_steps], "DPS steps", "steps", "step_size")
                     samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
                     messages.under([samples], "samples")

@@ -88,9 +88,9 @@ FIELDS = (
     f.Field("etas", None, f.optional(etas_setting), "DPnP annealing: official, accurate, or comma-separated noise "
             "levels (default: the recipe's)"),
     f.Field("dds_steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPnP: UNet evaluations per denoising step "
-            "(default: the recipe's, 10)", int),
+            "(default: the recipe's, 4)", int),
     f.Field("warm_steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPnP: DPS warm-start steps (default: the "
-            "recipe's, 90)", int),
+            "recipe's, 186)", int),
     f.Field("steps", 250, f.optional(f.integer(1, MAX_STEPS)), "DPS: timesteps (default 250, the budget of DPnP's "
             "recipe)", int),
     f.Field("step_size", None, f.optional(f.number(0, MAX_STEP_SIZE, exclusive=True)), "DPS likelihood step zeta, "
