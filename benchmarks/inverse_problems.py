@@ -95,7 +95,8 @@ PAPER_TASKS = ("sr4", "phase-retrieval", "1bit")
 METHODS = ("DPS", "DPnP", "DPnP-posterior")
 DPS_STEP_SIZES = (1.0, 3.0)
 DPNP_CLIPPING = (0.25, 1.0)  # clip while eta >= c (1.0: never in the refinement); the warm start clips
-WARM_START_SHARE = 0.744  # of the budget for DPnP's DPS warm start (186 of 250 evaluations, the library's recipe)
+_LIBRARY_SPLIT = dpnp_recipe("authors", PROBLEMS["sr4"]())  # the warm start's steps do not depend on the operator
+WARM_START_SHARE = _LIBRARY_SPLIT.init_steps / _LIBRARY_SPLIT.model_evals  # of DPnP's budget: 186 of 250, the library's split
 INPAINT_BOX = (0.25, 0.25, 0.5, 0.5)  # (top, left, height, width) as fractions: Inpainting's default
 HIDDEN_RANGE = (0.3, 0.7)  # part of the object's bounding box inside the box, for a test frame
 TEST_SEED, VALIDATION_SEED = 7, 8
