@@ -44,13 +44,20 @@ from n samples a calibrated sampler gets ``calibrated_coverage(n)``, 0.775 for 3
 to 0.954, stored as ``coverage_if_calibrated``), the per-frame PSNR gain of each DPnP variant
 over DPS, and wall time per sample.
 
-    python benchmarks/inverse_problems.py --nfe 1000 --no-tune --frames 4 --samples 3 --publish
-                                   # the published run: about 45 min on one thread
-    python benchmarks/inverse_problems.py --no-tune --frames 4 --samples 3   # the same at 250 evaluations
+    python benchmarks/inverse_problems.py --no-tune --frames 12 --samples 3 --publish
+                                   # the published run (inverse_problems.json): about 25 min on one thread
+    python benchmarks/inverse_problems.py --problems sr4 --no-tune --frames 4 --samples 8 --no-robustness \
+        --tag _sr4_8samples        # SR's calibration with 8 samples per frame
+    python benchmarks/inverse_problems.py --problems sr4 --no-tune --frames 12 --samples 3 --no-robustness \
+        --likelihood-weight 4 --tag _sr4_w4   # SR with a sharper likelihood than the authors' (w = 1.78)
+    python benchmarks/inverse_problems.py --nfe 1000 --no-tune --frames 4 --samples 3 --tag _nfe1000
+                                   # the paper's budget: about 40 min on one thread
+    python benchmarks/inverse_problems.py --problems 1bit --nfe 1000 --no-robustness --frames 4 --samples 3 \
+        --tag _nfe1000_1bit_tuned  # 1-bit at 1000 with the step sizes chosen for that budget
     python benchmarks/inverse_problems.py            # with the validation choices, 3 frames x 4 samples
     python benchmarks/inverse_problems.py --quick    # ~3 min (smoke test)
     python benchmarks/inverse_problems.py --problems sr4 phase-retrieval 1bit --no-tune --frames 4 --samples 3 \
-        --warm-start-share 0.36 --tag _warm36   # DPnP's budget split before (90 + 16 x 10 at NFE 250)
+        --warm-start-share 0.36 --tag _warm36   # DPnP's earlier budget split (90 + 16 x 10 at NFE 250)
 """
 
 from __future__ import annotations
@@ -97,6 +104,7 @@ DPS_STEP_SIZES = (1.0, 3.0)
 DPNP_CLIPPING = (0.25, 1.0)  # clip while eta >= c (1.0: never in the refinement); the warm start clips
 _LIBRARY_SPLIT = dpnp_recipe("authors", PROBLEMS["sr4"]())  # the warm start's steps do not depend on the operator
 WARM_START_SHARE = _LIBRARY_SPLIT.init_steps / _LIBRARY_SPLIT.model_evals  # of DPnP's budget: 186 of 250, the library's split
+LIKELIHOOD_WEIGHT = None  # DPnP's likelihood weight w; None: the authors' (likelihood_weight_for)
 INPAINT_BOX = (0.25, 0.25, 0.5, 0.5)  # (top, left, height, width) as fractions: Inpainting's default
 HIDDEN_RANGE = (0.3, 0.7)  # part of the object's bounding box inside the box, for a test frame
 TEST_SEED, VALIDATION_SEED = 7, 8
@@ -125,8 +133,9 @@ def dpnp_setting(method: str, operator, nfe: int, dps_step: float, clip) -> DPnP
     if method == "DPnP":
         warm = max(1, round(WARM_START_SHARE * nfe))
         steps = max(1, (nfe - warm) // 16)
+        weight = {} if LIKELIHOOD_WEIGHT is None else {"likelihood_weight": LIKELIHOOD_WEIGHT}
         return dpnp_recipe("authors", operator, init_steps=warm, init_step_size=dps_step,
-                           num_dds_steps=steps, clip_denoised=clip)
+                           num_dds_steps=steps, clip_denoised=clip, **weight)
     return dpnp_recipe("posterior", operator, etas=AnnealingSchedule(1.0, 0.02, max(2, nfe // 10)))
 
 
@@ -302,7 +311,8 @@ def plot(truth: torch.Tensor, means: dict, path: Path, columns: int = 4) -> None
 
 
 def main(argv=None) -> dict:
-    global WARM_START_SHARE  # read by dpnp_setting (DPnP's budget) and through it by every method's matched NFE
+    global WARM_START_SHARE, LIKELIHOOD_WEIGHT  # read by dpnp_setting (DPnP's budget and likelihood), and through
+    # it by every method's matched NFE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
@@ -320,6 +330,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="2 frames x 2 samples at NFE 20 (smoke test)")
     parser.add_argument("--warm-start-share", type=float, default=WARM_START_SHARE,
                         help=f"part of the budget for DPnP's DPS warm start (default {WARM_START_SHARE})")
+    parser.add_argument("--likelihood-weight", type=float, default=None,
+                        help="DPnP's likelihood weight w on every problem (default: the authors', per operator)")
     parser.add_argument("--tag", default="", help="suffix of the output files (inverse_problems<tag>.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = published_results.parse_args(parser, argv)
@@ -330,7 +342,9 @@ def main(argv=None) -> dict:
             parser.error(f"--{flag.replace('_', '-')} is too small: {getattr(args, flag)}")
     if not 0 < args.warm_start_share < 1:
         parser.error(f"--warm-start-share must be in (0, 1), got {args.warm_start_share}")
-    WARM_START_SHARE = args.warm_start_share
+    if args.likelihood_weight is not None and not 0 < args.likelihood_weight < float("inf"):
+        parser.error(f"--likelihood-weight must be > 0, got {args.likelihood_weight}")
+    WARM_START_SHARE, LIKELIHOOD_WEIGHT = args.warm_start_share, args.likelihood_weight
     torch.manual_seed(0)
     prior = Prior(args.model)
     truth = held_out_frames(args.frames, TEST_SEED)
@@ -338,7 +352,8 @@ def main(argv=None) -> dict:
     report = {"model": args.model.name, "nfe": args.nfe, "frames": args.frames, "samples": args.samples,
               "coverage_if_calibrated": calibrated_coverage(args.samples), "validation_frames": args.validation_frames,
               "dps_step_sizes": list(DPS_STEP_SIZES),
-              "dpnp_clipping": list(DPNP_CLIPPING), "tuned": args.tune, "warm_start_share": WARM_START_SHARE, "inpaint_box": list(INPAINT_BOX),
+              "dpnp_clipping": list(DPNP_CLIPPING), "tuned": args.tune, "warm_start_share": WARM_START_SHARE,
+              "dpnp_likelihood_weight": LIKELIHOOD_WEIGHT or "authors", "inpaint_box": list(INPAINT_BOX),
               "hidden_range": list(HIDDEN_RANGE),
               "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
               "problems": {}}

@@ -190,10 +190,23 @@ def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
     assert frames.shape == (3, 3, 32, 32)
 
 
-def test_inverse_problems_benchmark_rejects_a_warm_start_share_outside_0_1():
+@pytest.mark.parametrize("flags", [["--warm-start-share", "1.5"], ["--likelihood-weight", "0"],
+                                   ["--likelihood-weight", "inf"]])
+def test_inverse_problems_benchmark_rejects_bad_dpnp_settings(flags):
     module = _load("inverse_problems")
     with pytest.raises(SystemExit):
-        module.main(["--quick", "--warm-start-share", "1.5"])
+        module.main(["--quick", *flags])
+
+
+def test_inverse_problems_likelihood_weight_reaches_dpnp_only():
+    module = _load("inverse_problems")
+    from plugdiff.pipelines.posterior.dpnp_recipes import likelihood_weight_for
+
+    operator = module.PROBLEMS["sr4"]()
+    assert module.dpnp_setting("DPnP", operator, 250, 1.0, 0.25).likelihood_weight == likelihood_weight_for(operator)
+    module.LIKELIHOOD_WEIGHT = 4.0
+    assert module.dpnp_setting("DPnP", operator, 250, 1.0, 0.25).likelihood_weight == 4.0
+    assert module.dpnp_setting("DPnP-posterior", operator, 250, 1.0, 0.25).likelihood_weight == 1.0
 
 
 def test_inverse_problems_frames_have_the_object_partly_in_the_box():
