@@ -46,7 +46,7 @@ over DPS, and wall time per sample.
 
     python benchmarks/inverse_problems.py --no-tune --frames 12 --samples 3 --publish
                                    # the published run (inverse_problems.json): about 25 min on one thread
-    python benchmarks/inverse_problems.py --problems sr4 --no-tune --frames 4 --samples 8 --no-robustness \
+    python benchmarks/inverse_problems.py --problems sr4 --no-tune --frames 12 --samples 8 --no-robustness \
         --tag _sr4_8samples        # SR's calibration with 8 samples per frame
     python benchmarks/inverse_problems.py --problems sr4 --no-tune --frames 12 --samples 3 --no-robustness \
         --likelihood-weight 4 --tag _sr4_w4   # SR with a sharper likelihood than the authors' (w = 1.78)
