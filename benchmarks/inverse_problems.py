@@ -3,7 +3,8 @@
 Test frames: held-out ShapesWorld frames (caption combinations the prior never saw) whose
 object is partly hidden by the centred inpainting box (30-70 % of its bounding box inside it), so
 that inpainting completes a partly seen shape rather than guessing one it cannot see; the same
-frames serve every problem. Problems (32 x 32 RGB in [-1, 1], one seeded measurement per frame),
+frames serve every problem (``--combinations seen``: frames of combinations the prior was trained on
+instead). Problems (32 x 32 RGB in [-1, 1], one seeded measurement per frame),
 first the three tasks of the DPnP paper with its noise levels, then two of ours:
 
 * ``sr4``: x4 average-pooling super-resolution (8 x 8 measured), noise std 0.2;
@@ -50,6 +51,9 @@ over DPS, and wall time per sample.
         --tag _sr4_8samples        # SR's calibration with 8 samples per frame
     python benchmarks/inverse_problems.py --problems sr4 --no-tune --frames 12 --samples 3 --no-robustness \
         --likelihood-weight 4 --tag _sr4_w4   # SR with a sharper likelihood than the authors' (w = 1.78)
+    python benchmarks/inverse_problems.py --problems sr4 --no-tune --frames 12 --samples 3 --no-robustness \
+        --combinations seen --tag _sr4_seen   # SR on frames of caption combinations the prior was trained on
+                                              # (and with --likelihood-weight 4 --tag _sr4_seen_w4)
     python benchmarks/inverse_problems.py --nfe 1000 --no-tune --frames 4 --samples 3 --tag _nfe1000
                                    # the paper's budget: about 40 min on one thread
     python benchmarks/inverse_problems.py --problems 1bit --nfe 1000 --no-robustness --frames 4 --samples 3 \
@@ -108,6 +112,7 @@ LIKELIHOOD_WEIGHT = None  # DPnP's likelihood weight w; None: the authors' (like
 INPAINT_BOX = (0.25, 0.25, 0.5, 0.5)  # (top, left, height, width) as fractions: Inpainting's default
 HIDDEN_RANGE = (0.3, 0.7)  # part of the object's bounding box inside the box, for a test frame
 TEST_SEED, VALIDATION_SEED = 7, 8
+COMBINATIONS = ("held-out", "seen")  # caption combinations of the frames: never trained on, or trained on
 
 
 class Prior:
@@ -148,12 +153,16 @@ def hidden_fraction(spec, size: int) -> float:
     return overlap_x * overlap_y / ((x1 - x0) * (y1 - y0))
 
 
-def held_out_frames(n: int, seed: int, size: int = 32) -> torch.Tensor:
-    """``n`` frames of caption combinations the prior never saw, with the object partly hidden
-    by the inpainting box (``HIDDEN_RANGE``)."""
+def benchmark_frames(n: int, seed: int, size: int = 32, combinations: str = "held-out") -> torch.Tensor:
+    """``n`` frames with the object partly hidden by the inpainting box (``HIDDEN_RANGE``), of
+    caption combinations the prior never saw (``combinations="held-out"``) or of ones it was
+    trained on (``"seen"``)."""
+    if combinations not in COMBINATIONS:
+        raise ValueError(f"`combinations` must be one of {COMBINATIONS}, got {combinations!r}.")
+    vocab = {"combos": HELD_OUT} if combinations == "held-out" else {}
     generator, picked = torch.Generator().manual_seed(seed), []
     while len(picked) < n:
-        images, _, specs = sample_frames(4 * n, generator, size, combos=HELD_OUT)
+        images, _, specs = sample_frames(4 * n, generator, size, **vocab)
         low, high = HIDDEN_RANGE
         picked += [img for img, spec in zip(images, specs, strict=True) if low <= hidden_fraction(spec, size) <= high]
     return torch.stack(picked[:n])
@@ -270,7 +279,7 @@ def run_robustness(report: dict, truth, args) -> dict:
 
 
 def print_table(report: dict) -> None:
-    print(f"\nNFE {report['nfe']} per sample, {report['frames']} held-out frames x {report['samples']} samples "
+    print(f"\nNFE {report['nfe']} per sample, {report['frames']} {report['combinations']} frames x {report['samples']} samples "
           f"(a calibrated sampler has {calibrated_coverage(report['samples']):.3f} within 2 std at this sample count)")
     print(f"{'problem':16} {'method':14} {'PSNR (mean)':>13} {'SSIM':>6} {'PSNR (1 smp)':>12} {'within 2std':>11} "
           f"{'gain vs DPS':>12} {'s/sample':>8}  setting")
@@ -332,6 +341,9 @@ def main(argv=None) -> dict:
                         help=f"part of the budget for DPnP's DPS warm start (default {WARM_START_SHARE})")
     parser.add_argument("--likelihood-weight", type=float, default=None,
                         help="DPnP's likelihood weight w on every problem (default: the authors', per operator)")
+    parser.add_argument("--combinations", choices=COMBINATIONS, default="held-out",
+                        help="caption combinations of the test and validation frames: held out from the prior's "
+                             "training (default) or seen in it")
     parser.add_argument("--tag", default="", help="suffix of the output files (inverse_problems<tag>.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = published_results.parse_args(parser, argv)
@@ -347,9 +359,9 @@ def main(argv=None) -> dict:
     WARM_START_SHARE, LIKELIHOOD_WEIGHT = args.warm_start_share, args.likelihood_weight
     torch.manual_seed(0)
     prior = Prior(args.model)
-    truth = held_out_frames(args.frames, TEST_SEED)
-    validation = held_out_frames(args.validation_frames, VALIDATION_SEED)
-    report = {"model": args.model.name, "nfe": args.nfe, "frames": args.frames, "samples": args.samples,
+    truth = benchmark_frames(args.frames, TEST_SEED, combinations=args.combinations)
+    validation = benchmark_frames(args.validation_frames, VALIDATION_SEED, combinations=args.combinations)
+    report = {"model": args.model.name, "combinations": args.combinations, "nfe": args.nfe, "frames": args.frames, "samples": args.samples,
               "coverage_if_calibrated": calibrated_coverage(args.samples), "validation_frames": args.validation_frames,
               "dps_step_sizes": list(DPS_STEP_SIZES),
               "dpnp_clipping": list(DPNP_CLIPPING), "tuned": args.tune, "warm_start_share": WARM_START_SHARE,

@@ -186,8 +186,29 @@ def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
     assert (tmp_path / "inverse_problems_quick.png").stat().st_size > 5_000
     out = capsys.readouterr().out
     assert "gain vs DPS" in out and "Perturbed prior" in out
-    frames = module.held_out_frames(3, 0)
+    frames = module.benchmark_frames(3, 0)
     assert frames.shape == (3, 3, 32, 32)
+
+
+def test_inverse_problems_frames_of_seen_or_held_out_combinations(monkeypatch):
+    module = _load("inverse_problems")
+    from plugdiff.shapesworld.world import HELD_OUT
+
+    drawn, sample_frames = [], module.sample_frames  # the caption combinations of every candidate frame
+
+    def recording(n, generator, size, **vocab):
+        images, captions, specs = sample_frames(n, generator, size, **vocab)
+        drawn.append({(s.colour, s.shape, s.direction) for s in specs})
+        return images, captions, specs
+
+    monkeypatch.setattr(module, "sample_frames", recording)
+    assert module.benchmark_frames(4, 0).shape == (4, 3, 32, 32)
+    assert set.union(*drawn) <= HELD_OUT
+    drawn.clear()
+    assert module.benchmark_frames(4, 0, combinations="seen").shape == (4, 3, 32, 32)
+    assert not set.union(*drawn) & HELD_OUT
+    with pytest.raises(ValueError, match="combinations"):
+        module.benchmark_frames(4, 0, combinations="all")
 
 
 @pytest.mark.parametrize("flags", [["--warm-start-share", "1.5"], ["--likelihood-weight", "0"],
