@@ -104,6 +104,7 @@ PROBLEMS = {
 }
 PAPER_TASKS = ("sr4", "phase-retrieval", "1bit")
 METHODS = ("DPS", "DPnP", "DPnP-posterior")
+TRUTH_START = "DPnP-from-truth"  # --truth-start: DPnP's refinement started from the true image (a diagnostic)
 DPS_STEP_SIZES = (1.0, 3.0)
 DPNP_CLIPPING = (0.25, 1.0)  # clip while eta >= c (1.0: never in the refinement); the warm start clips
 _LIBRARY_SPLIT = dpnp_recipe("authors", PROBLEMS["sr4"]())  # the warm start's steps do not depend on the operator
@@ -173,19 +174,23 @@ def matched_nfe(operator, nfe: int) -> int:
     return dpnp_setting("DPnP", operator, nfe, 1.0, True).model_evals
 
 
-def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, nfe: int, seed: int, setting):
+def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, nfe: int, seed: int, setting,
+            init: torch.Tensor | None = None):
     """Posterior samples for the measurements ``y`` (one chain per row) and the wall time.
-    ``setting``: DPS's step size, DPnP's (warm-start step size, clipping), None for DPnP-posterior."""
+    ``setting``: DPS's step size, DPnP's (warm-start step size, clipping), None for DPnP-posterior.
+    ``init``: a DPnP chain's starting images instead of the recipe's start."""
     generator = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     if method == "DPS":
         out = dps_sample(prior, prior.alphas_cumprod, operator, y, step_size=setting, num_steps=matched_nfe(operator, nfe),
                          image_shape=image_shape, clip_denoised=True, generator=generator)
     else:
-        recipe = dpnp_setting(method, operator, nfe, *(setting or (1.0, True)))
+        kwargs = dpnp_setting(method, operator, nfe, *(setting or (1.0, True))).sampler_kwargs()
+        if init is not None:
+            kwargs["init"] = init
         with torch.no_grad():
-            out = dpnp_sample(prior, prior.alphas_cumprod, operator, y, **recipe.sampler_kwargs(),
-                              image_shape=image_shape, generator=generator)
+            out = dpnp_sample(prior, prior.alphas_cumprod, operator, y, **kwargs, image_shape=image_shape,
+                              generator=generator)
     return out.samples.clamp(-1, 1), out.model_evals, time.perf_counter() - t0
 
 
@@ -199,13 +204,16 @@ def align_to_truth(operator, samples: torch.Tensor, truth: torch.Tensor) -> torc
     return candidates[errors.argmin(0), torch.arange(len(samples))]
 
 
-def evaluate(method, prior, operator, truth, samples_per_frame, nfe, seed, setting) -> tuple[dict, torch.Tensor]:
-    """Measure each frame once, draw ``samples_per_frame`` posterior samples, score them."""
+def evaluate(method, prior, operator, truth, samples_per_frame, nfe, seed, setting,
+             start_at_truth: bool = False) -> tuple[dict, torch.Tensor]:
+    """Measure each frame once, draw ``samples_per_frame`` posterior samples, score them.
+    ``start_at_truth``: start DPnP's chains at the true images (no warm start)."""
     n = len(truth)
     y = operator.measure(truth, generator=torch.Generator().manual_seed(seed))
     chains = y.repeat_interleave(samples_per_frame, 0)
     shape = (n * samples_per_frame, *truth.shape[1:])
-    samples, model_evals, seconds = restore(method, prior, operator, chains, shape, nfe, seed + 1, setting)
+    init = truth.repeat_interleave(samples_per_frame, 0) if start_at_truth else None
+    samples, model_evals, seconds = restore(method, prior, operator, chains, shape, nfe, seed + 1, setting, init)
     samples = align_to_truth(operator, samples, truth.repeat_interleave(samples_per_frame, 0))
     samples = samples.reshape(n, samples_per_frame, *truth.shape[1:])
     mean, std = samples.mean(1), samples.std(1)
@@ -247,6 +255,9 @@ def run_problem(name, prior, truth, validation, args) -> tuple[dict, dict]:
     for method in METHODS:
         rows[method], means[method] = evaluate(method, prior, operator, truth, args.samples, args.nfe, TEST_SEED,
                                                settings[method])
+    if args.truth_start:
+        rows[TRUTH_START], means[TRUTH_START] = evaluate("DPnP", prior, operator, truth, args.samples, args.nfe,
+                                                         TEST_SEED, settings["DPnP"], start_at_truth=True)
     add_gains(rows)
     return {"operator": operator.config(), "validation_psnr": {"DPS": dps_scores, "DPnP": dpnp_scores},
             "settings": settings, "methods": rows}, means
@@ -255,7 +266,7 @@ def run_problem(name, prior, truth, validation, args) -> tuple[dict, dict]:
 def add_gains(rows: dict) -> None:
     """Per-frame PSNR gain of each DPnP variant over DPS (mean and standard error)."""
     dps = torch.tensor(rows["DPS"]["psnr_per_frame"], dtype=torch.float64)
-    for method in METHODS[1:]:
+    for method in [m for m in rows if m != "DPS"]:
         gain = torch.tensor(rows[method]["psnr_per_frame"], dtype=torch.float64) - dps
         rows[method]["gain_over_dps_db"] = float(gain.mean())
         rows[method]["gain_se_db"] = float(gain.std() / len(gain) ** 0.5) if len(gain) > 1 else 0.0
@@ -344,6 +355,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--combinations", choices=COMBINATIONS, default="held-out",
                         help="caption combinations of the test and validation frames: held out from the prior's "
                              "training (default) or seen in it")
+    parser.add_argument("--truth-start", action="store_true",
+                        help=f"also run DPnP's refinement from the true images ({TRUTH_START}; no warm start): a "
+                             "diagnostic of how good a point estimate the refinement's law is")
     parser.add_argument("--tag", default="", help="suffix of the output files (inverse_problems<tag>.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = published_results.parse_args(parser, argv)

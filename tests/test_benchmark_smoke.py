@@ -168,11 +168,13 @@ def test_direction_room_benchmark_quick_run(tmp_path):
 
 def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
     module = _load("inverse_problems")
-    report = module.main(["--quick", "--problems", "sr4", "1bit", "--warm-start-share", "0.5", "--out", str(tmp_path)])
+    report = module.main(["--quick", "--problems", "sr4", "1bit", "--warm-start-share", "0.5", "--truth-start",
+                          "--out", str(tmp_path)])
     assert set(report["problems"]) == {"sr4", "1bit"} and report["warm_start_share"] == 0.5
     for problem in report["problems"].values():
         methods = problem["methods"]
-        assert set(methods) == set(module.METHODS)
+        assert set(methods) == {*module.METHODS, module.TRUTH_START}
+        assert methods[module.TRUTH_START]["nfe"] == 16  # the refinement alone: no warm start
         assert methods["DPS"]["setting"] in module.DPS_STEP_SIZES
         assert methods["DPnP"]["setting"] in [(methods["DPS"]["setting"], c) for c in module.DPNP_CLIPPING]
         # DPS and the DPnP recipe at the same budget; the cold start's smallest etas have fewer steps below them
