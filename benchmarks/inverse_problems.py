@@ -54,6 +54,9 @@ over DPS, and wall time per sample.
     python benchmarks/inverse_problems.py --problems sr4 --no-tune --frames 12 --samples 3 --no-robustness \
         --combinations seen --tag _sr4_seen   # SR on frames of caption combinations the prior was trained on
                                               # (and with --likelihood-weight 4 --tag _sr4_seen_w4)
+    python benchmarks/inverse_problems.py --problems sr4 phase-retrieval 1bit --no-tune --frames 12 --samples 3 \
+        --no-robustness --truth-start --tag _truth_start   # DPnP's refinement from the true images too
+                                              # (and SR with --likelihood-weight 4 --tag _truth_start_sr4_w4)
     python benchmarks/inverse_problems.py --nfe 1000 --no-tune --frames 4 --samples 3 --tag _nfe1000
                                    # the paper's budget: about 40 min on one thread
     python benchmarks/inverse_problems.py --problems 1bit --nfe 1000 --no-robustness --frames 4 --samples 3 \
@@ -292,12 +295,12 @@ def run_robustness(report: dict, truth, args) -> dict:
 def print_table(report: dict) -> None:
     print(f"\nNFE {report['nfe']} per sample, {report['frames']} {report['combinations']} frames x {report['samples']} samples "
           f"(a calibrated sampler has {calibrated_coverage(report['samples']):.3f} within 2 std at this sample count)")
-    print(f"{'problem':16} {'method':14} {'PSNR (mean)':>13} {'SSIM':>6} {'PSNR (1 smp)':>12} {'within 2std':>11} "
+    print(f"{'problem':16} {'method':16} {'PSNR (mean)':>13} {'SSIM':>6} {'PSNR (1 smp)':>12} {'within 2std':>11} "
           f"{'gain vs DPS':>12} {'s/sample':>8}  setting")
     for name, problem in report["problems"].items():
         for method, r in problem["methods"].items():
             gain = f"{r['gain_over_dps_db']:+.2f}+-{r['gain_se_db']:.2f}" if "gain_over_dps_db" in r else "-"
-            print(f"{name:16} {method:14} {r['psnr']:8.2f}+-{r['psnr_se']:.2f} {r['ssim']:6.3f} {r['sample_psnr']:12.2f} "
+            print(f"{name:16} {method:16} {r['psnr']:8.2f}+-{r['psnr_se']:.2f} {r['ssim']:6.3f} {r['sample_psnr']:12.2f} "
                   f"{r['coverage_2std']:11.3f} {gain:>12} {r['seconds_per_sample']:8.3f}  {r['setting']}")
     robustness = report.get("robustness")
     if robustness:
