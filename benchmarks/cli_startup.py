@@ -92,9 +92,8 @@ def main(argv=None) -> dict:
     for name, row in report["commands"].items():
         print(f"| `{name}` | {row['median_s']:.2f} | {row['min_s']:.2f} | {', '.join(row['imports']) or 'none'} |")
     args.out.mkdir(parents=True, exist_ok=True)
-    from plugdiff.media.fileio import write_json
-
-    write_json(args.out / "cli_startup.json", report, indent=2)
+    published_results.write_json(args.out / "cli_startup.json", report, indent=2,
+                                 models=[published_results.no_weights("none: command start-up times")])
     return report
 
 

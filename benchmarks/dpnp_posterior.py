@@ -42,7 +42,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from plugdiff.evaluation import GaussianMixture, image_mixture, mixture_errors, ring_mixture_2d
-from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
 from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.dps import dps_sample
@@ -321,7 +321,8 @@ def main(argv=None) -> dict:
     print(f"per DPnP run (K = 16): exact {16 * report['proximal_step']['exact']['likelihood_grads']} likelihood-gradient "
           f"evaluations, official Langevin {official_total}")
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "dpnp_posterior.json", report)
+    exact = published_results.no_weights("exact Gaussian-mixture priors (plugdiff.evaluation)")
+    published_results.write_json(args.out / "dpnp_posterior.json", report, models=[exact])
     if not args.no_plot:
         plot(report, args.out / "dpnp_posterior.png")
     return report

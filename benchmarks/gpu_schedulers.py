@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import published_results
 from samplers import BASE_CONFIG, METHODS, steps_for_budget  # noqa: E402
 
-from plugdiff.media.fileio import write_json
 from plugdiff.samplers.loop import step_kwargs  # noqa: E402
 
 SD15_UNET = dict(
@@ -100,7 +99,8 @@ def main(argv=None):
                 f"| {row['step_ms'] / ddim[dtype]:.2f} | {row['finite']} | {row.get('rel_diff_to_fp32', 0.0):.2e} |"
             )
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "gpu_schedulers.json", report)
+    published_results.write_json(args.out / "gpu_schedulers.json", report, models=[published_results.no_weights(
+        "randomly initialised UNet2DConditionModel with Stable Diffusion 1.5's config")])
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ import torch
 from diffusers import DDPMPipeline
 
 from plugdiff.evaluation.image_quality import calibrated_coverage, coverage, psnr, ssim
-from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
 from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.dpnp_recipes import DPnPRecipe, dpnp_recipe
@@ -397,7 +397,8 @@ def main(argv=None) -> dict:
         print(f"{name}: done in {report['problems'][name]['seconds']:.0f} s", flush=True)
         if args.robustness and i == len(paper) - 1:  # the paper's claim first
             report["robustness"] = run_robustness(report, truth, args)
-        write_json(args.out / f"inverse_problems{suffix}.json", report)  # after every problem: nothing lost
+        # after every problem: nothing lost
+        published_results.write_json(args.out / f"inverse_problems{suffix}.json", report, models=[args.model])
     print_table(report)
     plot(truth, all_means, args.out / f"inverse_problems{suffix}.png")
     return report

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.video_consistency import (
@@ -305,7 +305,8 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         report[name] = sections[name]()
         report[name + "_seconds"] = time.perf_counter() - t0
-        write_json(args.out / f"long_video{suffix}.json", report)  # after every section: nothing lost
+        # after every section: nothing lost
+        published_results.write_json(args.out / f"long_video{suffix}.json", report, models=[args.model])
     if strips:
         plot_strips(strips, args.out / f"long_video{suffix}.png")
     return report

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from plugdiff.apps.cli import main as plugdiff
-from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines import PromptSchedule, read_schedule_file
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.world import parse_caption
@@ -106,7 +106,7 @@ def main(argv=None) -> dict:
     rows = result["seeds"].values()
     result["mean"] = {k: sum(r[k] for r in rows) / len(rows) for k in ("follows", "present", "seconds")}
     print(f"mean {result['mean']['follows']:8.3f} {result['mean']['present']:8.3f} {result['mean']['seconds']:8.1f}")
-    write_json(args.out, result)
+    published_results.write_json(args.out, result, models=[args.model or "shapesworld-t2v"])
     return result
 
 

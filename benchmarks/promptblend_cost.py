@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
 from tiara_overhead import MODELS, build_pipeline  # noqa: E402
 
-from plugdiff.media.fileio import write_json  # noqa: E402
 
 ONE_PROMPT = "a red circle moving right on a blue background"
 SCHEDULE = (
@@ -106,7 +105,9 @@ def main(argv=None):
         "results": {str(frames): r for frames, r in results.items()},
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"promptblend_cost_{args.model}-{args.device}-{args.dtype}.json", report)
+    layout = published_results.no_weights(f"randomly initialised AnimateDiff layout '{args.model}' (tiara_overhead.py)")
+    published_results.write_json(args.out / f"promptblend_cost_{args.model}-{args.device}-{args.dtype}.json", report,
+                                 models=[layout])
     return report
 
 

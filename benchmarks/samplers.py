@@ -60,7 +60,6 @@ from plugdiff.evaluation import (
     sliced_wasserstein,
     solve_probability_flow,
 )
-from plugdiff.media.fileio import write_json
 from plugdiff.samplers import (
     AcceleratedDDIMScheduler,
     AcceleratedDDPMScheduler,
@@ -73,6 +72,8 @@ from plugdiff.samplers.scheduling_base import spaced_timesteps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
+
+EXACT_SCORES = published_results.no_weights("exact Gaussian-mixture scores (plugdiff.evaluation)")
 
 # A plain dict: an in-memory config lists its default-valued keys in `_use_default_values`, and
 # `from_config` drops those, so e.g. Heun would silently fall back to its own (SD) betas.
@@ -237,7 +238,7 @@ def run_grids(args, nfes, targets, sizes) -> dict:
         print(f"\n### {name}: {ours} end-point RMSE (ratio to DPM-Solver++(2M) / UniPC on the same grid)\n")
         print(grid_table(report["targets"][name], nfes, ours))
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "samplers_grids.json", report)
+    published_results.write_json(args.out / "samplers_grids.json", report, models=[EXACT_SCORES])
     print(f"\nwrote {args.out / 'samplers_grids.json'}", file=sys.stderr)
     return report
 
@@ -302,7 +303,7 @@ def run_kl(args, nfes) -> dict:
         print(f"\n### {name}: exact KL to the target (lower is better)\n")
         print(kl_table(results, nfes))
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "samplers_kl.json", report)
+    published_results.write_json(args.out / "samplers_kl.json", report, models=[EXACT_SCORES])
     print(f"\nwrote {args.out / 'samplers_kl.json'}", file=sys.stderr)
     return report
 
@@ -432,7 +433,7 @@ def main(argv=None) -> dict:
     print("\n" + "\n".join(ratio_lines({k: v["results"] for k, v in report["targets"].items()}, nfes)))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "samplers.json", report)
+    published_results.write_json(args.out / "samplers.json", report, models=[EXACT_SCORES])
     if not args.no_plot:
         plot(report, args.out / "samplers.png")
     print(f"\nwrote {args.out / 'samplers.json'}" + ("" if args.no_plot else f" and {args.out / 'samplers.png'}"), file=sys.stderr)

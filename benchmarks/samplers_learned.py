@@ -39,7 +39,6 @@ import torch
 from diffusers import DDPMPipeline
 
 from plugdiff.evaluation.distances import sliced_wasserstein
-from plugdiff.media.fileio import write_json
 from plugdiff.samplers import denoise, logsnr_timesteps
 from plugdiff.shapesworld.world import sample_frames
 
@@ -173,7 +172,7 @@ def main(argv=None) -> dict:
                          "(another seed or truth set); rerun every method instead")
         report["methods"] = {**{m: r for m, r in earlier["methods"].items() if m not in args.methods}, **report["methods"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out, report)
+    published_results.write_json(args.out, report, models=[args.model])
     plot(report, args.out.with_suffix(".png"))
     return report
 

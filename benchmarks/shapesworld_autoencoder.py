@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL
 
-from plugdiff.media.fileio import write_json
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.world import sample_frames
 
@@ -47,7 +46,7 @@ def main(argv=None) -> dict:
     }
     for key, value in result.items():
         print(f"{key:>18}: {value}")
-    write_json(args.out, result)
+    published_results.write_json(args.out, result, models=[args.model])
     return result
 
 

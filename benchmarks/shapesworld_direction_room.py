@@ -19,7 +19,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from plugdiff.media.fileio import write_json
 from plugdiff.shapesworld.caption_agreement import generate_clips
 from plugdiff.shapesworld.detector import detect, detect_direction
 from plugdiff.weights import load_pipeline
@@ -77,7 +76,7 @@ def main(argv=None) -> dict:
     report = {"model": args.model, "caption": args.caption, "steps": args.steps, "guidance": args.guidance,
               "seed": args.seed, "summary": summary, "clips": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out, report)
+    published_results.write_json(args.out, report, models=[args.model])
     return report
 
 

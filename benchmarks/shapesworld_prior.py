@@ -18,7 +18,7 @@ import torch
 from diffusers import DDPMPipeline
 from PIL import Image
 
-from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write
 from plugdiff.samplers import AcceleratedDDPMScheduler, denoise
 from plugdiff.shapesworld.detector import detect
 
@@ -86,7 +86,8 @@ def main(argv=None) -> dict:
               f"shapes {report['runs'][name]['shapes']}, colours {report['runs'][name]['colours']}", flush=True)
         args.out.mkdir(parents=True, exist_ok=True)
         grid(images[:64], args.out / f"shapesworld_prior_{name}.png")
-        write_json(args.out / "shapesworld_prior.json", report)  # after every run: nothing lost
+        # after every run: nothing lost
+        published_results.write_json(args.out / "shapesworld_prior.json", report, models=[args.model])
     return report
 
 

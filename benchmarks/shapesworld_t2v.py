@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-from plugdiff.media.fileio import write_json
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.shapesworld.caption_agreement import score_triples, seen_triples
 from plugdiff.shapesworld.world import HELD_OUT
@@ -66,7 +65,7 @@ def main(argv=None) -> dict:
             if group == "held_out":
                 first = clips[:: args.clips_per_combo][:5]  # one clip per held-out triple
                 grid(first.flatten(0, 1), args.out.with_name(f"{args.out.stem}_g{guidance:g}.png"), columns=16)
-            write_json(args.out, result)
+            published_results.write_json(args.out, result, models=[args.model])
     return result
 
 

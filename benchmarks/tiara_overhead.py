@@ -35,7 +35,6 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
 
-from plugdiff.media.fileio import write_json
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.shapesworld.text_models import char_clip_tokenizer, clip_text_encoder
 
@@ -251,7 +250,8 @@ def main(argv=None):
         "memory_measure": note, "rows": rows, "summary": summary,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"tiara_overhead_{tag}.json", report)
+    layout = published_results.no_weights(f"randomly initialised AnimateDiff layout '{args.model}' (tiara_overhead.py)")
+    published_results.write_json(args.out / f"tiara_overhead_{tag}.json", report, models=[layout])
     return report
 
 

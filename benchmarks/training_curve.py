@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from plugdiff.media.fileio import atomic_write, write_json
+from plugdiff.media.fileio import atomic_write
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results  # noqa: E402
@@ -62,7 +62,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = published_results.parse_args(parser, argv)
     data = json.loads((args.run / "training_curve.json").read_text())
-    write_json(args.out / f"{args.name}.json", data)
+    published_results.write_json(args.out / f"{args.name}.json", data, models=[args.run])
     plot(data["curve"], args.out / f"{args.name}.png", f"{args.run.name}: loss and caption agreement per export")
     for row in data["curve"]:
         held = (row.get("scores") or {}).get("held_out", {})
