@@ -1,0 +1,421 @@
+"""The numbers in README.md and docs/*.md come from benchmarks/results/: this script renders the
+results tables into the pages, and checks the numbers quoted in prose.
+
+**Tables.** A page holds a table between two markers; the text between them is the output of the
+table's function in :data:`TABLES` (registered with ``@table("name")``)::
+
+    <!-- table: samplers.ring_rmse -->
+    | method | NFE 5 | ... |
+    <!-- /table -->
+
+**Numbers in prose.** A number followed at once by a marker names its source::
+
+    0.994<!-- shapesworld_t2v.json:runs.[guidance=6.0,combos=held_out].colour_frames -->
+    96.5<!-- = 100 * {main_job.json:mean.follows} --> %
+
+The first form is one value: a file under ``benchmarks/results/`` and a path into it, its steps
+separated by dots (a step in double quotes may hold dots; a number indexes a list; ``[k=v,...]``
+picks the one element of a list whose fields match). The second form (``=``) is arithmetic over
+such references in braces (``+ - * /``, parentheses, ``abs min max sum len round``). A page may
+name a file and path once, ``<!-- source @t2v = shapesworld_t2v.json:runs -->``, and then write
+``<!-- @t2v.[guidance=6.0,combos=held_out].colour_frames -->`` (or ``{@t2v....}`` in a sum). The number
+must equal the value to the precision it is quoted with (``96.5`` matches 96.45-96.55). A sign
+belongs to the number after a space or an opening bracket (``-3.44``), not after another number
+(``0.91-1.59``, a range).
+
+    python benchmarks/render_docs.py            # rewrite the tables in the pages
+    python benchmarks/render_docs.py --check    # list tables that differ and numbers that do not match (exit 1)
+
+``tests/test_docs_numbers.py`` runs the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import math
+import operator
+import re
+import sys
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+TABLE = re.compile(r"(<!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+QUOTED = re.compile(r"(?<![\w.])(?P<number>(?:(?<![^\s(\[|/])[+-])?\d+(?:\.\d+)?)"
+                    r"<!--\s*(?P<source>(?:=|[\w./-]+\.json:|@\w).*?)\s*-->", re.S)
+REFERENCE = re.compile(r"\{(?P<ref>(?:[\w./-]+\.json:|@\w)[^{}]*)\}")
+ALIAS = re.compile(r"<!-- source @(?P<name>\w+) = (?P<target>[\w./-]+\.json:[^>]*?)\s*-->")
+
+
+# ------------------------------------------------------------------ reading results
+@cache
+def load(name: str) -> dict:
+    """A results file, by its path under benchmarks/results/."""
+    return json.loads((RESULTS / name).read_text())
+
+
+def _steps(path: str) -> list[str]:
+    steps, current, quoted, depth = [], "", False, 0
+    for char in path.strip():
+        if char == '"' and depth == 0:
+            quoted = not quoted
+        elif char == "[" and not quoted:
+            depth += 1
+            current += char
+        elif char == "]" and not quoted:
+            depth -= 1
+            current += char
+        elif char == "." and not quoted and depth == 0:
+            steps.append(current)
+            current = ""
+        else:
+            current += char
+    return [*steps, current]
+
+
+def value(file: str, path: str):
+    """The value at ``path`` in results file ``file`` (see the module docstring for the syntax)."""
+    node = load(file)
+    for step in _steps(path):
+        if not step:
+            continue
+        if step.startswith("[") and step.endswith("]"):
+            wanted = dict(part.split("=", 1) for part in step[1:-1].split(","))
+            hits = [e for e in node if all(str(e.get(k)) == v for k, v in wanted.items())]
+            if len(hits) != 1:
+                raise KeyError(f"{file}:{path}: {step} matches {len(hits)} elements")
+            node = hits[0]
+        elif isinstance(node, list):
+            node = node[int(step)]
+        else:
+            if step not in node:
+                raise KeyError(f"{file}:{path}: no {step!r} (there: {', '.join(map(str, node))})")
+            node = node[step]
+    return node
+
+
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.USub: operator.neg, ast.UAdd: operator.pos}
+_FUNCS = {"abs": abs, "min": min, "max": max, "sum": sum, "len": len, "round": round}
+
+
+def aliases(text: str) -> dict[str, str]:
+    """The ``<!-- source @name = file.json:path -->`` declarations of a page."""
+    return {m["name"]: m["target"] for m in ALIAS.finditer(text)}
+
+
+def reference(ref: str, names: dict[str, str] | None = None):
+    """The value of ``file.json:path`` or ``@name.path``."""
+    ref = ref.strip()
+    if ref.startswith("@"):
+        name, _, rest = ref[1:].partition(".")
+        if name not in (names or {}):
+            raise KeyError(f"no <!-- source @{name} = ... --> on the page")
+        ref = names[name] + ("." if rest and not names[name].endswith(":") else "") + rest
+    file, _, path = ref.partition(":")
+    return value(file, path)
+
+
+def evaluate(source: str, names: dict[str, str] | None = None):
+    """The value a marker's source names: ``file.json:path``, ``@name.path`` or ``= expression``."""
+    source = source.strip()
+    if not source.startswith("="):
+        return reference(source, names)
+    refs = []
+
+    def keep(match):
+        refs.append(reference(match["ref"], names))
+        return f"_r{len(refs) - 1}"
+
+    tree = ast.parse(REFERENCE.sub(keep, source[1:]).strip(), mode="eval")
+
+    def run(node):
+        if isinstance(node, ast.Expression):
+            return run(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return node.value
+        if isinstance(node, ast.Name) and node.id.startswith("_r"):
+            return refs[int(node.id[2:])]
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](run(node.left), run(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](run(node.operand))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS:
+            return _FUNCS[node.func.id](*[run(a) for a in node.args])
+        if isinstance(node, ast.List | ast.Tuple):
+            return [run(e) for e in node.elts]
+        raise ValueError(f"not allowed in a number's source: {ast.dump(node)}")
+
+    return run(tree)
+
+
+def matches(number: str, actual) -> bool:
+    """``number`` as quoted equals ``actual`` to the quoted precision."""
+    decimals = len(number.partition(".")[2])
+    return isinstance(actual, int | float) and math.isfinite(actual) and \
+        abs(float(number) - actual) <= 0.5 * 10 ** -decimals * (1 + 1e-9) + 1e-12
+
+
+# ------------------------------------------------------------------ tables
+TABLES: dict[str, Callable[[], str]] = {}
+
+
+def table(name: str):
+    def register(function):
+        TABLES[name] = function
+        return function
+    return register
+
+
+def rows(header: list[str], body: list[list], align: list[str] | None = None) -> str:
+    """A Markdown table."""
+    align = align or ["---"] * len(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def f(x, digits: int = 4, sign: bool = False) -> str:
+    """``x`` with ``digits`` decimals (``sign``: a leading + on positives)."""
+    if x is None:
+        return ""
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def pct(x, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f} %"
+
+
+def bold(text: str, on: bool = True) -> str:
+    return f"**{text}**" if on and text else text
+
+
+# ------------------------------------------------------------------ pages
+def render(text: str) -> str:
+    """``text`` with every table between markers rendered anew."""
+    def fill(match):
+        name = match["name"]
+        if name not in TABLES:
+            raise KeyError(f"no table {name!r} in benchmarks/render_docs.py")
+        return match.group(1) + TABLES[name]() + match.group(4)
+
+    return TABLE.sub(fill, text)
+
+
+def table_differences(page: Path) -> list[str]:
+    """One unified diff per table of ``page`` that differs from its rendering."""
+    text = page.read_text(encoding="utf-8")
+    out = []
+    for match in TABLE.finditer(text):
+        want = TABLES[match["name"]]() if match["name"] in TABLES else f"(no table {match['name']!r})\n"
+        if match["body"] != want:
+            diff = difflib.unified_diff(match["body"].splitlines(), want.splitlines(), "page", "rendered", lineterm="")
+            out.append(f"{page.name}: table {match['name']}:\n" + "\n".join(diff))
+    return out
+
+
+def quoted_numbers(text: str) -> list[tuple[int, str, str]]:
+    """(line, number, source) for every number in ``text`` followed by a source marker."""
+    return [(text.count("\n", 0, m.start()) + 1, m["number"], m["source"]) for m in QUOTED.finditer(text)]
+
+
+def number_mismatches(page: Path) -> list[str]:
+    out = []
+    text = page.read_text(encoding="utf-8")
+    names = aliases(text)
+    for line, number, source in quoted_numbers(text):
+        try:
+            actual = evaluate(source, names)
+        except Exception as error:  # noqa: BLE001 - reported with the marker
+            out.append(f"{page.name}:{line}: {number}<!-- {source} -->: {type(error).__name__}: {error}")
+            continue
+        if not matches(number, actual):
+            out.append(f"{page.name}:{line}: {number} is quoted, the source gives {actual!r} <!-- {source} -->")
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; list differences, exit 1 if any")
+    parser.add_argument("pages", nargs="*", type=lambda p: Path(p).resolve(), default=PAGES)
+    args = parser.parse_args(argv)
+    problems = []
+    for page in args.pages:
+        if args.check:
+            problems += table_differences(page)
+        else:
+            text = page.read_text(encoding="utf-8")
+            new = render(text)
+            if new != text:
+                page.write_text(new, encoding="utf-8")
+                print(f"rendered {page.relative_to(ROOT)}")
+        problems += number_mismatches(page)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+# ================================================================== the tables
+# ------------------------------------------------------------------ samplers (docs/samplers.md)
+RING, IMAGE = "2-D ring of 8", "3x16x16 image mixture"
+NFES = ["5", "8", "10", "15", "20", "50"]
+DETERMINISTIC = ["DDIM", "AcceleratedDDIM", "AcceleratedLogSNR(2M)", "AcceleratedLogSNR(3M)",
+                 "AcceleratedLogSNR(2M+corrector)", "AcceleratedLogSNR(3M+corrector+Gaussian final)",
+                 "DPM-Solver++(2M)", "UniPC", "Heun"]
+STOCHASTIC = ["DDPM", "DDPM (fixed_large)", "AcceleratedDDPM"]
+GAUSS = "AcceleratedLogSNR(3M+corrector+Gaussian final)"
+SDE = "AcceleratedLogSNR SDE(2M+corrector+Gaussian final)"
+
+
+def _exact(target: str, method: str, nfe: str, key: str) -> str:
+    cell = load("samplers.json")["targets"][target]["results"][method][nfe]
+    text = f(cell[key])
+    return text + (f" ({cell['nfe']})" if cell["nfe"] != int(nfe) else "")
+
+
+def _exact_table(target: str, key: str, methods: list[str], nfes=NFES, best: bool = False) -> str:
+    results = load("samplers.json")["targets"][target]["results"]
+    lowest = {n: min(results[m][n][key] for m in methods) for n in nfes}
+    body = [[m, *(bold(_exact(target, m, n, key), best and results[m][n][key] == lowest[n]) for n in nfes)]
+            for m in methods]
+    if key == "sliced_w2":
+        floor = load("samplers.json")["targets"][target]["floor_sliced_w2"]
+        body.append([f"*exact vs exact (mean ± std of {floor['draws']} draws)*",
+                     *[f"{f(floor['mean'])} ± {f(floor['std'])}"] * len(nfes)])
+    return rows(["method", *(f"NFE {n}" for n in nfes)], body)
+
+
+table("samplers.ring_rmse")(lambda: _exact_table(RING, "endpoint_rmse", DETERMINISTIC))
+table("samplers.ring_w2")(lambda: _exact_table(RING, "sliced_w2", DETERMINISTIC + STOCHASTIC))
+table("samplers.image_rmse")(lambda: _exact_table(IMAGE, "endpoint_rmse", DETERMINISTIC))
+table("samplers.image_w2")(lambda: _exact_table(IMAGE, "sliced_w2", DETERMINISTIC + STOCHASTIC))
+
+
+@table("samplers.step_cost")
+def _step_cost() -> str:
+    cost = load("samplers.json")["step_overhead_4x64x64"]
+    return rows(["scheduler", "ms / step", "ratio to DDIM"],
+                [[m, f(1000 * c["seconds_per_step"], 3), f(c["ratio_to_ddim"], 2)] for m, c in cost.items()])
+
+
+
+@table("samplers.gpu")
+def _gpu() -> str:
+    results = load("gpu_schedulers.json")["results"]
+    body = []
+    for dtype, by_method in results.items():
+        for method, r in by_method.items():
+            rel = r.get("rel_diff_to_fp32")
+            body.append([method, dtype, f(r["ms_per_call"], 1), f(r["step_ms"], 3), pct(r["step_share"], 2).replace(" %", "%"),
+                         f(r["step_ms"] / by_method["DDIM"]["step_ms"], 2), f"{rel:.1e}".replace("e-0", "e-0") if rel else "-"])
+    return rows(["scheduler", "dtype", "UNet + step, ms per call", "step(), ms", "step() share", "step() vs DDIM",
+                 "fp16 vs fp32 (rel.)"], body)
+
+
+def _learned(name: str) -> str:
+    report = load(name)
+    nfes = ["5", "10", "20", "50"]
+    body = [[m, *(f"{f(r[n]['sliced_w2'] / report['floor'], 2)} / {f(r[n]['clean'], 2)}" for n in nfes)]
+            for m, r in report["methods"].items()]
+    return rows(["scheduler", *(f"NFE {n}" for n in nfes)], body)
+
+
+table("samplers.learned")(lambda: _learned("samplers_learned.json"))
+table("samplers.learned_clipped")(lambda: _learned("samplers_learned_clipped.json"))
+
+OURS_LEARNED = ["AcceleratedLogSNR(2M)", "AcceleratedLogSNR(3M)", "AcceleratedLogSNR(2M+corrector)", GAUSS]
+
+
+@table("samplers.learned_vs_best")
+def _learned_vs_best() -> str:
+    columns = [(name, n) for name in ("samplers_learned.json", "samplers_learned_clipped.json") for n in ("10", "20")]
+    best = []
+    for name, n in columns:
+        methods = load(name)["methods"]
+        winner = min(methods, key=lambda m: methods[m][n]["sliced_w2"])
+        best.append((winner, methods[winner][n]["sliced_w2"]))
+    body = [["best of the table", *(f"{w} {f(v)}" for w, v in best)]]
+    for method in [*OURS_LEARNED, "DPM-Solver++(2M)", "UniPC"]:
+        cells = []
+        for (name, n), (_, low) in zip(columns, best, strict=True):
+            ratio = load(name)["methods"][method][n]["sliced_w2"] / low
+            cells.append(f(ratio, 2) + (" ✗" if method in OURS_LEARNED and ratio > 1.05 else ""))
+        body.append([method, *cells])
+    return rows(["scheduler", "unclipped, NFE 10", "unclipped, NFE 20", "clipped, NFE 10", "clipped, NFE 20"], body)
+
+
+GRID_NAMES = {"trailing": "trailing", **{f"logSNR to {e}": f"log-SNR to {e}" for e in (20, 35, 50, 75, 100)}}
+
+
+@table("samplers.grids_gauss")
+def _grids_gauss() -> str:
+    body = []
+    for target, short in ((RING, "ring"), (IMAGE, "image")):
+        for grid, label in GRID_NAMES.items():
+            cells = []
+            for n in NFES:
+                cell = load("samplers_grids.json")["targets"][target][grid][n]
+                ratios = [cell[GAUSS] / cell[b] for b in ("DPM-Solver++(2M)", "UniPC")]
+                shown = " / ".join(bold(f(r, 2), r > 1) for r in ratios)
+                cells.append(f"{f(cell[GAUSS])} ({shown})")
+            body.append([f"{short}, {label}", *cells])
+    return rows(["target, grid", *(f"NFE {n}" for n in NFES)], body)
+
+
+BEYOND = ["DDIM", "AcceleratedDDIM", "DPM-Solver++(2M)", "UniPC", "Heun", "AcceleratedLogSNR(2M)", "AcceleratedLogSNR(3M)",
+          "AcceleratedLogSNR(2M+corrector)", GAUSS]
+BEYOND_RATIOS = ["AcceleratedLogSNR(2M)", "AcceleratedLogSNR(3M)", "AcceleratedLogSNR(2M+corrector)", "AcceleratedDDIM", GAUSS]
+
+
+table("samplers.ring_rmse_to_20")(lambda: _exact_table(RING, "endpoint_rmse", BEYOND, NFES[:5], best=True))
+table("samplers.image_rmse_to_20")(lambda: _exact_table(IMAGE, "endpoint_rmse", BEYOND, NFES[:5], best=True))
+
+
+def _ratios(target: str) -> str:
+    results = load("samplers.json")["targets"][target]["results"]
+    body = []
+    for method in BEYOND_RATIOS:
+        cells = []
+        for n in NFES[:5]:
+            r = [results[method][n]["endpoint_rmse"] / results[b][n]["endpoint_rmse"] for b in ("DPM-Solver++(2M)", "UniPC")]
+            text = f"{f(r[0], 2)} / {f(r[1], 2)}"
+            cells.append(bold(text, method == GAUSS) + (" ✗" if max(r) > 1 else ""))
+        body.append([method, *cells])
+    return rows(["method", *(f"NFE {n}" for n in NFES[:5])], body)
+
+
+table("samplers.ring_ratios")(lambda: _ratios(RING))
+table("samplers.image_ratios")(lambda: _ratios(IMAGE))
+
+
+@table("samplers.kl")
+def _kl() -> str:
+    body = []
+    for target, t in load("samplers_kl.json")["targets"].items():
+        kl = t["kl"]
+        a = " / ".join(f(kl[SDE][n] / kl["AcceleratedDDPM"][n], 2) for n in NFES)
+        b = " / ".join(f(kl[SDE][n] / kl["DPM-Solver++(2M) SDE"][n], 2) for n in NFES)
+        body.append([target, a, b])
+    return rows(["target", "ours / AcceleratedDDPM, NFE 5 / 8 / 10 / 15 / 20 / 50", "ours / DPM-Solver++(2M) SDE"], body)
+
+
+@table("samplers.sde_w2")
+def _sde_w2() -> str:
+    body = []
+    for target, short in ((RING, "ring"), (IMAGE, "image")):
+        results = load("samplers.json")["targets"][target]["results"]
+        for method, label in ((SDE, "ours (SDE)"), ("AcceleratedDDPM", "AcceleratedDDPM"),
+                              ("DPM-Solver++(2M) SDE", "DPM-Solver++(2M) SDE")):
+            body.append([f"{short}: {label}", *(f(results[method][n]["sliced_w2"]) for n in NFES)])
+    return rows(["", *(f"NFE {n}" for n in NFES)], body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
