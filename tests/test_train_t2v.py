@@ -40,7 +40,7 @@ def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
 
 
 @pytest.mark.parametrize("recipe", [(), ("--placement", "centred", "--clip-weight-max", "5", "--direction-probe", "0.1",
-                                     "--track-loss", "1")])
+                                     "--track-loss", "1"), ("--world", "v5", "--image-mix", "2", "--pool-clips", "8")])
 def test_t2v_resume_across_the_stage_boundary_is_bit_exact(tmp_path, vae_dir, recipe):
     straight = _t2v(tmp_path / "a", vae_dir, 4, *recipe)
     _t2v(tmp_path / "b", vae_dir, 2, *recipe)
@@ -163,3 +163,19 @@ def test_track_displacement_reads_the_motion_of_rendered_clips():
     wrong = noise + 0.3 * torch.randn(z0.shape, generator=g)
     assert float(track_loss(z0, noisy, t, wrong, abar, everyone)) > 0
     assert float(track_loss(z0, noisy, t, wrong, abar, torch.zeros(3, dtype=torch.bool))) == 0
+
+
+def test_v5_text_condition_is_the_per_frame_mix_of_the_two_captions(tmp_path, vae_dir):
+    trainer = _t2v(tmp_path / "v5", vae_dir, 2, "--world", "v5", "--pool-clips", "16")
+    mixed = trainer.mix_weights.sum(1) > 0
+    assert mixed.any() and (~mixed).any()  # the pool holds clips with and without a mix
+    ids, other, weights = trainer.input_ids[:4], trainer.mix_ids[:4], trainer.mix_weights[:4]
+    with torch.no_grad():
+        text = trainer._text((ids, other, weights)).unflatten(0, weights.shape)  # (B, F, L, D)
+        a, b = trainer.models["text_encoder"](ids)[0], trainer.models["text_encoder"](other)[0]
+    for i in range(4):
+        for f in range(weights.shape[1]):
+            w = float(weights[i, f])
+            torch.testing.assert_close(text[i, f], (1 - w) * a[i] + w * b[i], rtol=0, atol=1e-6)
+        if not mixed[i]:
+            assert torch.equal(other[i], ids[i])

@@ -27,6 +27,20 @@ Algorithm (per frame, a (3, H, W) tensor in [-1, 1]):
    triangle if fill < 0.64 or skew < -0.3; otherwise square if (fill - 0.89) / 0.11 +
    (cross - 0.83) / 0.17 > 0 (both features' midpoints between circle and square), else circle.
 
+World v5 (wrapping motion, shades):
+
+* before step 3 the frame is rolled, as on a torus, so that an object leaving one edge and
+  re-entering at the opposite one is one component: when the foreground reaches both opposite
+  edges of an axis, the axis is rolled to put the middle of its longest run of object-free
+  columns (rows) at the edge. ``centre`` is reported modulo the frame; ``bbox`` in the rolled
+  frame's coordinates moved back, so on a wrapped object it reaches past the frame's edge
+  (x1 > W or y1 > H). Frames whose object does not touch two opposite edges are not rolled.
+* the object's colour is named by its hue, not its brightness: the core colour (RGB in [0, 1])
+  divided by its largest channel is matched against the object colours ``COLOURS``, so a dark
+  red is "red". ``shade`` = the largest channel (1 for the v4 world's colours); ``rgb`` and
+  ``background_rgb`` are the core and background colours in [0, 1] (what in-between captions
+  are scored on).
+
 ``clean`` = exactly one component, a colour in ``COLOURS``, a shape, and an area between
 ``MIN_AREA_FRACTION`` (1.5 %) and ``MAX_AREA_FRACTION`` (30 %) of the frame. ``one_object`` = the
 same except that the colour need not be named: one component whose core is one colour. A frame with no
@@ -58,6 +72,7 @@ __all__ = [
     "detect",
     "detect_direction",
     "nearest_colour",
+    "object_colour",
 ]
 
 FOREGROUND_THRESHOLD = 0.5
@@ -90,6 +105,9 @@ class Detection:
     bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     features: dict[str, float] = field(default_factory=dict, compare=False)
     one_object: bool = False
+    shade: float = math.nan
+    rgb: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    background_rgb: tuple[float, float, float] = (math.nan, math.nan, math.nan)
 
 
 def nearest_colour(rgb: torch.Tensor, tolerance: float = COLOUR_TOLERANCE) -> str | None:
@@ -100,6 +118,45 @@ def nearest_colour(rgb: torch.Tensor, tolerance: float = COLOUR_TOLERANCE) -> st
     d = np.sqrt(((_TABLE - np.asarray(rgb, dtype=np.float64).reshape(1, 3)) ** 2).sum(1))
     k = int(d.argmin())
     return _NAMES[k] if float(d[k]) <= tolerance else None
+
+
+_OBJECT_TABLE = np.array([PALETTE[n] for n in COLOURS], dtype=np.float64) * 2 - 1
+
+
+def object_colour(rgb: np.ndarray, tolerance: float = COLOUR_TOLERANCE) -> tuple[str | None, float]:
+    """(name, shade) of an object's core colour ``rgb`` ((3,) in [-1, 1]): its
+    :func:`nearest_colour` if it has one, else the colour in ``COLOURS`` nearest to ``rgb``
+    scaled to a largest channel of 1 (within ``tolerance``, L2 in [-1, 1] units, else None); the
+    shade is that largest channel in [0, 1] units."""
+    unit = (np.asarray(rgb, dtype=np.float64) + 1) / 2
+    shade = float(unit.max())
+    named = nearest_colour(rgb, tolerance)
+    if named is not None or shade <= 0.05:  # black has no hue
+        return named, shade
+    d = np.sqrt(((_OBJECT_TABLE - (unit / shade * 2 - 1)[None]) ** 2).sum(1))
+    k = int(d.argmin())
+    return (COLOURS[k] if float(d[k]) <= tolerance else None), shade
+
+
+def _torus_shift(fg: np.ndarray, axis: int) -> int:
+    """How far to roll ``fg`` along ``axis`` (0 rows, 1 columns) so that no object is split by
+    that axis's edges: 0 unless the foreground reaches both edges, else the middle of the
+    longest circular run of lines without foreground (0 when every line has some)."""
+    lines = fg.any(axis=1 - axis)
+    if not (lines[0] and lines[-1]) or lines.all():
+        return 0
+    n = lines.size
+    empty = np.flatnonzero(~lines)
+    best_len, best_mid = 0, 0
+    for k, start in enumerate(empty):  # runs of consecutive empty lines, circularly
+        if k and empty[k - 1] == start - 1:
+            continue
+        length = 1
+        while (start + length) % n in set(empty.tolist()) and length < n:
+            length += 1
+        if length > best_len:
+            best_len, best_mid = length, (start + length // 2) % n
+    return int(best_mid)
 
 
 def _classify(fill: float, skew: float, cross: float) -> str | None:
@@ -115,10 +172,12 @@ def _detect_one(x: np.ndarray) -> Detection | None:
     if x.ndim != 3 or x.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) frame, got {tuple(x.shape)}")
     _, h, w = x.shape
-    border = np.concatenate([x[:, 0], x[:, -1], x[:, 1:-1, 0], x[:, 1:-1, -1]], axis=1)
-    bg = np.median(border, axis=1)
-    rel = x - bg[:, None, None]
-    diff = np.sqrt((rel * rel).sum(0))
+    bg, rel, diff = _background(x)
+    shift_y = _torus_shift(diff > FOREGROUND_THRESHOLD, 0)
+    shift_x = _torus_shift(diff > FOREGROUND_THRESHOLD, 1)
+    if shift_x or shift_y:
+        x = np.roll(x, (-shift_y, -shift_x), axis=(1, 2))
+        bg, rel, diff = _background(x)
     labels, n = ndimage.label(diff > FOREGROUND_THRESHOLD, structure=_EIGHT)
     if n == 0:
         return None
@@ -131,8 +190,11 @@ def _detect_one(x: np.ndarray) -> Detection | None:
     core = x[:, comp][:, d >= np.quantile(d, 0.75)]
     colour_rgb = np.median(core, axis=1)
     spread = float(np.median(np.sqrt(((core - colour_rgb[:, None]) ** 2).sum(0))))
-    colour = nearest_colour(colour_rgb) if spread <= COLOUR_TOLERANCE else None
+    named, shade = object_colour(colour_rgb)
+    colour = named if spread <= COLOUR_TOLERANCE else None
     background = nearest_colour(bg)
+    colours = {"shade": shade, "rgb": tuple(((colour_rgb + 1) / 2).tolist()),
+               "background_rgb": tuple(((bg + 1) / 2).tolist())}
 
     grown = ndimage.binary_dilation(comp, structure=_EIGHT)
     axis = colour_rgb - bg
@@ -140,7 +202,7 @@ def _detect_one(x: np.ndarray) -> Detection | None:
     alpha = np.clip(alpha, 0, 1) * grown
     area = float(alpha.sum())
     if area <= 0:
-        return Detection(None, colour, (math.nan, math.nan), 0.0, num_components, False, background)
+        return Detection(None, colour, (math.nan, math.nan), 0.0, num_components, False, background, **colours)
     ys = np.arange(h, dtype=np.float64) + 0.5
     xs = np.arange(w, dtype=np.float64) + 0.5
     cx = float(alpha.sum(0) @ xs) / area
@@ -159,7 +221,9 @@ def _detect_one(x: np.ndarray) -> Detection | None:
 
     rows = np.flatnonzero(grown.any(axis=1))
     cols = np.flatnonzero(grown.any(axis=0))
-    bbox = (float(cols[0]), float(rows[0]), float(cols[-1]) + 1, float(rows[-1]) + 1)
+    bbox = (float(cols[0]) + shift_x, float(rows[0]) + shift_y, float(cols[-1]) + 1 + shift_x,
+            float(rows[-1]) + 1 + shift_y)
+    cx, cy = (cx + shift_x) % w, (cy + shift_y) % h
     one_object = (
         num_components == 1
         and spread <= COLOUR_TOLERANCE
@@ -169,7 +233,16 @@ def _detect_one(x: np.ndarray) -> Detection | None:
     clean = one_object and colour in COLOURS
     features = {"fill": fill, "skew": skew, "cross": cross, "colour_spread": spread}
     return Detection(shape, colour, (cx, cy), area, num_components, bool(clean), background, bbox, features,
-                     one_object=bool(one_object))
+                     one_object=bool(one_object), **colours)
+
+
+def _background(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Background colour (per-channel median of the one-pixel border ring), the frame minus it,
+    and each pixel's distance from it."""
+    border = np.concatenate([x[:, 0], x[:, -1], x[:, 1:-1, 0], x[:, 1:-1, -1]], axis=1)
+    bg = np.median(border, axis=1)
+    rel = x - bg[:, None, None]
+    return bg, rel, np.sqrt((rel * rel).sum(0))
 
 
 def detect(frames: torch.Tensor) -> Detection | None | list[Detection | None]:

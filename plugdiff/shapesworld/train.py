@@ -25,7 +25,7 @@ from .train_autoencoder import AutoencoderTrainer
 from .train_image_prior import ImagePriorTrainer
 from .train_text_to_video import TextToVideoTrainer
 from .training import Trainer, run
-from .world import PLACEMENTS
+from .world import PLACEMENTS, WORLDS
 
 TRAINERS = {"ddpm": ImagePriorTrainer, "vae": AutoencoderTrainer, "t2v": TextToVideoTrainer}
 _DEFAULTS = {  # per model: steps, batch, lr
@@ -60,6 +60,9 @@ def _parser(model: str) -> argparse.ArgumentParser:
         p.add_argument("--placement", choices=PLACEMENTS, default="uniform",
                        help="where training clips sit: uniform starts, or centred paths whose mean position does not "
                             "give the direction away (see shapesworld.world)")
+        p.add_argument("--world", choices=WORLDS, default="v4",
+                       help="training clips: v4 (bounded motion, pure captions) or v5 (wrapping motion, a shade the "
+                            "caption does not name, in-between captions and prompt changes; see shapesworld.world)")
         p.add_argument("--clip-weight-max", type=float, default=1.0,
                        help="cap of the truncated-SNR weight max(1, 1/SNR) of the clip loss (1: the plain loss)")
         p.add_argument("--track-loss", type=float, default=0.0,

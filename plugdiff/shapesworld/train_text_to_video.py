@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import diffusers
+import numpy as np
 import torch
 from diffusers import (
     AutoencoderKL,
@@ -102,7 +103,7 @@ class TextToVideoTrainer(Trainer):
         self.vae = AutoencoderKL.from_pretrained(args.vae, use_safetensors=True).to(self.device).eval()
         self.vae.requires_grad_(False)
         self.scheduler = video_scheduler()
-        self.latents, self.input_ids, self.directions = self._latent_pool()
+        self.latents, self.input_ids, self.mix_ids, self.mix_weights, self.directions = self._latent_pool()
         self.uncond_ids = self._tokenize([""])
 
     def _tokenize(self, captions: list[str]) -> torch.Tensor:
@@ -111,43 +112,63 @@ class TextToVideoTrainer(Trainer):
         return ids.input_ids.to(self.device)
 
     @torch.no_grad()
-    def _latent_pool(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(pool_clips, frames, 4, h, w) scaled latent means, the captions' token ids, and their
-        directions (indices into ``DIRECTIONS``)."""
+    def _latent_pool(self) -> tuple[torch.Tensor, ...]:
+        """(pool_clips, frames, 4, h, w) scaled latent means; the captions' token ids, those of
+        the mixes' other ends (the caption itself where a clip has no mix) and the per-frame mix
+        weights (pool_clips, frames); the captions' directions (indices into ``DIRECTIONS``)."""
         pool = torch.Generator().manual_seed(self.args.seed + 3)
-        clips, captions, _ = sample_clips(self.args.pool_clips, self.args.frames, pool, size=self.args.size,
-                                          placement=self.args.placement)
+        clips, captions, specs = sample_clips(self.args.pool_clips, self.args.frames, pool, size=self.args.size,
+                                              placement=self.args.placement, world=self.args.world)
         frames = clips.flatten(0, 1)
         latents = torch.cat(
             [self.vae.encode(chunk.to(self.device)).latent_dist.mean for chunk in frames.split(_ENCODE_CHUNK)]
         )
         latents = latents * self.vae.config.scaling_factor
         directions = torch.tensor([DIRECTIONS.index(parse_caption(c)["direction"]) for c in captions])
-        return latents.unflatten(0, clips.shape[:2]), self._tokenize(captions), directions.to(self.device)
+        others = [s.mix_caption or s.caption for s in specs]
+        t = np.arange(self.args.frames)
+        weights = torch.tensor(np.stack([s.mix.weight(t) if s.mix else np.zeros(len(t)) for s in specs]))
+        return (latents.unflatten(0, clips.shape[:2]), self._tokenize(captions), self._tokenize(others),
+                weights.float().to(self.device), directions.to(self.device))
 
     def video_stage(self) -> bool:
         return self.step >= self.args.image_steps
 
-    def _batch(self, batch: int, *, clips: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, C, F, h, w) latents (F = 1 for single frames), their token ids (captions replaced
-        by the empty prompt with probability ``uncond_prob``), directions and which samples kept
-        their caption."""
+    def _batch(self, batch: int, *, clips: bool) -> tuple[torch.Tensor, ...]:
+        """(B, C, F, h, w) latents (F = 1 for single frames); the token ids of their captions and
+        of their mixes' other ends (both replaced by the empty prompt with probability
+        ``uncond_prob``) and the (B, F) mix weights; directions and which samples kept their
+        caption."""
         n_clips, n_frames = self.latents.shape[:2]
         clip = torch.randint(n_clips, (batch,), generator=self.data).to(self.device)
         if clips:
-            z0 = self.latents[clip]  # (B, F, C, h, w)
+            z0, weights = self.latents[clip], self.mix_weights[clip]  # (B, F, C, h, w), (B, F)
         else:
             frame = torch.randint(n_frames, (batch,), generator=self.data).to(self.device)
-            z0 = self.latents[clip, frame][:, None]  # (B, 1, C, h, w)
+            z0, weights = self.latents[clip, frame][:, None], self.mix_weights[clip, frame][:, None]
         drop = (torch.rand(batch, generator=self.data) < self.args.uncond_prob).to(self.device)
         ids = torch.where(drop[:, None], self.uncond_ids, self.input_ids[clip])
-        return z0.transpose(1, 2), ids, self.directions[clip], ~drop  # (B, C, F, h, w): UNetMotionModel's layout
+        mix_ids = torch.where(drop[:, None], self.uncond_ids, self.mix_ids[clip])
+        # (B, C, F, h, w): UNetMotionModel's layout
+        return z0.transpose(1, 2), (ids, mix_ids, weights), self.directions[clip], ~drop
 
-    def _epsilon_loss(self, z0: torch.Tensor, ids: torch.Tensor, directions: torch.Tensor,
+    def _text(self, ids: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """(B * F, L, D) per-frame text conditions: the convex mix ``(1 - w) tau(a) + w tau(b)``
+        of the encoded caption and its mix's other end with the frame's weight w (the caption
+        alone where w = 0, as on every clip without a mix: then it is not encoded twice)."""
+        caption, other, weights = ids
+        text = self.models["text_encoder"](caption)[0]  # (B, L, D)
+        frames = weights.shape[1]
+        text = text[:, None].expand(-1, frames, -1, -1)
+        if weights.any():
+            w = weights[:, :, None, None].to(text.dtype)
+            text = (1 - w) * text + w * self.models["text_encoder"](other)[0][:, None]
+        return text.flatten(0, 1)
+
+    def _epsilon_loss(self, z0: torch.Tensor, ids: tuple, directions: torch.Tensor,
                       captioned: torch.Tensor, max_weight: float = 1.0) -> torch.Tensor:
         def predict(noisy, t):
-            text = self.models["text_encoder"](ids)[0].repeat_interleave(z0.shape[2], dim=0)
-            return self.models["unet"](noisy, t, text).sample
+            return self.models["unet"](noisy, t, self._text(ids)).sample
 
         extra = None
         if self.args.track_loss and z0.shape[2] > 1:
