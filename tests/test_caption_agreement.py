@@ -1,6 +1,8 @@
 """The caption-agreement scorer on ground-truth clips (perfect), on wrong captions (caught) and
 on clips with the object missing or frozen."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -42,8 +44,20 @@ def test_missing_object_frames_count_as_wrong_and_summary_averages():
     assert half.colour_frames == half.shape_frames == half.clean_frames == 0.5
     full = clip_agreement(render_clip(spec, 16), spec.caption)
     summary = summarize([half, full])
+    size_cv = summary.pop("size_cv")
     assert summary == {"clips": 2, "colour_frames": 0.75, "shape_frames": 0.75, "clean_frames": 0.75,
-                       "background_frames": 0.75, "direction_clips": 1.0}
+                       "background_frames": 0.75, "direction_clips": 1.0, "shade_clips": 1.0}
+    assert size_cv < 1e-3  # the object keeps its size in the frames where it is there
+
+
+def test_identity_the_caption_does_not_name_is_scored_per_clip():
+    spec = _spec()
+    frames = render_clip(spec, 16).clone()
+    frames[8:] = render_clip(dataclasses.replace(spec, shade=0.6, radius=spec.radius * 1.3).at_frame(8), 8)
+    drifted = clip_agreement(frames, spec.caption)
+    assert drifted.colour_frames == 1.0 and not drifted.shade_ok and drifted.size_cv > 0.1
+    steady = clip_agreement(render_clip(dataclasses.replace(spec, shade=0.7), 16), spec.caption)
+    assert steady.shade_ok and steady.size_cv < 0.01
 
 
 def test_bad_input():

@@ -6,7 +6,12 @@ Per clip (frames (F, 3, H, W) in [-1, 1]) against its caption:
   frame with no detection counts as wrong);
 - ``clean_frames``: fraction of frames that read back as one clean shape (``Detection.clean``);
 - ``direction``: :func:`~plugdiff.shapesworld.detector.detect_direction` of the detected
-  centres, and ``direction_ok`` whether it is the caption's.
+  centres (unwrapped on the torus, :mod:`~plugdiff.shapesworld.tracks`), and ``direction_ok``
+  whether it is the caption's;
+- the identity the caption does not name (world v5), from
+  :func:`~plugdiff.shapesworld.long_video_scores.identity_drift`: ``size_cv``, the coefficient of
+  variation of the object's linear size over the clip, and ``shade_ok``, whether every frame's
+  shade is within ``SHADE_TOLERANCE`` of the clip's median shade.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .detector import detect, detect_direction
+from .long_video_scores import SHADE_TOLERANCE, identity_drift
+from .tracks import unwrap_track
 from .video_consistency import clean_fraction
 from .world import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, parse_caption, random_spec
 
@@ -31,6 +38,8 @@ class ClipAgreement:
     background_frames: float
     direction: str
     direction_ok: bool
+    size_cv: float = float("nan")
+    shade_ok: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,14 +56,18 @@ def clip_agreement(frames: torch.Tensor, caption: str) -> ClipAgreement:
     shape = sum(d is not None and d.shape == want["shape"] for d in found) / n
     clean = clean_fraction(found)
     background = sum(d is not None and d.background == want["background"] for d in found) / n
-    centres = [d.centre if d is not None else None for d in found]
-    direction = detect_direction(centres, size=frames.shape[-1])
-    return ClipAgreement(caption, colour, shape, clean, background, direction, direction == want["direction"])
+    size = frames.shape[-1]
+    track = unwrap_track([d.centre if d is not None else None for d in found], size)
+    direction = detect_direction([tuple(c) for c in track.tolist()], size=size)
+    drift = identity_drift(found)
+    return ClipAgreement(caption, colour, shape, clean, background, direction, direction == want["direction"],
+                         drift["size_cv"], bool(drift["shade_spread"] <= SHADE_TOLERANCE))
 
 
 def summarize(scores: Sequence[ClipAgreement]) -> dict[str, float]:
     """Means over clips: colour / shape / clean as fractions of all frames (clips have equal
-    length), direction as the fraction of clips."""
+    length), direction and shade as fractions of clips, the size's coefficient of variation as
+    the mean over clips that have one."""
     if not scores:
         raise ValueError("no clips to summarize")
     n = len(scores)
@@ -65,7 +78,13 @@ def summarize(scores: Sequence[ClipAgreement]) -> dict[str, float]:
         "clean_frames": sum(s.clean_frames for s in scores) / n,
         "background_frames": sum(s.background_frames for s in scores) / n,
         "direction_clips": sum(s.direction_ok for s in scores) / n,
+        "size_cv": _mean([s.size_cv for s in scores if s.size_cv == s.size_cv]),
+        "shade_clips": sum(s.shade_ok for s in scores) / n,
     }
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
 
 
 def seen_triples(count: int, seed: int = 0) -> list[tuple[str, str, str]]:
