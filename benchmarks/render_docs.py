@@ -15,8 +15,9 @@ table's function in :data:`TABLES` (registered with ``@table("name")``)::
 
 The first form is one value: a file under ``benchmarks/results/`` and a path into it, its steps
 separated by dots (a step in double quotes may hold dots; a number indexes a list; ``[k=v,...]``
-picks the one element of a list whose fields match). The second form (``=``) is arithmetic over
-such references in braces (``+ - * /``, parentheses, ``abs min max sum len round``). A page may
+picks the one element of a list whose fields match; ``[]`` maps the rest of the path over a list).
+The second form (``=``) is arithmetic over such references in braces (``+ - * /``, parentheses,
+``abs min max sum len round``, and ``count count_equal count_less count_greater`` over lists). A page may
 name a file and path once, ``<!-- source @t2v = shapesworld_t2v.json:runs -->``, and then write
 ``<!-- @t2v.[guidance=6.0,combos=held_out].colour_frames -->`` (or ``{@t2v....}`` in a sum). The number
 must equal the value to the precision it is quoted with (``96.5`` matches 96.45-96.55). A sign
@@ -82,28 +83,37 @@ def _steps(path: str) -> list[str]:
 
 def value(file: str, path: str):
     """The value at ``path`` in results file ``file`` (see the module docstring for the syntax)."""
-    node = load(file)
-    for step in _steps(path):
+    return _walk(load(file), _steps(path), f"{file}:{path}")
+
+
+def _walk(node, steps: list[str], where: str):
+    for i, step in enumerate(steps):
         if not step:
             continue
+        if step == "[]":  # every element of a list: the rest of the path on each
+            return [_walk(e, steps[i + 1:], where) for e in node]
         if step.startswith("[") and step.endswith("]"):
             wanted = dict(part.split("=", 1) for part in step[1:-1].split(","))
             hits = [e for e in node if all(str(e.get(k)) == v for k, v in wanted.items())]
             if len(hits) != 1:
-                raise KeyError(f"{file}:{path}: {step} matches {len(hits)} elements")
+                raise KeyError(f"{where}: {step} matches {len(hits)} elements")
             node = hits[0]
         elif isinstance(node, list):
             node = node[int(step)]
         else:
             if step not in node:
-                raise KeyError(f"{file}:{path}: no {step!r} (there: {', '.join(map(str, node))})")
+                raise KeyError(f"{where}: no {step!r} (there: {', '.join(map(str, node))})")
             node = node[step]
     return node
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.USub: operator.neg, ast.UAdd: operator.pos}
-_FUNCS = {"abs": abs, "min": min, "max": max, "sum": sum, "len": len, "round": round}
+_FUNCS = {"abs": abs, "min": min, "max": max, "sum": sum, "len": len, "round": round,
+          "count_equal": lambda a, b: sum(x == y for x, y in zip(a, b, strict=True)),
+          "count_less": lambda a, b: sum(x < y for x, y in zip(a, b, strict=True)),
+          "count_greater": lambda a, b: sum(x > y for x, y in zip(a, b, strict=True)),
+          "count": lambda a: sum(bool(x) for x in a)}
 
 
 def aliases(text: str) -> dict[str, str]:
@@ -415,6 +425,88 @@ def _sde_w2() -> str:
                               ("DPM-Solver++(2M) SDE", "DPM-Solver++(2M) SDE")):
             body.append([f"{short}: {label}", *(f(results[method][n]["sliced_w2"]) for n in NFES)])
     return rows(["", *(f"NFE {n}" for n in NFES)], body)
+
+
+
+# ------------------------------------------------------------------ long video (docs/long-video.md)
+@table("long_video.tiara_cost")
+def _tiara_cost() -> str:
+    body = []
+    for name, size in (("tiara_overhead_small-64px-cpu-float32-sdpa.json", 64), ("tiara_overhead_small-128px-cpu-float32-sdpa.json", 128)):
+        first = {}
+        for r in load(name)["rows"]:
+            base = first.setdefault(r["mode"], r["peak_above_model_mb"])
+            body.append([r["frames"], r["mode"], f"{size} px", f(r["seconds_off"], 2), f(r["seconds_on"], 2), f(r["time_ratio"], 3),
+                         f"{r['peak_mb']:.0f}", f"{r['peak_above_model_mb']:.0f}", f(r["peak_above_model_mb"] / base, 2)])
+    return rows(["frames", "mode", "frame size", "TiARA off (s)", "TiARA on (s)", "on / off", "peak RSS (MB)",
+                 "rise above model (MB)", "rise vs 32 frames"], body)
+
+
+@table("long_video.tiara_attention")
+def _tiara_attention() -> str:
+    micro = load("tiara_overhead_small-64px-cpu-float32-sdpa.json")["attention_microbenchmark"]
+    return rows(["attention shape (rows x channels)", "SDPA (ms)", "TiARA (ms)", "TiARA / SDPA"],
+                [[f"{r['rows']} x {r['channels']}", f(r["sdpa_ms"], 1), f(r["tiara_ms"], 1), f(r["ratio"], 2)] for r in micro])
+
+
+@table("long_video.v4_single")
+def _v4_single() -> str:
+    runs = load("long_video_v4_single.json")["single"]["128"]
+    labels = {"FreeNoise": "FreeNoise", "FreeNoise+TiARA": "FreeNoise + TiARA (alpha 5, adaptive)"}
+    top, smooth = max(r["identity"] for r in runs.values()), min(r["jerk"] for r in runs.values())
+    body = []
+    for method, r in runs.items():
+        delta = "" if method == "FreeNoise" else f"{r['vs_FreeNoise']['identity']:+.1f} ± {r['vs_FreeNoise']['identity_se']:.1f}"
+        body.append([labels[method], f"{bold(f(r['identity'], 3), r['identity'] == top)} ± {f(r['identity_se'], 3)}",
+                     f(r["self_consistency"], 3), f(r["clean"], 3), f(r["flicker"]), bold(f(r["jerk"], 2), r["jerk"] == smooth), delta])
+    return rows(["method", "identity (caption)", "self-consistency", "clean", "flicker", "jerk (px/frame²)",
+                 "Δ identity (points)"], body)
+
+
+SWEEP_LABELS = {"FreeNoise (no TiARA)": "off (FreeNoise)", "default": "default (alpha 5)", "alpha=2": "alpha 2",
+                "far D=8": "far-frame penalty, D = 8", "far D=4": "far-frame penalty, D = 4"}
+
+
+@table("long_video.v4_sweep")
+def _v4_sweep() -> str:
+    sweep = load("long_video_v4_sweep.json")["sweep"]
+    body = []
+    for key, label in SWEEP_LABELS.items():
+        r = sweep[key]
+        delta = f"{r['vs_FreeNoise']['identity']:+.1f} ± {r['vs_FreeNoise']['identity_se']:.1f}" if "vs_FreeNoise" in r else ""
+        body.append([label, f(r["identity"], 3), f(r["clean"], 3), f(r["flicker"]), f(r["jerk"], 2), delta.replace("+0.0", "0.0")])
+    return rows(["TiARA setting", "identity (caption)", "clean", "flicker", "jerk (px/frame²)",
+                 "Δ identity vs FreeNoise (points, ± paired SE)"], body)
+
+
+@table("long_video.v4_multi")
+def _v4_multi() -> str:
+    multi = load("long_video_v4_multi.json")["multi"]
+    labels = {"FreeNoise+linear": "FreeNoise + linear interpolation (diffusers)", "FreeNoise+TiARA+linear": "FreeNoise + TiARA + linear",
+              "FreeNoise+TiARA+PromptBlend": "FreeNoise + TiARA + PromptBlend"}
+    best = {"coherent": max(r["coherent"] for r in multi.values()), "one_object": max(r["one_object"] for r in multi.values()),
+            "length_mean": min(r["length_mean"] for r in multi.values()), "onset_mean": min(abs(r["onset_mean"]) for r in multi.values()),
+            "segment_identity": max(r["segment_identity"] for r in multi.values())}
+    body = []
+    for key, label in labels.items():
+        r = multi[key]
+        n = r["transitions"]
+        body.append([label, f"{r['completed']} / {n}", bold(f"{r['coherent']} / {n}", r["coherent"] == best["coherent"]),
+                     bold(f"{r['one_object']} / {n}", r["one_object"] == best["one_object"]),
+                     bold(f(r["length_mean"], 1), r["length_mean"] == best["length_mean"]),
+                     bold(f(r["onset_mean"], 1), abs(r["onset_mean"]) == best["onset_mean"]),
+                     bold(f(r["segment_identity"], 3), r["segment_identity"] == best["segment_identity"]),
+                     f(r["clean"], 3), f(r["flicker"])])
+    return rows(["method", "completed", "coherent", "one object", "length (frames)", "onset vs key frame",
+                 "segment identity", "clean", "flicker"], body)
+
+
+@table("long_video.promptblend_cost")
+def _promptblend_cost() -> str:
+    results = load("promptblend_cost_small-cpu-float32.json")["results"]
+    return rows(["frames", "variant", "seconds", "ratio to one prompt"],
+                [[frames, variant, f(r["seconds"], 2), f(r["ratio_to_one_prompt"], 3)]
+                 for frames, variants in results.items() for variant, r in variants.items()])
 
 
 if __name__ == "__main__":
