@@ -176,6 +176,8 @@ FILES: dict[str, dict] = {
                                             models=[("shapesworld-t2v", T2V, "v2")]),
     "archive/shapesworld_t2v_v3.json": dict(command="python benchmarks/shapesworld_t2v.py --guidance 6 9", source=DOC,
                                             models=[("shapesworld-t2v", T2V, "v3")]),
+    "archive/shapesworld_direction_room_v3.json": dict(command="python benchmarks/shapesworld_direction_room.py --publish",
+                                                     source=DOC, models=[("shapesworld-t2v", T2V, "v3")]),
     "archive/main_job_v2.json": dict(command="python benchmarks/main_job.py", source=DOC, models=[("shapesworld-t2v", T2V, "v2")]),
     "archive/main_job_v3.json": dict(command="python benchmarks/main_job.py", source=DOC, models=[("shapesworld-t2v", T2V, "v3")]),
 }
@@ -185,6 +187,7 @@ RESTORED = {
     "archive/shapesworld_t2v_v1.json": ("9e77f83", "benchmarks/results/shapesworld_t2v.json"),
     "archive/shapesworld_t2v_v2.json": ("93ce0ca", "benchmarks/results/shapesworld_t2v.json"),
     "archive/shapesworld_t2v_v3.json": ("a322f1d", "benchmarks/results/shapesworld_t2v.json"),
+    "archive/shapesworld_direction_room_v3.json": ("afbff8e", "benchmarks/results/shapesworld_direction_room.json"),
     "archive/main_job_v2.json": ("93ce0ca", "benchmarks/results/main_job.json"),
     "archive/main_job_v3.json": ("a322f1d", "benchmarks/results/main_job.json"),
 }
