@@ -52,7 +52,7 @@ TABLE = re.compile(r"(<!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /ta
 QUOTED = re.compile(r"(?<![\w.])(?P<number>(?:(?<![^\s(\[|/])[+-])?\d+(?:\.\d+)?)"
                     r"<!--\s*(?P<source>(?:=|[\w./-]+\.json:|@\w).*?)\s*-->", re.S)
 REFERENCE = re.compile(r"\{(?P<ref>(?:[\w./-]+\.json:|@\w)[^{}]*)\}")
-ALIAS = re.compile(r"<!-- source @(?P<name>\w+) = (?P<target>[\w./-]+\.json:[^>]*?)\s*-->")
+ALIAS = re.compile(r"<!-- source @(?P<name>\w+) = (?P<target>[\w./-]+\.json(?::[^>]*?)?)\s*-->")
 
 
 # ------------------------------------------------------------------ reading results
@@ -118,7 +118,7 @@ _FUNCS = {"abs": abs, "min": min, "max": max, "sum": sum, "len": len, "round": r
 
 def aliases(text: str) -> dict[str, str]:
     """The ``<!-- source @name = file.json:path -->`` declarations of a page."""
-    return {m["name"]: m["target"] for m in ALIAS.finditer(text)}
+    return {m["name"]: m["target"] if ":" in m["target"] else m["target"] + ":" for m in ALIAS.finditer(text)}
 
 
 def reference(ref: str, names: dict[str, str] | None = None):
@@ -507,6 +507,32 @@ def _promptblend_cost() -> str:
     return rows(["frames", "variant", "seconds", "ratio to one prompt"],
                 [[frames, variant, f(r["seconds"], 2), f(r["ratio_to_one_prompt"], 3)]
                  for frames, variants in results.items() for variant, r in variants.items()])
+
+
+
+# ------------------------------------------------------------------ ShapesWorld (docs/shapesworld.md)
+@table("shapesworld.prior")
+def _prior() -> str:
+    labels = {"AcceleratedDDPMScheduler-50": "AcceleratedDDPM, 50 steps", "DDPMScheduler-1000": "DDPM, all 1000 steps"}
+    runs = load("shapesworld_prior.json")["runs"]
+    return rows(["sampler", "clean shapes", "samples"], [[labels[k], pct(r["clean_fraction"]), r["n"]] for k, r in runs.items()])
+
+
+T2V_VERSIONS = [("v4", "shapesworld_t2v.json"), ("v3", "archive/shapesworld_t2v_v3.json"),
+                ("v2", "archive/shapesworld_t2v_v2.json"), ("v1", "archive/shapesworld_t2v_v1.json")]
+
+
+@table("shapesworld.t2v_versions")
+def _t2v_versions() -> str:
+    body = []
+    for version, name in T2V_VERSIONS:
+        for combos, label in (("held_out", "held out"), ("seen", "seen")):
+            (r,) = [r for r in load(name)["runs"] if r["guidance"] == 6.0 and r["combos"] == combos]
+            cells = [f(r.get(k), 3) for k in ("colour_frames", "shape_frames", "clean_frames", "background_frames",
+                                               "direction_clips")]
+            current = version == T2V_VERSIONS[0][0]
+            body.append([bold(version, current), label, *(bold(c, current) for c in cells)])
+    return rows(["model", "combinations", "colour", "shape", "clean", "background", "direction"], body)
 
 
 if __name__ == "__main__":
