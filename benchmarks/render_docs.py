@@ -17,7 +17,8 @@ The first form is one value: a file under ``benchmarks/results/`` and a path int
 separated by dots (a step in double quotes may hold dots; a number indexes a list; ``[k=v,...]``
 picks the one element of a list whose fields match; ``[]`` maps the rest of the path over a list).
 The second form (``=``) is arithmetic over such references in braces (``+ - * /``, parentheses,
-``abs min max sum len round``, and ``count count_equal count_less count_greater`` over lists). A page may
+``abs min max sum len round``, ``count count_equal count_less count_greater`` over lists and
+``sub`` for the element-wise difference of two lists). A page may
 name a file and path once, ``<!-- source @t2v = shapesworld_t2v.json:runs -->``, and then write
 ``<!-- @t2v.[guidance=6.0,combos=held_out].colour_frames -->`` (or ``{@t2v....}`` in a sum). The number
 must equal the value to the precision it is quoted with (``96.5`` matches 96.45-96.55). A sign
@@ -113,7 +114,8 @@ _FUNCS = {"abs": abs, "min": min, "max": max, "sum": sum, "len": len, "round": r
           "count_equal": lambda a, b: sum(x == y for x, y in zip(a, b, strict=True)),
           "count_less": lambda a, b: sum(x < y for x, y in zip(a, b, strict=True)),
           "count_greater": lambda a, b: sum(x > y for x, y in zip(a, b, strict=True)),
-          "count": lambda a: sum(bool(x) for x in a)}
+          "count": lambda a: sum(bool(x) for x in a),
+          "sub": lambda a, b: [x - y for x, y in zip(a, b, strict=True)]}
 
 
 def aliases(text: str) -> dict[str, str]:
@@ -533,6 +535,88 @@ def _t2v_versions() -> str:
             current = version == T2V_VERSIONS[0][0]
             body.append([bold(version, current), label, *(bold(c, current) for c in cells)])
     return rows(["model", "combinations", "colour", "shape", "clean", "background", "direction"], body)
+
+
+
+# ------------------------------------------------------------------ inverse problems (docs/inverse-problems.md)
+POSTERIOR_PROBLEMS = {"ring-2d": "ring-2d: 2 modes, 2-D", "gmm-4d": "gmm-4d: 2 modes, 4-D",
+                      "image-sr2": "image-sr2: 1 mode, 192-D, x2 SR", "image-halves": "image-halves: 3 modes, 192-D, right half missing"}
+POSTERIOR_METHODS = {"DPnP-DDPM": "DPnP-DDPM, 1.0 -> 0.02, K = 100", "DPnP-official": "DPnP, official schedule",
+                     "DPS (best step)": "DPS, best step"}
+
+
+@table("inverse.exact_posterior")
+def _exact_posterior() -> str:
+    report = load("dpnp_posterior.json")
+    keys = ("mass_tv", "mode_sw", "mean_error")
+    body = []
+    for problem, label in POSTERIOR_PROBLEMS.items():
+        cells = report["matched_nfe"][problem]["1000"]
+        best = {k: min(cells[m][k] for m in POSTERIOR_METHODS) for k in keys}
+        for i, (method, name) in enumerate(POSTERIOR_METHODS.items()):
+            r = cells[method]
+            name = f"DPS, best step ({r['step_size']})" if method.startswith("DPS") else name
+            values = ["0" if r[k] < 5e-4 else bold(f(r[k], 3), r[k] == best[k]) for k in keys]
+            body.append([label if i == 0 else "", name, r["nfe"], *values])
+        floor = report["noise_floor"][problem]
+        body.append(["", "exact samples (noise floor)", "",
+                     *("0" if floor[k] < 5e-4 else f(floor[k], 3) for k in keys)])
+    return rows(["problem", "method", "NFE", "mass TV", "mode SW", "mean err"], body)
+
+
+IP_PROBLEMS = {"sr4": "SR x4 (noise 0.2)", "phase-retrieval": "phase retrieval (noise 0.2)*", "1bit": "1-bit (dither 0.4)",
+               "inpaint-box": "inpaint-box (noise 0.05)", "deblur": "deblur (noise 0.05)"}
+
+
+@table("inverse.shapesworld")
+def _inverse_shapesworld() -> str:
+    body = []
+    for problem, label in IP_PROBLEMS.items():
+        methods = load("inverse_problems.json")["problems"][problem]["methods"]
+        top = max(r["psnr"] for r in methods.values())
+        for method, r in methods.items():
+            gain = f"{r['gain_over_dps_db']:+.2f} ± {r['gain_se_db']:.2f}" if "gain_over_dps_db" in r else ""
+            body.append([label, method, r["nfe"], f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
+                         f(r["ssim"], 3), f(r["sample_psnr"], 2), f(r["coverage_2std"], 3), gain, f(r["seconds_per_sample"], 1)])
+    return rows(["problem", "method", "UNet evals", "PSNR of mean (dB)", "SSIM", "PSNR, one sample", "within 2 std",
+                 "gain over DPS (dB)", "s / sample"], body)
+
+
+def _robustness(name: str) -> list[list]:
+    report = load(name)
+    out = []
+    for problem, methods in report["robustness"]["problems"].items():
+        for method, r in methods.items():
+            exact = report["problems"][problem]["methods"][method]["psnr"]
+            out.append([IP_PROBLEMS[problem], method, f(exact, 2), f(r["psnr"], 2), f(-r["psnr_loss_db"], 2, sign=True)])
+    return out
+
+
+@table("inverse.robustness")
+def _inverse_robustness() -> str:
+    delta = load("inverse_problems.json")["robustness"]["delta"]
+    return rows(["problem", "method", "PSNR, exact prior", f"PSNR, perturbed prior (delta {delta})", "change (dB)"],
+                _robustness("inverse_problems.json"))
+
+
+@table("inverse.nfe1000")
+def _inverse_nfe1000() -> str:
+    body = []
+    for problem, label in IP_PROBLEMS.items():
+        m = load("inverse_problems_nfe1000.json")["problems"][problem]["methods"]
+        top = max(m[k]["psnr"] for k in ("DPS", "DPnP"))
+        cell = lambda k: f"{bold(f(m[k]['psnr'], 2), m[k]['psnr'] == top)} ± {f(m[k]['psnr_se'], 2)}"  # noqa: E731
+        body.append([label, cell("DPS"), cell("DPnP"), f"{m['DPnP']['gain_over_dps_db']:+.2f} ± {m['DPnP']['gain_se_db']:.2f}",
+                     f(m["DPnP-posterior"]["psnr"], 2), f"{f(m['DPS']['coverage_2std'], 3)} / {f(m['DPnP']['coverage_2std'], 3)}"])
+    return rows(["problem", "DPS", "DPnP", "DPnP gain (dB)", "DPnP-posterior", "within 2 std, DPS / DPnP"], body)
+
+
+@table("inverse.nfe1000_robustness")
+def _inverse_nfe1000_robustness() -> str:
+    report = load("inverse_problems_nfe1000.json")["robustness"]["problems"]
+    return rows(["problem", "DPS", "DPnP", "DPnP-posterior"],
+                [[IP_PROBLEMS[p], *(f(-m[k]["psnr_loss_db"], 2, sign=True) for k in ("DPS", "DPnP", "DPnP-posterior"))]
+                 for p, m in report.items()])
 
 
 if __name__ == "__main__":
