@@ -1,8 +1,8 @@
 """The numbers in README.md and docs/*.md come from benchmarks/results/: this script renders the
 results tables into the pages, and checks the numbers quoted in prose.
 
-**Tables.** A page holds a table between two markers; the text between them is the output of the
-table's function in :data:`TABLES` (registered with ``@table("name")``)::
+**Tables.** A page holds a table between two markers, each on a line of its own; the text between
+them is the output of the table's function in :data:`TABLES` (registered with ``@table("name")``)::
 
     <!-- table: samplers.ring_rmse -->
     | method | NFE 5 | ... |
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-TABLE = re.compile(r"(<!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+TABLE = re.compile(r"^(<!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(^<!-- /table -->)", re.S | re.M)
 QUOTED = re.compile(r"(?<![\w.])(?P<number>(?:(?<![^\s(\[|/])[+-])?\d+(?:\.\d+)?)"
                     r"<!--\s*(?P<source>(?:=|[\w./-]+\.json:|@\w).*?)\s*-->", re.S)
 REFERENCE = re.compile(r"\{(?P<ref>(?:[\w./-]+\.json:|@\w)[^{}]*)\}")
