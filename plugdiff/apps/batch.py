@@ -6,8 +6,12 @@ failed job, skip completed ones on resume, and split the jobs across the process
 Per job ``out/<name><suffix>`` (a file, or a folder for PNG frames and restorations) and its
 sidecar ``out/<name><suffix>.json``: the settings, seed, model, device, dtype, versions, timings
 and the output files with their sizes. A sidecar exists only for a complete, verified output;
-``resume`` skips a job whose sidecar has the same settings and whose files are all there with
-those sizes. Nothing plugdiff did not write is ever replaced.
+``resume`` skips a job whose sidecar has the same settings and whose file list matches the files
+on disk (every file there with its size, nothing missing, nothing else); a sidecar that does not
+match is reported and its job rendered again. Nothing plugdiff did not write is ever replaced.
+
+One run at a time writes into an output folder (:mod:`plugdiff.apps.folder_lock`): under a
+launcher, process 0 holds the lock for all of them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import platform
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +32,8 @@ import torch
 
 from .. import __version__
 from ..media.fileio import write_json
-from . import outputs
+from . import folder_lock, outputs
+from .fields import shorten
 from .jobs import RENDERERS, Job
 from .rendered import Rendered
 
@@ -46,6 +52,8 @@ class RunOptions:
         allow_download: let diffusers fetch hub models (offline otherwise).
         resume: skip jobs whose outputs and sidecars are complete.
         memory_check: refuse a job whose estimated memory exceeds what is available.
+        wait: wait for another plugdiff run that holds the output folder (else stop at once,
+            naming it).
     """
 
     device: str = "auto"
@@ -54,6 +62,16 @@ class RunOptions:
     allow_download: bool = False
     resume: bool = False
     memory_check: bool = True
+    wait: bool = False
+
+
+class OutDirError(ValueError):
+    """The output folder cannot be used: ``busy`` when another plugdiff run holds it (the
+    message names that run), else a bad folder (a file, not writable, a link at .plugdiff)."""
+
+    def __init__(self, message: str, busy: bool = False):
+        super().__init__(message)
+        self.busy = busy
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -70,18 +88,25 @@ def stack_versions() -> dict:
     return report
 
 
-def is_complete(job: Job, output: Path) -> bool:
-    """Whether ``output`` holds this job's finished result: plugdiff's sidecar with the same
-    settings and every listed file present with its recorded size."""
+def completion(job: Job, output: Path) -> tuple[bool, str | None]:
+    """Whether ``output`` holds this job's finished result, decided from plugdiff's sidecar and
+    the files on disk together: the same settings, and the sidecar's file list equal to the
+    files there (each with its size; none missing, none else). Returns (complete, why the
+    sidecar cannot be trusted: None when there is no sidecar, or only the settings changed)."""
     record = outputs.read_sidecar(output)
     if record is None:
-        return False
-    try:
-        same = record["status"] == "complete" and record["settings"] == _jsonable(job.settings)
-        return same and all((output.parent / e["path"]).is_file() and (output.parent / e["path"]).stat().st_size == e["bytes"]
-                            for e in record["files"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+        return False, None
+    if record.get("status") != "complete":
+        return False, "the sidecar does not say complete"
+    if record.get("settings") != _jsonable(job.settings):
+        return False, None
+    wrong = outputs.mismatch(output, record)
+    return wrong is None, wrong and f"its sidecar does not match the files on disk: {wrong}"
+
+
+def is_complete(job: Job, output: Path) -> bool:
+    """Whether ``output`` holds this job's finished result (:func:`completion`)."""
+    return completion(job, output)[0]
 
 
 class Renderers:
@@ -146,17 +171,24 @@ def render_and_write(job: Job, output: Path, renderers: Renderers, *, process: i
 
 def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) -> dict:
     """Render one job into ``out_dir``; never raises for a failing job (the row says why), only
-    for KeyboardInterrupt (after which no half-written file remains)."""
+    for KeyboardInterrupt (after which no half-written file remains). A sidecar that does not
+    match its files is not trusted by ``resume``: the job is rendered again, and the row's
+    ``note`` says why."""
     output = out_dir / job.output_name()
     row = {"job": job.name, "index": job.index, "kind": job.kind, "output": str(output), "process": process, "error": None}
     start = time.perf_counter()
     try:
         outputs.recover(output)  # a write interrupted by a kill is finished or undone first
-        if renderers.options.resume and is_complete(job, output):
-            return {**row, "status": "skipped", "seconds": 0.0}
+        if renderers.options.resume:
+            complete, distrust = completion(job, output)
+            if complete:
+                return {**row, "status": "skipped", "seconds": 0.0}
+            if distrust:
+                row["note"] = shorten(f"rendered again: {distrust}")
+                print(f"note: {job.name}: {row['note']}", file=sys.stderr)
         render_and_write(job, output, renderers, process=process)
     except Exception as err:  # one failing job is reported; the batch goes on
-        message = str(err).strip() or type(err).__name__
+        message = shorten(str(err).strip() or type(err).__name__)
         return {**row, "status": "failed", "seconds": time.perf_counter() - start, "error": f"{type(err).__name__}: {message}"}
     return {**row, "status": "done", "seconds": time.perf_counter() - start}
 
@@ -195,6 +227,59 @@ def check_out_dir(out_dir: Path) -> None:
         probe.close()
     except OSError as err:
         raise ValueError(f"--out: cannot write into {out_dir}: {err.strerror or err}") from None
+    try:
+        outputs.check_staging_root(out_dir)
+    except outputs.NotOurs as err:
+        raise ValueError(f"--out: {err}") from None
+
+
+_HELD: set[str] = set()
+"""Output folders whose lock this launch holds (every process of it records them)."""
+
+
+@contextmanager
+def holding(out_dir, options: RunOptions, *, command: str | None = None):
+    """Hold ``out_dir``'s lock (made and checked first) for the ``with`` block, as the only
+    plugdiff run writing into it. Under a launcher process 0 takes the lock and tells the others.
+    Re-entrant: a folder this launch already holds is not locked again. ``command`` is recorded
+    for the message another run gets (default: this process's arguments).
+
+    Raises:
+        OutDirError: the folder is unusable, or another run holds it (``busy``; with
+            ``options.wait`` this waits instead).
+    """
+    out_dir = Path(out_dir)
+    key = os.path.abspath(out_dir)
+    if key in _HELD:
+        yield
+        return
+    state = process_state(options.device)
+    lock, failure = None, None
+    if state.is_main_process:
+        try:
+            check_out_dir(out_dir)
+            lock = folder_lock.acquire(out_dir, wait=options.wait, command=command,
+                                       on_wait=lambda line: print(line, file=sys.stderr, flush=True))
+        except folder_lock.FolderBusy as err:
+            failure = (str(err), True)
+        except (ValueError, folder_lock.LockError) as err:
+            failure = (str(err), False)
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        failure = broadcast_object_list([failure])[0]
+    if failure is not None:
+        raise OutDirError(*failure)
+    if lock is not None and lock.stale is not None:
+        print(f"note: {lock.path} was left by a run that ended without releasing it ({folder_lock.describe(lock.stale)}); "
+              "taken over", file=sys.stderr)
+    _HELD.add(key)
+    try:
+        yield
+    finally:
+        _HELD.discard(key)
+        if lock is not None:
+            lock.release()
 
 
 def _sidecar(job: Job, output: Path, staged: Path, renderers: Renderers, results: dict, timings: dict, process: int) -> dict:
@@ -221,11 +306,19 @@ def run_jobs(jobs: list[Job], out_dir, options: RunOptions) -> list[dict]:
     process without a launcher); returns every process's rows on every process, in job order.
 
     KeyboardInterrupt propagates after the job in progress is abandoned (its files are written
-    atomically, so nothing half-written is left)."""
+    atomically, so nothing half-written is left).
+
+    Raises:
+        OutDirError: ``out_dir`` is unusable or another plugdiff run holds it (:func:`holding`,
+            taken here unless the caller holds it already).
+    """
+    with holding(out_dir, options):
+        return _run_jobs(jobs, Path(out_dir), options)
+
+
+def _run_jobs(jobs: list[Job], out_dir: Path, options: RunOptions) -> list[dict]:
     from accelerate.utils import gather_object
 
-    out_dir = Path(out_dir)
-    check_out_dir(out_dir)
     state = process_state(options.device)
     device = resolve_device(options.device, state)
     renderers = Renderers(options, device)
@@ -296,16 +389,22 @@ def _quiet_loading(quiet: bool) -> None:
 
 def write_summary(out_dir: Path, record: dict) -> Path:
     """Write ``out_dir/summary.json`` atomically, first removing the temporary files of a
-    summary write that a kill interrupted."""
+    summary write that a kill interrupted (never following a link)."""
     for stale in out_dir.glob(".summary.json.*"):
-        stale.unlink(missing_ok=True)
+        if not stale.is_dir() or stale.is_symlink():
+            stale.unlink(missing_ok=True)
     return write_json(out_dir / "summary.json", record, indent=2)
+
+
+def _last_column(row: dict) -> str:
+    text = row["error"] or row["output"] or ""
+    return f"{text} ({row['note']})" if row.get("note") else text
 
 
 def summary_table(rows: list[dict]) -> str:
     """A plain-text table of the rows: job, kind, status, seconds, and the output or the error."""
     header = ("#", "job", "kind", "status", "seconds", "output / error")
-    lines = [(str(r["index"]), r["job"], r["kind"], r["status"], f"{r['seconds']:.1f}", r["error"] or r["output"]) for r in rows]
+    lines = [(str(r["index"]), r["job"], r["kind"], r["status"], f"{r['seconds']:.1f}", _last_column(r)) for r in rows]
     widths = [max(len(x) for x in column) for column in zip(header, *lines, strict=True)]
 
     def line(cells) -> str:

@@ -1,8 +1,10 @@
 """The ``plugdiff`` command line: ``info``, ``models``, ``video``, ``restore``, ``render`` and
 ``demo`` (the web UI).
 
-Exit status: 0 all done, 1 a job failed (the others still ran), 2 bad arguments or an unusable
-job file (nothing ran), 130 interrupted (finished outputs are kept; ``--resume`` continues).
+Exit status: 0 all done, 1 a job failed (the others still ran) or the summary could not be
+written, 2 bad arguments, an unusable job file or output folder (nothing ran), 75 the output
+folder is in use by another plugdiff run (nothing ran; ``--wait`` waits for it), 130 interrupted
+(finished outputs are kept; ``--resume`` continues).
 
 torch, diffusers and transformers are imported only by the commands that use them, so
 ``--help``, ``render --check`` and ``models`` answer at once.
@@ -18,14 +20,14 @@ from pathlib import Path
 
 from .. import __version__
 from . import fields
-from .jobs import JobError, JobFileError, fields_of, load_jobs, make_job
+from .jobs import JobError, JobFileError, check_names_fit, fields_of, load_jobs, make_job
 from .third_party_logs import hide_unactionable_messages
 from .video import FORMATS
 
 COMPONENTS = {
     "schedulers": ["plugdiff.samplers:AcceleratedDDIMScheduler", "plugdiff.samplers:AcceleratedDDPMScheduler"],
 }
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 75, 130
 
 
 def environment_report() -> dict:
@@ -55,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--allow-download", action="store_true", help="let diffusers fetch hub models (offline otherwise)")
     group.add_argument("--no-memory-check", dest="memory_check", action="store_false",
                        help="render a job even when its estimated memory exceeds what is available")
+    group.add_argument("--wait", action="store_true",
+                       help="wait for another plugdiff run writing into the same output folder to finish "
+                            f"(default: stop at once with status {EXIT_BUSY}, naming it)")
 
     video = sub.add_parser("video", parents=[run], help="render one long video (TiARA, PromptBlend)",
                            description="Render one video; the output's suffix picks the format (.mp4, .gif, .webp, "
@@ -100,7 +105,9 @@ def _add_field_flags(parser: argparse.ArgumentParser, kind: str, skip: tuple[str
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = " ".join(["plugdiff", *argv])  # recorded in the output folder's lock for a second run's message
     hide_unactionable_messages()
     try:
         if args.command == "info":
@@ -122,7 +129,7 @@ def _options(args, resume: bool = False):
     from .batch import RunOptions
 
     return RunOptions(device=args.device, dtype=args.dtype, quiet=args.quiet, allow_download=args.allow_download, resume=resume,
-                      memory_check=args.memory_check)
+                      memory_check=args.memory_check, wait=args.wait)
 
 
 def _single(args) -> int:
@@ -137,13 +144,19 @@ def _single(args) -> int:
         values["format"] = suffix_format[out.suffix.lower()]
     try:
         job = make_job(args.command, values, label=args.command)
+        _, too_long = check_names_fit([job], out.parent)
+        if too_long:
+            raise too_long[0]
     except JobError as err:
         flag = f"--{err.field.replace('_', '-')}" if err.field and err.field != "name" else "--out"
         return _usage_error(f"{flag}: {err.message}")
-    from .batch import run_jobs
+    from .batch import OutDirError, holding, run_jobs
 
     try:
-        (row,) = run_jobs([job], out.parent, _options(args))
+        with holding(out.parent, _options(args), command=args.command_line):
+            (row,) = run_jobs([job], out.parent, _options(args))
+    except OutDirError as err:
+        return _out_dir_error(err)
     except ValueError as err:  # e.g. --device cuda without CUDA
         return _usage_error(str(err))
     if row["status"] == "failed":
@@ -169,6 +182,8 @@ def _render(args) -> int:
         jobs, errors = load_jobs(args.jobs)
     except JobFileError as err:
         return _usage_error(str(err), show=main_process)
+    jobs, too_long = check_names_fit(jobs, args.out)
+    errors = sorted(errors + too_long, key=lambda e: e.index)
     if main_process:
         for err in errors:
             print(f"error: {args.jobs}: {err}", file=sys.stderr)
@@ -177,21 +192,41 @@ def _render(args) -> int:
             for job in jobs:
                 print(f"ok: job {job.index} {job.name!r} ({job.kind}) -> {args.out / job.output_name()}")
         return EXIT_FAILED if errors else 0
-    from .batch import run_jobs, summary_table, write_summary
+    from .batch import OutDirError, holding, run_jobs, summary_table, write_summary
 
+    options = _options(args, resume=args.resume)
     try:
-        rows = run_jobs(jobs, args.out, _options(args, resume=args.resume))
+        with holding(args.out, options, command=args.command_line):
+            rows = run_jobs(jobs, args.out, options)
+            rows += [{"job": err.label, "index": err.index, "kind": "?", "status": "invalid", "seconds": 0.0,
+                      "output": None, "process": None, "error": str(err)} for err in errors]
+            rows.sort(key=lambda r: r["index"])
+            written = True
+            if main_process:
+                try:
+                    write_summary(args.out, {"jobs_file": str(args.jobs), "rows": rows})
+                except OSError as err:
+                    written = False
+                    print(f"error: could not write {args.out / 'summary.json'}: {err.strerror or err}; the outputs "
+                          "listed below are as their rows say (each finished one has its sidecar)", file=sys.stderr)
+    except OutDirError as err:
+        return _out_dir_error(err, show=main_process)
     except ValueError as err:
         return _usage_error(str(err), show=main_process)
-    rows += [{"job": err.label, "index": err.index, "kind": "?", "status": "invalid", "seconds": 0.0,
-              "output": None, "process": None, "error": str(err)} for err in errors]
-    rows.sort(key=lambda r: r["index"])
     if main_process:
-        write_summary(args.out, {"jobs_file": str(args.jobs), "rows": rows})
         counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "skipped", "failed", "invalid")}
         print(summary_table(rows))
-        print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; summary: {args.out / 'summary.json'}")
-    return EXIT_FAILED if any(r["status"] in ("failed", "invalid") for r in rows) else 0
+        where = f"summary: {args.out / 'summary.json'}" if written else "summary.json NOT written"
+        print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; {where}")
+    failed = any(r["status"] in ("failed", "invalid") for r in rows) or not written
+    return EXIT_FAILED if failed else 0
+
+
+def _out_dir_error(err, show: bool = True) -> int:
+    """--out unusable (exit 2), or in use by another run (exit 75)."""
+    if show:
+        print(f"error: {err}", file=sys.stderr)
+    return EXIT_BUSY if err.busy else EXIT_USAGE
 
 
 def _demo(args) -> int:

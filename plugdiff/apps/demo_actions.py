@@ -9,7 +9,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import warnings
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from .batch import (
     render_and_write,
     resolve_device,
 )
+from .fields import shorten
 from .jobs import JobError, make_job
 from .schedulers import SCHEDULERS, make_scheduler
 
@@ -46,7 +49,19 @@ EXAMPLE_FRAMES = {
 
 
 class DemoInputError(ValueError):
-    """Input the user can fix; the message says what is allowed."""
+    """Input the user can fix; the message says what is allowed (kept short)."""
+
+    def __init__(self, message: str):
+        super().__init__(shorten(message))
+
+
+@dataclass(frozen=True)
+class RefusedUpload:
+    """An upload the web UI's own check refused from the file's header, before anything decoded
+    it (what the image input hands the action instead of a path); the action raises the message
+    as a :class:`DemoInputError`."""
+
+    message: str
 
 
 class DemoSession:
@@ -67,8 +82,13 @@ class DemoSession:
         self.renderers = Renderers(RunOptions(device=device), self.device)
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="plugdiff-demo-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        if work_dir is None:
-            weakref.finalize(self, shutil.rmtree, self.work_dir, ignore_errors=True)
+        self._remove = weakref.finalize(self, shutil.rmtree, self.work_dir, ignore_errors=True) if work_dir is None else None
+
+    def close(self) -> None:
+        """Remove the temporary working folder now (also done when the session is collected or
+        the interpreter exits); a ``work_dir`` given by the caller is kept."""
+        if self._remove is not None:
+            self._remove()
 
     def _result_folder(self, prefix: str) -> Path:
         """A new folder for one result; the oldest beyond KEPT_RESULTS are removed."""
@@ -126,6 +146,8 @@ class DemoSession:
             {"pictures": [(PIL image, caption), ...] (clean, measurement, mean, samples, std),
              "settings": dict (no server paths), "results": dict}
         """
+        if isinstance(image, RefusedUpload):
+            raise DemoInputError(image.message)
         folder = self._result_folder("restore-")
         source = folder / "input.png"
         if image is not None:
@@ -247,15 +269,36 @@ def _picture(array) -> Image.Image:
     return image.convert("RGB")
 
 
+def upload_refusal(path) -> str | None:
+    """Why the picture file at ``path`` is refused, read from its header alone (nothing is
+    decoded; PIL's own decompression-bomb limit is never reached); None: it may be decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below by its sides
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        return (f"image: the picture has more than {2 * Image.MAX_IMAGE_PIXELS} pixels; sides must be 8 to "
+                f"{MAX_IMAGE_SIDE} pixels.")
+    except Image.UnidentifiedImageError:
+        return "image: not a picture file this app can read (PNG, JPEG, WebP, GIF, BMP, ...)."
+    except (OSError, ValueError, SyntaxError) as err:
+        return f"image: could not read the picture ({type(err).__name__})."
+    if max(width, height) > MAX_IMAGE_SIDE or min(width, height) < 8:
+        return f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {width}x{height}."
+    return None
+
+
 def _picture_file(path) -> Image.Image:
     """An uploaded picture file, its size checked from the header before it is decoded."""
+    refusal = upload_refusal(path)
+    if refusal is not None:
+        raise DemoInputError(refusal)
     try:
         with Image.open(path) as image:
-            if max(image.size) > MAX_IMAGE_SIDE or min(image.size) < 8:
-                raise DemoInputError(f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {image.width}x{image.height}.")
             return image.convert("RGB")
     except (OSError, Image.DecompressionBombError) as err:
-        raise DemoInputError(f"image: could not read the picture: {err}") from None
+        raise DemoInputError(f"image: could not read the picture ({type(err).__name__}).") from None
 
 
 def _example(name: str) -> Image.Image:

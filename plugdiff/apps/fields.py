@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -64,6 +66,30 @@ def quote(value) -> str:
     except RecursionError:
         return f"a deeply nested {type(value).__name__}"
     return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 5] + "...)" + text[-1]
+
+
+MAX_MESSAGE = 400
+"""The longest error message (beyond the job and field it names); longer ones are cut."""
+MAX_LISTED = 8
+_LIST = re.compile(r"\[([^\[\]]*)\]")
+
+
+def shorten(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` kept short: a bracketed list of more than MAX_LISTED items is summarised by
+    its first items and its count (``[64, 65, 66, ... (9936 items)]``), and what is still longer
+    than ``limit`` characters is cut, saying how much was left out."""
+
+    def summarise(match: re.Match) -> str:
+        items = match.group(1).split(", ")
+        if len(items) <= MAX_LISTED:
+            return match.group(0)
+        return "[" + ", ".join(items[:3]) + f", ... ({len(items)} items)]"
+
+    text = _LIST.sub(summarise, message)
+    if len(text) > limit:
+        cut = limit - 40
+        text = text[:cut] + f" ... ({len(text) - cut} more characters)"
+    return text
 
 
 def got(value) -> str:
@@ -147,9 +173,30 @@ def optional(inner: Check) -> Check:
     return check
 
 
+MAX_NAME_BYTES = 200
+"""The longest job name, in bytes of the file system's encoding (UTF-8 here): the output's file
+name adds its suffix, and the writers' temporary files add up to 20 bytes more, within the
+255 bytes most file systems allow per name."""
+
+
+def name_bytes(value: str) -> int:
+    """How many bytes ``value`` takes as a file name (raises ``UnicodeEncodeError`` when it
+    cannot be one, e.g. a lone surrogate from JSON)."""
+    return len(os.fsencode(value))
+
+
 def name(value):
-    """A job name: used as a file name, so no path separators and no leading dot."""
+    """A job name: used as a file name, so no path separators, no control characters (NUL
+    included), no leading dot, and at most MAX_NAME_BYTES bytes."""
     value = text(value)
-    if "/" in value or "\\" in value or value.startswith(".") or len(value) > 200:
-        raise ValueError(f"must be a file name (no '/' or '\\\\', no leading '.', at most 200 characters), {got(value)}")
+    rule = (f"must be a file name (no '/' or '\\\\', no control characters, no leading '.', at most {MAX_NAME_BYTES} "
+            "bytes)")
+    if "/" in value or "\\" in value or value.startswith(".") or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{rule}, {got(value)}")
+    try:
+        size = name_bytes(value)
+    except UnicodeEncodeError:
+        raise ValueError(f"{rule}; it holds characters no file name can, {got(value)}") from None
+    if size > MAX_NAME_BYTES:
+        raise ValueError(f"{rule}; it takes {size} bytes, {got(value)}")
     return value

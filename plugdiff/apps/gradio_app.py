@@ -9,15 +9,25 @@ Blocks app with three tabs over :class:`~plugdiff.apps.demo_actions.DemoSession`
 
 Layout only: every button calls a DemoSession action. An input error is shown under the input it
 concerns (by the field its message starts with) and stays there until that input changes; API
-callers get it as the call's error. Needs the ``ui`` extra (``pip install 'plugdiff[ui]'``).
+callers get it as the call's error. An upload's size is checked from its header before gradio
+or PIL decodes it. The app keeps gradio's cache in a folder of its own and removes it, and its
+working folder, when it stops (Ctrl-C or SIGTERM alike). Needs the ``ui`` extra
+(``pip install 'plugdiff[ui]'``).
 """
 
 import argparse
+import atexit
 import errno
 import os
 import random
+import shutil
+import signal
 import socket
+import sys
+import tempfile
+import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .restore import OPERATORS
@@ -156,7 +166,8 @@ def build_demo(session: "DemoSession"):
             messages = InputMessages()
             with gr.Row():
                 with gr.Column():
-                    image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image (upload)")
+                    image = checked_image_class(gr)(type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                                    label="Image (upload)")
                     example = gr.Dropdown(list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example")
                     messages.under([example, image], "image")
                     operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
@@ -201,6 +212,27 @@ def build_demo(session: "DemoSession"):
                       concurrency_id="model").failure(  # one request at a time across the three endpoints
                 show_error(messages), None, messages.outputs, api_visibility="private")
     return demo
+
+
+def checked_image_class(gr):
+    """``gr.Image`` whose upload is checked from the file's header (sides, PIL's pixel limit)
+    before gradio opens it with PIL: a refused upload reaches the action as a
+    :class:`~plugdiff.apps.demo_actions.RefusedUpload`, whose message the page shows under the
+    input (no server path, no traceback in the server's log)."""
+    from .demo_actions import RefusedUpload, upload_refusal
+
+    class CheckedImage(gr.Image):
+        is_template = True  # the browser shows it as gr.Image
+
+        def preprocess(self, payload):
+            path = getattr(payload, "path", None)
+            if path and not (getattr(payload, "url", None) or "").startswith("data:"):
+                refusal = upload_refusal(path)
+                if refusal is not None:
+                    return RefusedUpload(refusal)
+            return super().preprocess(payload)
+
+    return CheckedImage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -249,7 +281,10 @@ def _address_error(host: str, port: int, err: OSError) -> ServerAddressError:
 
 def launch(args, *, block: bool = True):
     """Build the session and app from parsed arguments and start the server (one request at a
-    time, ``--queue-size`` waiting, uploads up to MAX_FILE_SIZE).
+    time, ``--queue-size`` waiting, uploads up to MAX_FILE_SIZE). With ``block``, serve until
+    Ctrl-C or SIGTERM, then close; else return the running app, whose ``close()`` also cleans up.
+    Either way closing removes gradio's cache folder for this app (see :func:`private_cache`)
+    and the session's temporary working folder.
 
     Raises:
         ServerAddressError: the address is unusable (checked before the models load).
@@ -260,14 +295,113 @@ def launch(args, *, block: bool = True):
     check_free(host, port)
     from .demo_actions import DemoSession
 
-    demo = build_demo(DemoSession(args.model, args.image_model, device=args.device))
+    cache = private_cache()
+    try:
+        session = DemoSession(args.model, args.image_model, device=args.device)
+        demo = build_demo(session)
+    except BaseException:
+        _remove_cache(cache)
+        raise
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
+    close = _closer(demo, session, cache)
     try:
         demo.launch(server_name=host, server_port=port, max_file_size=MAX_FILE_SIZE, show_error=True, css=CSS,
-                    prevent_thread_lock=not block, quiet=not block)
+                    prevent_thread_lock=True, quiet=not block)
     except OSError as err:  # taken between the check and the start
+        close()
         raise _address_error(host, port, err) from None
+    except BaseException:
+        close()
+        raise
+    demo.close = close
+    if block:
+        with _terminate_as_interrupt():
+            try:
+                while demo.is_running:
+                    time.sleep(0.1)
+            except KeyboardInterrupt:
+                print("\nclosing the web UI", file=sys.stderr)
+            finally:
+                close()
     return demo
+
+
+class _Cache:
+    """gradio's cache folder for one app: ``folder`` made for it (None: the user's
+    GRADIO_TEMP_DIR, shared), and the variable's value before."""
+
+    def __init__(self, folder: Path | None, previous: str | None):
+        self.folder, self.previous = folder, previous
+
+
+def private_cache() -> _Cache:
+    """Point gradio's cache (uploads, and every file the app shows) at a new temporary folder
+    ``plugdiff-gradio-*`` unless GRADIO_TEMP_DIR names one: gradio removes the files it cached
+    when it closes, but not the folder of each (74 empty folders after one session), so the app
+    removes its own folder whole. Set before the app is built: gradio reads it then."""
+    previous = os.environ.get("GRADIO_TEMP_DIR")
+    if previous:
+        return _Cache(None, previous)
+    folder = Path(tempfile.mkdtemp(prefix="plugdiff-gradio-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # also when the app is never closed
+    return _Cache(folder, None)
+
+
+def _remove_cache(cache: _Cache) -> None:
+    if cache.folder is not None:
+        shutil.rmtree(cache.folder, ignore_errors=True)
+        if os.environ.get("GRADIO_TEMP_DIR") == str(cache.folder):
+            os.environ.pop("GRADIO_TEMP_DIR")
+
+
+def _closer(demo, session, cache: _Cache):
+    """``close()`` for the app: gradio's close, then the cache (the private folder; in a shared
+    cache, the folders of this app's files once gradio emptied them), then the session's
+    temporary working folder. Runs once."""
+    gradio_close = demo.close
+    done = []
+
+    def close(verbose: bool = False) -> None:
+        if done:
+            return
+        done.append(True)
+        folders = {Path(f).parent for files in getattr(demo, "temp_file_sets", []) for f in list(files)}
+        try:
+            gradio_close(verbose=verbose)
+        finally:
+            if cache.folder is not None:
+                _remove_cache(cache)
+            else:
+                root = Path(cache.previous).resolve()
+                for folder in folders:
+                    if folder.resolve().parent == root:
+                        try:
+                            folder.rmdir()  # only when gradio left it empty
+                        except OSError:
+                            pass
+            session.close()
+
+    return close
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (``kill``, a service manager, a container stopping) handled like Ctrl-C, so the
+    app closes and cleans up instead of dying with its temporary folders left behind."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv=None) -> int:

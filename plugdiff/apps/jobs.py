@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,14 @@ RENDERERS = {"video": video.VideoRenderer, "restore": restore.RestoreRenderer}
 """Job kinds and the renderer class that runs them."""
 
 _TOP_LEVEL = ("defaults", "jobs")
-RESERVED = {"summary.json", ".plugdiff"}
-"""Names in an output folder that belong to the batch (its summary, the staging folder)."""
+RESERVED = {"summary.json", ".plugdiff", ".plugdiff.lock"}
+"""Names in an output folder that belong to the batch (its summary, the staging folder, the
+lock file)."""
+
+TEMPORARY_BYTES = 10
+"""The bytes a writer's temporary file name adds around an output's name and suffix: ``.`` +
+name + ``.`` + 8 random characters + suffix (``tempfile.mkstemp``), and ``.<name>.old.`` + 8 for
+a folder moved aside."""
 
 
 class JobFileError(ValueError):
@@ -51,6 +58,7 @@ class JobError(ValueError):
     the job's place in its file (1-based) when it came from one."""
 
     def __init__(self, label: str, field: str | None, message: str, index: int | None = None):
+        message = f.shorten(message)
         self.label, self.field, self.message, self.index = label, field, message, index
         super().__init__(f"{label}{f', field {field!r}' if field else ''}: {message}")
 
@@ -71,6 +79,14 @@ class Job:
     def output_name(self) -> str:
         """The output's file or folder name: ``name`` plus the format's suffix."""
         return RENDERERS[self.kind].output_name(self.settings)
+
+    def longest_name_bytes(self) -> int:
+        """The longest file name, in bytes, that writing this job creates in the output folder
+        or its staging folder: the sidecar ``<output>.json``, or a writer's temporary file
+        (see TEMPORARY_BYTES)."""
+        output = self.output_name()
+        suffix = Path(output).suffix
+        return f.name_bytes(output) + max(len(".json"), TEMPORARY_BYTES + len(suffix), len(".old.") + 9)
 
 
 def fields_of(kind: str) -> dict[str, f.Field]:
@@ -215,7 +231,7 @@ def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) ->
             if not isinstance(values, dict):
                 raise JobError(label, None, f"must be a mapping of field: value, {f.got(values)}")
             if isinstance(values.get("name"), str):
-                label = f"job {index} ({values['name']!r})"
+                label = f"job {index} ({f.quote(values['name'])})"
             kind = _kind(values, defaults, label)
             own = {k: v for k, v in defaults.items() if k in fields_of(kind)}
             own.update({k: v for k, v in values.items() if k != "kind"})
@@ -240,15 +256,56 @@ def load_jobs(path) -> tuple[list[Job], list[JobError]]:
     return parse_jobs(read_job_file(path), source=str(path), base_dir=path.parent)
 
 
+KEY_FIELDS = {"restore": ("image", "operator"), "video": ("prompt", "schedule")}
+"""The fields that say a job's kind when it does not say ``kind``."""
+
+
 def _kind(values: dict, defaults: dict, label: str) -> str:
+    """The job's kind: ``kind`` (the job's, else the defaults'), else inferred from the fields
+    that name a kind (``image`` / ``operator``: restore, ``prompt`` / ``schedule``: video), the
+    job's own first, then the defaults' (a file whose defaults carry the prompt and whose jobs
+    give only names is a file of video jobs)."""
     kind = values.get("kind", defaults.get("kind"))
     if kind is None:
-        if "image" in values or "operator" in values:
-            kind = "restore"
-        elif "prompt" in values or "schedule" in values:
-            kind = "video"
-        else:
-            raise JobError(label, "kind", "say `kind: video` or `kind: restore` (or give a prompt / an image)")
+        kind = _only_kind(values) or _only_kind(defaults, strict=True)
+    if kind is None:
+        raise JobError(label, "kind", "say `kind: video` or `kind: restore` (or give a prompt / an image)")
     if kind not in KINDS:
         raise JobError(label, "kind", f"must be one of {', '.join(KINDS)}, {f.got(kind)}")
     return kind
+
+
+def _only_kind(values: dict, *, strict: bool = False) -> str | None:
+    """The kind whose key fields ``values`` holds: the first (restore, as before) or, when
+    ``strict``, the only one (None: neither, or both when strict)."""
+    kinds = [kind for kind, names in KEY_FIELDS.items() if any(n in values for n in names)]
+    return kinds[0] if kinds and (len(kinds) == 1 or not strict) else None
+
+
+def check_names_fit(jobs: list[Job], out_dir) -> tuple[list[Job], list[JobError]]:
+    """Split ``jobs`` into those whose files can be named in ``out_dir`` (its nearest existing
+    folder's file system: the most bytes a name may take, ``NAME_MAX``) and errors for the
+    others."""
+    limit = name_max(out_dir)
+    fit, errors = [], []
+    for job in jobs:
+        longest = job.longest_name_bytes()
+        if longest > limit:
+            errors.append(JobError(
+                f"job {job.index} ({f.quote(job.name)})", "name",
+                f"too long for the file system of {out_dir}: writing it makes names of {longest} bytes, and that file "
+                f"system takes at most {limit} bytes per name; shorten the name", index=job.index))
+        else:
+            fit.append(job)
+    return fit, errors
+
+
+def name_max(folder) -> int:
+    """The most bytes a file name may take in ``folder`` (or its nearest existing parent)."""
+    path = Path(folder).absolute()
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    try:
+        return os.pathconf(path, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255

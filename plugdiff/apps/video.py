@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..attention_processors.steps import check_step_range
 from ..attention_processors.tiara_settings import TiaraSettings
-from ..media.video_io import MAX_FPS
+from ..media.video_io import MAX_FPS, MIN_FPS
 from . import fields as f
 from .rendered import Rendered
 from .schedulers import SCHEDULERS, make_scheduler
@@ -98,7 +98,7 @@ FIELDS = (
     f.Field("blend_steps", [0.1, 0.3], blend_steps, "PromptBlend: fractions t1,t2 of the trajectory where every "
             "cross-attention layer gets the blended condition"),
     f.Field("format", "mp4", f.choice(*FORMATS), "output format (png: a folder of PNG frames)", choices=tuple(FORMATS)),
-    f.Field("fps", 8.0, f.number(0, MAX_FPS, exclusive=True), "frames per second of the file", float),
+    f.Field("fps", 8.0, f.number(MIN_FPS, MAX_FPS), "frames per second of the file", float),
     f.Field("upscale", 1, f.integer(1, MAX_UPSCALE), "enlarge frames by this integer factor (nearest) when saving", int),
 )
 
@@ -118,7 +118,10 @@ def check(settings: dict, base_dir: Path) -> dict:
             elif not isinstance(schedule, dict) or len(schedule) > MAX_SCHEDULE_PROMPTS:
                 raise ValueError(f"must be a file path or a mapping {{frame: prompt}} of at most "
                                  f"{MAX_SCHEDULE_PROMPTS} prompts, {f.got(schedule)}")
-            PromptSchedule.parse(schedule).check_frames(settings["frames"])
+            parsed = PromptSchedule.parse(schedule)
+            if len(parsed.frames) > MAX_SCHEDULE_PROMPTS:
+                raise ValueError(f"at most {MAX_SCHEDULE_PROMPTS} prompts, got {len(parsed.frames)}")
+            parsed.check_frames(settings["frames"])
         except (ValueError, TypeError) as err:
             raise ValueError(f"schedule: {err}") from None
         settings["schedule"] = schedule
