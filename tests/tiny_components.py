@@ -76,3 +76,10 @@ def animatediff_components() -> dict:
         scheduler=DDIMScheduler(beta_schedule="linear", clip_sample=False, timestep_spacing="trailing"),
         feature_extractor=None, image_encoder=None, **text_components(),
     )
+
+
+def tiny_motion_unet():
+    """The tiny AnimateDiff UNet (UNet2D + MotionAdapter as one UNetMotionModel), eval mode."""
+    from diffusers import UNetMotionModel
+
+    return UNetMotionModel.from_unet2d(tiny_unet2d_condition(norm_num_groups=2), tiny_motion_adapter()).eval()

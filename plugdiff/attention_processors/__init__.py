@@ -1,5 +1,6 @@
-"""diffusers attention processors: TiARA temporal reweighting and PromptBlend cross-attention
-gating, with helpers that install them on a UNet. Must not import plugdiff.pipelines.
+"""diffusers attention processors: TiARA temporal reweighting, FreeLong's SpectralBlend temporal
+attention and PromptBlend cross-attention gating, with helpers that install them on a UNet. Must
+not import plugdiff.pipelines.
 
 Names are imported on first use (the settings and their checks need neither torch nor diffusers)."""
 
@@ -9,6 +10,10 @@ lazy_exports(globals(), {
     ".install": ["TiaraController", "disable_tiara", "enable_tiara", "temporal_processor_names", "tiara_controller"],
     ".promptblend": ["PromptBlendAttnProcessor", "PromptBlendController", "cross_attention_processor_names",
                      "disable_promptblend", "enable_promptblend"],
+    ".spectral_blend": ["SpectralBlendAttnProcessor", "SpectralBlendController", "blend_branches",
+                        "disable_spectral_blend", "enable_spectral_blend", "local_windows", "lowpass_filter",
+                        "spectral_blend_controller"],
+    ".spectral_blend_settings": ["SpectralBlendSettings"],
     ".steps": ["check_step_range", "in_step_range"],
     ".tiara": ["TiaraAttnProcessor", "circulant_window", "tiara_attention", "tiara_rho"],
     ".tiara_settings": ["TiaraSettings", "default_band"],

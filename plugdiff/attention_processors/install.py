@@ -77,28 +77,63 @@ class TiaraController:
             return resolved[path]
 
         return all(
-            attention.processor is self.installed[name] and resolve(path) is attention
+            _holds(attention.processor, self.installed[name]) and resolve(path) is attention
             for name, (path, attention) in self._attention_modules.items()
         )
 
     def install(self) -> None:
-        """Put TiARA on every temporal layer that does not carry this controller's processor."""
+        """Put TiARA on every temporal layer that does not carry this controller's processor: on
+        top, or beneath processors that compute attention through the one they wrap
+        (``wraps_attention``, e.g. SpectralBlend's), so that TiARA reweights the attention they
+        compute."""
         current = self.unet.attn_processors
         temporal = [n for n in current if self._is_temporal(n)]
-        stale = [n for n in temporal if current[n] is not self.installed.get(n)]
-        if stale:
-            for name in stale:
-                self.originals[name] = current[name]
-                self.installed[name] = TiaraAttnProcessor(self.settings, current[name], controller=self)
-            self.unet.set_attn_processor({n: self.installed[n] if n in temporal else p for n, p in current.items()})
+        stale = [n for n in temporal if not _holds(current[n], self.installed.get(n))]
+        replaced = {}
+        for name in stale:
+            parent, inner = None, current[name]
+            while getattr(inner, "wraps_attention", False):
+                parent, inner = inner, inner.fallback
+            self.originals[name] = inner
+            self.installed[name] = TiaraAttnProcessor(self.settings, inner, controller=self)
+            if parent is None:
+                replaced[name] = self.installed[name]
+            else:
+                parent.fallback = self.installed[name]
+        if replaced:
+            self.unet.set_attn_processor({n: replaced.get(n, p) for n, p in current.items()})
         paths = {name: name.removesuffix(".processor") for name in temporal}
         self._attention_modules = {name: (path, self.unet.get_submodule(path)) for name, path in paths.items()}
 
     def remove(self) -> None:
-        """Restore the processors TiARA replaced and detach from the UNet."""
+        """Restore the processors TiARA replaced (wherever in a chain of wrapping processors it
+        sits) and detach from the UNet."""
         current = self.unet.attn_processors
-        self.unet.set_attn_processor({n: self.originals[n] if p is self.installed.get(n) else p for n, p in current.items()})
+        replaced = {}
+        for name, processor in current.items():
+            ours = self.installed.get(name)
+            if ours is None:
+                continue
+            if processor is ours:
+                replaced[name] = ours.fallback
+                continue
+            outer = processor
+            while outer is not None and getattr(outer, "fallback", None) is not ours:
+                outer = getattr(outer, "fallback", None)
+            if outer is not None:
+                outer.fallback = ours.fallback
+        if replaced:
+            self.unet.set_attn_processor({n: replaced.get(n, p) for n, p in current.items()})
         self._hook.remove()
+
+
+def _holds(processor, target) -> bool:
+    """Whether ``target`` is ``processor`` or sits beneath it in a chain of ``fallback``s."""
+    while processor is not None:
+        if processor is target:
+            return True
+        processor = getattr(processor, "fallback", None)
+    return False
 
 
 def unet_and_timesteps(pipe_or_unet, num_train_timesteps):
