@@ -166,8 +166,8 @@ def build_demo(session: "DemoSession"):
             messages = InputMessages()
             with gr.Row():
                 with gr.Column():
-                    image = checked_image_class(gr)(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                                    label="Image (upload)")
+                    image = check_uploads_first(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                                         label="Image (upload)"))
                     example = gr.Dropdown(list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example")
                     messages.under([example, image], "image")
                     operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
@@ -214,25 +214,27 @@ def build_demo(session: "DemoSession"):
     return demo
 
 
-def checked_image_class(gr):
-    """``gr.Image`` whose upload is checked from the file's header (sides, PIL's pixel limit)
-    before gradio opens it with PIL: a refused upload reaches the action as a
+def check_uploads_first(image):
+    """Make the ``gr.Image`` input ``image`` check an upload from the file's header (sides,
+    PIL's pixel limit) before gradio opens it with PIL: a refused upload reaches the action as a
     :class:`~plugdiff.apps.demo_actions.RefusedUpload`, whose message the page shows under the
-    input (no server path, no traceback in the server's log)."""
+    input (no server path, no traceback in the server's log). Set on the instance: a subclass
+    of a gradio component would make gradio write a ``.pyi`` file beside this module. (The
+    input is never updated by an event, which would rebuild it without the check.)"""
     from .demo_actions import RefusedUpload, upload_refusal
 
-    class CheckedImage(gr.Image):
-        is_template = True  # the browser shows it as gr.Image
+    preprocess = image.preprocess
 
-        def preprocess(self, payload):
-            path = getattr(payload, "path", None)
-            if path and not (getattr(payload, "url", None) or "").startswith("data:"):
-                refusal = upload_refusal(path)
-                if refusal is not None:
-                    return RefusedUpload(refusal)
-            return super().preprocess(payload)
+    def checked(payload):
+        path = getattr(payload, "path", None)
+        if path and not (getattr(payload, "url", None) or "").startswith("data:"):
+            refusal = upload_refusal(path)
+            if refusal is not None:
+                return RefusedUpload(refusal)
+        return preprocess(payload)
 
-    return CheckedImage
+    image.preprocess = checked
+    return image
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
