@@ -153,6 +153,10 @@ def test_every_endpoint_through_gradio_client(server, examples_dir, tmp_path):
     assert big.stat().st_size > 10 * 2**20
     with pytest.raises(ValueError, match="exceeds the maximum file size of 10485760 bytes"):
         client.predict(handle_file(str(big)), None, "blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
+    huge = tmp_path / "huge.png"
+    Image.new("1", (20000, 20000)).save(huge)  # 400 megapixels in a small file: refused by the app's own check, not by PIL
+    with pytest.raises(AppError, match=r"^image: the picture has more than 178956970 pixels; sides must be 8 to 2048"):
+        client.predict(handle_file(str(huge)), None, "blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
     # the app still serves after errors
     assert client.predict(["ddim"], 1, 0, api_name="/samplers")[1]["data"][0][1] == 1
 

@@ -205,3 +205,93 @@ def test_seeds_up_to_the_bound_work():
     from plugdiff.apps import fields
 
     torch.Generator().manual_seed(fields.SEED_MAX)
+
+
+# Every value --check accepts can be written: what used to render first and fail at write time.
+CJK_NAME = "\u4e2d" * 200  # 200 characters, 600 bytes: over the 255 bytes a file name may take
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"name": "a\u0000b"}, "no control characters"),
+        ({"name": "tab\there"}, "no control characters"),
+        ({"name": CJK_NAME}, "at most 200 bytes); it takes 600 bytes"),
+        ({"name": "bad\ud800"}, "holds characters no file name can"),
+        ({"fps": 1e-300}, "must be a number >= 0.01 and <= 240"),
+        ({"fps": 0.001}, "must be a number >= 0.01 and <= 240"),
+    ],
+)
+def test_check_refuses_what_the_write_would_refuse(tmp_path, capsys, values, message):
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps({"jobs": [{**FAST_VIDEO, **values}]}))  # JSON escapes the NUL and the surrogate
+    assert main(["render", str(path), "--out", str(tmp_path / "o"), "--check"]) == 1
+    err = capsys.readouterr().err
+    field = "name" if "name" in values else "fps"
+    assert f"field {field!r}" in err and message in err, err
+    assert len(err) < 600
+
+
+def test_the_longest_name_and_the_extreme_frame_rates_check_accepts_are_written(tmp_path, capsys):
+    from plugdiff.apps.jobs import load_jobs
+    from plugdiff.media.video_io import MAX_FPS, MIN_FPS
+
+    name = "\u4e2d" * 66 + "ab"  # 200 bytes exactly
+    jobs = [{**FAST_VIDEO, "name": name, "format": fmt, "fps": fps}
+            for fmt, fps in (("mp4", MIN_FPS), ("gif", MIN_FPS), ("webp", MAX_FPS), ("png", MIN_FPS))]
+    jobs = [{**job, "name": f"{job['name'][:-1]}{i}"} for i, job in enumerate(jobs)]
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps({"jobs": jobs}))
+    valid, errors = load_jobs(path)
+    assert len(valid) == 4 and errors == []
+    out = tmp_path / "out"
+    assert main(["render", str(path), "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".json")) == sorted(j.output_name() for j in valid)
+
+
+def test_names_are_checked_against_the_output_folders_file_system(tmp_path, capsys, monkeypatch):
+    """A file system that takes shorter names than 255 bytes (eCryptfs: 143) is asked for its
+    limit: a name that fits the field's 200 bytes but not that file system is refused by --check."""
+    import plugdiff.apps.jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module.os, "pathconf", lambda path, name: 143 if name == "PC_NAME_MAX" else os.pathconf(path, name))
+    path = jobs_file(tmp_path, [{**FAST_VIDEO, "name": "x" * 130}, {**FAST_VIDEO, "name": "short"}])
+    assert main(["render", str(path), "--out", str(tmp_path / "not-yet" / "o"), "--check"]) == 1
+    captured = capsys.readouterr()
+    assert "field 'name': too long for the file system" in captured.err and "makes names of 148 bytes" in captured.err  # .<name>.mp4.XXXXXXXX.mp4
+    assert "at most 143 bytes per name" in captured.err and "ok: job 2 'short'" in captured.out
+
+
+def test_a_schedule_of_ten_thousand_key_frames_is_refused_in_one_short_line(tmp_path, capsys):
+    (tmp_path / "travel.txt").write_text("\n".join(f"{i}: a red circle" for i in range(10_000)))
+    (tmp_path / "late.txt").write_text("\n".join(f"{i}: a red circle" for i in range(1000)))
+    path = jobs_file(tmp_path, [{"schedule": "travel.txt", "frames": 64}, {"schedule": "late.txt", "frames": 64}])
+    assert main(["render", str(path), "--out", str(tmp_path / "o"), "--check"]) == 1
+    first, second = capsys.readouterr().err.splitlines()
+    assert "field 'schedule': at most 1000 prompts, got 10000" in first and len(first) < 300, first[:300]
+    assert "key frame(s) [64, 65, 66, ... (936 items)] lie outside [0, num_frames=64)" in second, second[:300]
+    assert len(second) < 300
+
+
+def test_long_messages_are_summarised_with_a_count():
+    from plugdiff.apps.fields import MAX_MESSAGE, shorten
+
+    assert shorten("key frames [1, 2, 3]") == "key frames [1, 2, 3]"
+    assert shorten(f"got {list(range(100))}") == "got [0, 1, 2, ... (100 items)]"
+    long = shorten("x" * 100_000)
+    assert len(long) <= MAX_MESSAGE and long.endswith("(99640 more characters)")
+
+
+def test_defaults_with_a_prompt_make_name_only_jobs_video_jobs(tmp_path, image):
+    from plugdiff.apps.jobs import load_jobs
+
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps({"defaults": {"prompt": "a red circle", "frames": 8}, "jobs": [{"name": "a"}, {"name": "b"}]}))
+    jobs, errors = load_jobs(path)
+    assert errors == [] and [(j.kind, j.settings["prompt"]) for j in jobs] == [("video", "a red circle")] * 2
+    path.write_text(json.dumps({"defaults": {"image": image, "operator": "sr4"}, "jobs": [{"name": "r"}, {"name": "v", "prompt": "x"}]}))
+    jobs, errors = load_jobs(path)
+    assert errors == [] and [j.kind for j in jobs] == ["restore", "video"]  # a job's own prompt still wins
+    path.write_text(json.dumps({"defaults": {"prompt": "x", "image": image}, "jobs": [{"name": "a"}]}))
+    jobs, (error,) = load_jobs(path)
+    assert jobs == [] and error.field == "kind"  # both kinds' fields in the defaults: the job must say
