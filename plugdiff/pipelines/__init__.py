@@ -2,7 +2,7 @@
 
 - :mod:`.animatediff`: long video. ``TiaraAnimateDiffPipeline`` (AnimateDiff with window
   denoising, TiARA, PromptBlend prompt schedules) and its building blocks.
-- :mod:`.posterior`: inverse problems. ``DPnPPipeline`` / ``DPSPipeline``, the DPnP and DPS
+- :mod:`.posterior`: inverse problems. ``DPnPPipeline`` / ``DPSPipeline`` / ``DAPSPipeline``, the DPnP, DPS and DAPS
   algorithms as functions over tensors, and the forward operators (:mod:`.posterior.operators`).
 
 ``argument_checks`` holds the argument checks both families share. Pipelines are thin wrappers
@@ -17,5 +17,5 @@ lazy_exports(globals(), {
         "TiaraAnimateDiffPipeline", "WindowSettings", "align_slots", "aligned_input_ids", "context_windows",
         "denoise_in_windows", "frame_mixing", "is_schedule", "mix", "read_schedule_file", "reuse_noise",
         "rule_based_slots", "structure_prompt", "window_weights"],
-    ".posterior": ["DPnPPipeline", "DPSPipeline", "PosteriorPipelineOutput"],
+    ".posterior": ["DAPSPipeline", "DPnPPipeline", "DPSPipeline", "PosteriorPipelineOutput"],
 })
