@@ -9,6 +9,9 @@
   ``shapesworld-ddpm`` (image prior, DDPMPipeline / DPnPPipeline / DPSPipeline), kept in folders
   beside this file and made by ``python -m plugdiff.shapesworld.train vae|t2v|ddpm --out <folder>``, and
   hub checkpoints for users who have them (``animatediff-sd15``, ``ddpm-celebahq-256``).
+- :func:`sampling_defaults`: the scheduler, steps, guidance and transition a model was
+  benchmarked with, stored in its folder (``sampling_defaults.json``); what the CLI and the web UI
+  use for it by default.
 - :func:`load_pretrained` is the single offline-first ``from_pretrained`` call underneath;
   :mod:`.text_models` builds small CLIP text models from configs.
 
@@ -22,5 +25,7 @@ Example::
 
 from .loading import ModelNotFoundError, load_pretrained
 from .registry import REGISTRY, ModelSpec, is_available, load_pipeline
+from .sampling_defaults import sampling_defaults
 
-__all__ = ["REGISTRY", "ModelNotFoundError", "ModelSpec", "is_available", "load_pipeline", "load_pretrained"]
+__all__ = ["REGISTRY", "ModelNotFoundError", "ModelSpec", "is_available", "load_pipeline", "load_pretrained",
+           "sampling_defaults"]

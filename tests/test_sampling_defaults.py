@@ -1,0 +1,36 @@
+"""Sampling settings stored with a model: read from its folder, completed with the generic ones,
+and refused by key when the file is wrong."""
+
+import json
+
+import pytest
+
+from plugdiff.weights import sampling_defaults
+from plugdiff.weights.sampling_defaults import FILE, GENERIC
+
+
+def test_a_folder_without_the_file_gets_the_generic_settings(tmp_path):
+    assert sampling_defaults(tmp_path) == GENERIC
+    assert sampling_defaults("org/some-hub-model") == GENERIC
+
+
+def test_stored_settings_override_the_generic_ones(tmp_path):
+    (tmp_path / FILE).write_text(json.dumps({"scheduler": "accelerated-ddim", "steps": 12, "source": "x.json"}))
+    assert sampling_defaults(tmp_path) == {**GENERIC, "scheduler": "accelerated-ddim", "steps": 12, "source": "x.json"}
+
+
+@pytest.mark.parametrize("stored, message", [
+    ({"step": 12}, "unknown key"),
+    ({"steps": "12"}, "steps must be int"),
+    ({"steps": True}, "steps must be int"),
+    ({"guidance": "high"}, "guidance must be a number"),
+])
+def test_a_wrong_file_is_refused_by_key(tmp_path, stored, message):
+    (tmp_path / FILE).write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match=message):
+        sampling_defaults(tmp_path)
+
+
+def test_the_bundled_video_model_stores_what_it_was_benchmarked_with():
+    stored = sampling_defaults("shapesworld-t2v")
+    assert stored["guidance"] == 6.0 and "source" in stored
