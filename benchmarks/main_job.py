@@ -8,7 +8,13 @@ contact sheet the README shows.
 
 Per seed: ``follows``, the share of frames more than ``--margin`` frames away from every prompt
 change whose detected object has the scheduled colour and shape on the scheduled background;
-``present``, the share of all frames with a detected object. Writes
+``present``, the share of all frames with a detected object; ``follows_all``, every frame judged:
+frames outside a transition as ``follows`` does, frames inside one against the ground-truth
+morph of world v5 (object colour, at its own shade, and background within 0.15 of the RGB mix
+with the frame's transition weight; `plugdiff.shapesworld.long_video_scores.inbetween_errors`);
+``one_object``, the share of frames that show exactly one object. The transition weights are
+PromptBlend's for the transition the run used (the model's stored default unless the command
+passes ``--transition``). Writes
 ``benchmarks/results/main_job.json`` and ``docs/images/main-job.png`` (seed 0, every fourth frame).
 """
 
@@ -27,8 +33,11 @@ from PIL import Image
 from plugdiff.apps.cli import main as plugdiff
 from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines import PromptSchedule, read_schedule_file
+from plugdiff.pipelines.animatediff.prompt_interpolation import frame_mixing
 from plugdiff.shapesworld.detector import detect
-from plugdiff.shapesworld.world import parse_caption
+from plugdiff.shapesworld.long_video_scores import inbetween_errors
+from plugdiff.shapesworld.world import PALETTE, parse_caption
+from plugdiff.weights import sampling_defaults
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results  # noqa: E402
@@ -64,6 +73,44 @@ def score(frames: torch.Tensor, schedule: PromptSchedule, margin: int) -> dict:
     }
 
 
+def _transition(command: list[str], model: str):
+    """The transition the command renders with: its ``--transition`` or the model's stored one."""
+    if "--transition" in command:
+        value = float(command[command.index("--transition") + 1])
+        return int(value) if value > 1 else value
+    return sampling_defaults(model)["transition"]
+
+
+def morph_truth(schedule: PromptSchedule, num_frames: int, transition) -> tuple[np.ndarray, ...]:
+    """Per frame: the transition weights over the key-frame prompts (F, P), and the ground-truth
+    object colour and background (F, 3), RGB in [0, 1], of world v5's mix."""
+    _, blended = frame_mixing(schedule.frames, num_frames, transition)
+    weights = blended.double().numpy()
+    captions = [parse_caption(text) for text in schedule.texts]
+    colours = np.array([PALETTE[c["colour"]] for c in captions])
+    backgrounds = np.array([PALETTE[c["background"]] for c in captions])
+    return weights, weights @ colours, weights @ backgrounds
+
+
+def score_all(frames: torch.Tensor, schedule: PromptSchedule, transition, tolerance: float = 0.15) -> dict:
+    """``follows_all`` and ``one_object`` of the module doc."""
+    found = detect(frames)
+    weights, colours, backgrounds = morph_truth(schedule, len(frames), transition)
+    errors = inbetween_errors(found, colours, backgrounds)
+    ok = []
+    for f, d in enumerate(found):
+        if weights[f].max() == 1.0:  # a key-frame prompt alone
+            want = scheduled(schedule, f)
+            ok.append(d is not None and d.one_object
+                      and (d.colour, d.shape, d.background) == (want["colour"], want["shape"], want["background"]))
+        else:
+            ok.append(bool(d is not None and d.one_object and errors["object"][f] <= tolerance
+                           and errors["background"][f] <= tolerance))
+    return {"follows_all": sum(ok) / len(ok), "one_object": sum(d is not None and d.one_object for d in found) / len(found),
+            "wrong_frames_all": [f for f, good in enumerate(ok) if not good],
+            "transition_frames": [f for f in range(len(found)) if weights[f].max() < 1.0]}
+
+
 def contact_sheet(frames: torch.Tensor, path: Path, every: int = 4, scale: int = 4, columns: int = 8) -> None:
     picked = ((frames[::every] + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
     rows = [np.concatenate(list(picked[i: i + columns]), axis=1) for i in range(0, len(picked), columns)]
@@ -89,7 +136,9 @@ def main(argv=None) -> dict:
     command = COMMAND + (["--model", args.model] if args.model else [])
     result = {"command": "plugdiff " + " ".join(command[:1] + ["--schedule", "examples/schedules/shapesworld.txt"] + command[3:]),
               "margin": args.margin, "seeds": {}}
-    print(f"{'seed':>4} {'follows':>8} {'present':>8} {'seconds':>8}")
+    transition = _transition(command, args.model or "shapesworld-t2v")
+    result["transition"] = transition
+    print(f"{'seed':>4} {'follows':>8} {'present':>8} {'all':>8} {'one_obj':>8} {'seconds':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             out = Path(tmp) / f"seed{seed}"
@@ -98,14 +147,17 @@ def main(argv=None) -> dict:
                 raise SystemExit(f"plugdiff video failed for seed {seed}")
             seconds = time.perf_counter() - start
             frames = read_frames(out)
-            row = {**score(frames, schedule, args.margin), "seconds": round(seconds, 1)}
+            row = {**score(frames, schedule, args.margin), **score_all(frames, schedule, transition),
+                   "seconds": round(seconds, 1)}
             result["seeds"][seed] = row
-            print(f"{seed:4d} {row['follows']:8.3f} {row['present']:8.3f} {seconds:8.1f}")
+            print(f"{seed:4d} {row['follows']:8.3f} {row['present']:8.3f} {row['follows_all']:8.3f} "
+                  f"{row['one_object']:8.3f} {seconds:8.1f}")
             if seed == args.seeds[0]:
                 contact_sheet(frames, args.sheet)
     rows = result["seeds"].values()
-    result["mean"] = {k: sum(r[k] for r in rows) / len(rows) for k in ("follows", "present", "seconds")}
-    print(f"mean {result['mean']['follows']:8.3f} {result['mean']['present']:8.3f} {result['mean']['seconds']:8.1f}")
+    keys = ("follows", "present", "follows_all", "one_object", "seconds")
+    result["mean"] = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+    print("mean " + " ".join(f"{result['mean'][k]:8.3f}" for k in keys))
     published_results.write_json(args.out, result, models=[args.model or "shapesworld-t2v"])
     return result
 
