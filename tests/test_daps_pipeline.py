@@ -20,9 +20,9 @@ from plugdiff.pipelines.posterior.daps import (
     training_levels,
 )
 from plugdiff.pipelines.posterior.daps_recipes import (
-    AUTHORS_LIKELIHOOD_WEIGHT,
     RECIPES,
     daps_recipe,
+    likelihood_weight_for,
     step_scale_for,
 )
 from plugdiff.pipelines.posterior.operators import (
@@ -131,8 +131,10 @@ def test_authors_schedule_budget_and_recipe_fields():
     assert float(levels[steps[0]]) == pytest.approx(100.0, rel=0.01) and steps == sorted(steps, reverse=True)
     assert ode_grid(levels, steps[0], 5)[-1] == 0 and len(ode_grid(levels, steps[0], 5)) == 5
     assert daps_model_evals(ac, "authors", 5) == 1000  # DAPS-1K
-    inpaint = daps_recipe("authors", Inpainting())
-    assert inpaint.likelihood_weight == AUTHORS_LIKELIHOOD_WEIGHT == 25
+    inpaint = daps_recipe("authors", Inpainting(noise_std=0.05))
+    assert inpaint.likelihood_weight == pytest.approx(25)  # tau = 0.01 against noise 0.05
+    assert likelihood_weight_for(PhaseRetrieval(noise_std=0.2)) == pytest.approx(400)
+    assert likelihood_weight_for(Quantized1Bit()) == pytest.approx(1 / (2 * 0.36**2))
     assert inpaint.x0_step == DAPSLangevin(step_scale=0.5) and inpaint.model_evals(ac) == 1000
     assert step_scale_for(SuperResolution(4)) == step_scale_for(GaussianBlur()) == 1.0
     assert step_scale_for(PhaseRetrieval()) == 0.5 and step_scale_for(Quantized1Bit()) == 1.0

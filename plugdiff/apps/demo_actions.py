@@ -140,7 +140,8 @@ class DemoSession:
                 method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0, dps_steps: int = 250) -> dict:
         """Restore an uploaded picture (a file path, or a uint8 (H, W[, C]) array) or a named example.
         DPnP runs the authors' recipe (a 186-step DPS warm start, then 16 annealing steps x 4 UNet
-        evaluations: 250 in all); DPS runs ``dps_steps``.
+        evaluations: 250 in all); DPS runs ``dps_steps``; DAPS spends as many UNet evaluations, as
+        ``dps_steps`` / 2 annealing levels of 2 ODE steps (the benchmark's split at 250).
 
         Returns:
             {"pictures": [(PIL image, caption), ...] (clean, measurement, mean, samples, std),
@@ -161,6 +162,8 @@ class DemoSession:
         values = {"name": "restore", "image": str(source), "operator": operator, "noise": noise, "method": method,
                   "samples": _whole(samples, "samples", 1, 16), "simulate": bool(simulate), "seed": _whole(seed, "seed", 0),
                   "steps": _whole(dps_steps, "DPS steps", 1, 1000), "model": self.image_model}
+        if method == "daps":
+            values.update(levels=max(1, values["steps"] // 2), ode_steps=2)
         job = self._job("restore", values)
         rendered = self._render(job, folder / "restore")
         captions = {"truth.png": "clean", "measurement.png": "measurement", "mean.png": "posterior mean",

@@ -1,6 +1,7 @@
 """Restore jobs: the settings of ``plugdiff restore`` / a ``kind: restore`` job, and the renderer
 that measures (``simulate``) or reads the measurement and samples the posterior with
-:class:`~plugdiff.pipelines.DPnPPipeline` or :class:`~plugdiff.pipelines.DPSPipeline`."""
+:class:`~plugdiff.pipelines.DPnPPipeline`, :class:`~plugdiff.pipelines.DPSPipeline` or
+:class:`~plugdiff.pipelines.DAPSPipeline`."""
 
 from __future__ import annotations
 
@@ -32,13 +33,16 @@ OPERATORS = {
 """``operator`` choices: the library operator (:data:`plugdiff.pipelines.posterior.operators.OPERATORS`)
 and its preset arguments; ``operator_options`` adds or overrides arguments."""
 
-MAX_NOISE, MAX_SAMPLES, MAX_STEPS, MAX_STEP_SIZE, MAX_ETAS = 10.0, 256, 1000, 100.0, 1000
+MAX_NOISE, MAX_SAMPLES, MAX_STEPS, MAX_STEP_SIZE, MAX_ETAS, MAX_ODE_STEPS = 10.0, 256, 1000, 100.0, 1000, 50
 MAX_INPUT_BYTES, MAX_INPUT_PIXELS = 100_000_000, 4096 * 4096
 MAX_OPTION = 256
 
-#: DPnP recipes (:data:`plugdiff.pipelines.posterior.dpnp_recipes.RECIPES`, named here so that the settings
-#: load without torch; a test checks that the two agree).
+#: DPnP and DAPS recipes (:data:`plugdiff.pipelines.posterior.dpnp_recipes.RECIPES`, the same names as
+#: :data:`plugdiff.pipelines.posterior.daps_recipes.RECIPES`, named here so that the settings load without
+#: torch; tests check that they agree).
 RECIPES = ("authors", "posterior")
+#: Posterior samplers: the pipeline each ``method`` runs.
+METHODS = ("dpnp", "dps", "daps")
 _NOISE_ARGUMENT = {"quantized_1bit": "scale"}  # what ``noise`` sets; noise_std for the rest
 _NOT_IMAGES = ("phase-retrieval",)  # measurements that are not pictures: .npy only
 
@@ -79,12 +83,13 @@ FIELDS = (
             "default: the operator's", float),
     f.Field("simulate", False, f.boolean, "measure the clean image with the operator (seeded) and save the "
             "truth and measurement beside the result", bool),
-    f.Field("method", "dpnp", f.choice("dpnp", "dps"), "posterior sampler", choices=("dpnp", "dps")),
+    f.Field("method", "dpnp", f.choice(*METHODS), "posterior sampler", choices=METHODS),
     f.Field("samples", 4, f.integer(1, MAX_SAMPLES), "independent posterior samples", int),
     f.Field("model", "shapesworld-ddpm", f.text, "unconditional image prior: registry name, local folder or hub id"),
     f.Field("seed", 0, f.integer(0, f.SEED_MAX), "random seed (measurement noise and sampling)", int),
-    f.Field("recipe", "authors", f.choice(*RECIPES), "DPnP settings: authors (DPS warm start, official schedule, "
-            "sharpened likelihood; best estimates) or posterior (from noise, exact-posterior mode)", choices=RECIPES),
+    f.Field("recipe", "authors", f.choice(*RECIPES), "DPnP / DAPS settings: authors (DPnP: DPS warm start, official "
+            "schedule, sharpened likelihood; DAPS: DAPS-1K, 200 levels x 5 ODE steps) or posterior (exact-posterior "
+            "mode)", choices=RECIPES),
     f.Field("etas", None, f.optional(etas_setting), "DPnP annealing: official, accurate, or comma-separated noise "
             "levels (default: the recipe's)"),
     f.Field("dds_steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPnP: UNet evaluations per denoising step "
@@ -93,6 +98,10 @@ FIELDS = (
             "recipe's, 186)", int),
     f.Field("steps", 250, f.optional(f.integer(1, MAX_STEPS)), "DPS: timesteps (default 250, the budget of DPnP's "
             "recipe)", int),
+    f.Field("levels", None, f.optional(f.integer(1, MAX_STEPS)), "DAPS: annealing levels (default: the recipe's, 200 "
+            "for authors, 250 for posterior; 125 levels x 2 ODE steps is DPnP's budget of 250)", int),
+    f.Field("ode_steps", None, f.optional(f.integer(1, MAX_ODE_STEPS)), "DAPS: UNet evaluations per level, the "
+            "ODE's Euler steps (default: the recipe's, 5 for authors, 1 for posterior)", int),
     f.Field("step_size", None, f.optional(f.number(0, MAX_STEP_SIZE, exclusive=True)), "DPS likelihood step zeta, "
             "also DPnP's warm start (default: per operator)", float),
     f.Field("operator_options", {}, operator_options, "further operator arguments, e.g. {\"sigma\": 2.0} for blur "
@@ -157,8 +166,8 @@ def _check_input_file(path: Path, is_array: bool) -> None:
 
 
 class RestoreRenderer:
-    """Renders restore jobs with one loaded image prior (a :class:`DPnPPipeline`; DPS shares its
-    UNet and scheduler)."""
+    """Renders restore jobs with one loaded image prior (a :class:`DPnPPipeline`; DPS and DAPS share
+    its UNet and scheduler)."""
 
     @staticmethod
     def pipeline_class() -> type[DPnPPipeline]:
@@ -168,9 +177,9 @@ class RestoreRenderer:
         return DPnPPipeline
 
     def __init__(self, pipe: DPnPPipeline):
-        from ..pipelines import DPSPipeline
+        from ..pipelines import DAPSPipeline, DPSPipeline
 
-        self.pipes = {"dpnp": pipe, "dps": DPSPipeline(**pipe.components)}
+        self.pipes = {"dpnp": pipe, "dps": DPSPipeline(**pipe.components), "daps": DAPSPipeline(**pipe.components)}
         self.pipelines = list(self.pipes.values())
 
     @staticmethod
@@ -205,6 +214,8 @@ class RestoreRenderer:
         if settings["method"] == "dpnp":
             method = dict(recipe=settings["recipe"], etas=settings["etas"], num_dds_steps=settings["dds_steps"],
                           init_steps=settings["warm_steps"], init_step_size=settings["step_size"])
+        elif settings["method"] == "daps":
+            method = dict(recipe=settings["recipe"], num_levels=settings["levels"], ode_steps=settings["ode_steps"])
         else:
             step_size = settings["step_size"] or dpnp_recipe("authors", operator).init_step_size
             method = dict(step_size=step_size, num_inference_steps=settings["steps"])

@@ -10,13 +10,21 @@ from dataclasses import dataclass, fields, replace
 
 from .annealing import PolynomialSchedule
 from .daps import DAPSLangevin, daps_model_evals
-from .operators import CircularConvolution, Inpainting, PhaseRetrieval, SuperResolution
+from .dpnp_recipes import ONE_BIT_LIKELIHOOD_WEIGHT
+from .operators import (
+    CircularConvolution,
+    GaussianMeasurement,
+    Inpainting,
+    PhaseRetrieval,
+    Quantized1Bit,
+    SuperResolution,
+)
 from .operators.base import ForwardOperator
 from .proximal_sampling import LangevinSettings
 
-#: The authors' likelihood scale tau = 0.01 against the measurement noise 0.05 of all their
-#: pixel-space tasks: w = (0.05 / 0.01)^2 = 25, kept as a ratio for other noise levels.
-AUTHORS_LIKELIHOOD_WEIGHT = (0.05 / 0.01) ** 2
+#: The authors' likelihood scale ``tau`` (all pixel-space configs): Gaussian data are scored with
+#: ``||A(x) - y||^2 / (2 tau^2)`` whatever their noise s, i.e. w = (s / 0.01)^2 (25 at their s = 0.05).
+AUTHORS_TAU = 0.01
 
 #: The authors' Langevin step lr / tau^2 per task (their ``lr`` 1e-4 or 5e-5 at tau = 0.01, pixel
 #: configs): 1 for super-resolution and blur, 0.5 for phase retrieval and box inpainting; 1 for
@@ -63,6 +71,18 @@ def step_scale_for(operator: ForwardOperator) -> float:
     return 1.0
 
 
+def likelihood_weight_for(operator: ForwardOperator) -> float:
+    """The authors' sharpening of the likelihood: w = (s / tau)^2 for Gaussian noise of std s
+    (:data:`AUTHORS_TAU`: 400 at s = 0.2, 25 at their 0.05). They have no 1-bit task: there it is
+    DPnP's authors' 1-bit weight 3.86 (w = 25 cost 12 dB on validation frames of the bundled prior,
+    pushing the samples to the signs' extremes); 1 for other likelihoods."""
+    if isinstance(operator, GaussianMeasurement):
+        return (operator.noise_level / AUTHORS_TAU) ** 2
+    if isinstance(operator, Quantized1Bit):
+        return ONE_BIT_LIKELIHOOD_WEIGHT
+    return 1.0
+
+
 def daps_recipe(name: str, operator: ForwardOperator, *, num_levels: int | None = None, **overrides) -> DAPSRecipe:
     r"""The settings called ``name`` for ``operator``; ``num_levels`` sets the number of annealing
     levels K of the recipe's grid, ``overrides`` replace single fields.
@@ -70,8 +90,8 @@ def daps_recipe(name: str, operator: ForwardOperator, *, num_levels: int | None 
     * ``"authors"``, DAPS-1K as the official code runs it in pixel space: K = 200 levels from
       sigma 100 down to 0.1 (polynomial, rho = 7), a 5-step Euler ODE for :math:`\hat x_0` at each
       (1000 network evaluations), the authors' unadjusted Langevin x0-step (100 steps, step
-      decaying to 1 % over the annealing, :func:`step_scale_for`) on a likelihood sharpened by
-      w = 25 (:data:`AUTHORS_LIKELIHOOD_WEIGHT`), no clipping. Its annealing limit is a posterior
+      decaying to 1 % over the annealing, :func:`step_scale_for`) on the authors' sharpened
+      likelihood (:func:`likelihood_weight_for`), no clipping. Its annealing limit is a posterior
       under a flattened prior (see :func:`~plugdiff.pipelines.posterior.daps.daps_sample`).
     * ``"posterior"``, the exact-posterior mode: K = 250 levels from 100 down to 0.01, Tweedie's
       estimate (one ODE step, 250 evaluations), the exact x0-step for linear operators with
@@ -86,7 +106,7 @@ def daps_recipe(name: str, operator: ForwardOperator, *, num_levels: int | None 
         recipe = DAPSRecipe(
             sigmas=PolynomialSchedule(100.0, 0.1, levels), ode_steps=5,
             x0_step=DAPSLangevin(step_scale=step_scale_for(operator)),
-            likelihood_weight=AUTHORS_LIKELIHOOD_WEIGHT, clip_denoised=False,
+            likelihood_weight=likelihood_weight_for(operator), clip_denoised=False,
         )
     elif name == "posterior":
         levels = 250 if num_levels is None else num_levels
