@@ -1,4 +1,4 @@
-"""DPnP against DPS on held-out ShapesWorld frames, with the bundled ``shapesworld-ddpm`` as prior.
+"""DPnP and DAPS against DPS on held-out ShapesWorld frames, with the bundled ``shapesworld-ddpm`` as prior.
 
 Test frames: held-out ShapesWorld frames (caption combinations the prior never saw) whose
 object is partly hidden by the centred inpainting box (30-70 % of its bounding box inside it), so
@@ -25,6 +25,17 @@ Tweedie estimates clipped to [-1, 1]:
 * ``DPnP-posterior``: the exact-posterior mode (``dpnp_recipe("posterior")``): from noise, true
   likelihood, eta from 1 down to 0.02 with NFE / 10 iterations of at most 10 DDPM steps (fewer
   at the smallest etas, which have fewer training steps below them: about 190 at NFE 250).
+* ``DAPS``: the authors' DAPS (``daps_recipe("authors")``: sigma 100 -> 0.1, their Langevin x0-step and
+  likelihood scale tau = 0.01, 1-bit at w = 3.86) with the budget as NFE / 2 annealing levels of 2 Euler
+  ODE steps (125 x 2 at NFE 250; on 4 validation frames it beat 50 x 5 by 1.9 / 2.2 / 2.3 dB on SR /
+  phase retrieval / 1-bit);
+* ``DAPS-posterior`` (``--methods``, not in the default run): the exact-posterior mode
+  (``daps_recipe("posterior")``): NFE levels down to 0.01, one ODE step (Tweedie) each, the exact x0-step
+  or MALA, the true likelihood.
+
+``--own-defaults`` adds each method at its own default budget beside the matched one: DPS with
+every training step (1000) and the library's step size 1, the authors' DAPS-1K (200 levels x 5 ODE
+steps), and DPnP's recipe (its 250, the same rows as the matched table).
 
 Choices are made by the PSNR of the posterior mean on separate validation frames (``--no-tune``:
 the library's defaults instead, which came from such choices). Phase
@@ -81,6 +92,8 @@ from diffusers import DDPMPipeline
 from plugdiff.evaluation.image_quality import calibrated_coverage, coverage, psnr, ssim
 from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
+from plugdiff.pipelines.posterior.daps import daps_sample
+from plugdiff.pipelines.posterior.daps_recipes import DAPSRecipe, daps_recipe
 from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.dpnp_recipes import DPnPRecipe, dpnp_recipe
 from plugdiff.pipelines.posterior.dps import dps_sample
@@ -106,7 +119,11 @@ PROBLEMS = {
     "deblur": lambda: GaussianBlur(sigma=1.5, noise_std=0.05),
 }
 PAPER_TASKS = ("sr4", "phase-retrieval", "1bit")
-METHODS = ("DPS", "DPnP", "DPnP-posterior")
+METHODS = ("DPS", "DPnP", "DPnP-posterior", "DAPS")
+ALL_METHODS = (*METHODS, "DAPS-posterior")  # --methods chooses among these (DPS always runs: the gains' reference)
+OWN_DEFAULTS = ("DPS-1000", "DAPS-1K")  # --own-defaults: each method at its own default budget
+DAPS_ODE_STEPS = 2  # at the matched budget: NFE / 2 levels x 2 ODE steps (chosen on validation frames over 50 x 5)
+OWN_NFE = 1000  # the own-default budget of DPS (every training step) and DAPS (DAPS-1K); --quick: 2 x its NFE
 TRUTH_START = "DPnP-from-truth"  # --truth-start: DPnP's refinement started from the true image (a diagnostic)
 DPS_STEP_SIZES = (1.0, 3.0)
 DPNP_CLIPPING = (0.25, 1.0)  # clip while eta >= c (1.0: never in the refinement); the warm start clips
@@ -148,6 +165,15 @@ def dpnp_setting(method: str, operator, nfe: int, dps_step: float, clip) -> DPnP
     return dpnp_recipe("posterior", operator, etas=AnnealingSchedule(1.0, 0.02, max(2, nfe // 10)))
 
 
+def daps_setting(method: str, operator, nfe: int) -> DAPSRecipe:
+    """The DAPS recipe of ``method`` within ``nfe`` evaluations per sample ("DAPS-1K": the authors' own budget)."""
+    if method == "DAPS-1K":  # the authors' 200 levels x 5 ODE steps (--quick: fewer levels)
+        return daps_recipe("authors", operator, num_levels=OWN_NFE // 5)
+    if method == "DAPS":
+        return daps_recipe("authors", operator, num_levels=max(1, nfe // DAPS_ODE_STEPS), ode_steps=DAPS_ODE_STEPS)
+    return daps_recipe("posterior", operator, num_levels=nfe)
+
+
 def hidden_fraction(spec, size: int) -> float:
     """Part of the object's bounding box that lies inside the inpainting box."""
     x0, y0, x1, y1 = frame_truth(spec, 1, size)[0].bbox
@@ -184,9 +210,13 @@ def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, n
     ``init``: a DPnP chain's starting images instead of the recipe's start."""
     generator = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
-    if method == "DPS":
-        out = dps_sample(prior, prior.alphas_cumprod, operator, y, step_size=setting, num_steps=matched_nfe(operator, nfe),
+    if method in ("DPS", "DPS-1000"):
+        steps = OWN_NFE if method == "DPS-1000" else matched_nfe(operator, nfe)
+        out = dps_sample(prior, prior.alphas_cumprod, operator, y, step_size=setting, num_steps=steps,
                          image_shape=image_shape, clip_denoised=True, generator=generator)
+    elif method.startswith("DAPS"):
+        kwargs = daps_setting(method, operator, nfe).sampler_kwargs()
+        out = daps_sample(prior, prior.alphas_cumprod, operator, y, **kwargs, image_shape=image_shape, generator=generator)
     else:
         kwargs = dpnp_setting(method, operator, nfe, *(setting or (1.0, True))).sampler_kwargs()
         if init is not None:
@@ -253,26 +283,58 @@ def run_problem(name, prior, truth, validation, args) -> tuple[dict, dict]:
         recipe = dpnp_recipe("authors", operator)
         dps_step, dps_scores = recipe.init_step_size, {}
         dpnp_choice, dpnp_scores = (dps_step, recipe.clip_denoised), {}
-    settings = {"DPS": dps_step, "DPnP": dpnp_choice, "DPnP-posterior": None}
+    settings = {"DPS": dps_step, "DPnP": dpnp_choice, "DPnP-posterior": None, "DAPS": None, "DAPS-posterior": None}
     rows, means = {}, {}
-    for method in METHODS:
+    for method in args.methods:
         rows[method], means[method] = evaluate(method, prior, operator, truth, args.samples, args.nfe, TEST_SEED,
                                                settings[method])
+        print(f"  {name} {method}: {rows[method]['psnr']:.2f} dB ({rows[method]['seconds_per_sample']:.2f} s/sample)",
+              flush=True)
     if args.truth_start:
         rows[TRUTH_START], means[TRUTH_START] = evaluate("DPnP", prior, operator, truth, args.samples, args.nfe,
                                                          TEST_SEED, settings["DPnP"], start_at_truth=True)
     add_gains(rows)
-    return {"operator": operator.config(), "validation_psnr": {"DPS": dps_scores, "DPnP": dpnp_scores},
-            "settings": settings, "methods": rows}, means
+    result = {"operator": operator.config(), "validation_psnr": {"DPS": dps_scores, "DPnP": dpnp_scores},
+              "settings": settings, "methods": rows}
+    if args.own_defaults:
+        result["own_defaults"] = run_own_defaults(name, prior, operator, truth, rows, args)
+    return result, means
+
+
+def run_own_defaults(name, prior, operator, truth, matched: dict, args) -> dict:
+    """DPS and DAPS at their own default budgets (DPS-1000 with the library's step size 1, DAPS-1K),
+    DPnP's recipe copied from the matched rows (its own budget is the matched one)."""
+    rows = {}
+    for method, setting in (("DPS-1000", 1.0), ("DAPS-1K", None)):
+        rows[method] = evaluate(method, prior, operator, truth, args.samples, args.nfe, TEST_SEED, setting)[0]
+        print(f"  {name} {method}: {rows[method]['psnr']:.2f} dB ({rows[method]['seconds_per_sample']:.2f} s/sample)",
+              flush=True)
+    if "DPnP" in matched:
+        rows["DPnP"] = {**matched["DPnP"], "same_as": "the matched table's DPnP row"}
+    for method in [m for m in rows if m != "DAPS-1K"]:
+        add_paired_gain(rows["DAPS-1K"], rows[method], method)
+    return rows
 
 
 def add_gains(rows: dict) -> None:
-    """Per-frame PSNR gain of each DPnP variant over DPS (mean and standard error)."""
+    """Per-frame PSNR gain of each method over DPS (mean and standard error), and of DAPS over DPnP."""
     dps = torch.tensor(rows["DPS"]["psnr_per_frame"], dtype=torch.float64)
     for method in [m for m in rows if m != "DPS"]:
         gain = torch.tensor(rows[method]["psnr_per_frame"], dtype=torch.float64) - dps
         rows[method]["gain_over_dps_db"] = float(gain.mean())
         rows[method]["gain_se_db"] = float(gain.std() / len(gain) ** 0.5) if len(gain) > 1 else 0.0
+    for method in [m for m in rows if m.startswith("DAPS")]:
+        if "DPnP" in rows:
+            add_paired_gain(rows[method], rows["DPnP"], "DPnP")
+
+
+def add_paired_gain(row: dict, reference: dict, name: str) -> None:
+    """``row``'s per-frame PSNR gain over ``reference`` (mean and standard error), as gain_over_<name>_db."""
+    gain = (torch.tensor(row["psnr_per_frame"], dtype=torch.float64)
+            - torch.tensor(reference["psnr_per_frame"], dtype=torch.float64))
+    key = name.lower().replace("-", "_")
+    row[f"gain_over_{key}_db"] = float(gain.mean())
+    row[f"gain_over_{key}_se_db"] = float(gain.std() / len(gain) ** 0.5) if len(gain) > 1 else 0.0
 
 
 def run_robustness(report: dict, truth, args) -> dict:
@@ -282,7 +344,7 @@ def run_robustness(report: dict, truth, args) -> dict:
     for name in [p for p in PAPER_TASKS if p in report["problems"]]:
         operator, exact = PROBLEMS[name](), report["problems"][name]
         rows = {}
-        for method in METHODS:
+        for method in [m for m in args.methods if m in exact["methods"]]:
             rows[method] = evaluate(method, prior, operator, truth, args.samples, args.nfe, TEST_SEED,
                                     exact["settings"][method])[0]
             rows[method]["psnr_loss_db"] = exact["methods"][method]["psnr"] - rows[method]["psnr"]
@@ -295,13 +357,30 @@ def run_robustness(report: dict, truth, args) -> dict:
 def print_table(report: dict) -> None:
     print(f"\nNFE {report['nfe']} per sample, {report['frames']} {report['combinations']} frames x {report['samples']} samples "
           f"(a calibrated sampler has {calibrated_coverage(report['samples']):.3f} within 2 std at this sample count)")
-    print(f"{'problem':16} {'method':16} {'PSNR (mean)':>13} {'SSIM':>6} {'PSNR (1 smp)':>12} {'within 2std':>11} "
-          f"{'gain vs DPS':>12} {'s/sample':>8}  setting")
+    print(f"{'problem':16} {'method':16} {'NFE':>4} {'PSNR (mean)':>13} {'SSIM':>6} {'PSNR (1 smp)':>12} "
+          f"{'within 2std':>11} {'gain vs DPS':>12} {'vs DPnP':>12} {'s/sample':>8}  setting")
+
+    def gain(r, key, se):
+        return f"{r[key]:+.2f}+-{r[se]:.2f}" if key in r else "-"
+
+    def line(name, method, r):
+        print(f"{name:16} {method:16} {r['nfe']:4d} {r['psnr']:8.2f}+-{r['psnr_se']:.2f} {r['ssim']:6.3f} "
+              f"{r['sample_psnr']:12.2f} {r['coverage_2std']:11.3f} {gain(r, 'gain_over_dps_db', 'gain_se_db'):>12} "
+              f"{gain(r, 'gain_over_dpnp_db', 'gain_over_dpnp_se_db'):>12} {r['seconds_per_sample']:8.3f}  {r['setting']}")
+
     for name, problem in report["problems"].items():
         for method, r in problem["methods"].items():
-            gain = f"{r['gain_over_dps_db']:+.2f}+-{r['gain_se_db']:.2f}" if "gain_over_dps_db" in r else "-"
-            print(f"{name:16} {method:16} {r['psnr']:8.2f}+-{r['psnr_se']:.2f} {r['ssim']:6.3f} {r['sample_psnr']:12.2f} "
-                  f"{r['coverage_2std']:11.3f} {gain:>12} {r['seconds_per_sample']:8.3f}  {r['setting']}")
+            line(name, method, r)
+    if any("own_defaults" in p for p in report["problems"].values()):
+        print("\nEach method at its own default budget (DAPS-1K's gains are over DPS-1000 and DPnP):")
+        for name, problem in report["problems"].items():
+            for method, r in problem.get("own_defaults", {}).items():
+                r = dict(r)
+                if method == "DAPS-1K":
+                    r["gain_over_dps_db"], r["gain_se_db"] = r["gain_over_dps_1000_db"], r["gain_over_dps_1000_se_db"]
+                else:
+                    r.pop("gain_over_dps_db", None)
+                line(name, method, r)
     robustness = report.get("robustness")
     if robustness:
         print(f"\nPerturbed prior (eps + {robustness['delta']} e): PSNR of the posterior mean and loss against the exact prior")
@@ -334,7 +413,7 @@ def plot(truth: torch.Tensor, means: dict, path: Path, columns: int = 4) -> None
 
 
 def main(argv=None) -> dict:
-    global WARM_START_SHARE, LIKELIHOOD_WEIGHT  # read by dpnp_setting (DPnP's budget and likelihood), and through
+    global WARM_START_SHARE, LIKELIHOOD_WEIGHT, OWN_NFE  # read by dpnp_setting (DPnP's budget and likelihood), and through
     # it by every method's matched NFE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
@@ -361,9 +440,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--truth-start", action="store_true",
                         help=f"also run DPnP's refinement from the true images ({TRUTH_START}; no warm start): a "
                              "diagnostic of how good a point estimate the refinement's law is")
+    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(METHODS),
+                        help="methods at the matched budget (default: all but DAPS-posterior; DPS always runs)")
+    parser.add_argument("--own-defaults", action="store_true",
+                        help="also run DPS (1000 steps, step size 1) and DAPS-1K at their own default budgets")
     parser.add_argument("--tag", default="", help="suffix of the output files (inverse_problems<tag>.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = published_results.parse_args(parser, argv)
+    OWN_NFE = 72 if args.quick else 1000
     if args.quick:
         args.nfe, args.frames, args.samples, args.validation_frames, args.validation_samples = 36, 2, 2, 1, 2
     for flag in ("nfe", "frames", "samples", "validation_frames", "validation_samples"):
@@ -374,6 +458,7 @@ def main(argv=None) -> dict:
     if args.likelihood_weight is not None and not 0 < args.likelihood_weight < float("inf"):
         parser.error(f"--likelihood-weight must be > 0, got {args.likelihood_weight}")
     WARM_START_SHARE, LIKELIHOOD_WEIGHT = args.warm_start_share, args.likelihood_weight
+    args.methods = ["DPS", *[m for m in ALL_METHODS if m in args.methods and m != "DPS"]]
     torch.manual_seed(0)
     prior = Prior(args.model)
     truth = benchmark_frames(args.frames, TEST_SEED, combinations=args.combinations)
@@ -383,7 +468,8 @@ def main(argv=None) -> dict:
               "dps_step_sizes": list(DPS_STEP_SIZES),
               "dpnp_clipping": list(DPNP_CLIPPING), "tuned": args.tune, "warm_start_share": WARM_START_SHARE,
               "dpnp_likelihood_weight": LIKELIHOOD_WEIGHT or "authors", "inpaint_box": list(INPAINT_BOX),
-              "hidden_range": list(HIDDEN_RANGE),
+              "hidden_range": list(HIDDEN_RANGE), "methods": args.methods, "daps_ode_steps": DAPS_ODE_STEPS,
+              "own_defaults_nfe": OWN_NFE if args.own_defaults else None,
               "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
               "problems": {}}
     suffix = "_quick" if args.quick else args.tag
