@@ -78,14 +78,15 @@ def test_a_400_megapixel_upload_is_refused_by_the_apps_own_check_before_pil(sess
     import gradio as gr
     from gradio.data_classes import ImageData
 
-    from plugdiff.apps.demo_actions import RefusedUpload
     from plugdiff.apps.gradio_app import build_demo
 
     path = tmp_path / "huge.png"
     Image.new("1", (20000, 20000)).save(path)  # 400 megapixels, over PIL's own limit (2 x 89.5 M)
     demo = build_demo(session)
     (image,) = [b for b in demo.blocks.values() if isinstance(b, gr.Image)]
-    refused = image.preprocess(ImageData(path=str(path), orig_name="huge.png"))
+    refused = image.preprocess(ImageData(path=str(path), orig_name="huge.png"))  # gradio's own: PIL raised here
+    from plugdiff.apps.demo_actions import RefusedUpload
+
     assert isinstance(refused, RefusedUpload)
     with pytest.raises(DemoInputError) as err:
         session.restore(refused, None, "sr4")
@@ -125,7 +126,8 @@ def test_closing_the_app_leaves_no_folder_in_gradios_cache(tmp_path, monkeypatch
     finally:
         demo.close()
     assert "GRADIO_TEMP_DIR" not in os.environ
-    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.name != "vibe_edit_history")
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                  if p.name != "vibe_edit_history" and not p.name.startswith("torchinductor"))
     assert left in ([], ["gradio"]), left  # at most gradio's own folder, holding nothing of this app
 
 
@@ -160,14 +162,14 @@ def test_the_demo_cleans_up_on_sigterm_as_on_sigint(tmp_path):
             except OSError:
                 assert time.monotonic() < deadline, "the demo did not start"
                 time.sleep(0.2)
-        assert [p.name.split("-")[1] for p in tmp.glob("plugdiff-*")] in (["demo", "gradio"], ["gradio", "demo"])
+        assert len(list(tmp.glob("plugdiff-demo-*"))) == 1  # the session's working folder
         Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False).predict(["ddim"], 1, 0, api_name="/samplers")
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, output[-2000:]
+    assert process.returncode == 0, output[-2000:]  # closed, not killed by the signal
     left = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.name != "vibe_edit_history"
                   and not str(p.relative_to(tmp)).startswith("torchinductor"))
     assert left in ([], ["gradio"]), left

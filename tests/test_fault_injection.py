@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -205,8 +206,6 @@ def summary_matches_disk(out: Path, new: dict) -> list[dict]:
 def fake_renderers(monkeypatch, log: Path | None = None, delay: float = 0.0):
     """Replace the models with a renderer that makes seeded random frames at once (the write
     path is the real one); ``log`` gets one line per finished job."""
-    import time
-
     import torch
 
     import plugdiff.apps.batch as batch
@@ -248,7 +247,7 @@ def forked(run, stderr: Path, go: Path | None = None) -> int:
 
         sys.stderr = open(stderr, "w", buffering=1)  # noqa: SIM115 (the child ends with os._exit)
         while go is not None and not go.exists():
-            pass
+            time.sleep(0.001)
         status = run()
     finally:
         os._exit(status)
@@ -309,8 +308,10 @@ def test_a_second_render_waits_while_the_first_holds_the_folder(tmp_path, monkey
     path = pair_jobs(tmp_path, 1)
     args = ["render", str(path), "--out", str(out), "--quiet"]
     first = forked(lambda: main(args), tmp_path / "first.err")
+    deadline = time.monotonic() + 120
     while not (out / ".plugdiff.lock").exists():
-        pass
+        assert time.monotonic() < deadline, "the first render did not take the folder"
+        time.sleep(0.01)
     assert main(args) == 75  # in this process: stops at once
     waiter = forked(lambda: main(args + ["--wait", "--resume"]), tmp_path / "second.err")
     assert exit_code(first) == 0 and exit_code(waiter) == 0
@@ -346,7 +347,7 @@ def test_the_holder_killed_at_every_write_step_while_a_second_render_waits(tmp_p
         if not first:
             os._exit(render_in_child(args, out, kill_at, count_file) and 0)  # a parent for the killed child
         while not (out / ".plugdiff.lock").exists() and not os.waitpid(first, os.WNOHANG)[0]:
-            pass
+            time.sleep(0.002)
         waiter = forked(lambda: main(args + ["--wait", "--resume"]), tmp_path / "second.err")
         assert exit_code(waiter) == 0, (kill_at, (tmp_path / "second.err").read_text())
         try:
