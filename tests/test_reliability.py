@@ -195,7 +195,7 @@ def test_a_job_bigger_than_memory_is_refused_before_it_renders(tmp_path, capsys,
     monkeypatch.setattr(batch, "available_memory", lambda: 2**30)
     args = ["video", "--prompt", "x", "--frames", "4096", "--size", "2048", "--upscale", "16", "--window", "16", "--quiet"]
     start = time.perf_counter()
-    assert main([*args, "--out", str(tmp_path / "v.mp4")]) == 1
+    assert main([*args, "--out", str(tmp_path / "v")]) == 1  # PNG frames: 32768-pixel sides are too large for MP4
     err = capsys.readouterr().err
     assert "GiB of memory" in err and "1.0 GiB are available" in err and "--no-memory-check" in err
     assert time.perf_counter() - start < 30 and list(tmp_path.iterdir()) == []
@@ -212,22 +212,23 @@ CJK_NAME = "\u4e2d" * 200  # 200 characters, 600 bytes: over the 255 bytes a fil
 
 
 @pytest.mark.parametrize(
-    ("values", "message"),
+    ("values", "field", "message"),
     [
-        ({"name": "a\u0000b"}, "no control characters"),
-        ({"name": "tab\there"}, "no control characters"),
-        ({"name": CJK_NAME}, "at most 200 bytes); it takes 600 bytes"),
-        ({"name": "bad\ud800"}, "holds characters no file name can"),
-        ({"fps": 1e-300}, "must be a number >= 0.01 and <= 240"),
-        ({"fps": 0.001}, "must be a number >= 0.01 and <= 240"),
+        ({"name": "a\u0000b"}, "name", "no control characters"),
+        ({"name": "tab\there"}, "name", "no control characters"),
+        ({"name": CJK_NAME}, "name", "at most 200 bytes); it takes 600 bytes"),
+        ({"name": "bad\ud800"}, "name", "holds characters no file name can"),
+        ({"fps": 1e-300}, "fps", "must be a number >= 0.01 and <= 240"),
+        ({"fps": 0.001}, "fps", "must be a number >= 0.01 and <= 240"),
+        ({"size": 1024, "upscale": 16, "format": "webp"}, "upscale", "too large for .webp files (at most 16383 pixels"),
+        ({"size": 1536, "upscale": 16}, "upscale", "too large for .mp4 files (at most 16384 pixels"),
     ],
 )
-def test_check_refuses_what_the_write_would_refuse(tmp_path, capsys, values, message):
+def test_check_refuses_what_the_write_would_refuse(tmp_path, capsys, values, field, message):
     path = tmp_path / "jobs.json"
     path.write_text(json.dumps({"jobs": [{**FAST_VIDEO, **values}]}))  # JSON escapes the NUL and the surrogate
     assert main(["render", str(path), "--out", str(tmp_path / "o"), "--check"]) == 1
     err = capsys.readouterr().err
-    field = "name" if "name" in values else "fps"
     assert f"field {field!r}" in err and message in err, err
     assert len(err) < 600
 

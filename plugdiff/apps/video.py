@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from ..attention_processors.steps import check_step_range
 from ..attention_processors.tiara_settings import TiaraSettings
-from ..media.video_io import MAX_FPS, MIN_FPS
+from ..media.video_io import MAX_FPS, MIN_FPS, check_frame_size
+from ..pipelines.animatediff.hosts import HOSTS, FifoSettings
 from . import fields as f
 from .rendered import Rendered
 from .schedulers import SCHEDULERS, make_scheduler
@@ -91,6 +92,11 @@ FIELDS = (
     f.Field("size", None, f.optional(frame_size), "frame size N or WxH in pixels (default: the model's)"),
     f.Field("window", 16, f.integer(1, MAX_WINDOW), "frames per denoising window (the motion module's length)", int),
     f.Field("stride", 4, f.integer(1, MAX_WINDOW), "frames between window starts (<= window)", int),
+    f.Field("long_video", "windows", f.choice(*HOSTS), "long-video method: windows (window denoising, FreeNoise noise), "
+            "fifo (FIFO-Diffusion: flat memory; steps must be a multiple of window) or freelong (SpectralBlend "
+            "attention over all frames at once: memory grows with frames); see docs/long-video.md", choices=HOSTS),
+    f.Field("fifo_lookahead", True, f.boolean, "FIFO: lookahead denoising (half-overlapping windows, about 2x the "
+            "model calls; window must be even)", bool),
     f.Field("tiara", 5.0, tiara_setting, "TiARA strength alpha, 0: off; or a mapping (flag: JSON) of TiaraSettings fields, "
             "e.g. {\"alpha\": 5, \"window_length\": 9, \"adaptive\": false}", tiara_flag),
     f.Field("prompt_blend", True, f.boolean, "PromptBlend between scheduled prompts (off: diffusers' linear interpolation)", bool),
@@ -125,13 +131,49 @@ def check(settings: dict, base_dir: Path) -> dict:
         except (ValueError, TypeError) as err:
             raise ValueError(f"schedule: {err}") from None
         settings["schedule"] = schedule
+    if settings["size"] is not None:
+        width, height = settings["size"]
+        k = settings["upscale"]
+        try:
+            check_frame_size(FORMATS[settings["format"]], height * k, width * k)
+        except ValueError as err:
+            raise ValueError(f"upscale: {settings['size'][0]}x{settings['size'][1]} x {k}: {err}") from None
     if settings["stride"] > settings["window"]:
         raise ValueError(f"stride: must not exceed window={settings['window']}, got {settings['stride']}")
+    if settings["long_video"] == "fifo":
+        _check_fifo(settings)
     try:
-        TiaraSettings(**settings["tiara"]).check_frames(min(settings["frames"], settings["window"]))
+        tiara = TiaraSettings(**settings["tiara"])
+        if tiara.alpha > 0:  # off: nothing to fit in the window (as the pipeline checks it)
+            tiara.check_frames(min(settings["frames"], settings["window"]))
     except ValueError as err:
         raise ValueError(f"tiara: {err}") from None
     return settings
+
+
+FIFO_REFUSED_SCHEDULERS = ("accelerated-ddim", "accelerated-logsnr-2m", "accelerated-logsnr-3m",
+                           "accelerated-logsnr-pc", "accelerated-logsnr-gauss", "accelerated-logsnr-sde",
+                           "dpm-solver", "unipc")
+"""Samplers FIFO-Diffusion cannot use: they combine earlier model outputs of one trajectory, while FIFO
+steps every frame at its own level (plugdiff.pipelines.animatediff.fifo.FrameStepper)."""
+
+
+def _check_fifo(settings: dict) -> None:
+    """FIFO's cross-field rules, each error naming its field: a window that can be halved with
+    lookahead, steps a multiple of the window, a sampler without memory."""
+    if settings["window"] < 2:
+        raise ValueError(f"window: FIFO-Diffusion needs a window of at least 2 frames, got {settings['window']}")
+    try:
+        fifo = FifoSettings(window=settings["window"], lookahead=settings["fifo_lookahead"])
+        fifo.partitions(settings["steps"], settings["window"])
+    except ValueError as err:
+        field = "window" if "even window" in str(err) else "steps"
+        raise ValueError(f"{field}: {err}") from None
+    if settings["scheduler"] in FIFO_REFUSED_SCHEDULERS:
+        raise ValueError(
+            f"scheduler: {settings['scheduler']!r} keeps memory of earlier steps and cannot step each frame at its "
+            "own level, as FIFO-Diffusion does; use default, ddim, ddpm, euler, euler-ancestral or accelerated-ddpm"
+        )
 
 
 def _schedule_file(path: Path) -> Path:
@@ -177,6 +219,10 @@ class VideoRenderer:
         from ..media import save_video
 
         pipe = self.pipe
+        k = settings["upscale"]
+        side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+        width, height = settings["size"] or (side, side)
+        check_frame_size(FORMATS[settings["format"]], height * k, width * k)  # before rendering, not at the write
         pipe.scheduler = make_scheduler(settings["scheduler"], self.default_scheduler)
         width, height = settings["size"] or (None, None)
         transition = settings["transition"]
@@ -186,10 +232,9 @@ class VideoRenderer:
             prompt=settings["prompt"] if settings["schedule"] is None else settings["schedule"],
             negative_prompt=settings["negative_prompt"], num_frames=settings["frames"],
             num_inference_steps=settings["steps"], guidance_scale=settings["guidance"], height=height, width=width,
-            tiara=settings["tiara"], windows=_windows(settings),
+            tiara=settings["tiara"], windows=_windows(settings), long_video=_long_video(settings),
             prompt_blend=blend, generator=generator, output_type="pt",
         ).frames[0]
-        k = settings["upscale"]
         frames = frames.repeat_interleave(k, dim=-1).repeat_interleave(k, dim=-2)
         results = {"frames": int(frames.shape[0]), "height": int(frames.shape[-2]), "width": int(frames.shape[-1]),
                    "scheduler_class": type(pipe.scheduler).__name__}
@@ -198,7 +243,20 @@ class VideoRenderer:
 
 def _windows(settings: dict):
     """Window settings for the pipeline; a video shorter than one window is one pass over its
-    frames (the pipeline refuses a window longer than the video)."""
+    frames (the pipeline refuses a window longer than the video). FIFO takes its window from
+    ``long_video``; FreeLong uses a window longer than the video as is (it then blends nothing)."""
+    if settings["long_video"] == "fifo":
+        return None
     if settings["frames"] < settings["window"]:
-        return False
+        return None if settings["long_video"] == "freelong" else False
     return {"context_length": settings["window"], "context_stride": settings["stride"]}
+
+
+def _long_video(settings: dict):
+    """The pipeline's ``long_video``: None (windows), or FIFO / FreeLong with the job's window (and,
+    for FreeLong, its stride between local attention windows)."""
+    if settings["long_video"] == "fifo":
+        return {"host": "fifo", "window": settings["window"], "lookahead": settings["fifo_lookahead"]}
+    if settings["long_video"] == "freelong":
+        return {"host": "freelong", "local_frames": settings["window"], "local_stride": settings["stride"]}
+    return None

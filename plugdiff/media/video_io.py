@@ -21,6 +21,20 @@ MIN_FPS, MAX_FPS = 0.01, 240.0
 """The frame rates every format's encoder takes for videos of up to 4096 frames (measured:
 libx264 in MP4 fails from about 1e-5 fps, GIF frame times overflow below 0.0016 fps, WebP's
 below 1e-4 fps)."""
+MAX_SIDES = {".mp4": 16384, ".webp": 16383, ".gif": 65535}
+"""The longest frame side each encoder takes (measured: libx264 writes nothing above 16384
+pixels, libwebp refuses 16384 and more; GIF stores sides in 16 bits). PNG frames: no limit here."""
+
+
+def check_frame_size(suffix: str, height: int, width: int) -> None:
+    """Raise ``ValueError`` when frames of ``height`` x ``width`` are too large for the format
+    of ``suffix`` (an MP4's odd sides are padded up to even first)."""
+    limit = MAX_SIDES.get(suffix.lower())
+    if suffix.lower() == ".mp4":
+        height, width = height + height % 2, width + width % 2
+    if limit is not None and max(height, width) > limit:
+        raise ValueError(f"frames of {width}x{height} pixels are too large for {suffix} files (at most {limit} pixels "
+                         "a side); lower the size or upscale, or write PNG frames")
 
 
 def to_uint8_frames(frames) -> np.ndarray:
@@ -69,6 +83,7 @@ def save_video(frames, path, fps: float = 8.0, metadata: dict | None = None) -> 
     if suffix not in (".mp4", ".gif", ".webp", ""):
         raise ValueError(f"unknown video format {path.suffix!r} for {path}; use one of {', '.join(FORMATS)}.")
     array = to_uint8_frames(frames)
+    check_frame_size(suffix, *array.shape[1:3])
     path.parent.mkdir(parents=True, exist_ok=True)
     expected = (len(array), *array.shape[1:3])
     if suffix == ".mp4":
