@@ -47,11 +47,16 @@ def _library_messages(stderr: str) -> list[str]:
     return [p for p in parts if p.strip() and not re.search(r"\d+%\|.*\|", p)]
 
 
-def _run_plugdiff(*arguments, timeout=300) -> subprocess.CompletedProcess:
+def _run_python(*arguments, timeout=300) -> subprocess.CompletedProcess:
+    """``python *arguments`` with the libraries' own log levels (not the tests' quieter ones)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "plugdiff", *arguments], capture_output=True, text=True, env=env, check=False,
+    return subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env=env, check=False,
                           timeout=timeout, cwd=ROOT)
+
+
+def _run_plugdiff(*arguments, timeout=300) -> subprocess.CompletedProcess:
+    return _run_python("-m", "plugdiff", *arguments, timeout=timeout)
 
 
 def test_a_default_video_run_prints_no_library_warning(tmp_path):
@@ -68,6 +73,14 @@ def test_a_default_restore_run_prints_no_library_warning(tmp_path):
     assert _library_messages(result.stderr) == []
 
 
+def test_loading_a_pipeline_in_python_prints_no_library_warning():
+    """The Python API is as quiet as the command line: the filters are installed where pipelines load
+    (diffusers warns about "modules ... kept in float32: []" while building the video UNet)."""
+    result = _run_python("-c", "from plugdiff.weights import load_pipeline; load_pipeline('shapesworld-t2v')")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _library_messages(result.stderr) == []
+
+
 def test_the_filters_drop_only_their_message():
     import logging
 
@@ -76,7 +89,7 @@ def test_the_filters_drop_only_their_message():
     hide_unactionable_messages()
     hide_unactionable_messages()  # idempotent
     logger = logging.getLogger("diffusers.models.modeling_utils")
-    ours = [f for f in logger.filters if type(f).__module__ == "plugdiff.apps.third_party_logs"]
+    ours = [f for f in logger.filters if type(f).__module__ == "plugdiff.weights.loading"]
     assert len(ours) == 1  # diffusers may add filters of its own (rank zero) once a distributed run has been set up
     record = logging.LogRecord(logger.name, logging.WARNING, __file__, 1, "", None, None)
     for message, shown in (("There are modules in UNetMotionModel that should be kept in float32: []. Casting ...", False),

@@ -1,6 +1,41 @@
-"""Loading pipelines offline-first: local files unless downloads are allowed, one clear error."""
+"""Loading pipelines offline-first: local files unless downloads are allowed, one clear error, and
+none of the libraries' messages a user cannot act on."""
 
 from __future__ import annotations
+
+import logging
+import re
+
+UNACTIONABLE = {
+    # diffusers' AnimateDiff pipeline module imports transformers' CLIP / SigLIP image processors
+    # (for IP-Adapter image prompts, which plugdiff does not use); without torchvision,
+    # transformers falls back to the PIL processors and says so on every start.
+    "transformers.utils.import_utils": re.compile(r"requires torchvision \(not installed\); falling back to"),
+    # AnimateDiffPipeline casts the UNetMotionModel it builds with .to(dtype), and diffusers warns
+    # about the modules that must stay float32 even when the list is empty.
+    "diffusers.models.modeling_utils": re.compile(r"should be kept in float32: \[\]"),
+}
+"""Logger name -> the message it must not show (each filter drops that message and nothing else, so
+every other warning of transformers and diffusers still shows)."""
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, pattern: re.Pattern):
+        super().__init__()
+        self.pattern = pattern
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.pattern.search(record.getMessage())
+
+
+def hide_unactionable_messages() -> None:
+    """Install the filters of :data:`UNACTIONABLE` (idempotent; imports neither library). Loading a
+    pipeline (:func:`load_pretrained`, :func:`~plugdiff.weights.load_pipeline`) does it, so that the
+    Python API is as quiet as the command line."""
+    for name, pattern in UNACTIONABLE.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessage) for f in logger.filters):
+            logger.addFilter(_DropMessage(pattern))
 
 
 class ModelNotFoundError(RuntimeError):
@@ -16,6 +51,7 @@ def load_pretrained(pipeline_cls, name_or_path: str, *, allow_download: bool = F
 
     Safetensors only (``use_safetensors=True``; pickle weights are refused) and never remote code
     (``trust_remote_code`` / ``custom_pipeline`` raise ``ValueError``)."""
+    hide_unactionable_messages()
     asked = [k for k in _REMOTE_CODE_KWARGS if kwargs.get(k)]
     if asked:
         raise ValueError(f"plugdiff never loads remote code: remove {', '.join(asked)}.")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .loading import ModelNotFoundError, load_pretrained
+from .loading import ModelNotFoundError, hide_unactionable_messages, load_pretrained
 
 BUNDLED_ROOT = Path(__file__).resolve().parent
 """Folder that holds the bundled models (``<BUNDLED_ROOT>/<name>/model_index.json``)."""
@@ -152,6 +152,7 @@ def load_pipeline(name_or_path: str | os.PathLike, *, pipeline_cls=None, allow_d
         >>> pipe = load_pipeline("./models/my-ddpm")             # any save_pretrained folder
         >>> pipe = load_pipeline("google/ddpm-cat-256", allow_download=True)
     """
+    hide_unactionable_messages()  # before the pipeline classes are imported (_pipeline_classes)
     with no_network(not allow_download):
         return _load(name_or_path, pipeline_cls, allow_download, kwargs)
 
