@@ -28,6 +28,11 @@ Sections:
     python benchmarks/long_video.py                  # all sections, ~25 min on 2 free CPU cores (estimated)
     python benchmarks/long_video.py --sections sweep # one section
     python benchmarks/long_video.py --quick          # ~1 min (smoke test: 24 frames, 2 steps)
+
+``--hosts fifo freelong`` adds FIFO-Diffusion and FreeLong, each without and with TiARA, to the
+methods of the ``single`` section (FreeNoise's windowing is then off for them): FIFO runs
+``--fifo-steps`` steps (default: ``--steps`` rounded up to a multiple of its 16-frame window) with
+lookahead; FreeLong sees every frame at once with SpectralBlend attention and FreeNoise noise.
 """
 
 from __future__ import annotations
@@ -91,31 +96,43 @@ SWEEP = {  # one TiARA parameter at a time; {} is the shipped default
     "far D=4": {"far_frames": 4},
     "far D=8": {"far_frames": 8},
 }
+HOST_METHODS = {  # --hosts: the other long-video methods, on the pipeline's own hosts (FreeNoise off)
+    "fifo": {"FIFO": {"host": "fifo"}, "FIFO+TiARA": {"host": "fifo", "tiara": {}}},
+    "freelong": {"FreeLong": {"host": "freelong"}, "FreeLong+TiARA": {"host": "freelong", "tiara": {}}},
+}
 VIDEO_METRICS = ("identity", "self_consistency", "clean", "flicker", "jerk")
 
 
 class Renderer:
     """The bundled model on diffusers' FreeNoise, one call per batch of videos."""
 
-    def __init__(self, model: str, steps: int, guidance: float):
+    def __init__(self, model: str, steps: int, guidance: float, fifo: dict | None = None):
         self.pipe = load_pipeline(model, pipeline_cls=TiaraAnimateDiffPipeline)
         self.pipe.set_progress_bar_config(disable=True)
         self.steps, self.guidance = steps, guidance
+        self.fifo = fifo or {"window": 16, "steps": -(-steps // 16) * 16}
         self._done: dict = {}  # sections share runs (e.g. the sweep's default is single's TiARA)
 
-    def __call__(self, prompt, num_frames: int, seed: int, noise_type: str, tiara=None, prompt_blend=True):
+    def __call__(self, prompt, num_frames: int, seed: int, noise_type: str = "shuffle_context", tiara=None,
+                 prompt_blend=True, host: str | None = None):
         """(B, F, 3, H, W) in [-1, 1] and the seconds per frame (cached per arguments)."""
-        key = repr((prompt, num_frames, seed, noise_type, tiara, prompt_blend))
+        key = repr((prompt, num_frames, seed, noise_type, tiara, prompt_blend, host))
         if key not in self._done:
-            self._done[key] = self._render(prompt, num_frames, seed, noise_type, tiara, prompt_blend)
+            self._done[key] = self._render(prompt, num_frames, seed, noise_type, tiara, prompt_blend, host)
         return self._done[key]
 
-    def _render(self, prompt, num_frames, seed, noise_type, tiara, prompt_blend):
-        self.pipe.enable_free_noise(context_length=16, context_stride=4, noise_type=noise_type)
+    def _render(self, prompt, num_frames, seed, noise_type, tiara, prompt_blend, host):
+        steps, long_video = self.steps, None
+        if host is None:
+            self.pipe.enable_free_noise(context_length=16, context_stride=4, noise_type=noise_type)
+        else:
+            self.pipe.disable_free_noise()
+            long_video = {"host": "fifo", "window": self.fifo["window"]} if host == "fifo" else host
+            steps = self.fifo["steps"] if host == "fifo" else steps
         t0 = time.perf_counter()
-        out = self.pipe(prompt, num_frames=num_frames, num_inference_steps=self.steps, guidance_scale=self.guidance,
+        out = self.pipe(prompt, num_frames=num_frames, num_inference_steps=steps, guidance_scale=self.guidance,
                         generator=torch.Generator().manual_seed(seed), output_type="pt", tiara=tiara,
-                        prompt_blend=prompt_blend)
+                        prompt_blend=prompt_blend, long_video=long_video)
         frames = out.frames.float() * 2 - 1
         return frames, (time.perf_counter() - t0) / (frames.shape[0] * frames.shape[1])
 
@@ -158,12 +175,12 @@ def render_videos(render, captions, frames, seeds, method: dict) -> tuple[list[d
 
 
 def single(render, args, strips: dict) -> dict:
-    captions = held_out_captions()
+    captions = held_out_captions()[: args.captions]
     report = {}
     for frames in args.frames:
         report[str(frames)] = {}
         for name in args.methods:
-            rows, per_frame, first = render_videos(render, captions, frames, args.seeds, SINGLE_METHODS[name])
+            rows, per_frame, first = render_videos(render, captions, frames, args.seeds, args.method_table[name])
             report[str(frames)][name] = {**mean_scores(rows), "seconds_per_frame": per_frame, "videos": rows}
             strips[f"{frames} frames: {name}"] = first
             print(f"single {frames:4d} {name:24} " + _row(report[str(frames)][name]), flush=True)
@@ -277,25 +294,40 @@ def main(argv=None) -> dict:
     parser.add_argument("--frames", type=int, nargs="+", default=[64, 128], help="lengths of the single-prompt videos")
     parser.add_argument("--multi-frames", type=int, default=64)
     parser.add_argument("--sweep-frames", type=int, default=64)
-    parser.add_argument("--methods", nargs="+", choices=list(SINGLE_METHODS), default=list(SINGLE_METHODS),
+    host_methods = {k: v for methods in HOST_METHODS.values() for k, v in methods.items()}
+    parser.add_argument("--methods", nargs="+", choices=[*SINGLE_METHODS, *host_methods], default=list(SINGLE_METHODS),
                         help="methods of the single section")
     parser.add_argument("--sweep", nargs="+", choices=list(SWEEP), default=list(SWEEP), help="settings of the sweep section")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--tag", default="", help="suffix of the output files (long_video_<tag>.json)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=6.0)
-    parser.add_argument("--quick", action="store_true", help="24 frames, 2 steps (smoke test)")
+    parser.add_argument("--hosts", nargs="+", choices=list(HOST_METHODS), default=[],
+                        help="add these long-video methods (and each + TiARA) to the single section")
+    parser.add_argument("--fifo-steps", type=int, help="FIFO's steps (a multiple of --fifo-window; default: "
+                        "--steps rounded up to one)")
+    parser.add_argument("--fifo-window", type=int, default=16, help="FIFO's frames per model call")
+    parser.add_argument("--captions", type=int, default=5, help="the first N held-out captions of the single section")
+    parser.add_argument("--quick", action="store_true", help="24 frames, 2 steps (FIFO: window 4, 4 steps; smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = published_results.parse_args(parser, argv)
     if args.quick:
         args.frames, args.multi_frames, args.sweep_frames, args.steps = [24], 24, 24, 2
+        args.fifo_window, args.fifo_steps = 4, 4
+    if args.fifo_steps is None:
+        args.fifo_steps = -(-args.steps // args.fifo_window) * args.fifo_window
+    args.method_table = {**SINGLE_METHODS, **host_methods}
+    args.methods = [*args.methods, *(k for host in args.hosts for k in HOST_METHODS[host] if k not in args.methods)]
     if min(*args.frames, args.multi_frames, args.sweep_frames) < 17:
         parser.error("--frames, --multi-frames and --sweep-frames must exceed the 16-frame window (>= 17)")
     torch.manual_seed(0)
-    render = Renderer(args.model, args.steps, args.guidance)
+    render = Renderer(args.model, args.steps, args.guidance, {"window": args.fifo_window, "steps": args.fifo_steps})
     suffix = f"_{args.tag}" if args.tag else "_quick" if args.quick else ""
     report = {"model": str(args.model), "methods": args.methods, "steps": args.steps, "guidance": args.guidance, "seeds": args.seeds,
               "windows": {"context_length": 16, "context_stride": 4, "weighting": "pyramid"},
+              "hosts": {"fifo": {"window": args.fifo_window, "steps": args.fifo_steps, "lookahead": True},
+                        "freelong": {"local_frames": 16, "local_stride": 4, "cutoffs": [0.25, 0.25]}}
+              if args.hosts or set(args.methods) & set(host_methods) else {},
               "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads()}
     strips: dict = {}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -257,3 +257,14 @@ def test_long_video_benchmark_quick_run(tmp_path):
     assert all(r["transitions"] == len(module.SCHEDULES) and r["completed"] <= r["transitions"] and "onset_mean" in r
                for r in multi.values())
     assert (tmp_path / "long_video_quick.png").stat().st_size > 5_000
+
+
+def test_long_video_benchmark_runs_fifo_and_freelong(tmp_path):
+    module = _load("long_video")
+    report = module.main(["--quick", "--sections", "single", "--methods", "FIFO", "FreeLong", "--captions", "1",
+                          "--tag", "hosts", "--out", str(tmp_path)])
+    single = report["single"]["24"]
+    assert set(single) == {"FIFO", "FreeLong"} and report["hosts"]["fifo"] == {"window": 4, "steps": 4, "lookahead": True}
+    assert all(len(row["videos"]) == 1 and row["seconds_per_frame"] > 0 for row in single.values())
+    parser_hosts = module.HOST_METHODS
+    assert set(parser_hosts) == {"fifo", "freelong"} and "FIFO+TiARA" in parser_hosts["fifo"]

@@ -103,8 +103,10 @@ class DemoSession:
     def video(self, schedule_rows, negative_prompt: str = "", frames: int = 32, window: int = 16, stride: int = 4,
               tiara: bool = True, alpha: float = 5.0, window_length: int = 7, adaptive: bool = True,
               prompt_blend: bool = True, transition: float = 0.5, scheduler: str = "default", steps: int = 20,
-              guidance: float = 7.5, seed: int = 0, compare: bool = False, fps: float = 8.0, upscale: int = 4) -> dict:
-        """Render a video from schedule rows [(frame, prompt), ...].
+              guidance: float = 7.5, seed: int = 0, compare: bool = False, fps: float = 8.0, upscale: int = 4,
+              long_video: str = "windows") -> dict:
+        """Render a video from schedule rows [(frame, prompt), ...] with the long-video method
+        ``long_video`` ("windows", "fifo" or "freelong").
 
         Returns:
             {"mp4": path, "gif": path, "settings": dict (no server paths), "settings_file": path,
@@ -119,6 +121,7 @@ class DemoSession:
             "tiara": {"alpha": float(alpha) if tiara else 0.0, "window_length": _whole(window_length, "TiARA window length", 1),
                       "adaptive": bool(adaptive)},
             "prompt_blend": bool(prompt_blend), "transition": transition, "fps": fps, "upscale": _whole(upscale, "upscale", 1, 16),
+            "long_video": long_video,
         }
         job = self._job("video", {**values, "name": "video"})
         self._check_work(job.settings, compare)

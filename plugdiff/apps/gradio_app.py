@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..pipelines.animatediff.hosts import HOSTS
 from .restore import OPERATORS
 from .schedulers import SCHEDULERS
 from .third_party_logs import hide_unactionable_messages
@@ -71,11 +72,11 @@ def build_demo(session: "DemoSession"):
         return show
 
     def on_video(rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend, transition,
-                 scheduler, steps, guidance, seed, compare, request: gr.Request,
+                 scheduler, steps, guidance, seed, compare, long_video, request: gr.Request,
                  progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (gradio's idiom)
         with user_errors(request):
             out = session.video(rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend,
-                                transition, scheduler, steps, guidance, seed, compare)
+                                transition, scheduler, steps, guidance, seed, compare, long_video=long_video)
         return out["mp4"], out["mp4_without_tiara"], out["gif"], out["settings_file"], out["settings"]
 
     def on_restore(image, example, operator, noise, method, samples, simulate, seed, dps_steps, request: gr.Request,
@@ -111,11 +112,17 @@ def build_demo(session: "DemoSession"):
                     frames = gr.Slider(1, MAX_FRAMES, value=32, step=1, label="Frames")
                     messages.under([frames], "frames")
                     messages.clear_on(schedule_message, [frames])  # key frames are checked against the frames
-                    with gr.Accordion("Windows, TiARA, PromptBlend", open=False) as more:
+                    with gr.Accordion("Long-video method, windows, TiARA, PromptBlend", open=False) as more:
                         window = gr.Slider(2, 32, value=16, step=1, label="Window (frames)")
                         messages.under([window], "window", accordion=more)
                         stride = gr.Slider(1, 32, value=4, step=1, label="Stride (frames)")
                         messages.under([stride, window], "stride", accordion=more)
+                        long_video = gr.Dropdown(
+                            list(HOSTS), value="windows", label="Long-video method",
+                            info="windows: every frame in 4 windows per step; fifo: FIFO-Diffusion, flat memory, "
+                                 "steps a multiple of the window; freelong: all frames at once, memory grows",
+                        )
+                        messages.under([long_video, window], "long_video", "fifo_lookahead", accordion=more)
                         tiara = gr.Checkbox(value=True, label="TiARA")
                         alpha = gr.Slider(0, 10, value=5, step=0.5, label="TiARA alpha")
                         window_length = gr.Slider(3, 15, value=7, step=2, label="TiARA window length L")
@@ -142,7 +149,7 @@ def build_demo(session: "DemoSession"):
                     compare = gr.Checkbox(value=False, label="Also render TiARA off (same seed), side by side")
                     generate = gr.Button("Generate", variant="primary")
                     video_inputs = [rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend,
-                                    transition, scheduler, steps, guidance, seed, compare]
+                                    transition, scheduler, steps, guidance, seed, compare, long_video]
                     messages.under(video_inputs)  # any other error: under the button
                 with gr.Column():
                     with gr.Row():

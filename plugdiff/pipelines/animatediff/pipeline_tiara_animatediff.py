@@ -1,4 +1,5 @@
-"""AnimateDiff for long videos: window denoising in flat memory, with TiARA and PromptBlend."""
+"""AnimateDiff for long videos: window denoising, FIFO-Diffusion or FreeLong, with TiARA and
+PromptBlend."""
 
 from __future__ import annotations
 
@@ -18,17 +19,24 @@ from diffusers.image_processor import PipelineImageInput
 from diffusers.loaders import TextualInversionLoaderMixin
 from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineOutput
 from diffusers.utils import USE_PEFT_BACKEND, deprecate, scale_lora_layers, unscale_lora_layers
+from diffusers.utils.torch_utils import randn_tensor
 
 from ...attention_processors import (
+    SpectralBlendSettings,
     TiaraSettings,
     disable_promptblend,
+    disable_spectral_blend,
     disable_tiara,
     enable_promptblend,
+    enable_spectral_blend,
     enable_tiara,
     tiara_controller,
 )
 from ..argument_checks import check_int, check_video_call
+from .fifo import FrameStepper, diagonal_queue, fifo_denoise
 from .frame_conditions import FrameConditions
+from .frame_timesteps import frame_timesteps
+from .hosts import FifoSettings, resolve_host
 from .prompt_alignment import aligned_input_ids
 from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
 from .prompt_schedule import PromptSchedule, is_schedule
@@ -57,8 +65,15 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
     (``enable_free_noise``), the UNet sees all frames at once and its motion modules window
     themselves (memory growing with frames); TiARA and PromptBlend work the same there.
 
+    Two other long-video methods (hosts) are a choice of the call (``long_video=``):
+    ``"fifo"``, FIFO-Diffusion's diagonal denoising (:mod:`~plugdiff.pipelines.animatediff.fifo`:
+    a queue of frames at increasing noise levels, a timestep per frame through the UNet, flat
+    memory), and ``"freelong"``, FreeLong's SpectralBlend temporal attention
+    (:mod:`~plugdiff.attention_processors.spectral_blend`: the UNet sees all frames; global and
+    local temporal attention blended in the frequency domain; memory grows with frames).
+
     TiARA (``tiara=`` in the call, or :func:`~plugdiff.attention_processors.enable_tiara` on the
-    pipeline) reweights the temporal attention inside every window.
+    pipeline) reweights the temporal attention inside every window, on every host.
 
     A prompt schedule (``{0: "...", 48: "..."}``, prompt-travel text or a
     :class:`~plugdiff.pipelines.PromptSchedule`) makes a multi-prompt video. With PromptBlend
@@ -104,6 +119,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         tiara: TiaraSettings | dict | None = None,
         windows: WindowSettings | dict | bool | None = None,
         prompt_blend: PromptBlendSettings | dict | bool = True,
+        long_video: str | FifoSettings | SpectralBlendSettings | dict | None = None,
         **kwargs,
     ) -> AnimateDiffPipelineOutput | tuple:
         """Generate a video.
@@ -129,6 +145,14 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             prompt_blend: for a prompt schedule: True (PromptBlend, default settings), a
                 ``PromptBlendSettings`` / dict (``transition``, ``step_range``), or False
                 (diffusers' linear interpolation baseline). Ignored for a single prompt.
+            long_video: the long-video method: None or "windows" (window denoising as set by
+                ``windows``, or diffusers' FreeNoise when enabled), "fifo" (FIFO-Diffusion;
+                ``num_inference_steps`` must be a multiple of its window; a ``FifoSettings`` or
+                ``{"host": "fifo", "window": 16, "lookahead": True}``), or "freelong" (FreeLong's
+                SpectralBlend; a ``SpectralBlendSettings`` or ``{"host": "freelong", ...}`` of its
+                fields; ``windows`` sets its local window and FreeNoise noise). FIFO needs a
+                scheduler that steps per frame (DDIM, DDPM, Euler, Euler ancestral,
+                AcceleratedDDPM) and takes no ``latents`` or step callbacks.
             callback_on_step_end_tensor_inputs: any of "latents", "noise_pred",
                 "prompt_embeds" (the text conditions, (B, F, L, D) per frame or (B, 1, L, D);
                 PromptBlend's anchors) and "negative_prompt_embeds" ((B, 1, L, D), or None
@@ -144,12 +168,25 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 raise ValueError(f"`{name}`={size} must be divisible by the VAE factor {self.vae_scale_factor}.")
         tiara_settings = _as_settings(tiara, TiaraSettings, "tiara")
         blend_settings = _blend_settings(prompt_blend)
+        host, host_settings = resolve_host(long_video)
         schedule = self._check_prompt(
             prompt, num_frames, height, width, callback_steps, negative_prompt, prompt_embeds, negative_prompt_embeds,
             ip_adapter_image, ip_adapter_image_embeds, callback_on_step_end_tensor_inputs,
         )
-        window_settings, frame_windows = self._plan_windows(windows, num_frames)
-        temporal_frames = min(num_frames, self._free_noise_context_length) if self.free_noise_enabled else len(frame_windows[0])
+        if host == "fifo":
+            self._check_fifo_call(latents, callback_on_step_end, callback)
+            window_settings, frame_windows = None, None
+            fifo_window = self._fifo_window(host_settings, windows)
+            host_settings.partitions(num_inference_steps, fifo_window)
+            temporal_frames = fifo_window
+        elif host == "freelong":
+            window_settings, host_settings = self._plan_freelong(host_settings, windows, num_frames)
+            frame_windows = [list(range(num_frames))]
+            temporal_frames = min(num_frames, host_settings.local_frames)
+        else:
+            window_settings, frame_windows = self._plan_windows(windows, num_frames)
+            temporal_frames = (min(num_frames, self._free_noise_context_length) if self.free_noise_enabled
+                               else len(frame_windows[0]))
         self._check_window_frames(tiara_settings, temporal_frames)
         self._guidance_scale = guidance_scale
         self._clip_skip = clip_skip
@@ -175,19 +212,10 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
-        user_latents = latents is not None
-        latents = self.prepare_latents(
-            batch_size, self.unet.config.in_channels, num_frames, height, width, conditions.anchor.dtype, device, generator, latents
-        )
-        if window_settings and window_settings.noise_reuse == "shuffle" and not user_latents:
-            latents = reuse_noise(
-                latents, window_settings.context_length, window_settings.context_stride,
-                generator[0] if isinstance(generator, list) else generator,
-            )
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
-        weights = window_weights(len(frame_windows[0]), window_settings.weighting if window_settings else "flat")
 
-        with self._tiara_for_call(tiara_settings), self._promptblend_for_call(conditions, blend_settings) as blend:
+        with self._tiara_for_call(tiara_settings), self._promptblend_for_call(conditions, blend_settings) as blend, \
+                self._spectral_blend_for_call(host_settings if host == "freelong" else None):
 
             def window_model(x: torch.Tensor, frames: list[int], t) -> torch.Tensor:
                 model_input = torch.cat([x] * 2) if self.do_classifier_free_guidance else x
@@ -199,33 +227,19 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                     model_input, t, encoder_hidden_states=encoder_hidden_states, cross_attention_kwargs=cross_attention_kwargs,
                     added_cond_kwargs=added_cond_kwargs,
                 ).sample
-                if self.do_classifier_free_guidance:
-                    uncond, cond = noise_pred.chunk(2)
-                    noise_pred = uncond + guidance_scale * (cond - uncond)
-                return noise_pred
+                return self._guided(noise_pred)
 
-            # FreeInit (Wu et al. 2023, enable_free_init): re-noise the result's low frequencies
-            # and denoise again, as AnimateDiffPipeline does
-            for free_init_iter in range(self._free_init_num_iters if self.free_init_enabled else 1):
-                if self.free_init_enabled:
-                    latents, timesteps = self._apply_free_init(latents, free_init_iter, num_inference_steps, device, latents.dtype, generator)
-                self._num_timesteps = len(timesteps)
-                with self.progress_bar(total=len(timesteps)) as progress_bar:
-                    for i, t in enumerate(timesteps):
-                        if self.interrupt:
-                            continue
-                        noise_pred = denoise_in_windows(lambda x, frames: window_model(x, frames, t), latents, frame_windows, weights)
-                        latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
-                        if callback_on_step_end is not None:
-                            step_state = {
-                                "latents": latents, "prompt_embeds": conditions.anchor,
-                                "negative_prompt_embeds": conditions.negative, "noise_pred": noise_pred,
-                            }
-                            callback_kwargs = {k: step_state[k] for k in callback_on_step_end_tensor_inputs}
-                            latents = callback_on_step_end(self, i, t, callback_kwargs).pop("latents", latents)
-                        if callback is not None and i % callback_steps == 0:
-                            callback(i, t, latents)
-                        progress_bar.update()
+            if host == "fifo":
+                latents = self._fifo_denoise(
+                    window_model, conditions, blend, host_settings, fifo_window, num_frames, batch_size, height, width,
+                    device, generator, extra_step_kwargs, added_cond_kwargs, cross_attention_kwargs,
+                )
+            else:
+                latents = self._window_denoise(
+                    window_model, window_settings, frame_windows, num_frames, num_inference_steps, batch_size, height,
+                    width, conditions, device, generator, latents, extra_step_kwargs, callback_on_step_end,
+                    callback_on_step_end_tensor_inputs, callback, callback_steps, freelong=host == "freelong",
+                )
 
         if output_type == "latent":
             video = latents
@@ -235,6 +249,113 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         if not return_dict:
             return (video,)
         return AnimateDiffPipelineOutput(frames=video)
+
+    # ------------------------------------------------------------------ denoising
+    def _guided(self, noise_pred: torch.Tensor) -> torch.Tensor:
+        """Classifier-free guidance on a model output whose first half is the negative batch."""
+        if not self.do_classifier_free_guidance:
+            return noise_pred
+        uncond, cond = noise_pred.chunk(2)
+        return uncond + self._guidance_scale * (cond - uncond)
+
+    def _window_denoise(
+        self, window_model, window_settings, frame_windows, num_frames, num_inference_steps, batch_size, height, width,
+        conditions, device, generator, latents, extra_step_kwargs, callback_on_step_end, callback_inputs, callback,
+        callback_steps, freelong: bool = False,
+    ) -> torch.Tensor:
+        """Every frame at the same level at every step: window denoising (one window of all frames
+        for FreeLong and diffusers' FreeNoise), with FreeInit when enabled."""
+        timesteps = self.scheduler.timesteps
+        user_latents = latents is not None
+        latents = self.prepare_latents(
+            batch_size, self.unet.config.in_channels, num_frames, height, width, conditions.anchor.dtype, device,
+            generator, latents,
+        )
+        if window_settings and window_settings.noise_reuse == "shuffle" and not user_latents:
+            latents = reuse_noise(
+                latents, window_settings.context_length, window_settings.context_stride,
+                generator[0] if isinstance(generator, list) else generator,
+            )
+        # FreeLong's one window of every frame: flat weights, so that the fusion is the identity
+        weighting = window_settings.weighting if window_settings and not freelong else "flat"
+        weights = window_weights(len(frame_windows[0]), weighting)
+        # FreeInit (Wu et al. 2023, enable_free_init): re-noise the result's low frequencies
+        # and denoise again, as AnimateDiffPipeline does
+        for free_init_iter in range(self._free_init_num_iters if self.free_init_enabled else 1):
+            if self.free_init_enabled:
+                latents, timesteps = self._apply_free_init(
+                    latents, free_init_iter, num_inference_steps, device, latents.dtype, generator
+                )
+            self._num_timesteps = len(timesteps)
+            with self.progress_bar(total=len(timesteps)) as progress_bar:
+                for i, t in enumerate(timesteps):
+                    if self.interrupt:
+                        continue
+                    noise_pred = denoise_in_windows(
+                        lambda x, frames: window_model(x, frames, t), latents, frame_windows, weights
+                    )
+                    latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
+                    if callback_on_step_end is not None:
+                        step_state = {
+                            "latents": latents, "prompt_embeds": conditions.anchor,
+                            "negative_prompt_embeds": conditions.negative, "noise_pred": noise_pred,
+                        }
+                        callback_kwargs = {k: step_state[k] for k in callback_inputs}
+                        latents = callback_on_step_end(self, i, t, callback_kwargs).pop("latents", latents)
+                    if callback is not None and i % callback_steps == 0:
+                        callback(i, t, latents)
+                    progress_bar.update()
+        return latents
+
+    def _fifo_denoise(
+        self, window_model, conditions, blend, settings: FifoSettings, window: int, num_frames: int, batch_size,
+        height, width, device, generator, extra_step_kwargs, added_cond_kwargs, cross_attention_kwargs,
+    ) -> torch.Tensor:
+        """FIFO-Diffusion (:mod:`.fifo`): a ``window``-frame clip denoised the ordinary way starts
+        the queue, then diagonal denoising produces the frames one by one."""
+        stepper = FrameStepper(self.scheduler)
+        timesteps = self.scheduler.timesteps
+        channels, dtype = self.unet.config.in_channels, conditions.anchor.dtype
+        frame_shape = (batch_size, channels, 1, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        self._num_timesteps = len(timesteps)
+        with self.progress_bar(total=len(timesteps) + num_frames) as progress_bar:
+            clip = self.prepare_latents(batch_size, channels, window, height, width, dtype, device, generator)
+            clip_frames = [min(f, num_frames - 1) for f in range(window)]
+            for t in timesteps:
+                output = window_model(clip, clip_frames, t)
+                clip = self.scheduler.step(output, t, clip, **extra_step_kwargs).prev_sample
+                progress_bar.update()
+            level_shape = (*frame_shape[:2], len(timesteps), *frame_shape[3:])
+            noise = randn_tensor(level_shape, generator=generator, device=device, dtype=dtype)
+            queue, labels = diagonal_queue(clip, timesteps, self.scheduler.add_noise, noise, settings.lookahead)
+
+            def fresh() -> torch.Tensor:
+                noise = randn_tensor(frame_shape, generator=generator, device=device, dtype=dtype)
+                return noise * self.scheduler.init_noise_sigma
+
+            with frame_timesteps(self.unet) as frame_unet:
+
+                def model(x: torch.Tensor, levels: torch.Tensor, frames: list[int]) -> torch.Tensor:
+                    model_input = torch.cat([x] * 2) if self.do_classifier_free_guidance else x
+                    model_input = stepper.scale_model_input(model_input, levels)
+                    encoder_hidden_states = conditions.window(frames)
+                    if blend is not None:
+                        blended = conditions.window(frames, blended=True)
+                        blend.update(encoder_hidden_states, blended, levels[len(frames) // 2])
+                    noise_pred = frame_unet(
+                        model_input, levels, encoder_hidden_states=encoder_hidden_states,
+                        cross_attention_kwargs=cross_attention_kwargs, added_cond_kwargs=added_cond_kwargs,
+                    ).sample
+                    return self._guided(noise_pred)
+
+                step = lambda output, x, levels: stepper.step(output, x, levels, **extra_step_kwargs)  # noqa: E731
+                frames = []
+                for frame in fifo_denoise(model, step, queue, labels, num_frames, window, settings.lookahead, fresh):
+                    frames.append(frame)
+                    progress_bar.update()
+                    if self.interrupt:
+                        break
+        return torch.stack(frames, dim=2)
 
     def to_json_string(self) -> str:
         """The config as stock ``AnimateDiffPipeline``'s, so that a saved folder loads with plain
@@ -399,6 +520,75 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 "most num_frames, or windows=False for a single pass."
             )
         return settings
+
+    def _check_fifo_call(self, latents, callback_on_step_end, callback) -> None:
+        """What FIFO-Diffusion does not take: it makes its own noise frame by frame, and has no
+        step at which the whole video's latents exist."""
+        problems = {
+            "diffusers' FreeNoise (call pipe.disable_free_noise())": self.free_noise_enabled,
+            "FreeInit (call pipe.disable_free_init())": self.free_init_enabled,
+            "`latents`": latents is not None,
+            "`callback_on_step_end` / `callback`": callback_on_step_end is not None or callback is not None,
+        }
+        given = [name for name, present in problems.items() if present]
+        if given:
+            raise ValueError(f"long_video='fifo' does not take {', '.join(given)}.")
+        FrameStepper(self.scheduler)  # raises for schedulers that cannot step per frame
+
+    def _fifo_window(self, settings: FifoSettings, windows) -> int:
+        """FIFO's frames per model call: its own ``window``, else ``windows``' context length, else
+        16 (at most the motion modules' maximum)."""
+        window = settings.window
+        if window is None and isinstance(windows, (WindowSettings, dict)):
+            window = _as_settings(windows, WindowSettings, "windows").context_length
+        window = window or min(16, self.motion_max_frames)
+        if window > self.motion_max_frames:
+            raise ValueError(
+                f"the FIFO window of {window} frames exceeds the motion modules' maximum of {self.motion_max_frames}."
+            )
+        return window
+
+    def _plan_freelong(self, settings: SpectralBlendSettings, windows, num_frames: int):
+        """FreeLong's window settings (FreeNoise noise over windows of the local length) and its
+        SpectralBlend settings with ``local_frames`` resolved."""
+        if self.free_noise_enabled:
+            raise ValueError(
+                "long_video='freelong' replaces diffusers' FreeNoise: call pipe.disable_free_noise() first."
+            )
+        if windows is False:
+            raise ValueError(
+                "long_video='freelong' sets its local window and noise with `windows`; windows=False is not "
+                "meaningful."
+            )
+        length = settings.local_frames
+        if windows is None or windows is True:
+            window_settings = WindowSettings(context_length=length or min(16, self.motion_max_frames))
+        else:
+            window_settings = _as_settings(windows, WindowSettings, "windows")
+        length = length or window_settings.context_length
+        if length > self.motion_max_frames:
+            raise ValueError(
+                f"FreeLong's local window of {length} frames exceeds the motion modules' maximum of "
+                f"{self.motion_max_frames}."
+            )
+        if window_settings.context_length > num_frames:
+            window_settings = WindowSettings(num_frames, min(window_settings.context_stride, num_frames),
+                                             window_settings.weighting, window_settings.noise_reuse)
+        stride = min(settings.local_stride, length)
+        blend = SpectralBlendSettings(length, stride, settings.temporal_cutoff, settings.spatial_cutoff)
+        return window_settings, blend
+
+    @contextlib.contextmanager
+    def _spectral_blend_for_call(self, settings: SpectralBlendSettings | None):
+        """FreeLong's SpectralBlend on the motion modules for one call (on top of TiARA's)."""
+        if settings is None:
+            yield
+            return
+        enable_spectral_blend(self, settings)
+        try:
+            yield
+        finally:
+            disable_spectral_blend(self)
 
     def _check_window_frames(self, tiara_settings: TiaraSettings | None, frames: int) -> None:
         settings = tiara_settings or getattr(tiara_controller(self), "settings", None)
