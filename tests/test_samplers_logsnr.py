@@ -16,6 +16,8 @@ from plugdiff.evaluation import solve_probability_flow
 from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedLogSNRScheduler, denoise
 from plugdiff.samplers.scheduling_accelerated_logsnr import (
     INTERPOLATIONS,
+    EpsJump,
+    GaussianJump,
     data_step_weights,
     final_eps_weights,
     gaussian_final_step,
@@ -197,8 +199,8 @@ def test_gaussian_final_step_only_below_the_noise_threshold():
     for steps in (5, 8):
         sched = AcceleratedLogSNRScheduler(**{**EXACT, "timestep_spacing": "trailing"}, final_step="gaussian")
         sched.set_timesteps(steps)
-        kinds[steps] = sched._pred[-1][0]
-    assert kinds == {5: "eps", 8: "gaussian"}
+        kinds[steps] = type(sched._plan[-1])
+    assert kinds == {5: EpsJump, 8: GaussianJump}
 
 
 def test_one_step_returns_the_data_prediction():

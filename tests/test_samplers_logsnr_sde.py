@@ -20,6 +20,7 @@ from plugdiff.samplers import (
 )
 from plugdiff.samplers.scheduling_accelerated_logsnr import (
     INTERPOLATIONS,
+    GaussianJump,
     data_step_weights,
     log_snr,
 )
@@ -96,9 +97,9 @@ def test_sde_is_seeded_and_random():
 def test_gaussian_final_step_draws_nothing_between_its_two_outputs():
     sched = AcceleratedLogSNRScheduler(**EXACT, **SDE)
     sched.set_timesteps(10)
-    assert sched._pred[-1][0] == "gaussian"
-    assert sched._noise_std[-2] == 0.0 and sched._noise_std[-1] == 0.0
-    assert all(s > 0 for s in sched._noise_std[:-2])
+    *steps, before_jump, jump = sched._plan
+    assert isinstance(jump, GaussianJump) and before_jump.noise_std == 0.0
+    assert all(step.noise_std > 0 for step in steps)
 
 
 def test_sde_kl_below_the_stochastic_baselines():

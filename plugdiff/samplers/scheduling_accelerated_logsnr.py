@@ -1,10 +1,12 @@
 """Data-prediction (x0) form of the accelerated correction over log-SNR, orders 2 and 3, with an
 optional corrector that reuses the next model call and an optional stochastic (SDE) form
-(plugdiff's own design)."""
+(plugdiff's own design; derivation and measurements: docs/samplers.md, "Beyond the paper")."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -15,13 +17,11 @@ from diffusers import SchedulerMixin  # noqa: F401
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils.torch_utils import randn_tensor
 
-from .scheduling_base import AcceleratedSchedulerBase, _check_choice, _check_int
+from .scheduling_base import AcceleratedSchedulerBase, check_bool, check_choice, check_int, check_number
 
 # alpha-bar floor for log-SNR (a zero-terminal-SNR schedule has a = 0 at its first timestep)
 _MIN_LEVEL = 2.0**-24
 _GAUSS = np.polynomial.legendre.leggauss(32)
-_OWN_ARGUMENTS = ("self", "__class__", "solver_order", "use_corrector", "lower_order_final", "interpolation",
-                  "final_step", "final_fit_min_alpha_bar", "stochasticity")
 FINAL_STEPS = ("polynomial", "gaussian")
 
 INTERPOLATIONS = {
@@ -104,100 +104,98 @@ def gaussian_final_step(xbar: torch.Tensor, eps: torch.Tensor, eps_before: torch
     return xbar - q * sigma_bar**2 * phi
 
 
+class DataStep(NamedTuple):
+    r"""One step in the data prediction, :math:`x_{k+1} = c\,x_k + \sum_j w_j \hat x_{0,k-j} + s z`."""
+
+    decay: float
+    """c = (sigma_{k+1} / sigma_k) e^{-tau^2 h}: what is left of the sample (0 at sigma = 0)."""
+    weights: list[float]
+    """w_j, alpha_{k+1} included, on the data predictions x0_k, x0_{k-1}, ... (newest first)."""
+    noise_std: float
+    """s = sigma_{k+1} sqrt(1 - e^{-2 tau^2 h}), the std of the fresh draw z (0: none)."""
+
+
+class EpsJump(NamedTuple):
+    r"""The jump to sigma = 0 in DDIM's variables, :math:`x_0 = r\,x_k - \sum_j w_j \varepsilon_{k-j}`."""
+
+    alpha_ratio: float
+    """r = alpha_{k+1} / alpha_k."""
+    weights: list[float]
+    """w_j, alpha_{k+1} included, on the eps that x0_k, x0_{k-1}, ... imply (newest first)."""
+
+
+class GaussianJump(NamedTuple):
+    """The jump to sigma = 0 by a one-dimensional Gaussian flow fitted per element to the last two
+    outputs (:func:`gaussian_final_step`)."""
+
+    sigma_bar: float
+    """sigma / alpha at this level."""
+    sigma_bar_before: float
+    """sigma / alpha at the level before."""
+
+
+class Correction(NamedTuple):
+    r"""The step k-1 -> k taken again with the output at k as its newest node,
+    :math:`x_k = c\,x_{k-1} + \sum_j w_j \hat x_{0,k-j}` (+ the predictor's draw, reused)."""
+
+    decay: float
+    """c, as in the predictor's :class:`DataStep`."""
+    weights: list[float]
+    """w_j on x0_k, x0_{k-1}, ... (newest first), one more than the predictor's."""
+
+
+Step = DataStep | EpsJump | GaussianJump
+
+
+@dataclass
+class History:
+    """What the sampler keeps between steps."""
+
+    DEPTH = 4
+    """Outputs kept: order 3 and the corrector's extra node."""
+
+    x0s: list[torch.Tensor] = field(default_factory=list)
+    """The (clipped) data predictions, newest first."""
+    eps: list[torch.Tensor] = field(default_factory=list)
+    """The eps each of ``x0s`` implies at its level, newest first."""
+    state: torch.Tensor | None = None
+    """The sample the last step started from (corrected, with the corrector)."""
+    noise: torch.Tensor | None = None
+    """The last predictor's draw, scaled (None: it drew nothing); the corrector adds it back."""
+
+    def add(self, x0: torch.Tensor, eps: torch.Tensor) -> None:
+        self.x0s = [x0, *self.x0s][: self.DEPTH]
+        self.eps = [eps, *self.eps][: self.DEPTH]
+
+
+def newest(k: int, count: int) -> list[int]:
+    """Indices k, k-1, ... of the ``count`` newest outputs at step k (fewer on the first steps)."""
+    return list(range(k, max(k - count, -1), -1))
+
+
 class AcceleratedLogSNRScheduler(AcceleratedSchedulerBase):
-    r"""Multistep sampler on the data prediction over log-SNR, orders 2 and 3, optional corrector;
-    one model call per step, a drop-in for ``DDIMScheduler`` / ``DPMSolverMultistepScheduler``.
+    r"""Multistep sampler on the data prediction over log-SNR, orders 2 and 3, optional corrector and
+    stochastic form; one model call per step, a drop-in for ``DDIMScheduler`` /
+    ``DPMSolverMultistepScheduler``.
 
-    **Derivation.** With :math:`\alpha = \sqrt{\bar a}`, :math:`\sigma = \sqrt{1-\bar a}`, log-SNR
-    :math:`\lambda = \log(\alpha/\sigma)` and the data prediction
-    :math:`\hat x_0 = (x - \sigma\varepsilon)/\alpha`, the probability-flow ODE is linear in x
-    with source :math:`\hat x_0`: :math:`d(x/\sigma)/d\lambda = e^{\lambda}\hat x_0` (Lu et al.,
-    DPM-Solver++, arXiv 2211.01095, eq. 9). Between grid levels s -> t, :math:`h = \lambda_t-\lambda_s`,
-
-    .. math::
-        x_t = \frac{\sigma_t}{\sigma_s} x_s + \alpha_t \int_0^h e^{u-h}\, \hat x_0(\lambda_s + u)\, du .
-
-    The accelerated sampler of Li et al. (ICML 2024, arXiv 2403.03852) integrates its ODE
-    exactly against the linear interpolant of the last two model outputs, in eps and alpha-bar.
-    Here the *data prediction* is interpolated through the last p outputs (p =
-    ``solver_order``, lower for the first steps) and the integral is taken exactly against
-    that polynomial: :math:`x_t = (\sigma_t/\sigma_s) x_s + \alpha_t \sum_j w_j \hat x_{0,j}`,
-    :math:`\sum_j w_j \rho_j^m = \int_0^h e^{u-h} \rho(u)^m du` (:func:`data_step_weights`);
-    local error :math:`O(h^{p+1})`. With ``interpolation="log_snr"`` the polynomial variable is
-    :math:`\rho = \lambda` itself (for p = 2 then
-    :math:`w = (1-e^{-h}) \hat x_{0,s} + (h-1+e^{-h}) D`, D the divided difference, where
-    DPM-Solver++(2M) uses :math:`(1-e^{-h})h/2` in place of :math:`h-1+e^{-h}`). The default
-    ``"asinh_sigma"`` uses :math:`\rho = \operatorname{asinh}(\bar\sigma)`,
-    :math:`\bar\sigma = \sigma/\alpha = e^{-\lambda}`: equal to :math:`\log 2 - \lambda` at high
-    noise (DPM-Solver's reason for log-SNR holds there) and to DDIM's :math:`\bar\sigma` at
-    low noise, where the accelerated sampler works. That matters on the usual grids: "trailing"
-    or "leading" spacing makes the last steps a fixed ratio in t, i.e. a fixed step in
-    :math:`\lambda` whatever the number of steps, while their step in :math:`\bar\sigma` shrinks.
-    Measured on exact scores (6-D mixture, 20-100 steps): observed order 2.3 against 1.4 for
-    ``"log_snr"``, with errors within 2% of it at 5-10 steps on the benchmark targets.
-    ``"asinh_sigma_sq"`` uses :math:`\rho = \operatorname{asinh}(\bar\sigma^2/2)`: again
-    :math:`-2\lambda` at high noise, but :math:`\bar\sigma^2/2` at low noise, the variable the
-    flow is smooth in there (:math:`d\bar x/d(\bar\sigma^2)` is a scaled score, a smooth function
-    of :math:`\bar\sigma^2`; :math:`\hat x_0` of a Gaussian is a function of :math:`\bar\sigma^2`)
-    and the one a linear-beta schedule steps evenly in at small t (:math:`\bar\sigma^2 \approx
-    -\log\bar a = \sum\beta`). With the Gaussian final step it carries the third-order form's
-    order through the low-noise steps of the usual grids (6-D mixture, 20-100 trailing steps, 3M
-    + corrector + Gaussian final: slope -3.15 against -2.43 with ``"asinh_sigma"``); with the
-    polynomial jump that jump's own error dominates and ``"asinh_sigma"`` does better (3M: -1.93
-    against -1.89, 2M: -2.27 against -1.72), so it stays the default. The scale 1/2 puts
-    the change of regime at :math:`\bar\sigma^2 \approx 2`; it was chosen among
-    :math:`\operatorname{asinh}(c\bar\sigma^2)`, c = 1/2, 1, 2, and :math:`\log(1 + c\bar\sigma^2)`,
-    c = 1/2, 1, 2, on the benchmark targets and confirmed on two image mixtures not in the
-    benchmark (other seeds and spectra), where it had the lowest error of them at 5-20 steps
-    within 1%.
-
-    **Corrector** (``use_corrector``, after UniPC, Zhao et al., arXiv 2302.04867): the output
-    at the predicted :math:`x_t` is the newest node of a degree-p interpolant, so the step
-    s -> t is recomputed with nodes t, s, r, ... (one order higher) before stepping on; the
-    model is not called again (its output stays the one at the predicted point).
-
-    **Jump to sigma = 0.** With the default ``set_alpha_to_one`` the last step ends at
-    :math:`\lambda = \infty`, where any extrapolation of :math:`\hat x_0` beyond the data level
-    decides the output alone. That step is taken in DDIM's variables instead,
-    :math:`x_0 = \bar x_s - \int_0^{\bar\sigma_s} \varepsilon\, d\bar\sigma` (:math:`\bar x = x/\alpha`),
-    with eps (the one the clipped x0 implies) interpolated as a polynomial in
-    :math:`\bar\sigma^2` through the last ``min(solver_order, 2)`` outputs
-    (:func:`final_eps_weights`; a quadratic overshot in our measurements), or, with
-    ``lower_order_final``, the first-order data-form limit :math:`x_0 = \hat x_{0,s}` (how
-    DPM-Solver++ and UniPC end).
-
-    **Gaussian final step** (``final_step="gaussian"``, plugdiff's own): the polynomial jump to
-    sigma = 0 cannot know where sharp data components narrow below the last model call. Instead,
-    each element's last two outputs are fitted by the flow of a one-dimensional Gaussian, whose
-    jump is exact (:func:`gaussian_final_step`); a point mass gives back the DDIM step. It is
-    used when the last model call is at :math:`\bar a \ge` ``final_fit_min_alpha_bar`` (0.75 by
-    default); above that noise, the two levels are too far apart for one Gaussian per element
-    (measured on the image mixture at 5 trailing steps, last call at :math:`\bar a = 0.66`: 1.37x
-    the polynomial jump's error), and the polynomial jump is taken. With the corrector, the
-    fit starts from the corrected state.
-
-    **Stochastic form** (``stochasticity`` :math:`\tau > 0`): the reverse SDE family of SA-Solver
-    (Xue et al., NeurIPS 2023, arXiv 2309.05019, eq. 10; :math:`\tau = 1` is the reverse SDE of
-    Lu et al., DPM-Solver++(2M) SDE), integrated exactly against the same interpolant:
+    With :math:`\alpha = \sqrt{\bar a}`, :math:`\sigma = \sqrt{1-\bar a}`, :math:`\lambda = \log(\alpha/\sigma)`,
+    :math:`h = \lambda_t - \lambda_s` and the data prediction :math:`\hat x_0` interpolated by the
+    polynomial in :math:`\rho(\lambda)` through the last p outputs, a step s -> t is
 
     .. math::
         x_t = \frac{\sigma_t}{\sigma_s} e^{-\tau^2 h} x_s
               + \alpha_t \int_0^h (1+\tau^2) e^{(1+\tau^2)(u-h)}\, \hat x_0(\lambda_s + u)\, du
               + \sigma_t \sqrt{1 - e^{-2\tau^2 h}}\; z ,
 
-    which keeps the marginal :math:`\alpha_t x_0 + \sigma_t z'` when the data prediction is
-    exact (for :math:`\tau = 0` it is the ODE step above). With the corrector, the corrected
-    step reuses the predictor's draw z. The jump to sigma = 0 is deterministic (no noise is left
-    to add there) and taken as above. Where that jump reads the last two outputs (the Gaussian
-    fit, or the eps polynomial without ``lower_order_final``), the step between them is the
-    ODE's too: both read the outputs as points of one flow. With a draw between them a point mass
-    is no longer recovered exactly, and the exact KL on Gaussian targets grew with the number of
-    steps (5-D target, order 3, tau = 1, Gaussian final step: 0.12 at 10 steps, 0.16 at 20,
-    against 0.08 and 0.04 without that draw).
+    integrated exactly against that polynomial (:func:`data_step_weights`); :math:`\tau = 0` is the
+    probability-flow ODE. The jump to sigma = 0 is taken in DDIM's variables
+    (:func:`final_eps_weights`) or by a per-element Gaussian fit (:func:`gaussian_final_step`).
 
-    All weights are float64 tables built once per ``set_timesteps``. Clipping / thresholding act
-    on :math:`\hat x_0`, the quantity being integrated, so a pixel-space prior keeps its colours
-    without ``use_clipped_model_output``.
+    Source: the data-prediction ODE of DPM-Solver++ (Lu et al., arXiv 2211.01095, eq. 9) integrated
+    exactly against an interpolant as in the accelerated sampler (Li et al., ICML 2024, arXiv
+    2403.03852); the corrector after UniPC (Zhao et al., arXiv 2302.04867); the SDE family of SA-Solver
+    (Xue et al., NeurIPS 2023, arXiv 2309.05019, eq. 10). plugdiff's own combination: derivation and
+    measurements in docs/samplers.md, "Beyond the paper: AcceleratedLogSNRScheduler".
 
     Args (beyond ``DDIMScheduler``'s):
         solver_order: 2 or 3, the number of model outputs in the interpolant.
@@ -205,10 +203,10 @@ class AcceleratedLogSNRScheduler(AcceleratedSchedulerBase):
         lower_order_final: end a schedule whose last level is sigma = 0 with the first-order
             step (return the data prediction) instead of the eps extrapolation; no effect when
             the last level has sigma > 0 (``set_alpha_to_one=False``).
-        interpolation: "asinh_sigma" (default), "log_snr" or "asinh_sigma_sq", the variable x0 is
-            interpolated in (see above).
-        final_step: "polynomial" (default) or "gaussian", how the jump to sigma = 0 is taken
-            (see above; no effect when the last level has sigma > 0).
+        interpolation: the variable rho x0 is interpolated in, "asinh_sigma" (default,
+            asinh(sigma / alpha)), "log_snr" (-lambda) or "asinh_sigma_sq" (asinh(sigma^2 / (2 alpha^2))).
+        final_step: "polynomial" (default) or "gaussian", how the jump to sigma = 0 is taken (no
+            effect when the last level has sigma > 0).
         final_fit_min_alpha_bar: the Gaussian final step is used only when the last model call
             is at alpha-bar >= this value.
         stochasticity: tau >= 0, the noise of the stochastic form (0: the probability-flow ODE,
@@ -243,81 +241,85 @@ class AcceleratedLogSNRScheduler(AcceleratedSchedulerBase):
         final_fit_min_alpha_bar: float = 0.75,
         stochasticity: float = 0.0,
     ):
-        # diffusers reads the config keys off this signature, so the base arguments are repeated here
-        base_kwargs = {k: v for k, v in locals().items() if k not in _OWN_ARGUMENTS}
-        if _check_int("solver_order", solver_order, 1) not in (2, 3):
+        if check_int("solver_order", solver_order, 1) not in (2, 3):
             raise ValueError(f"`solver_order` must be 2 or 3, got {solver_order}.")
-        for name, value in (("use_corrector", use_corrector), ("lower_order_final", lower_order_final)):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{name}` must be a bool, got {type(value).__name__} ({value!r}).")
-        _check_choice("interpolation", interpolation, tuple(INTERPOLATIONS))
-        _check_choice("final_step", final_step, FINAL_STEPS)
-        if isinstance(final_fit_min_alpha_bar, bool) or not isinstance(final_fit_min_alpha_bar, (int, float)) \
-                or not 0 <= final_fit_min_alpha_bar <= 1:
-            raise ValueError(f"`final_fit_min_alpha_bar` must be a number in [0, 1], got {final_fit_min_alpha_bar!r}.")
-        if isinstance(stochasticity, bool) or not isinstance(stochasticity, (int, float)) \
-                or not 0 <= stochasticity < math.inf:
-            raise ValueError(f"`stochasticity` must be a finite number >= 0, got {stochasticity!r}.")
-        super().__init__(**base_kwargs)
+        check_bool("use_corrector", use_corrector)
+        check_bool("lower_order_final", lower_order_final)
+        check_choice("interpolation", interpolation, tuple(INTERPOLATIONS))
+        check_choice("final_step", final_step, FINAL_STEPS)
+        check_number("final_fit_min_alpha_bar", final_fit_min_alpha_bar, 0, 1)
+        check_number("stochasticity", stochasticity, 0)
+        # diffusers reads the config keys off this signature, so the base arguments are repeated here
+        super().__init__(
+            num_train_timesteps=num_train_timesteps, beta_start=beta_start, beta_end=beta_end,
+            beta_schedule=beta_schedule, trained_betas=trained_betas, clip_sample=clip_sample,
+            set_alpha_to_one=set_alpha_to_one, steps_offset=steps_offset, prediction_type=prediction_type,
+            thresholding=thresholding, dynamic_thresholding_ratio=dynamic_thresholding_ratio,
+            clip_sample_range=clip_sample_range, sample_max_value=sample_max_value,
+            timestep_spacing=timestep_spacing, rescale_betas_zero_snr=rescale_betas_zero_snr,
+            variance_type=variance_type,
+        )
 
     def _precompute(self, levels: np.ndarray) -> None:
-        order, n = self.config.solver_order, len(levels) - 1
-        rho = INTERPOLATIONS[self.config.interpolation]
+        """The step plan of levels a[0..N]: ``self._plan[k]`` takes step k -> k + 1,
+        ``self._corrections[k]`` (k >= 1) retakes step k-1 -> k."""
+        config, n = self.config, len(levels) - 1
+        rho = INTERPOLATIONS[config.interpolation]
         alpha, sigma, lam = np.sqrt(levels), np.sqrt(1.0 - levels), log_snr(levels)
-        history = lambda k, p: list(range(k, max(k - p, -1), -1))  # noqa: E731  (k, k-1, ...)
-        self._pred = []  # ("x0", sigma ratio, weights on x0_k, x0_{k-1}, ...) or ("eps", alpha ratio, weights on eps)
-        gaussian_final = (self.config.final_step == "gaussian" and n > 1 and sigma[n] == 0
-                          and levels[n - 1] >= self.config.final_fit_min_alpha_bar)
-        tau2 = np.full(n, float(self.config.stochasticity) ** 2)  # per step
-        if n > 1 and sigma[n] == 0 and (gaussian_final or (order > 1 and not self.config.lower_order_final)):
+        ends_at_zero = n > 1 and sigma[n] == 0
+        gaussian_final = (ends_at_zero and config.final_step == "gaussian"
+                          and levels[n - 1] >= config.final_fit_min_alpha_bar)
+        tau2 = np.full(n, float(config.stochasticity) ** 2)  # per step
+        if ends_at_zero and (gaussian_final or not config.lower_order_final):
             tau2[n - 2] = 0.0  # the jump to sigma = 0 reads the last two outputs as points of one flow
         with np.errstate(invalid="ignore"):  # the jump to sigma = 0 (h = inf) keeps no state and adds no noise
             h = np.diff(lam)
             decay = np.where(sigma[1:] > 0, sigma[1:] / sigma[:-1] * np.exp(-tau2 * h), 0.0)
-            self._noise_std = np.where(sigma[1:] > 0, sigma[1:] * np.sqrt(-np.expm1(-2.0 * tau2 * h)), 0.0).tolist()
+            noise_std = np.where(sigma[1:] > 0, sigma[1:] * np.sqrt(-np.expm1(-2.0 * tau2 * h)), 0.0).tolist()
+
+        def data_weights(k: int, nodes: list[int]) -> list[float]:  # step k -> k + 1 through the outputs at nodes
+            return (alpha[k + 1] * data_step_weights(lam, k, k + 1, nodes, rho, 1.0 + tau2[k])).tolist()
+
+        self._plan: list[Step] = []
         for k in range(n):
             if k == n - 1 and gaussian_final:
-                self._pred.append(("gaussian", sigma[k] / alpha[k], sigma[k - 1] / alpha[k - 1]))
-            elif sigma[k + 1] > 0 or self.config.lower_order_final:  # at sigma = 0 only p = 1 is finite
-                p = order if sigma[k + 1] > 0 else 1
-                w = alpha[k + 1] * data_step_weights(lam, k, k + 1, history(k, p), rho, 1.0 + tau2[k])
-                self._pred.append(("x0", decay[k], w.tolist()))
+                self._plan.append(GaussianJump(sigma[k] / alpha[k], sigma[k - 1] / alpha[k - 1]))
+            elif sigma[k + 1] > 0:
+                self._plan.append(DataStep(decay[k], data_weights(k, newest(k, config.solver_order)), noise_std[k]))
+            elif config.lower_order_final:  # at sigma = 0 only the first order is finite in x0
+                self._plan.append(DataStep(decay[k], data_weights(k, [k]), noise_std[k]))
             else:
-                w = final_eps_weights(sigma / alpha, k, history(k, min(order, 2)))
-                self._pred.append(("eps", alpha[k + 1] / alpha[k], (alpha[k + 1] * w).tolist()))
-        self._corr = [None]  # corrector of step k-1 -> k, applied once the output at k is known
-        for k in range(1, n):
-            w = alpha[k] * data_step_weights(lam, k - 1, k, history(k, order + 1), rho, 1.0 + tau2[k - 1])
-            self._corr.append((decay[k - 1], w.tolist()))
+                w = final_eps_weights(sigma / alpha, k, newest(k, min(config.solver_order, 2)))
+                self._plan.append(EpsJump(alpha[k + 1] / alpha[k], (alpha[k + 1] * w).tolist()))
+        self._corrections = [None] + [Correction(decay[k - 1], data_weights(k - 1, newest(k, config.solver_order + 1)))
+                                      for k in range(1, n)]
         self._alpha, self._sigma = alpha.tolist(), sigma.tolist()
 
     def _reset_state(self) -> None:
-        self._x0s, self._eps, self._state, self._noise = [], [], None, None
+        self._history = History()
 
     def _update(self, k, sample, x0, eps, generator):
-        eps = (sample - self._alpha[k] * x0) / self._sigma[k]  # the eps the (clipped) x0 implies
-        self._x0s.insert(0, x0)
-        self._eps.insert(0, eps)
-        del self._x0s[4:], self._eps[4:]
-        state = sample
+        history = self._history
+        history.add(x0, (sample - self._alpha[k] * x0) / self._sigma[k])  # the eps the (clipped) x0 implies
         if self.config.use_corrector and k > 0:
-            ratio, w = self._corr[k]
-            state = ratio * self._state + _combine(w, self._x0s)
-            if self._noise is not None:  # the predictor's draw, so the corrector moves only the mean
-                state = state + self._noise
-        self._state = state
-        kind, ratio, w = self._pred[k]
-        if kind == "gaussian":  # ratio, w: sigma-bar at this level and at the one before
-            eps_here = (state - self._alpha[k] * x0) / self._sigma[k]  # the state's eps, x0 kept
-            return gaussian_final_step(state / self._alpha[k], eps_here, self._eps[1], ratio, w)
-        if kind == "eps":
-            return ratio * state - _combine(w, self._eps)
-        prev_sample = ratio * state + _combine(w, self._x0s)
-        self._noise = None
-        if self._noise_std[k] > 0:
-            self._noise = self._noise_std[k] * randn_tensor(sample.shape, generator=generator, device=sample.device,
-                                                            dtype=sample.dtype)
-            prev_sample = prev_sample + self._noise
+            correction = self._corrections[k]
+            sample = correction.decay * history.state + _combine(correction.weights, history.x0s)
+            if history.noise is not None:  # the predictor's draw, so the corrector moves only the mean
+                sample = sample + history.noise
+        history.state = sample
+        step = self._plan[k]
+        if isinstance(step, GaussianJump):
+            eps_here = (sample - self._alpha[k] * x0) / self._sigma[k]  # the corrected sample's eps, x0 kept
+            return gaussian_final_step(sample / self._alpha[k], eps_here, history.eps[1], step.sigma_bar,
+                                       step.sigma_bar_before)
+        if isinstance(step, EpsJump):
+            return step.alpha_ratio * sample - _combine(step.weights, history.eps)
+        prev_sample = step.decay * sample + _combine(step.weights, history.x0s)
+        history.noise = None
+        if step.noise_std > 0:
+            history.noise = step.noise_std * randn_tensor(sample.shape, generator=generator, device=sample.device,
+                                                          dtype=sample.dtype)
+            prev_sample = prev_sample + history.noise
         return prev_sample
 
 

@@ -15,6 +15,7 @@ config (and direct construction with either's arguments) builds any of these sch
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +58,9 @@ class AcceleratedSchedulerOutput(BaseOutput):
     pred_original_sample: torch.Tensor | None = None
 
 
-def _check_int(name: str, value, minimum: int) -> int:
+def check_int(name: str, value, minimum: int) -> int:
+    """``value`` as an int; raises ``TypeError`` for a non-integer (a bool included) and ``ValueError``
+    below ``minimum``, naming the argument ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__} ({value!r}).")
     if value < minimum:
@@ -66,19 +69,38 @@ def _check_int(name: str, value, minimum: int) -> int:
 
 
 def _check_steps(name: str, value, minimum: int) -> int:
-    """Like ``_check_int`` but also takes a whole float (``10.0``), as ``DDIMScheduler`` does."""
+    """Like ``check_int`` but also takes a whole float (``10.0``), as ``DDIMScheduler`` does."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return _check_int(name, value, minimum)
+    return check_int(name, value, minimum)
 
 
-def _check_choice(name: str, value, choices: Sequence[str]) -> str:
+def check_choice(name: str, value, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``; else ``ValueError`` naming the argument and the choices."""
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}.")
     return value
 
 
-def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str, steps_offset: int = 0) -> np.ndarray:
+def check_bool(name: str, value) -> bool:
+    """``value`` if it is a bool; else ``TypeError`` naming the argument."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__} ({value!r}).")
+    return value
+
+
+def check_number(name: str, value, minimum: float, maximum: float = math.inf) -> float:
+    """``value`` as a float if it is a finite real number (not a bool) in [minimum, maximum]; else
+    ``ValueError`` naming the argument."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    if not ok or not minimum <= value <= maximum:
+        allowed = f"in [{minimum}, {maximum}]" if maximum < math.inf else f">= {minimum}"
+        raise ValueError(f"`{name}` must be a finite number {allowed}, got {value!r}.")
+    return float(value)
+
+
+def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str,
+                     steps_offset: int = 0) -> np.ndarray:
     """Descending integer timesteps for ``num_inference_steps`` steps, with diffusers' spacing
     rules ("linspace", "leading", "trailing"; Table 2 of Lin et al. 2023, arXiv 2305.08891)."""
     if spacing == "linspace":
@@ -90,7 +112,7 @@ def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing
         step_ratio = num_train_timesteps / num_inference_steps
         timesteps = np.round(np.arange(num_train_timesteps, 0, -step_ratio)) - 1
     else:
-        _check_choice("timestep_spacing", spacing, TIMESTEP_SPACINGS)
+        check_choice("timestep_spacing", spacing, TIMESTEP_SPACINGS)
     timesteps = timesteps.astype(np.int64)
     if timesteps.max() >= num_train_timesteps:
         raise ValueError(
@@ -140,11 +162,11 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         rescale_betas_zero_snr: bool = False,
         variance_type: str = "fixed_small",
     ):
-        _check_int("num_train_timesteps", num_train_timesteps, 1)
-        _check_int("steps_offset", steps_offset, 0)
-        _check_choice("prediction_type", prediction_type, PREDICTION_TYPES)
-        _check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
-        _check_choice("variance_type", variance_type, VARIANCE_TYPES)
+        check_int("num_train_timesteps", num_train_timesteps, 1)
+        check_int("steps_offset", steps_offset, 0)
+        check_choice("prediction_type", prediction_type, PREDICTION_TYPES)
+        check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
+        check_choice("variance_type", variance_type, VARIANCE_TYPES)
         if trained_betas is not None:
             self.betas = torch.tensor(np.asarray(trained_betas, dtype=np.float64), dtype=torch.float32)
             if self.betas.ndim != 1:
@@ -156,9 +178,10 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         elif beta_schedule == "squaredcos_cap_v2":
             self.betas = betas_for_alpha_bar(num_train_timesteps)
         elif beta_schedule == "sigmoid":  # GeoDiff's schedule, as DDPMScheduler builds it
-            self.betas = torch.sigmoid(torch.linspace(-6, 6, num_train_timesteps)) * (beta_end - beta_start) + beta_start
+            sigmoid = torch.sigmoid(torch.linspace(-6, 6, num_train_timesteps))
+            self.betas = sigmoid * (beta_end - beta_start) + beta_start
         else:
-            _check_choice("beta_schedule", beta_schedule, BETA_SCHEDULES)
+            check_choice("beta_schedule", beta_schedule, BETA_SCHEDULES)
         if not bool(((self.betas > 0) & (self.betas < 1)).all()):
             # diffusers builds such schedules too (its tests do); levels past the first beta >= 1
             # are not noise levels, so a grid that reaches them gives NaN samples
@@ -193,7 +216,7 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
 
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Start stepping at ``self.timesteps[begin_index]`` (called by img2img-style pipelines)."""
-        self._begin_index = _check_int("begin_index", begin_index, 0)
+        self._begin_index = check_int("begin_index", begin_index, 0)
 
     def scale_model_input(self, sample: torch.Tensor, timestep: int | None = None) -> torch.Tensor:
         """VP schedulers feed the sample to the model unscaled."""
@@ -317,7 +340,8 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         if k >= len(self.timesteps):
             k = len(self.timesteps) - 1
             self._reset_state()
-        x0, eps = self._x0_and_eps(self._drop_learned_variance(model_output, sample), sample, float(self.levels[k]), use_clipped_model_output)
+        model_output = self._drop_learned_variance(model_output, sample)
+        x0, eps = self._x0_and_eps(model_output, sample, float(self.levels[k]), use_clipped_model_output)
         prev_sample = self._update(k, sample, x0, eps, generator)
         self._step_index += 1
         if not return_dict:
