@@ -132,7 +132,7 @@ def edit_sidecar(output: Path, change) -> None:
     path.write_text(json.dumps(record))
 
 
-@pytest.mark.parametrize("damage", ["empty list, output gone", "empty list", "a frame gone and unlisted", "an extra frame"])
+@pytest.mark.parametrize("damage", ["empty list, output gone", "empty list", "a frame gone and unlisted", "someone's file"])
 def test_resume_trusts_a_sidecar_only_when_its_files_are_on_disk(rendered, tmp_path, capsys, damage):
     out = copy_of(rendered, tmp_path)
     if damage == "empty list, output gone":  # the case: it counted as skipped, exit 0
@@ -146,9 +146,17 @@ def test_resume_trusts_a_sidecar_only_when_its_files_are_on_disk(rendered, tmp_p
         (out / "frames" / "frame_00007.png").unlink()
         edit_sidecar(out / "frames", lambda r: r.update(files=r["files"][:-1]))
         job, why = "frames", None  # consistent again: the file list matches the disk
-    else:
-        (out / "frames" / "frame_00008.png").write_bytes((out / "frames" / "frame_00000.png").read_bytes())
-        job, why = "frames", "frames/frame_00008.png is not in its file list"
+    else:  # a file its sidecar does not list: not plugdiff's, so the folder is not replaced either
+        (out / "frames" / "notes.txt").write_text("mine")
+        capsys.readouterr()
+        assert main(["render", str(rendered[0]), "--out", str(out), "--quiet", "--resume"]) == 1
+        captured = capsys.readouterr()
+        assert "note: frames: rendered again: its sidecar does not match the files on disk: frames/notes.txt is not in " \
+               "its file list" in captured.err
+        assert f"{out / 'frames' / 'notes.txt'} was not written by plugdiff (its sidecar frames.json does not list it)" \
+               in captured.err
+        assert (out / "frames" / "notes.txt").read_text() == "mine" and len(list((out / "frames").iterdir())) == 9
+        return
     capsys.readouterr()
     assert main(["render", str(rendered[0]), "--out", str(out), "--quiet", "--resume"]) == 0
     captured = capsys.readouterr()

@@ -154,13 +154,26 @@ def mismatch(output: Path, record: dict) -> str | None:
 
 def check_replaceable(output: Path) -> None:
     """Refuse to write over anything that plugdiff did not write: an existing ``output`` or
-    sidecar path replaced only when the sidecar is plugdiff's own for this output.
+    sidecar path replaced only when the sidecar is plugdiff's own for this output, and an output
+    folder only when it holds no file that sidecar leaves out of its (non-empty) file list.
 
     Raises:
         FileExistsError: naming the path and what to do.
     """
     sidecar = sidecar_path(output)
-    if read_sidecar(output) is not None:
+    record = read_sidecar(output)
+    if record is not None:
+        listed = {e.get("path") for e in record.get("files") or [] if isinstance(e, dict)}
+        try:
+            foreign = sorted(set(files_on_disk(output)) - listed) if listed and os.path.isdir(output) else []
+        except OSError:
+            foreign = []  # a link inside: replacing the folder removes the link, never what it points to
+        if foreign:
+            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+            raise FileExistsError(
+                f"{output.parent / foreign[0]}{more} was not written by plugdiff (its sidecar {sidecar.name} does not "
+                "list it); move it away, or choose another output folder or job name"
+            )
         return
     for path in (output, sidecar):
         if os.path.lexists(path):
