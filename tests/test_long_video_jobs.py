@@ -58,3 +58,13 @@ def test_command_line_flags(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["video", "--prompt", "a red circle", "--long-video", "stream", "--out", out])
     assert "invalid choice: 'stream'" in capsys.readouterr().err
+
+
+def test_web_ui_action_takes_the_host_and_names_the_field(tmp_path):
+    from plugdiff.apps.demo_actions import DemoInputError, DemoSession
+
+    session = DemoSession(work_dir=tmp_path)
+    with pytest.raises(DemoInputError, match="^steps: FIFO-Diffusion takes partitions x window denoising steps"):
+        session.video([[0, "a red circle"]], long_video="fifo", steps=20)
+    with pytest.raises(DemoInputError, match="^long_video: must be one of windows, fifo, freelong"):
+        session.video([[0, "a red circle"]], long_video="stream")
