@@ -17,7 +17,7 @@ import torch
 from plugdiff.apps.cli import main
 from plugdiff.media import to_uint8_frames
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
-from plugdiff.weights import load_pipeline
+from plugdiff.weights import load_pipeline, sampling_defaults
 
 FAST_VIDEO = ["--frames", "20", "--steps", "2", "--window", "16", "--stride", "4", "--quiet"]
 FAST_RESTORE = ["--samples", "2", "--etas", "0.5,0.2", "--dds-steps", "2", "--warm-steps", "2", "--quiet"]
@@ -90,8 +90,9 @@ def test_a_video_shorter_than_the_window_is_one_pass(tmp_path):
     assert main(["video", "--prompt", "a red circle", "--frames", "8", "--steps", "2", "--quiet", "--out", str(out)]) == 0
     pipe = load_pipeline("shapesworld-t2v", pipeline_cls=TiaraAnimateDiffPipeline)
     pipe.set_progress_bar_config(disable=True)
+    guidance = sampling_defaults("shapesworld-t2v")["guidance"]  # the CLI uses the model's stored guidance
     expected = pipe("a red circle", num_frames=8, num_inference_steps=2, windows=False, tiara={"alpha": 5.0},
-                    generator=torch.Generator().manual_seed(0),
+                    guidance_scale=guidance, generator=torch.Generator().manual_seed(0),
                     output_type="pt").frames[0]
     assert np.array_equal(np.stack([iio.imread(p) for p in sorted(out.iterdir())]), to_uint8_frames(expected))
 

@@ -34,3 +34,24 @@ def test_a_wrong_file_is_refused_by_key(tmp_path, stored, message):
 def test_the_bundled_video_model_stores_what_it_was_benchmarked_with():
     stored = sampling_defaults("shapesworld-t2v")
     assert stored["guidance"] == 6.0 and "source" in stored
+
+
+def test_video_jobs_take_the_models_stored_settings_unless_given():
+    from plugdiff.apps.jobs import make_job
+
+    stored = sampling_defaults("shapesworld-t2v")
+    job = make_job("video", {"prompt": "a red circle moving right on a white background"})
+    assert {k: job.settings[k] for k in ("scheduler", "steps", "guidance", "transition")} == {
+        k: stored[k] for k in ("scheduler", "steps", "guidance", "transition")}
+    given = make_job("video", {"prompt": "a red circle", "guidance": 9, "steps": 3, "scheduler": "euler"})
+    assert (given.settings["guidance"], given.settings["steps"], given.settings["scheduler"]) == (9.0, 3, "euler")
+
+
+def test_the_web_ui_starts_at_the_models_stored_settings():
+    from plugdiff.apps.demo_actions import DemoSession
+
+    session = DemoSession("shapesworld-t2v", "shapesworld-ddpm", device="cpu")
+    try:
+        assert session.video_defaults == sampling_defaults("shapesworld-t2v")
+    finally:
+        session.close()

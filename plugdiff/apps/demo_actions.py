@@ -84,6 +84,14 @@ class DemoSession:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._remove = weakref.finalize(self, shutil.rmtree, self.work_dir, ignore_errors=True) if work_dir is None else None
 
+    @property
+    def video_defaults(self) -> dict:
+        """The video model's stored sampling settings (scheduler, steps, guidance, transition),
+        what the web UI's controls start at."""
+        from ..weights import sampling_defaults
+
+        return sampling_defaults(self.video_model)
+
     def close(self) -> None:
         """Remove the temporary working folder now (also done when the session is collected or
         the interpreter exits); a ``work_dir`` given by the caller is kept."""
@@ -102,11 +110,12 @@ class DemoSession:
     # ------------------------------------------------------------------ long video
     def video(self, schedule_rows, negative_prompt: str = "", frames: int = 32, window: int = 16, stride: int = 4,
               tiara: bool = True, alpha: float = 5.0, window_length: int = 7, adaptive: bool = True,
-              prompt_blend: bool = True, transition: float = 0.5, scheduler: str = "default", steps: int = 20,
-              guidance: float = 7.5, seed: int = 0, compare: bool = False, fps: float = 8.0, upscale: int = 4,
-              long_video: str = "windows") -> dict:
+              prompt_blend: bool = True, transition: float | None = None, scheduler: str | None = None,
+              steps: int | None = None, guidance: float | None = None, seed: int = 0, compare: bool = False,
+              fps: float = 8.0, upscale: int = 4, long_video: str = "windows") -> dict:
         """Render a video from schedule rows [(frame, prompt), ...] with the long-video method
-        ``long_video`` ("windows", "fifo" or "freelong").
+        ``long_video`` ("windows", "fifo" or "freelong"). ``transition``, ``scheduler``, ``steps``
+        and ``guidance`` left None take the video model's stored defaults (:attr:`video_defaults`).
 
         Returns:
             {"mp4": path, "gif": path, "settings": dict (no server paths), "settings_file": path,
@@ -116,7 +125,8 @@ class DemoSession:
         frames = _whole(frames, "frames", 1, MAX_FRAMES)
         values = {
             **prompt, "negative_prompt": (negative_prompt or "").strip() or None, "model": self.video_model,
-            "scheduler": scheduler, "steps": _whole(steps, "steps", 1, 1000), "guidance": guidance, "seed": _whole(seed, "seed", 0),
+            "scheduler": scheduler, "steps": None if steps is None else _whole(steps, "steps", 1, 1000),
+            "guidance": guidance, "seed": _whole(seed, "seed", 0),
             "frames": frames, "window": _whole(window, "window", 1), "stride": _whole(stride, "stride", 1),
             "tiara": {"alpha": float(alpha) if tiara else 0.0, "window_length": _whole(window_length, "TiARA window length", 1),
                       "adaptive": bool(adaptive)},

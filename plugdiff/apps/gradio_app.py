@@ -100,6 +100,7 @@ def build_demo(session: "DemoSession"):
         )
         with gr.Tab("Long video"):
             messages = InputMessages()
+            defaults = session.video_defaults  # the model's stored scheduler, steps, guidance, transition
             with gr.Row():
                 with gr.Column():
                     rows = gr.Dataframe(
@@ -130,17 +131,17 @@ def build_demo(session: "DemoSession"):
                         messages.under([window_length, tiara, alpha, adaptive, window, frames], "tiara", "TiARA window length",
                                        accordion=more)
                         blend = gr.Checkbox(value=True, label="PromptBlend (off: linear interpolation)")
-                        transition = gr.Number(value=0.5, label="PromptBlend transition (fraction <= 1, or frames)")
+                        transition = gr.Number(value=defaults["transition"], label="PromptBlend transition (fraction <= 1, or frames)")
                         messages.under([transition, blend], "transition", "blend_steps", accordion=more)
                     with gr.Row():
                         with gr.Column(min_width=120):
-                            scheduler = gr.Dropdown(list(SCHEDULERS), value="default", label="Sampler")
+                            scheduler = gr.Dropdown(list(SCHEDULERS), value=defaults["scheduler"], label="Sampler")
                             messages.under([scheduler], "scheduler")
                         with gr.Column(min_width=120):
-                            steps = gr.Slider(1, 100, value=20, step=1, label="Steps")
+                            steps = gr.Slider(1, 100, value=defaults["steps"], step=1, label="Steps")
                             messages.under([steps], "steps")
                         with gr.Column(min_width=120):
-                            guidance = gr.Slider(1, 15, value=7.5, step=0.5, label="Guidance")
+                            guidance = gr.Slider(1, 15, value=defaults["guidance"], step=0.5, label="Guidance")
                             messages.under([guidance], "guidance")
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed")

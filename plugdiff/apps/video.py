@@ -84,9 +84,12 @@ FIELDS = (
             "in a job file also an inline mapping {frame: prompt}"),
     f.Field("negative_prompt", None, f.optional(f.text), "negative prompt"),
     f.Field("model", "shapesworld-t2v", f.text, "registry name (plugdiff models), local pipeline folder or hub id"),
-    f.Field("scheduler", "default", f.choice(*SCHEDULERS), "sampler ('default': the model's own)", choices=tuple(SCHEDULERS)),
-    f.Field("steps", 25, f.integer(1, MAX_STEPS), "denoising steps", int),
-    f.Field("guidance", 7.5, f.number(0, MAX_GUIDANCE), "classifier-free guidance scale (1: off)", float),
+    f.Field("scheduler", None, f.optional(f.choice(*SCHEDULERS)), "sampler ('default': the model's own scheduler "
+            "config; unset: the model's stored sampling defaults)", choices=tuple(SCHEDULERS)),
+    f.Field("steps", None, f.optional(f.integer(1, MAX_STEPS)), "denoising steps (unset: the model's stored default)",
+            int),
+    f.Field("guidance", None, f.optional(f.number(0, MAX_GUIDANCE)), "classifier-free guidance scale (1: off; unset: "
+            "the model's stored default)", float),
     f.Field("seed", 0, f.integer(0, f.SEED_MAX), "random seed", int),
     f.Field("frames", 64, f.integer(1, MAX_FRAMES), "number of frames", int),
     f.Field("size", None, f.optional(frame_size), "frame size N or WxH in pixels (default: the model's)"),
@@ -100,7 +103,8 @@ FIELDS = (
     f.Field("tiara", 5.0, tiara_setting, "TiARA strength alpha, 0: off; or a mapping (flag: JSON) of TiaraSettings fields, "
             "e.g. {\"alpha\": 5, \"window_length\": 9, \"adaptive\": false}", tiara_flag),
     f.Field("prompt_blend", True, f.boolean, "PromptBlend between scheduled prompts (off: diffusers' linear interpolation)", bool),
-    f.Field("transition", 0.5, f.number(0, MAX_FRAMES, exclusive=True), "PromptBlend transition: a fraction of each gap (<= 1) or frames (> 1)", float),
+    f.Field("transition", None, f.optional(f.number(0, MAX_FRAMES, exclusive=True)), "PromptBlend transition: a "
+            "fraction of each gap (<= 1) or frames (> 1); unset: the model's stored default", float),
     f.Field("blend_steps", [0.1, 0.3], blend_steps, "PromptBlend: fractions t1,t2 of the trajectory where every "
             "cross-attention layer gets the blended condition"),
     f.Field("format", "mp4", f.choice(*FORMATS), "output format (png: a folder of PNG frames)", choices=tuple(FORMATS)),
@@ -114,6 +118,7 @@ def check(settings: dict, base_dir: Path) -> dict:
     ``base_dir``) and replaced by its content. Raises ``ValueError("field: message")``."""
     from ..pipelines.animatediff.prompt_schedule import PromptSchedule, read_schedule_file
 
+    model_defaults(settings)
     if (settings["prompt"] is None) == (settings["schedule"] is None):
         raise ValueError("prompt: give exactly one of prompt and schedule")
     schedule = settings["schedule"]
@@ -148,6 +153,22 @@ def check(settings: dict, base_dir: Path) -> dict:
             tiara.check_frames(min(settings["frames"], settings["window"]))
     except ValueError as err:
         raise ValueError(f"tiara: {err}") from None
+    return settings
+
+
+def model_defaults(settings: dict) -> dict:
+    """Fill the sampling settings left unset (scheduler, steps, guidance, transition) with the
+    ones stored with the job's model (:func:`plugdiff.weights.sampling_defaults`; models that
+    store none get diffusers' usual settings). The sidecar then records what was used."""
+    from ..weights import sampling_defaults
+
+    unset = [key for key in ("scheduler", "steps", "guidance", "transition") if settings[key] is None]
+    if unset:
+        try:
+            stored = sampling_defaults(settings["model"])
+        except ValueError as err:
+            raise ValueError(f"model: {err}") from None
+        settings.update({key: stored[key] for key in unset})
     return settings
 
 
