@@ -250,7 +250,7 @@ def _demo(args) -> int:
 
 def _usage_error(message: str, show: bool = True) -> int:
     if show:
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {fields.shorten(message)}", file=sys.stderr)
     return EXIT_USAGE
 
 
