@@ -21,6 +21,7 @@ from plugdiff.pipelines.animatediff.fifo import (
     diagonal_queue,
     fifo_denoise,
     fifo_windows,
+    warmup_frames,
 )
 from plugdiff.pipelines.animatediff.frame_timesteps import frame_timesteps
 from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, AcceleratedLogSNRScheduler
@@ -240,6 +241,30 @@ def test_fifo_with_the_tiny_unet_equals_naive(unet, partitions, lookahead):
         naive = naive_fifo(model, scheduler, queue, 6, 4, lookahead,
                            lambda: torch.randn(1, 4, 1, 8, 8, generator=fresh_b))
     assert torch.equal(ours, naive)
+
+
+def test_skipping_the_warmup_drops_the_first_frames_and_shifts_the_video_frames():
+    scheduler = ddim(8)
+    g = torch.Generator().manual_seed(0)
+    clip, noise = torch.randn(1, 2, 4, 3, 3, generator=g), torch.randn(1, 2, 8, 3, 3, generator=g)
+    queue, labels = diagonal_queue(clip, scheduler.timesteps, scheduler.add_noise, noise, True)
+    seen = []
+
+    def model(x, t, frames):
+        seen.append(frames)
+        return mixing_model(x, t, [0] * len(frames))  # ignores the video frame
+
+    def run(num_frames, skip):
+        fresh = torch.Generator().manual_seed(4)
+        return torch.stack(list(fifo_denoise(model, FrameStepper(scheduler).step, queue, labels, num_frames, 4, True,
+                                             lambda: torch.randn(1, 2, 1, 3, 3, generator=fresh), skip)), dim=2)
+
+    assert warmup_frames(8, 4) == 4
+    kept = run(9, 0)
+    seen.clear()
+    dropped = run(5, 4)
+    assert torch.equal(dropped, kept[:, :, 4:])
+    assert seen[0][0] == 0 and seen[-1][-1] == 4  # video frames counted from the first kept one, clamped
 
 
 def test_windows_and_start_of_the_queue():

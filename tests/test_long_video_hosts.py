@@ -68,6 +68,15 @@ def test_fifo_with_schedulers_that_step_per_frame(scheduler):
     assert frames.shape[2] == 3 and torch.isfinite(frames).all()
 
 
+def test_fifo_drops_the_still_start_unless_asked_to_keep_it(pipe):
+    """With 2 partitions the first queue emits 4 re-noised copies of the start clip's first frame
+    before the clip's own frames: dropped by default, kept (the authors' way) with keep_warmup."""
+    host = {**FIFO, "lookahead": False}
+    dropped = generate(pipe, steps=8, num_frames=3, long_video=host)
+    kept = generate(pipe, steps=8, num_frames=7, long_video={**host, "keep_warmup": True})
+    assert torch.equal(kept[:, :, 4:], dropped)
+
+
 def test_fifo_with_a_prompt_schedule(pipe):
     schedule = {0: "a red circle", 2: "a blue square"}
     blended = generate(pipe, schedule, long_video=FIFO)

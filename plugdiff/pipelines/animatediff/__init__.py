@@ -18,7 +18,8 @@ Names are imported on first use."""
 from ..._lazy import lazy_exports
 
 lazy_exports(globals(), {
-    ".fifo": ["FrameStepper", "PER_FRAME_SCHEDULERS", "diagonal_queue", "fifo_denoise", "fifo_windows"],
+    ".fifo": ["FrameStepper", "PER_FRAME_SCHEDULERS", "diagonal_queue", "fifo_denoise", "fifo_windows",
+              "warmup_frames"],
     ".frame_conditions": ["FrameConditions"],
     ".frame_timesteps": ["FrameTimesteps", "frame_timesteps"],
     ".hosts": ["HOSTS", "FifoSettings", "resolve_host"],

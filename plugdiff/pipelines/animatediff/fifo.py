@@ -18,6 +18,9 @@ NeurIPS 2024 (arXiv 2405.11473); our reading of the paper and of the authors' co
 * **Start.** The first queue is a clip of f frames sampled the ordinary way, re-noised along the
   diagonal: place k gets clip frame max(0, k - (S - f)) at level k (so with n > 1 the first
   S - f places re-noise the clip's first frame); the lookahead places get the clip's first frame.
+  The S - f frames those first places become are the clip's first frame again and again, a still
+  start; the authors' code keeps them in the video, the pipeline drops them by default
+  (``FifoSettings(keep_warmup=False)``), so that its video starts with the clip's own frames.
 
 Two details differ from the authors' code: the lookahead places are given to the model as clean
 frames (timestep 0) rather than at the lowest grid level (their grid's lowest timestep is 1; with
@@ -157,8 +160,10 @@ def fifo_denoise(
     window: int,
     lookahead: bool,
     noise: Callable[[], torch.Tensor],
+    skip: int = 0,
 ) -> Iterator[torch.Tensor]:
-    """Diagonal denoising; yields the ``num_frames`` output frames (B, C, H, W) one at a time.
+    """Diagonal denoising; yields the ``num_frames`` output frames (B, C, H, W) one at a time,
+    after ``skip`` frames the queue emits first and are dropped.
 
     Args:
         model: ``model(x, timesteps, frames) -> output`` on a window: x (B, C, f, H, W), timesteps
@@ -170,14 +175,23 @@ def fifo_denoise(
         window: f.
         lookahead: lookahead denoising (``queue`` then has f / 2 places in front).
         noise: ``noise() -> (B, C, 1, H, W)``, the fresh frame entering at the tail.
+        skip: frames to drop first (:func:`warmup_frames` to drop those made from the start
+            clip's first frame before the clip's own frames).
     """
     front = window // 2 if lookahead else 0
     calls = fifo_windows(queue.shape[2] - front, window, lookahead)
-    for i in range(num_frames):
+    for i in range(skip + num_frames):
         stepped = queue.clone()
         for start, keep, end in reversed(calls):
-            frames = [min(max(i + p - front, 0), num_frames - 1) for p in range(start, end)]
+            frames = [min(max(i + p - front - skip, 0), num_frames - 1) for p in range(start, end)]
             output = model(queue[:, :, start:end], labels[start:end], frames)
             stepped[:, :, keep:end] = step(output[:, :, keep - start :], queue[:, :, keep:end], labels[keep:end])
-        yield stepped[:, :, front].clone()  # a copy: a view would keep the whole queue alive
+        if i >= skip:
+            yield stepped[:, :, front].clone()  # a copy: a view would keep the whole queue alive
         queue = torch.cat([stepped[:, :, 1:], noise()], dim=2)
+
+
+def warmup_frames(num_levels: int, window: int) -> int:
+    """S - f: the frames the first queue emits before the start clip's own frames (its places
+    0..S-f-1 hold the clip's first frame re-noised, :func:`diagonal_queue`)."""
+    return num_levels - window

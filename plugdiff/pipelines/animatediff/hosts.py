@@ -37,17 +37,23 @@ class FifoSettings:
         lookahead: lookahead denoising: windows overlap by half, each keeps only its later half,
             and ``window // 2`` clean frames sit in front of the queue (about 2x the model calls;
             ``window`` must be even).
+        keep_warmup: keep the num_inference_steps - window frames the first queue emits before
+            the start clip's own frames (re-noised copies of the clip's first frame: a still
+            start), as the authors' code does; False (default) drops them, at the cost of
+            denoising them.
     """
 
     window: int | None = None
     lookahead: bool = True
+    keep_warmup: bool = False
 
     def __post_init__(self):
         if self.window is not None and (isinstance(self.window, bool) or not isinstance(self.window, numbers.Integral)
                                         or self.window < 2):
             raise ValueError(f"`window` must be None or an int >= 2, got {self.window!r}.")
-        if not isinstance(self.lookahead, bool):
-            raise ValueError(f"`lookahead` must be True or False, got {self.lookahead!r}.")
+        for name in ("lookahead", "keep_warmup"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
 
     def partitions(self, num_inference_steps: int, window: int) -> int:
         """n = num_inference_steps / window; raises naming both when it is not a whole number."""

@@ -33,7 +33,7 @@ from ...attention_processors import (
     tiara_controller,
 )
 from ..argument_checks import check_int, check_video_call
-from .fifo import FrameStepper, diagonal_queue, fifo_denoise
+from .fifo import FrameStepper, diagonal_queue, fifo_denoise, warmup_frames
 from .frame_conditions import FrameConditions
 from .frame_timesteps import frame_timesteps
 from .hosts import FifoSettings, resolve_host
@@ -318,6 +318,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         channels, dtype = self.unet.config.in_channels, conditions.anchor.dtype
         frame_shape = (batch_size, channels, 1, height // self.vae_scale_factor, width // self.vae_scale_factor)
         self._num_timesteps = len(timesteps)
+        skip = 0 if settings.keep_warmup else warmup_frames(len(timesteps), window)
         with self.progress_bar(total=len(timesteps) + num_frames) as progress_bar:
             clip = self.prepare_latents(batch_size, channels, window, height, width, dtype, device, generator)
             clip_frames = [min(f, num_frames - 1) for f in range(window)]
@@ -350,7 +351,8 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
 
                 step = lambda output, x, levels: stepper.step(output, x, levels, **extra_step_kwargs)  # noqa: E731
                 frames = []
-                for frame in fifo_denoise(model, step, queue, labels, num_frames, window, settings.lookahead, fresh):
+                for frame in fifo_denoise(model, step, queue, labels, num_frames, window, settings.lookahead, fresh,
+                                          skip):
                     frames.append(frame)
                     progress_bar.update()
                     if self.interrupt:
