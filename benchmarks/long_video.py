@@ -325,7 +325,8 @@ def main(argv=None) -> dict:
     suffix = f"_{args.tag}" if args.tag else "_quick" if args.quick else ""
     report = {"model": str(args.model), "methods": args.methods, "steps": args.steps, "guidance": args.guidance, "seeds": args.seeds,
               "windows": {"context_length": 16, "context_stride": 4, "weighting": "pyramid"},
-              "hosts": {"fifo": {"window": args.fifo_window, "steps": args.fifo_steps, "lookahead": True},
+              "hosts": {"fifo": {"window": args.fifo_window, "steps": args.fifo_steps, "lookahead": True,
+                                 "keep_warmup": False},
                         "freelong": {"local_frames": 16, "local_stride": 4, "cutoffs": [0.25, 0.25]}}
               if args.hosts or set(args.methods) & set(host_methods) else {},
               "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads()}
