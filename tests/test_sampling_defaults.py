@@ -31,9 +31,14 @@ def test_a_wrong_file_is_refused_by_key(tmp_path, stored, message):
         sampling_defaults(tmp_path)
 
 
-def test_the_bundled_video_model_stores_what_it_was_benchmarked_with():
+def test_the_bundled_video_model_stores_what_its_main_job_was_scored_with():
+    from pathlib import Path
+
     stored = sampling_defaults("shapesworld-t2v")
-    assert stored["guidance"] == 6.0 and "source" in stored
+    assert {k: stored[k] for k in ("scheduler", "steps", "guidance", "transition")} == {
+        "scheduler": "default", "steps": 25, "guidance": 7.5, "transition": 4}
+    results = Path(__file__).resolve().parents[1] / stored["source"].split(":")[0]
+    assert results.is_file()
 
 
 def test_video_jobs_take_the_models_stored_settings_unless_given():
