@@ -33,7 +33,9 @@ def test_sampler_benchmark_quick_run(tmp_path, capsys):
 def test_sampler_benchmark_grid_section(tmp_path, capsys):
     module = _load("samplers")
     report = module.main(["--quick", "--grids", "--out", str(tmp_path)])
-    assert json.loads((tmp_path / "samplers_grids.json").read_text()) == json.loads(json.dumps(report))
+    written = json.loads((tmp_path / "samplers_grids.json").read_text())
+    assert "benchmarks/samplers.py" in written.pop("provenance")["command"]  # write_json adds the record
+    assert written == json.loads(json.dumps(report))
     for entry in report["targets"].values():
         assert set(entry) == {"trailing", "logSNR to 50"}
         row = entry["logSNR to 50"]["5"]
@@ -45,7 +47,9 @@ def test_sampler_benchmark_grid_section(tmp_path, capsys):
 def test_sampler_benchmark_kl_section(tmp_path, capsys):
     module = _load("samplers")
     report = module.main(["--quick", "--kl", "--out", str(tmp_path)])
-    assert json.loads((tmp_path / "samplers_kl.json").read_text()) == json.loads(json.dumps(report))
+    written = json.loads((tmp_path / "samplers_kl.json").read_text())
+    assert "benchmarks/samplers.py" in written.pop("provenance")["command"]  # write_json adds the record
+    assert written == json.loads(json.dumps(report))
     assert set(report["targets"]) == set(module.KL_TARGETS)
     for entry in report["targets"].values():
         assert set(entry["kl"]) == set(module.KL_METHODS)
