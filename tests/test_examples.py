@@ -123,9 +123,12 @@ def test_readme_main_command_on_the_bundled_model(tmp_path):
 
     import imageio.v3 as iio
 
+    from plugdiff.weights import sampling_defaults
+
+    transition = str(sampling_defaults("shapesworld-t2v")["transition"])  # what the CLI takes for this model
     out = load_example("long_video").main([
         "shapesworld-t2v", "--schedule", str(EXAMPLES / "schedules" / "shapesworld.txt"), "--frames", "52",
-        "--steps", "2", "--upscale", "8", "--out", str(tmp_path / "shapes.mp4"),
+        "--steps", "2", "--upscale", "8", "--transition", transition, "--out", str(tmp_path / "shapes.mp4"),
     ])
     sidecar = json.loads((tmp_path / "shapes.mp4.json").read_text())
     assert sidecar["model"] == "shapesworld-t2v" and sidecar["tiara"] == {"alpha": 5.0} and sidecar["prompt_blend"]
