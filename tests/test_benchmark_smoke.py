@@ -248,6 +248,35 @@ def test_inverse_problems_frames_have_the_object_partly_in_the_box():
     assert min(fractions) < low and any(low <= f <= high for f in fractions) and max(fractions) > high
 
 
+def test_inverse_problems_benchmark_runs_daps_and_each_methods_own_default_budget(tmp_path, capsys):
+    module = _load("inverse_problems")
+    report = module.main(["--quick", "--problems", "phase-retrieval", "--methods", "DAPS", "DAPS-posterior",
+                          "--own-defaults", "--no-tune", "--no-robustness", "--out", str(tmp_path)])
+    problem = report["problems"]["phase-retrieval"]
+    methods, own = problem["methods"], problem["own_defaults"]
+    assert list(methods) == ["DPS", "DAPS", "DAPS-posterior"] and report["methods"] == list(methods)
+    assert methods["DAPS"]["nfe"] == 18 * 2 + 24  # 18 levels x 2 ODE steps, and the channel signs' 24
+    assert methods["DAPS-posterior"]["nfe"] <= 36 + 24 and "gain_over_dpnp_db" not in methods["DAPS"]
+    assert set(own) == {"DPS-1000", "DAPS-1K"} and report["own_defaults_nfe"] == 72
+    assert own["DPS-1000"]["nfe"] == 72 + 24 and own["DAPS-1K"]["nfe"] == 14 * 5 + 24  # --quick: 72 for 1000
+    gain = own["DAPS-1K"]["psnr"] - own["DPS-1000"]["psnr"]
+    assert abs(own["DAPS-1K"]["gain_over_dps_1000_db"] - gain) < 1e-9
+    assert all(0 <= r["coverage_2std"] <= 1 for r in [*methods.values(), *own.values()])
+    assert "own default budget" in capsys.readouterr().out
+
+
+def test_daps_posterior_benchmark_quick_run(tmp_path):
+    module = _load("daps_posterior")
+    report = module.main(["--quick", "--out", str(tmp_path)])
+    ring = report["problems"]["ring-2d"]
+    assert set(ring) == {*module.METHODS, "exact samples"}
+    assert ring["DAPS-posterior"]["nfe"] == 250 and ring["DPnP-posterior"]["nfe"] == 226
+    assert ring["DAPS-1K (authors' schedule)"]["nfe"] == 1000 and ring["DAPS-posterior"]["mass_tv"] < 0.2
+    limit = report["annealing_limit"]
+    assert set(limit["by_ode_steps"]) == {"1", "2", "5", "20"} and limit["posterior_unobserved_variance"] == 0.25
+    assert json.loads((tmp_path / "daps_posterior_quick.json").read_text())["provenance"]["models"][0]["no_weights"]
+
+
 def test_long_video_benchmark_quick_run(tmp_path):
     module = _load("long_video")
     report = module.main(["--quick", "--sections", "single", "multi", "--out", str(tmp_path)])

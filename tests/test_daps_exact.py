@@ -107,12 +107,12 @@ def test_one_bit_mode_masses_within_a_tenth():
 
 
 @pytest.mark.slow
-def test_one_bit_sliced_w2_within_2x_of_dpnp_at_matched_budgets():
-    """Both samplers with 50-step MALA likelihood steps, 250 / 226 evaluations, 2000 chains
-    (measured: DAPS's sliced W2 0.063 against DPnP's 0.040, largest mode-mass error 0.023 against
-    0.008, mean error 0.044 against 0.018; two exact sets of this size are ~0.03 apart). DAPS's law
-    is the further one: its Gaussian approximation of p(x0 | x_t) is not exact while sigma is of the
-    modes' spacing, and more levels do not remove that."""
+def test_one_bit_sliced_w2_about_2x_of_dpnps_at_matched_budgets():
+    """Both samplers with 50-step MALA likelihood steps, 250 / 226 evaluations, 2000 chains. DAPS's
+    law is the further one, by about 2x: sliced W2 0.063 against 0.040 with these seeds, 0.073
+    against 0.035 with benchmarks/daps_posterior.py's (two exact sets of this size are ~0.03 apart);
+    its Gaussian approximation of p(x0 | x_t) is not exact while sigma is of the modes' spacing.
+    The mode masses stay within 0.1 of the exact ones."""
     n = 2000
     eps, operator, y, grid = _one_bit(n)
     daps = daps_sample(eps, ALPHAS_CUMPROD, operator, y, **POSTERIOR, x0_step=_mala(50), generator=_gen(1))
@@ -123,7 +123,7 @@ def test_one_bit_sliced_w2_within_2x_of_dpnp_at_matched_budgets():
         samples = out.samples.reshape(n, 2)
         assert _sector_errors(samples, grid) < 0.1
         distances.append(sliced_wasserstein(samples, reference, generator=_gen(4)))
-    assert distances[0] < 2 * distances[1], distances
+    assert distances[0] < 2.5 * distances[1], distances
 
 
 def _gaussian_problem(n: int):

@@ -65,7 +65,9 @@ class DAPSLangevin:
     (tempered) likelihood scale, the official ``tau``. Source: the official ``MCMCSampler``
     (``mc_algo: langevin``) and its pixel-space task configs: 100 steps, ``lr`` 1e-4 (super-resolution,
     Gaussian blur) or 5e-5 (phase retrieval, box inpainting) at ``tau`` = 0.01, ``lr_min_ratio`` 0.01.
-    Their lr is ``step_scale * tau^2`` with step_scale 1 or 0.5: writing the step relative to
+    The data term is the paper's :math:`\lVert A(x) - y\rVert^2 / (2\tau^2)` (and the code's first
+    release); the current official code differentiates :math:`\lVert A(x) - y\rVert^2 / \tau^2`, twice
+    that. Their lr is ``step_scale * tau^2`` with step_scale 1 or 0.5: writing the step relative to
     :math:`s_w^2` keeps their dynamics (h times the likelihood's curvature) for any noise level, and
     the min with :math:`r^2` keeps the chain stable when r falls below :math:`s_w` (never in their runs).
     """
