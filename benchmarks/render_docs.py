@@ -619,5 +619,74 @@ def _inverse_nfe1000_robustness() -> str:
                  for p, m in report.items()])
 
 
+
+# DAPS beside DPnP and DPS (docs/inverse-problems.md, "DAPS")
+DAPS_EXACT_PROBLEMS = {"ring-2d": "ring-2d: 2 modes", "gmm-4d": "gmm-4d: 2 modes",
+                       "image-sr2": "image-sr2: 1 mode, 192-D", "image-halves": "image-halves: 3 modes, 192-D",
+                       "one-bit-ring": "1-bit ring: 5 modes (grid)",
+                       "phase-retrieval-2px": "phase retrieval, 2 px: 2 sign modes (grid)"}
+
+
+@table("inverse.daps_exact")
+def _daps_exact() -> str:
+    report = load("daps_posterior.json")["problems"]
+    body = []
+    for problem, label in DAPS_EXACT_PROBLEMS.items():
+        cells = report[problem]
+        grid = "max_mass_error" in cells["exact samples"]
+        mass, shape = ("max_mass_error", "sliced_w2") if grid else ("mass_tv", "mode_sw")
+        for i, (method, r) in enumerate(cells.items()):
+            values = ["0" if r[k] < 5e-4 else f(r[k], 3) for k in (mass, shape, "mean_error")]
+            body.append([label if i == 0 else "", method, r.get("nfe", ""), *values])
+    return rows(["problem", "method", "NFE", "mode masses: TV (mixtures) / largest error (grids)",
+                 "mode SW (mixtures) / sliced W2 (grids)", "mean err"], body)
+
+
+@table("inverse.daps_limit")
+def _daps_limit() -> str:
+    limit = load("daps_posterior.json")["annealing_limit"]
+    body = [[steps, r["nfe"], f(r["unobserved_variance"], 3), f(r["observed_variance"], 4)]
+            for steps, r in limit["by_ode_steps"].items()]
+    body.append(["exact posterior", "", f(limit["posterior_unobserved_variance"], 3),
+                 f(limit["posterior_observed_variance"], 4)])
+    body.append(["flattened prior: p(x)^(1/2) times the likelihood", "",
+                 f(limit["flattened_prior_unobserved_variance"], 3),
+                 f(limit["flattened_prior_observed_variance"], 4)])
+    return rows(["ODE steps per level", "NFE", "variance, unobserved pixel", "variance, observed pixel"], body)
+
+
+def _daps_rows(name: str, methods: dict, label: str) -> list[list]:
+    top = max(r["psnr"] for r in methods.values())
+    out = []
+    for method, r in methods.items():
+        gain = f"{r['gain_over_dps_db']:+.2f} ± {r['gain_se_db']:.2f}" if "gain_over_dps_db" in r else ""
+        over_dpnp = (f"{r['gain_over_dpnp_db']:+.2f} ± {r['gain_over_dpnp_se_db']:.2f}"
+                     if "gain_over_dpnp_db" in r else "")
+        out.append([label, method, r["nfe"], f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
+                    f(r["sample_psnr"], 2), f(r["coverage_2std"], 3), gain, over_dpnp])
+    return out
+
+
+DAPS_HEADER = ["problem", "method", "UNet evals", "PSNR of mean (dB)", "PSNR, one sample", "within 2 std",
+               "gain over DPS (dB)", "gain over DPnP (dB)"]
+
+
+@table("inverse.daps_shapesworld")
+def _daps_shapesworld() -> str:
+    problems = load("inverse_problems_daps.json")["problems"]
+    body = []
+    for problem, label in IP_PROBLEMS.items():
+        if problem in problems:
+            body += _daps_rows(problem, problems[problem]["methods"], label)
+    return rows(DAPS_HEADER, body)
+
+
+@table("inverse.daps_robustness")
+def _daps_robustness() -> str:
+    delta = load("inverse_problems_daps.json")["robustness"]["delta"]
+    return rows(["problem", "method", "PSNR, exact prior", f"PSNR, perturbed prior (delta {delta})", "change (dB)"],
+                _robustness("inverse_problems_daps.json"))
+
+
 if __name__ == "__main__":
     sys.exit(main())
