@@ -176,4 +176,5 @@ def test_the_web_ui_starts_without_library_warnings():
         server.terminate()
         stdout, stderr = server.communicate(timeout=60)
     assert f"http://127.0.0.1:{port}" in stdout
-    assert _library_messages(stderr) == []
+    # the one line on stderr is plugdiff's own answer to the terminate signal
+    assert _library_messages(stderr) in ([], ["closing the web UI"])

@@ -151,7 +151,8 @@ def test_tiara_on_video_unets(make):
     assert torch.equal(run(unet), stock)
 
     enable_tiara(unet, alpha=1e-9, window_length=3)  # explicit float32 path, negligible penalty
-    assert torch.allclose(run(unet), stock, atol=1e-6)
+    # float32 rounding of a different summation order: about 1e-6 on outputs of size ~1.5, thread-count dependent
+    assert torch.allclose(run(unet), stock, atol=1e-5)
 
     enable_tiara(unet, alpha=5.0, window_length=3)
     procs = unet.attn_processors
