@@ -688,5 +688,22 @@ def _daps_robustness() -> str:
                 _robustness("inverse_problems_daps.json"))
 
 
+@table("inverse.daps_own_defaults")
+def _daps_own_defaults() -> str:
+    problems = load("inverse_problems_daps_own.json")["problems"]
+    body = []
+    for problem, label in IP_PROBLEMS.items():
+        if problem not in problems:
+            continue
+        own = problems[problem]["own_defaults"]
+        top = max(r["psnr"] for r in own.values())
+        for method, r in own.items():
+            vs = (f"{r['gain_over_dps_1000_db']:+.2f} ± {r['gain_over_dps_1000_se_db']:.2f} / "
+                  f"{r['gain_over_dpnp_db']:+.2f} ± {r['gain_over_dpnp_se_db']:.2f}") if method == "DAPS-1K" else ""
+            body.append([label, method, r["nfe"], f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
+                         f(r["coverage_2std"], 3), vs])
+    return rows(["problem", "method", "UNet evals", "PSNR of mean (dB)", "within 2 std",
+                 "DAPS-1K's gain over DPS-1000 / DPnP (dB)"], body)
+
 if __name__ == "__main__":
     sys.exit(main())
