@@ -104,7 +104,7 @@ def demo_actions(tmp: Path) -> dict[str, dict[str, str]]:
     """The web UI's actions (gradio-free): the sampler comparison (every scheduler), a DPS
     restoration of a bundled example, and a short video (its GIF's frames)."""
     from plugdiff.apps.demo_actions import DemoSession
-    from plugdiff.apps.schedulers import SCHEDULERS
+    from plugdiff.samplers import SCHEDULERS
 
     session = DemoSession(device="cpu", work_dir=tmp / "demo")
     samplers = session.samplers(list(SCHEDULERS), steps=4, seed=5)
@@ -118,11 +118,11 @@ def demo_actions(tmp: Path) -> dict[str, dict[str, str]]:
 
 
 def plugdiff_presets() -> dict:
-    """Name -> a function that builds it: every plugdiff scheduler preset of ``plugdiff.apps.schedulers``
+    """Name -> a function that builds it: every plugdiff scheduler preset of ``plugdiff.samplers.presets``
     and the log-SNR class's own default, on the bundled prior's scheduler config."""
     from diffusers import DDPMScheduler
 
-    from plugdiff.apps.schedulers import SCHEDULERS, make_scheduler
+    from plugdiff.samplers import SCHEDULERS, make_scheduler
     from plugdiff.samplers import AcceleratedLogSNRScheduler
     from plugdiff.weights.registry import bundled_dir
 

@@ -11,7 +11,7 @@ import torch
 from scipy.integrate import quad
 from test_samplers_exact import EXACT, endpoint_errors, six_d_mixture
 
-from plugdiff.apps.schedulers import make_scheduler
+from plugdiff.samplers import make_scheduler
 from plugdiff.evaluation import solve_probability_flow
 from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedLogSNRScheduler, denoise
 from plugdiff.samplers.scheduling_accelerated_logsnr import (

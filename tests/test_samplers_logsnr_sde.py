@@ -12,7 +12,7 @@ from scipy.integrate import quad
 from test_samplers_exact import EXACT, gaussian_target, output_kl
 from test_samplers_logsnr import LEVELS, lagrange
 
-from plugdiff.apps.schedulers import make_scheduler
+from plugdiff.samplers import make_scheduler
 from plugdiff.samplers import (
     AcceleratedDDPMScheduler,
     AcceleratedLogSNRScheduler,

@@ -12,7 +12,7 @@ from ..media.video_io import MAX_FPS, MIN_FPS, check_frame_size
 from ..pipelines.animatediff.hosts import HOSTS, FifoSettings
 from . import fields as f
 from .rendered import Rendered
-from .schedulers import SCHEDULERS, make_scheduler
+from ..samplers import SCHEDULERS, make_scheduler
 
 if TYPE_CHECKING:  # the settings and checks load without torch (fast --help and --check)
     import torch

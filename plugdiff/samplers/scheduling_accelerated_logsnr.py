@@ -17,7 +17,8 @@ from diffusers import SchedulerMixin  # noqa: F401
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils.torch_utils import randn_tensor
 
-from .scheduling_base import AcceleratedSchedulerBase, check_bool, check_choice, check_int, check_number
+from ..argument_checks import check_bool, check_choice, check_int, check_number
+from .scheduling_base import AcceleratedSchedulerBase
 
 # alpha-bar floor for log-SNR (a zero-terminal-SNR schedule has a = 0 at its first timestep)
 _MIN_LEVEL = 2.0**-24
@@ -241,14 +242,13 @@ class AcceleratedLogSNRScheduler(AcceleratedSchedulerBase):
         final_fit_min_alpha_bar: float = 0.75,
         stochasticity: float = 0.0,
     ):
-        if check_int("solver_order", solver_order, 1) not in (2, 3):
-            raise ValueError(f"`solver_order` must be 2 or 3, got {solver_order}.")
-        check_bool("use_corrector", use_corrector)
-        check_bool("lower_order_final", lower_order_final)
-        check_choice("interpolation", interpolation, tuple(INTERPOLATIONS))
-        check_choice("final_step", final_step, FINAL_STEPS)
-        check_number("final_fit_min_alpha_bar", final_fit_min_alpha_bar, 0, 1)
-        check_number("stochasticity", stochasticity, 0)
+        check_int(solver_order, "solver_order", allowed=(2, 3))
+        check_bool(use_corrector, "use_corrector")
+        check_bool(lower_order_final, "lower_order_final")
+        check_choice(interpolation, "interpolation", INTERPOLATIONS)
+        check_choice(final_step, "final_step", FINAL_STEPS)
+        check_number(final_fit_min_alpha_bar, "final_fit_min_alpha_bar", minimum=0, maximum=1)
+        check_number(stochasticity, "stochasticity", minimum=0)
         # diffusers reads the config keys off this signature, so the base arguments are repeated here
         super().__init__(
             num_train_timesteps=num_train_timesteps, beta_start=beta_start, beta_end=beta_end,

@@ -15,8 +15,6 @@ config (and direct construction with either's arguments) builds any of these sch
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +31,8 @@ from diffusers.schedulers.scheduling_utils import (
     SchedulerMixin,
 )
 from diffusers.utils import BaseOutput, logging
+
+from ..argument_checks import check_choice, check_int
 
 logger = logging.get_logger(__name__)
 
@@ -58,47 +58,6 @@ class AcceleratedSchedulerOutput(BaseOutput):
     pred_original_sample: torch.Tensor | None = None
 
 
-def check_int(name: str, value, minimum: int) -> int:
-    """``value`` as an int; raises ``TypeError`` for a non-integer (a bool included) and ``ValueError``
-    below ``minimum``, naming the argument ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__} ({value!r}).")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return int(value)
-
-
-def _check_steps(name: str, value, minimum: int) -> int:
-    """Like ``check_int`` but also takes a whole float (``10.0``), as ``DDIMScheduler`` does."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return check_int(name, value, minimum)
-
-
-def check_choice(name: str, value, choices: Sequence[str]) -> str:
-    """``value`` if it is one of ``choices``; else ``ValueError`` naming the argument and the choices."""
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}.")
-    return value
-
-
-def check_bool(name: str, value) -> bool:
-    """``value`` if it is a bool; else ``TypeError`` naming the argument."""
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__} ({value!r}).")
-    return value
-
-
-def check_number(name: str, value, minimum: float, maximum: float = math.inf) -> float:
-    """``value`` as a float if it is a finite real number (not a bool) in [minimum, maximum]; else
-    ``ValueError`` naming the argument."""
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-    if not ok or not minimum <= value <= maximum:
-        allowed = f"in [{minimum}, {maximum}]" if maximum < math.inf else f">= {minimum}"
-        raise ValueError(f"`{name}` must be a finite number {allowed}, got {value!r}.")
-    return float(value)
-
-
 def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str,
                      steps_offset: int = 0) -> np.ndarray:
     """Descending integer timesteps for ``num_inference_steps`` steps, with diffusers' spacing
@@ -112,7 +71,7 @@ def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing
         step_ratio = num_train_timesteps / num_inference_steps
         timesteps = np.round(np.arange(num_train_timesteps, 0, -step_ratio)) - 1
     else:
-        check_choice("timestep_spacing", spacing, TIMESTEP_SPACINGS)
+        check_choice(spacing, "timestep_spacing", TIMESTEP_SPACINGS)
     timesteps = timesteps.astype(np.int64)
     if timesteps.max() >= num_train_timesteps:
         raise ValueError(
@@ -162,11 +121,11 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         rescale_betas_zero_snr: bool = False,
         variance_type: str = "fixed_small",
     ):
-        check_int("num_train_timesteps", num_train_timesteps, 1)
-        check_int("steps_offset", steps_offset, 0)
-        check_choice("prediction_type", prediction_type, PREDICTION_TYPES)
-        check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
-        check_choice("variance_type", variance_type, VARIANCE_TYPES)
+        check_int(num_train_timesteps, "num_train_timesteps", minimum=1)
+        check_int(steps_offset, "steps_offset", minimum=0)
+        check_choice(prediction_type, "prediction_type", PREDICTION_TYPES)
+        check_choice(timestep_spacing, "timestep_spacing", TIMESTEP_SPACINGS)
+        check_choice(variance_type, "variance_type", VARIANCE_TYPES)
         if trained_betas is not None:
             self.betas = torch.tensor(np.asarray(trained_betas, dtype=np.float64), dtype=torch.float32)
             if self.betas.ndim != 1:
@@ -181,7 +140,7 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
             sigmoid = torch.sigmoid(torch.linspace(-6, 6, num_train_timesteps))
             self.betas = sigmoid * (beta_end - beta_start) + beta_start
         else:
-            check_choice("beta_schedule", beta_schedule, BETA_SCHEDULES)
+            check_choice(beta_schedule, "beta_schedule", BETA_SCHEDULES)
         if not bool(((self.betas > 0) & (self.betas < 1)).all()):
             # diffusers builds such schedules too (its tests do); levels past the first beta >= 1
             # are not noise levels, so a grid that reaches them gives NaN samples
@@ -216,7 +175,7 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
 
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Start stepping at ``self.timesteps[begin_index]`` (called by img2img-style pipelines)."""
-        self._begin_index = check_int("begin_index", begin_index, 0)
+        self._begin_index = check_int(begin_index, "begin_index", minimum=0)
 
     def scale_model_input(self, sample: torch.Tensor, timestep: int | None = None) -> torch.Tensor:
         """VP schedulers feed the sample to the model unscaled."""
@@ -242,7 +201,7 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         if timesteps is not None:
             grid = self._validate_custom_timesteps(timesteps, T)
         else:
-            num_inference_steps = _check_steps("num_inference_steps", num_inference_steps, 1)
+            num_inference_steps = check_int(num_inference_steps, "num_inference_steps", minimum=1, whole=True)
             if num_inference_steps > T:
                 raise ValueError(
                     f"`num_inference_steps`={num_inference_steps} exceeds num_train_timesteps={T}: the model "
@@ -280,10 +239,7 @@ class AcceleratedSchedulerBase(SchedulerMixin, ConfigMixin):
         if len(values) == 0:
             raise ValueError("`timesteps` must not be empty.")
         for i, t in enumerate(values):
-            if isinstance(t, bool) or not isinstance(t, numbers.Integral):
-                raise TypeError(f"`timesteps[{i}]` must be an int, got {type(t).__name__} ({t!r}).")
-            if not 0 <= t < T:
-                raise ValueError(f"`timesteps[{i}]`={t} is outside [0, {T}).")
+            check_int(t, f"timesteps[{i}]", minimum=0, maximum=T - 1)
         if any(b >= a for a, b in zip(values, values[1:])):
             raise ValueError(f"`timesteps` must be strictly descending, got {values}.")
         return np.asarray(values, dtype=np.int64)

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import torch
 
+from ..argument_checks import check_int
 from .scheduling_accelerated_logsnr import log_snr
 
 
@@ -30,10 +31,8 @@ def logsnr_timesteps(alphas_cumprod: torch.Tensor | np.ndarray, num_inference_st
     """
     abar = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
     T = abar.numel()
-    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 2:
-        raise ValueError(f"num_inference_steps must be an integer >= 2, got {num_inference_steps!r}")
-    if isinstance(final_timestep, bool) or not isinstance(final_timestep, int) or not 0 <= final_timestep < T - 1:
-        raise ValueError(f"final_timestep must be an integer in [0, {T - 1}), got {final_timestep!r}")
+    check_int(num_inference_steps, "num_inference_steps", minimum=2)
+    check_int(final_timestep, "final_timestep", minimum=0, maximum=T - 2)
     lam = log_snr(abar.numpy())
     targets = np.linspace(lam[T - 1], lam[final_timestep], num_inference_steps)
     grid = [int(np.abs(lam - x).argmin()) for x in targets]
