@@ -1,13 +1,23 @@
-"""Install TiARA on the temporal attention layers of a video UNet, and take it off again."""
+"""The one mechanism by which TiARA, SpectralBlend and PromptBlend put their processors on a video
+UNet's attention layers and take them off again (:class:`ProcessorInstallation`), and the layer
+lookups they share.
+
+Every processor of theirs wraps the processor it replaces (its ``fallback``), so processors stack
+in chains: PromptBlend's over SDPA on cross-attention; on temporal self-attention SpectralBlend's
+over TiARA's over SDPA. ``enable_*`` builds one installation per method and UNet with
+:func:`install_processors`, ``disable_*`` removes it with :func:`remove_processors`, and
+``tiara_controller`` / ``spectral_blend_controller`` find its controller with
+:func:`find_controller`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from diffusers import UNet3DConditionModel, UNetMotionModel
 
-from .steps import in_step_range, scalar_timestep
-from .tiara import TiaraAttnProcessor, TiaraSettings
-
-_STATE_ATTR = "_plugdiff_tiara"
+#: The UNet attribute holding ``{method: ProcessorInstallation}``.
+_INSTALLATIONS_ATTR = "_plugdiff_installations"
 
 
 def temporal_predicate(unet, method: str = "TiARA"):
@@ -31,42 +41,66 @@ def temporal_processor_names(unet) -> list[str]:
     return [name for name in unet.attn_processors if is_temporal(name)]
 
 
-class TiaraController:
-    """TiARA's state on one UNet: settings, the processors it replaced, and the current step.
+def unet_and_timesteps(pipe_or_unet, num_train_timesteps: int | None) -> tuple:
+    """(the UNet, T): a pipeline's ``.unet`` or the UNet itself, and ``num_train_timesteps`` or,
+    when None, the pipeline scheduler's (1000 without a scheduler)."""
+    unet = getattr(pipe_or_unet, "unet", pipe_or_unet)
+    if num_train_timesteps is None:
+        scheduler = getattr(pipe_or_unet, "scheduler", None)
+        num_train_timesteps = scheduler.config.num_train_timesteps if scheduler is not None else 1000
+    return unet, num_train_timesteps
 
-    A forward pre-hook on the UNet reads each call's ``timestep`` (motion modules receive no
-    ``cross_attention_kwargs``, so this is how processors learn the step) and re-installs TiARA
-    on temporal layers whose processors were replaced since (diffusers' ``enable_free_noise``
-    rebuilds the motion blocks; ``enable_xformers_memory_efficient_attention`` resets every
-    processor), so the order in which those are called does not matter. Use
-    :func:`enable_tiara` / :func:`disable_tiara` rather than this class directly.
+
+class ProcessorInstallation:
+    """One method's processors on one UNet: where they are, how they are put back when something
+    replaces them, and how they come off.
+
+    * **Install** (:meth:`install`): every selected layer whose processor chain lacks this
+      installation's processor gets ``make(name, inner)``, a processor that wraps ``inner``. It
+      goes on top of the layer's chain, or, with ``beneath_wrappers``, beneath the processors
+      that compute attention through the one they wrap (``wraps_attention``, e.g.
+      SpectralBlend's), so that it changes the attention those compute (TiARA).
+    * **Self-heal**: a forward pre-hook on the UNet gives each call's arguments to ``on_call``
+      (TiARA reads the timestep there) and re-installs on layers whose processors were replaced
+      since (diffusers' ``enable_free_noise`` rebuilds the motion blocks;
+      ``enable_xformers_memory_efficient_attention`` and ``set_attn_processor`` reset processors),
+      so the order in which those and ``enable_*`` are called does not matter.
+    * **Remove** (:meth:`remove`): each processor it installed is taken out of whatever chain it
+      sits in (the processor it wrapped takes its place), and the hooks come off.
+
+    Build and store one with :func:`install_processors` rather than directly.
+
+    Args:
+        unet: the UNet.
+        controller: the method's state, shared by its processors (returned by ``enable_*``).
+        select: ``select(processor_name)``, whether a layer (named as in ``unet.attn_processors``)
+            gets a processor.
+        make: ``make(processor_name, inner)``, the processor for a layer, wrapping ``inner``.
+        beneath_wrappers: install beneath ``wraps_attention`` processors rather than on top.
+        on_call: ``on_call(args, kwargs)`` with each UNet call's arguments, before the call.
     """
 
-    def __init__(self, unet, settings: TiaraSettings, num_train_timesteps: int):
+    def __init__(self, unet, controller, select: Callable[[str], bool], make: Callable, *,
+                 beneath_wrappers: bool = False, on_call: Callable | None = None):
         self.unet = unet
-        self.settings = settings
-        self.num_train_timesteps = num_train_timesteps
-        self.timestep: float | None = None
-        self._is_temporal = temporal_predicate(unet)
-        self.originals: dict = {}
+        self.controller = controller
+        self.select = select
+        self.make = make
+        self.beneath_wrappers = beneath_wrappers
+        self.on_call = on_call
         self.installed: dict = {}
         self._attention_modules: dict = {}
-        self._hook = unet.register_forward_pre_hook(self._before_forward, with_kwargs=True)
-
-    def is_active(self, settings: TiaraSettings) -> bool:
-        """Whether the current denoising step lies in ``settings.step_range``."""
-        return in_step_range(self.timestep, self.num_train_timesteps, settings.step_range)
+        self.hooks = [unet.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
 
     def _before_forward(self, module, args, kwargs):
-        timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
-        if timestep is not None:
-            self.timestep = scalar_timestep(timestep)
+        if self.on_call is not None:
+            self.on_call(args, kwargs)
         if not self._still_in_place():
             self.install()
 
     def _still_in_place(self) -> bool:
-        """Cheap check, run before every UNet call: each recorded temporal attention module is
-        still at its path and still holds this controller's processor. (The full walk of
+        """Cheap check, run before every UNet call: each recorded attention module is still at
+        its path and still holds this installation's processor. (The full walk of
         ``unet.attn_processors`` costs ~6 ms on an SD-1.5-sized UNet.)"""
         resolved = {"": self.unet}  # each shared ancestor path is resolved once
 
@@ -82,32 +116,29 @@ class TiaraController:
         )
 
     def install(self) -> None:
-        """Put TiARA on every temporal layer that does not carry this controller's processor: on
-        top, or beneath processors that compute attention through the one they wrap
-        (``wraps_attention``, e.g. SpectralBlend's), so that TiARA reweights the attention they
-        compute."""
+        """Put this installation's processor on every selected layer whose chain lacks it."""
         current = self.unet.attn_processors
-        temporal = [n for n in current if self._is_temporal(n)]
-        stale = [n for n in temporal if not _holds(current[n], self.installed.get(n))]
+        selected = [n for n in current if self.select(n)]
         replaced = {}
-        for name in stale:
+        for name in selected:
+            if _holds(current[name], self.installed.get(name)):
+                continue
             parent, inner = None, current[name]
-            while getattr(inner, "wraps_attention", False):
+            while self.beneath_wrappers and getattr(inner, "wraps_attention", False):
                 parent, inner = inner, inner.fallback
-            self.originals[name] = inner
-            self.installed[name] = TiaraAttnProcessor(self.settings, inner, controller=self)
+            self.installed[name] = self.make(name, inner)
             if parent is None:
                 replaced[name] = self.installed[name]
             else:
                 parent.fallback = self.installed[name]
         if replaced:
             self.unet.set_attn_processor({n: replaced.get(n, p) for n, p in current.items()})
-        paths = {name: name.removesuffix(".processor") for name in temporal}
+        paths = {name: name.removesuffix(".processor") for name in selected}
         self._attention_modules = {name: (path, self.unet.get_submodule(path)) for name, path in paths.items()}
 
     def remove(self) -> None:
-        """Restore the processors TiARA replaced (wherever in a chain of wrapping processors it
-        sits) and detach from the UNet."""
+        """Take each installed processor out of its layer's chain, wherever it sits, and remove
+        the hooks."""
         current = self.unet.attn_processors
         replaced = {}
         for name, processor in current.items():
@@ -117,72 +148,65 @@ class TiaraController:
             if processor is ours:
                 replaced[name] = ours.fallback
                 continue
-            outer = processor
-            while outer is not None and getattr(outer, "fallback", None) is not ours:
-                outer = getattr(outer, "fallback", None)
-            if outer is not None:
-                outer.fallback = ours.fallback
+            for outer in _chain(processor):
+                if getattr(outer, "fallback", None) is ours:
+                    outer.fallback = ours.fallback
+                    break
         if replaced:
             self.unet.set_attn_processor({n: replaced.get(n, p) for n, p in current.items()})
-        self._hook.remove()
+        for hook in self.hooks:
+            hook.remove()
+
+
+def _chain(processor) -> Iterable:
+    """``processor`` and the processors it wraps (via ``fallback``), outermost first."""
+    while processor is not None:
+        yield processor
+        processor = getattr(processor, "fallback", None)
 
 
 def _holds(processor, target) -> bool:
     """Whether ``target`` is ``processor`` or sits beneath it in a chain of ``fallback``s."""
-    while processor is not None:
-        if processor is target:
-            return True
-        processor = getattr(processor, "fallback", None)
-    return False
+    return target is not None and any(p is target for p in _chain(processor))
 
 
-def unet_and_timesteps(pipe_or_unet, num_train_timesteps):
-    unet = getattr(pipe_or_unet, "unet", pipe_or_unet)
-    if num_train_timesteps is None:
-        scheduler = getattr(pipe_or_unet, "scheduler", None)
-        num_train_timesteps = scheduler.config.num_train_timesteps if scheduler is not None else 1000
-    return unet, num_train_timesteps
-
-
-def enable_tiara(pipe_or_unet, settings: TiaraSettings | None = None, *, num_train_timesteps: int | None = None, **params) -> TiaraController:
-    """Install TiARA on the temporal attention layers of a pipeline's UNet (or of a UNet).
-
-    Spatial and cross-attention layers keep their processors (SDPA, xformers, ...). Calling it
-    again replaces the settings; :func:`disable_tiara` restores exactly the processors that were
-    there before.
+def install_processors(unet, method: str, controller, select: Callable[[str], bool], make: Callable, *,
+                       beneath_wrappers: bool = False, on_call: Callable | None = None,
+                       hooks: Iterable[Callable] = ()) -> ProcessorInstallation:
+    """Replace ``method``'s installation on ``unet`` (if any) by a new
+    :class:`ProcessorInstallation` with these arguments, install it and store it on the UNet.
 
     Args:
-        pipe_or_unet: a pipeline with ``.unet`` (AnimateDiff / text-to-video) or the UNet itself
-            (``UNetMotionModel`` or ``UNet3DConditionModel``).
-        settings: a :class:`TiaraSettings`, or pass its fields as keyword arguments
-            (``alpha=5.0, window_length=7, band=None, adaptive=True, per_head=True,
-            step_range=(0.0, 1.0)``).
-        num_train_timesteps: T for ``step_range``; default: the pipeline scheduler's, else 1000.
+        unet: the UNet.
+        method: the method's name, the installation's key ("TiARA", "SpectralBlend", ...).
+        controller, select, make, beneath_wrappers, on_call: as in :class:`ProcessorInstallation`.
+        hooks: zero-argument callables that each register one more hook (on a submodule) and
+            return its handle; the hooks come off with the processors.
 
     Returns:
-        The :class:`TiaraController` attached to the UNet.
+        The installation.
     """
-    if settings is not None and params:
-        raise ValueError("pass either `settings` or TiARA keyword arguments, not both.")
-    settings = settings if settings is not None else TiaraSettings(**params)
-    unet, num_train_timesteps = unet_and_timesteps(pipe_or_unet, num_train_timesteps)
-    temporal_predicate(unet)  # type check before touching anything
-    disable_tiara(unet)
-    controller = TiaraController(unet, settings, num_train_timesteps)
-    controller.install()
-    setattr(unet, _STATE_ATTR, controller)
-    return controller
+    remove_processors(unet, method)
+    installation = ProcessorInstallation(unet, controller, select, make, beneath_wrappers=beneath_wrappers,
+                                         on_call=on_call)
+    installation.hooks.extend(register() for register in hooks)
+    installation.install()
+    installations = unet.__dict__.setdefault(_INSTALLATIONS_ATTR, {})
+    installations[method] = installation
+    return installation
 
 
-def disable_tiara(pipe_or_unet) -> None:
-    """Take TiARA off (restoring the replaced processors); a no-op where it is not installed."""
+def remove_processors(pipe_or_unet, method: str) -> None:
+    """Take ``method``'s installation off a pipeline's UNet (or the UNet; see
+    :meth:`ProcessorInstallation.remove`); a no-op where it is not installed."""
     unet = getattr(pipe_or_unet, "unet", pipe_or_unet)
-    controller = getattr(unet, _STATE_ATTR, None)
-    if controller is not None:
-        controller.remove()
-        delattr(unet, _STATE_ATTR)
+    installation = unet.__dict__.get(_INSTALLATIONS_ATTR, {}).pop(method, None)
+    if installation is not None:
+        installation.remove()
 
 
-def tiara_controller(pipe_or_unet) -> TiaraController | None:
-    """The controller installed on this UNet, if any."""
-    return getattr(getattr(pipe_or_unet, "unet", pipe_or_unet), _STATE_ATTR, None)
+def find_controller(pipe_or_unet, method: str):
+    """The controller of ``method``'s installation on a pipeline's UNet (or on the UNet), or None."""
+    unet = getattr(pipe_or_unet, "unet", pipe_or_unet)
+    installation = unet.__dict__.get(_INSTALLATIONS_ATTR, {}).get(method)
+    return installation.controller if installation is not None else None

@@ -12,7 +12,7 @@ used
 everywhere else (encoder and mid-block layers outside [t1, t2]) the anchor is used. The
 processors wrap the processor they replace (SDPA, xformers, ...) and only swap
 ``encoder_hidden_states``, so attention itself is untouched; temporal layers (TiARA's) are left
-alone.
+alone. They are installed by :mod:`.install`'s mechanism, like TiARA's and SpectralBlend's.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ from __future__ import annotations
 import torch
 from diffusers.models.attention_processor import Attention
 
-from .install import temporal_predicate, unet_and_timesteps
+from .install import install_processors, remove_processors, temporal_predicate, unet_and_timesteps
 from .steps import check_step_range, in_step_range, scalar_timestep
-
-_STATE_ATTR = "_plugdiff_promptblend"
 
 
 class PromptBlendController:
@@ -48,6 +46,7 @@ class PromptBlendController:
         self.timestep: float | None = None
 
     def update(self, anchor: torch.Tensor, blended: torch.Tensor, timestep) -> None:
+        """Set the next UNet call's anchor and blended conditions (same shape) and its timestep."""
         if anchor.shape != blended.shape:
             raise ValueError(f"anchor {tuple(anchor.shape)} and blended {tuple(blended.shape)} conditions must have the same shape.")
         self.anchor, self.blended = anchor, blended
@@ -114,6 +113,8 @@ def enable_promptblend(pipe_or_unet, step_range=(0.1, 0.3), *, num_train_timeste
     (``UNetMotionModel`` or ``UNet3DConditionModel``), wrapping the processors there; temporal
     layers (TiARA's included) keep theirs. Feed conditions with the returned controller's
     ``update`` before each UNet call; :func:`disable_promptblend` restores the processors.
+    Processors replaced after this call are wrapped again at the next UNet call (see
+    :class:`~plugdiff.attention_processors.install.ProcessorInstallation`).
 
     Args:
         pipe_or_unet: a pipeline with ``.unet`` or the UNet.
@@ -123,24 +124,13 @@ def enable_promptblend(pipe_or_unet, step_range=(0.1, 0.3), *, num_train_timeste
     unet, num_train_timesteps = unet_and_timesteps(pipe_or_unet, num_train_timesteps)
     names = set(cross_attention_processor_names(unet))
     controller = PromptBlendController(step_range, num_train_timesteps)
-    disable_promptblend(unet)
-    current = unet.attn_processors
-    installed = {
-        name: PromptBlendAttnProcessor(current[name], controller, decoder=name.startswith("up_blocks.")) for name in names
-    }
-    unet.set_attn_processor({name: installed.get(name, processor) for name, processor in current.items()})
-    setattr(unet, _STATE_ATTR, installed)
+    install_processors(
+        unet, "PromptBlend", controller, names.__contains__,
+        lambda name, inner: PromptBlendAttnProcessor(inner, controller, decoder=name.startswith("up_blocks.")),
+    )
     return controller
 
 
 def disable_promptblend(pipe_or_unet) -> None:
     """Put back the processors PromptBlend wrapped; a no-op where it is not installed."""
-    unet = getattr(pipe_or_unet, "unet", pipe_or_unet)
-    installed = getattr(unet, _STATE_ATTR, None)
-    if installed is None:
-        return
-    current = unet.attn_processors
-    unet.set_attn_processor({
-        name: processor.fallback if installed.get(name) is processor else processor for name, processor in current.items()
-    })
-    delattr(unet, _STATE_ATTR)
+    remove_processors(pipe_or_unet, "PromptBlend")

@@ -30,7 +30,8 @@ on it) whenever the layer acts, so N may exceed the 32 positions. The local wind
 video and L at its ends; ours L everywhere).
 
 Both branches are computed by the processor this one replaced (``fallback``), so TiARA installed
-beneath it reweights the attention of every local window and of the global branch. A sequence of
+beneath it reweights the attention of every local window and of the global branch (both are put
+on by :mod:`.install`'s mechanism, which keeps TiARA beneath in either order). A sequence of
 at most L frames, cross-attention and masked calls go to ``fallback`` unchanged (bit-identical).
 The authors' code leaves the highest-resolution layers local only (memory); here every temporal
 layer blends.
@@ -44,10 +45,8 @@ import math
 import torch
 from diffusers import UNetMotionModel
 
-from .install import temporal_predicate
+from .install import find_controller, install_processors, remove_processors, temporal_predicate
 from .spectral_blend_settings import SpectralBlendSettings
-
-_STATE_ATTR = "_plugdiff_spectral_blend"
 NATIVE_FRAMES = 16
 """AnimateDiff's training length, the default local window."""
 
@@ -127,14 +126,12 @@ def blend_branches(global_out: torch.Tensor, local_out: torch.Tensor, settings: 
 
 
 class SpectralBlendController:
-    """SpectralBlend's state on one UNet: settings (``local_frames`` resolved), the (H, W) of the
-    motion module running now (set by pre-hooks on the motion modules), and the hooks."""
+    """SpectralBlend's state on one UNet: settings (``local_frames`` resolved) and the (H, W) of
+    the motion module running now (set by pre-hooks on the motion modules)."""
 
     def __init__(self, settings: SpectralBlendSettings):
         self.settings = settings
         self.spatial: tuple[int, int] | None = None
-        self.hooks: list = []
-        self.installed: dict = {}
         self._deferred: list = []
 
     def acts(self, num_frames: int) -> bool:
@@ -143,6 +140,7 @@ class SpectralBlendController:
 
     # hooks ------------------------------------------------------------------
     def record_spatial(self, module, args, kwargs):
+        """Pre-hook on a motion module: record the (H, W) of its input (B * F, C, H, W)."""
         hidden_states = args[0] if args else kwargs["hidden_states"]
         self.spatial = tuple(hidden_states.shape[-2:])
 
@@ -156,6 +154,7 @@ class SpectralBlendController:
         return (x[:, :0],)
 
     def restore_input(self, module, args, output):
+        """Hook after a block's position embedding: hand back the input it skipped."""
         if args[0].shape[1] == 0 and self._deferred:
             return self._deferred.pop()
         return None
@@ -221,19 +220,14 @@ class SpectralBlendAttnProcessor:
         return call(hidden_states)
 
 
-def _chain(processor):
-    """``processor`` and the processors it wraps (via ``fallback``), outermost first."""
-    while processor is not None:
-        yield processor
-        processor = getattr(processor, "fallback", None)
-
-
 def enable_spectral_blend(pipe_or_unet, settings: SpectralBlendSettings | None = None,
                           **params) -> SpectralBlendController:
     """Install SpectralBlend on the temporal attention of AnimateDiff's UNet (a pipeline's
     ``.unet`` or the ``UNetMotionModel``), on top of whatever processors are there (TiARA's
     included, which then reweights both branches). Calling it again replaces the settings;
-    :func:`disable_spectral_blend` restores the processors.
+    :func:`disable_spectral_blend` restores the processors. Processors replaced after this call
+    are wrapped again at the next UNet call (see
+    :class:`~plugdiff.attention_processors.install.ProcessorInstallation`).
 
     Args:
         pipe_or_unet: a pipeline with ``.unet`` or the UNet.
@@ -250,15 +244,12 @@ def enable_spectral_blend(pipe_or_unet, settings: SpectralBlendSettings | None =
     if settings.local_frames is None:
         settings = SpectralBlendSettings(NATIVE_FRAMES, min(settings.local_stride, NATIVE_FRAMES),
                                          settings.temporal_cutoff, settings.spatial_cutoff)
-    disable_spectral_blend(unet)
-    controller = SpectralBlendController(settings)
-    current = unet.attn_processors
-    names = [n for n in current if is_temporal(n)]
     modules, blocks = {}, {}
-    for name in names:
-        block_path = name.rsplit(".", 2)[0]  # "<motion module>.transformer_blocks.<k>"
-        modules.setdefault(block_path.split(".transformer_blocks.")[0], None)
-        blocks.setdefault(block_path, unet.get_submodule(block_path))
+    for name in unet.attn_processors:
+        if is_temporal(name):
+            block_path = name.rsplit(".", 2)[0]  # "<motion module>.transformer_blocks.<k>"
+            modules.setdefault(block_path.split(".transformer_blocks.")[0], None)
+            blocks.setdefault(block_path, unet.get_submodule(block_path))
     tables = [block.pos_embed for block in blocks.values() if getattr(block, "pos_embed", None) is not None]
     for positions in tables:
         if settings.local_frames > positions.pe.shape[1]:
@@ -266,48 +257,27 @@ def enable_spectral_blend(pipe_or_unet, settings: SpectralBlendSettings | None =
                 f"`local_frames`={settings.local_frames} exceeds the {positions.pe.shape[1]} positions the motion "
                 "modules know."
             )
-    for path in modules:
-        module = unet.get_submodule(path)
-        controller.hooks.append(module.register_forward_pre_hook(controller.record_spatial, with_kwargs=True))
+    controller = SpectralBlendController(settings)
+
+    def make(name, inner):
+        block = unet.get_submodule(name.rsplit(".", 2)[0])
+        return SpectralBlendAttnProcessor(settings, inner, controller, getattr(block, "pos_embed", None))
+
+    hooks = [functools.partial(unet.get_submodule(path).register_forward_pre_hook, controller.record_spatial,
+                               with_kwargs=True) for path in modules]
     for positions in tables:
-        controller.hooks.append(positions.register_forward_pre_hook(controller.defer_positions))
-        controller.hooks.append(positions.register_forward_hook(controller.restore_input))
-    for name in names:
-        block = blocks[name.rsplit(".", 2)[0]]
-        positions = getattr(block, "pos_embed", None)
-        controller.installed[name] = SpectralBlendAttnProcessor(settings, current[name], controller, positions)
-    unet.set_attn_processor({n: controller.installed.get(n, p) for n, p in current.items()})
-    setattr(unet, _STATE_ATTR, controller)
+        hooks += [functools.partial(positions.register_forward_pre_hook, controller.defer_positions),
+                  functools.partial(positions.register_forward_hook, controller.restore_input)]
+    install_processors(unet, "SpectralBlend", controller, is_temporal, make, hooks=hooks)
     return controller
 
 
 def disable_spectral_blend(pipe_or_unet) -> None:
     """Take SpectralBlend off: each processor it installed is replaced by the one it wraps (TiARA's
     stays, where it sits beneath); a no-op where it is not installed."""
-    unet = getattr(pipe_or_unet, "unet", pipe_or_unet)
-    controller = getattr(unet, _STATE_ATTR, None)
-    if controller is None:
-        return
-    current = unet.attn_processors
-    replaced = {}
-    for name, processor in current.items():
-        ours = controller.installed.get(name)
-        if ours is None:
-            continue
-        if processor is ours:
-            replaced[name] = ours.fallback
-            continue
-        for outer in _chain(processor):
-            if getattr(outer, "fallback", None) is ours:
-                outer.fallback = ours.fallback
-                break
-    if replaced:
-        unet.set_attn_processor({n: replaced.get(n, p) for n, p in current.items()})
-    for hook in controller.hooks:
-        hook.remove()
-    delattr(unet, _STATE_ATTR)
+    remove_processors(pipe_or_unet, "SpectralBlend")
 
 
 def spectral_blend_controller(pipe_or_unet) -> SpectralBlendController | None:
     """The controller installed on this UNet, if any."""
-    return getattr(getattr(pipe_or_unet, "unet", pipe_or_unet), _STATE_ATTR, None)
+    return find_controller(pipe_or_unet, "SpectralBlend")

@@ -1,8 +1,10 @@
 """TiARA: time-frequency based temporal attention reweighting (Li et al., arXiv 2412.17254).
 
-Plain tensor functions (``tiara_rho``, ``tiara_attention``) and the diffusers attention processor
-that applies them to temporal self-attention; the settings (:class:`TiaraSettings`) live in
-:mod:`.tiara_settings`, which needs no torch, and are re-exported here.
+Plain tensor functions (``tiara_rho``, ``tiara_attention``), the diffusers attention processor
+that applies them to temporal self-attention, and :func:`enable_tiara` / :func:`disable_tiara`,
+which install it on video UNets (by :mod:`.install`'s mechanism); the settings
+(:class:`TiaraSettings`) live in :mod:`.tiara_settings`, which needs no torch, and are re-exported
+here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 
 import torch
 
+from .install import find_controller, install_processors, remove_processors, temporal_predicate, unet_and_timesteps
+from .steps import in_step_range, scalar_timestep
 from .tiara_settings import (  # also re-exported: the settings stay importable from this module
     DEFAULT_WINDOW_LENGTH,
     TiaraSettings,
@@ -221,3 +225,74 @@ class TiaraAttnProcessor:
             out = out + residual
         return out / attn.rescale_output_factor
 
+
+class TiaraController:
+    """TiARA's state on one UNet: its settings and the current denoising step, which the
+    processors consult. The step comes from each UNet call's ``timestep`` (:meth:`observe_call`,
+    run by the installation's pre-hook: motion modules receive no ``cross_attention_kwargs``).
+    Returned by :func:`enable_tiara`; use that and :func:`disable_tiara` rather than this class.
+
+    Args:
+        settings: the :class:`TiaraSettings` installed.
+        num_train_timesteps: T for ``settings.step_range``.
+    """
+
+    def __init__(self, settings: TiaraSettings, num_train_timesteps: int):
+        self.settings = settings
+        self.num_train_timesteps = num_train_timesteps
+        self.timestep: float | None = None
+
+    def observe_call(self, args, kwargs) -> None:
+        """Record the ``timestep`` of a UNet call (its second positional argument or keyword)."""
+        timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
+        if timestep is not None:
+            self.timestep = scalar_timestep(timestep)
+
+    def is_active(self, settings: TiaraSettings) -> bool:
+        """Whether the current denoising step lies in ``settings.step_range``."""
+        return in_step_range(self.timestep, self.num_train_timesteps, settings.step_range)
+
+
+def enable_tiara(pipe_or_unet, settings: TiaraSettings | None = None, *, num_train_timesteps: int | None = None, **params) -> TiaraController:
+    """Install TiARA on the temporal attention layers of a pipeline's UNet (or of a UNet).
+
+    Spatial and cross-attention layers keep their processors (SDPA, xformers, ...). TiARA's
+    processors go beneath SpectralBlend's where those are installed, so that it reweights the
+    attention they compute, and are put back at the next UNet call when something replaces them
+    (see :class:`~plugdiff.attention_processors.install.ProcessorInstallation`). Calling it again
+    replaces the settings; :func:`disable_tiara` restores exactly the processors that were there
+    before.
+
+    Args:
+        pipe_or_unet: a pipeline with ``.unet`` (AnimateDiff / text-to-video) or the UNet itself
+            (``UNetMotionModel`` or ``UNet3DConditionModel``).
+        settings: a :class:`TiaraSettings`, or pass its fields as keyword arguments
+            (``alpha=5.0, window_length=7, band=None, adaptive=True, per_head=True,
+            step_range=(0.0, 1.0)``).
+        num_train_timesteps: T for ``step_range``; default: the pipeline scheduler's, else 1000.
+
+    Returns:
+        The :class:`TiaraController` attached to the UNet.
+    """
+    if settings is not None and params:
+        raise ValueError("pass either `settings` or TiARA keyword arguments, not both.")
+    settings = settings if settings is not None else TiaraSettings(**params)
+    unet, num_train_timesteps = unet_and_timesteps(pipe_or_unet, num_train_timesteps)
+    is_temporal = temporal_predicate(unet)  # type check before touching anything
+    controller = TiaraController(settings, num_train_timesteps)
+    install_processors(
+        unet, "TiARA", controller, is_temporal,
+        lambda name, inner: TiaraAttnProcessor(settings, inner, controller=controller),
+        beneath_wrappers=True, on_call=controller.observe_call,
+    )
+    return controller
+
+
+def disable_tiara(pipe_or_unet) -> None:
+    """Take TiARA off (restoring the replaced processors); a no-op where it is not installed."""
+    remove_processors(pipe_or_unet, "TiARA")
+
+
+def tiara_controller(pipe_or_unet) -> TiaraController | None:
+    """The controller installed on this UNet, if any."""
+    return find_controller(pipe_or_unet, "TiARA")
