@@ -1,7 +1,8 @@
 """What the web UI's buttons do, without gradio: each action turns form values into a job (so
 it is validated exactly like the command line), renders it into a private temporary folder with
 its sidecar, and returns what the page shows. Bad input raises :class:`DemoInputError` with a
-message for the user; server paths never appear in what is returned for display.
+message for the user and the setting it concerns; server paths never appear in what is returned
+for display.
 """
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ EXAMPLE_FRAMES = {
 
 
 class DemoInputError(ValueError):
-    """Input the user can fix; the message says what is allowed (kept short)."""
+    """Input the user can fix; the message says what is allowed (kept short). ``field`` names
+    the setting it concerns, as a job names it (``"frames"``, ``"schedule"``, ``"image"``; the
+    sampler comparison's list: ``"samplers"``), whatever the message's wording; None: the request
+    as a whole. The web UI shows the message under that setting's input."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, field: str | None = None):
         super().__init__(shorten(message))
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -122,15 +127,17 @@ class DemoSession:
              "mp4_without_tiara": path or None}
         """
         prompt = _schedule(schedule_rows)
-        frames = _whole(frames, "frames", 1, MAX_FRAMES)
+        frames = _whole_setting(frames, "frames", 1, MAX_FRAMES)
         values = {
             **prompt, "negative_prompt": (negative_prompt or "").strip() or None, "model": self.video_model,
-            "scheduler": scheduler, "steps": None if steps is None else _whole(steps, "steps", 1, 1000),
-            "guidance": guidance, "seed": _whole(seed, "seed", 0),
-            "frames": frames, "window": _whole(window, "window", 1), "stride": _whole(stride, "stride", 1),
-            "tiara": {"alpha": float(alpha) if tiara else 0.0, "window_length": _whole(window_length, "TiARA window length", 1),
+            "scheduler": scheduler, "steps": None if steps is None else _whole_setting(steps, "steps", 1, 1000),
+            "guidance": guidance, "seed": _whole_setting(seed, "seed", 0),
+            "frames": frames, "window": _whole_setting(window, "window", 1), "stride": _whole_setting(stride, "stride", 1),
+            "tiara": {"alpha": float(alpha) if tiara else 0.0,
+                      "window_length": _whole_setting(window_length, "tiara", 1, label="TiARA window length"),
                       "adaptive": bool(adaptive)},
-            "prompt_blend": bool(prompt_blend), "transition": transition, "fps": fps, "upscale": _whole(upscale, "upscale", 1, 16),
+            "prompt_blend": bool(prompt_blend), "transition": transition, "fps": fps,
+            "upscale": _whole_setting(upscale, "upscale", 1, 16),
             "long_video": long_video,
         }
         job = self._job("video", {**values, "name": "video"})
@@ -161,7 +168,7 @@ class DemoSession:
              "settings": dict (no server paths), "results": dict}
         """
         if isinstance(image, RefusedUpload):
-            raise DemoInputError(image.message)
+            raise DemoInputError(image.message, "image")
         folder = self._result_folder("restore-")
         source = folder / "input.png"
         if image is not None:
@@ -171,10 +178,11 @@ class DemoSession:
             _example(example).save(source)
             origin = f"example: {example}"
         else:
-            raise DemoInputError(f"image: upload an image or pick an example ({', '.join(EXAMPLE_FRAMES)}).")
+            raise DemoInputError(f"image: upload an image or pick an example ({', '.join(EXAMPLE_FRAMES)}).", "image")
         values = {"name": "restore", "image": str(source), "operator": operator, "noise": noise, "method": method,
-                  "samples": _whole(samples, "samples", 1, 16), "simulate": bool(simulate), "seed": _whole(seed, "seed", 0),
-                  "steps": _whole(dps_steps, "DPS steps", 1, 1000), "model": self.image_model}
+                  "samples": _whole_setting(samples, "samples", 1, 16), "simulate": bool(simulate),
+                  "seed": _whole_setting(seed, "seed", 0), "steps": _whole_setting(dps_steps, "steps", 1, 1000, label="DPS steps"),
+                  "model": self.image_model}
         if method == "daps":
             values.update(levels=max(1, values["steps"] // 2), ode_steps=2)
         job = self._job("restore", values)
@@ -193,8 +201,9 @@ class DemoSession:
         names = [n for n in (names or []) if n]
         unknown = [n for n in names if n not in SCHEDULERS]
         if not names or unknown:
-            raise DemoInputError(f"choose one or more samplers from: {', '.join(SCHEDULERS)}" + (f" (not {unknown[0]!r})" if unknown else ""))
-        steps, seed = _whole(steps, "steps", 1, 1000), _whole(seed, "seed", 0)
+            raise DemoInputError(f"choose one or more samplers from: {', '.join(SCHEDULERS)}" + (f" (not {unknown[0]!r})" if unknown else ""),
+                                 "samplers")
+        steps, seed = _whole_setting(steps, "steps", 1, 1000), _whole_setting(seed, "seed", 0)
         from ..samplers.loop import denoise
 
         pipe = self.renderers.load("restore", self.image_model).pipes["dpnp"]  # the Restore tab's prior, loaded once
@@ -231,7 +240,7 @@ class DemoSession:
         try:
             return make_job(kind, values, label="settings")
         except JobError as err:
-            raise DemoInputError(f"{err.field or 'settings'}: {err.message}") from None
+            raise DemoInputError(f"{err.field or 'settings'}: {err.message}", err.field) from None
 
     def _render(self, job, output: Path):
         try:
@@ -252,6 +261,16 @@ def _whole(value, name: str, low: int, high: int | None = None) -> int:
     return int(number)
 
 
+def _whole_setting(value, field: str, low: int, high: int | None = None, *, label: str | None = None) -> int:
+    """:func:`_whole` for the setting ``field`` (``label``: how the message names it, default
+    ``field``); its error carries ``field``."""
+    try:
+        return _whole(value, label or field, low, high)
+    except DemoInputError as err:
+        err.field = field
+        raise
+
+
 def _schedule(rows) -> dict:
     """Schedule editor rows [(frame, prompt), ...] as job values: one prompt, or a schedule."""
     if hasattr(rows, "values") and hasattr(rows, "columns"):  # a pandas DataFrame from gr.Dataframe
@@ -263,24 +282,25 @@ def _schedule(rows) -> dict:
         if not text and (frame is None or str(frame).strip() == ""):
             continue  # a blank row
         if not text:
-            raise DemoInputError(f"prompt schedule row {number}: the prompt is empty.")
-        items.append((_whole(frame, f"prompt schedule row {number}: frame", 0), text))
+            raise DemoInputError(f"prompt schedule row {number}: the prompt is empty.", "schedule")
+        items.append((_whole_setting(frame, "schedule", 0, label=f"prompt schedule row {number}: frame"), text))
     if not items:
-        raise DemoInputError("prompt schedule: write at least one prompt (frame 0).")
+        raise DemoInputError("prompt schedule: write at least one prompt (frame 0).", "schedule")
     if len(items) == 1 and items[0][0] == 0:
         return {"prompt": items[0][1]}
     frames = [f for f, _ in items]
     if len(set(frames)) != len(frames):
-        raise DemoInputError(f"prompt schedule: each frame may appear once, got frames {frames}.")
+        raise DemoInputError(f"prompt schedule: each frame may appear once, got frames {frames}.", "schedule")
     return {"schedule": {str(f): text for f, text in sorted(items)}}
 
 
 def _picture(array) -> Image.Image:
     array = np.asarray(array)
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
-        raise DemoInputError(f"image: expected an 8-bit gray or RGB picture, got an array of {array.dtype} {array.shape}.")
+        raise DemoInputError(f"image: expected an 8-bit gray or RGB picture, got an array of {array.dtype} {array.shape}.",
+                             "image")
     if max(array.shape[:2]) > MAX_IMAGE_SIDE or min(array.shape[:2]) < 8:
-        raise DemoInputError(f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {array.shape[1]}x{array.shape[0]}.")
+        raise DemoInputError(f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {array.shape[1]}x{array.shape[0]}.", "image")
     image = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
     return image.convert("RGB")
 
@@ -309,12 +329,12 @@ def _picture_file(path) -> Image.Image:
     """An uploaded picture file, its size checked from the header before it is decoded."""
     refusal = upload_refusal(path)
     if refusal is not None:
-        raise DemoInputError(refusal)
+        raise DemoInputError(refusal, "image")
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
     except (OSError, Image.DecompressionBombError) as err:
-        raise DemoInputError(f"image: could not read the picture ({type(err).__name__}).") from None
+        raise DemoInputError(f"image: could not read the picture ({type(err).__name__}).", "image") from None
 
 
 def _example(name: str) -> Image.Image:
