@@ -41,24 +41,26 @@ def test_video_action_renders_mp4_gif_settings_and_the_comparison(session):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "message", "field"),
     [
-        (dict(schedule_rows=[[0, ""]]), "row 1: the prompt is empty"),
-        (dict(schedule_rows=[]), "write at least one prompt"),
-        (dict(schedule_rows=[[0, "a"], [0, "b"]]), "each frame may appear once"),
-        (dict(schedule_rows=[[0, "a"], [2.5, "b"]]), "frame: must be a whole number"),
-        (dict(schedule_rows=[[0, "a"]], frames=0), "frames: must be a whole number from 1 to 256"),
-        (dict(schedule_rows=[[0, "a"]], frames=1000), "from 1 to 256"),
-        (dict(schedule_rows=[[0, "a"], [40, "b"]], frames=32), "outside [0, num_frames=32)"),
-        (dict(schedule_rows=[[0, "a"]], stride=20), "stride: must not exceed window=16"),
-        (dict(schedule_rows=[[0, "a"]], frames=4, window_length=7), "larger than the 4 frames"),
-        (dict(schedule_rows=[[4, "a"]]), "the first key frame must be 0"),
+        (dict(schedule_rows=[[0, ""]]), "row 1: the prompt is empty", "schedule"),
+        (dict(schedule_rows=[]), "write at least one prompt", "schedule"),
+        (dict(schedule_rows=[[0, "a"], [0, "b"]]), "each frame may appear once", "schedule"),
+        (dict(schedule_rows=[[0, "a"], [2.5, "b"]]), "frame: must be a whole number", "schedule"),
+        (dict(schedule_rows=[[0, "a"]], frames=0), "frames: must be a whole number from 1 to 256", "frames"),
+        (dict(schedule_rows=[[0, "a"]], frames=1000), "from 1 to 256", "frames"),
+        (dict(schedule_rows=[[0, "a"], [40, "b"]], frames=32), "outside [0, num_frames=32)", "schedule"),
+        (dict(schedule_rows=[[0, "a"]], stride=20), "stride: must not exceed window=16", "stride"),
+        (dict(schedule_rows=[[0, "a"]], frames=4, window_length=7), "larger than the 4 frames", "tiara"),
+        (dict(schedule_rows=[[0, "a"]], window_length=0), "TiARA window length: must be a whole number", "tiara"),
+        (dict(schedule_rows=[[4, "a"]]), "the first key frame must be 0", "schedule"),
+        (dict(schedule_rows=[[0, "a"]], frames=256, steps=100, compare=True), "frame-steps; on a CPU", None),
     ],
 )
-def test_video_input_errors(session, kwargs, message):
+def test_video_input_errors(session, kwargs, message, field):
     with pytest.raises(DemoInputError) as err:
         session.video(**{"steps": 1, **kwargs})
-    assert message in str(err.value)
+    assert message in str(err.value) and err.value.field == field  # the field: the input the page shows it under
 
 
 def test_restore_action_on_an_example_and_an_upload(session, examples_dir):
@@ -74,19 +76,20 @@ def test_restore_action_on_an_example_and_an_upload(session, examples_dir):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "field"),
     [
-        ((None, None), "upload an image or pick an example"),
-        ((np.zeros((4, 4, 3), np.uint8), None), "sides must be 8 to 2048 pixels"),
-        ((np.zeros((16, 16, 3), np.float32), None), "expected an 8-bit gray or RGB picture"),
-        ((None, "red circle on blue", "phase-retrieval", 0.05, "dpnp", 1, False), "measures Fourier magnitudes"),
-        ((None, "red circle on blue", "sr4", 0.05, "dpnp", 0), "samples: must be a whole number from 1 to 16"),
+        ((None, None), "upload an image or pick an example", "image"),
+        ((np.zeros((4, 4, 3), np.uint8), None), "sides must be 8 to 2048 pixels", "image"),
+        ((np.zeros((16, 16, 3), np.float32), None), "expected an 8-bit gray or RGB picture", "image"),
+        ((None, "red circle on blue", "phase-retrieval", 0.05, "dpnp", 1, False), "measures Fourier magnitudes", "image"),
+        ((None, "red circle on blue", "sr4", 0.05, "dpnp", 0), "samples: must be a whole number from 1 to 16", "samples"),
+        ((None, "red circle on blue", "sr4", 0.05, "dps", 1, True, 0, 0), "DPS steps: must be a whole number", "steps"),
     ],
 )
-def test_restore_input_errors(session, args, message):
+def test_restore_input_errors(session, args, message, field):
     with pytest.raises(DemoInputError) as err:
         session.restore(*args)
-    assert message in str(err.value)
+    assert message in str(err.value) and err.value.field == field
 
 
 def test_samplers_action(session):
@@ -95,8 +98,9 @@ def test_samplers_action(session):
     assert out["pictures"][0][1].startswith("ddim: 4 NFE,")
     again = session.samplers(["ddim"], steps=4, seed=2)  # the same seed gives the same picture
     assert np.array_equal(np.asarray(again["pictures"][0][0]), np.asarray(out["pictures"][0][0]))
-    with pytest.raises(DemoInputError, match="choose one or more samplers"):
+    with pytest.raises(DemoInputError, match="choose one or more samplers") as err:
         session.samplers([], steps=4)
+    assert err.value.field == "samplers"
     with pytest.raises(DemoInputError, match="not 'heun'"):
         session.samplers(["heun"], steps=4)
 
@@ -208,17 +212,62 @@ def test_real_browser_keeps_errors_by_their_input_generates_a_playable_video_and
     assert (ARTIFACTS / "long_video.png").stat().st_size > 0 and (ARTIFACTS / "restore.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("message, field", [
-    ("schedule: key frame(s) [40] lie outside [0, num_frames=16).", "schedule"),
-    ("prompt schedule row 2: the prompt is empty.", "prompt schedule"),
-    ("TiARA window length: must be a whole number >= 1, got 0.", "TiARA window length"),
-    ("tiara: `window_length`=9 is larger than the 8 frames", "tiara"),
-    ("stride: must not exceed window=16, got 20", "stride"),
-    ("image: upload an image or pick an example (red circle on blue).", "image"),
-    ("choose one or more samplers from: ddim", None),  # no field: shown under the tab's button
-])
-def test_an_error_message_names_the_input_it_is_shown_under(message, field):
-    from plugdiff.apps.ui_messages import input_of
+class _FailingSession:
+    """Stands in for DemoSession in the layout: every action raises ``error``."""
 
-    fields = ["prompt schedule", "schedule", "prompt", "frames", "window", "stride", "tiara", "TiARA window length", "image"]
-    assert input_of(message, fields) == field
+    video_model, image_model = "video-model", "image-model"
+    video_defaults = {"scheduler": "ddim", "steps": 25, "guidance": 7.5, "transition": 0.5}
+    error = DemoInputError("no error set")
+
+    def video(self, *args, **kwargs):
+        raise self.error
+
+    restore = samplers = video
+
+
+@pytest.fixture(scope="module")
+def failing_demo():
+    """The web UI over a :class:`_FailingSession`: (the session, the app)."""
+    from plugdiff.apps.gradio_app import build_demo
+
+    session = _FailingSession()
+    return session, build_demo(session)
+
+
+def _shown_under(demo, api_name: str, error: DemoInputError):
+    """Click ``api_name``'s button with ``error`` raised, run its failure handler; the component
+    just above the one message it makes visible, and whether it opens an accordion."""
+    from types import SimpleNamespace
+
+    request = SimpleNamespace(session_hash="one browser")
+    click = next(f for f in demo.fns.values() if f.api_name == api_name)
+    with pytest.raises(gradio.Error) as raised:
+        click.fn(request, **dict.fromkeys(click.input_keyword_names))
+    assert raised.value.message == str(error)  # what an API caller gets
+    failure = next(f for f in demo.fns.values() if f.trigger_after == click._id and f.trigger_only_on_failure)
+    updates = failure.fn(request)
+    (box,) = [out for out, update in zip(failure.outputs, updates, strict=True) if update.get("visible")]
+    assert [u["value"] for u in updates if u.get("visible")] == [f"⚠ {error}"]
+    siblings = box.parent.children
+    above = siblings[siblings.index(box) - 1]
+    above = above.children[-1] if isinstance(above, gradio.layouts.Form) else above  # gradio wraps some inputs in a form
+    return getattr(above, "label", None) or above.value, any(u.get("open") for u in updates)
+
+
+@pytest.mark.parametrize(("api_name", "field", "under", "opens"), [
+    ("samplers", "samplers", "Samplers", False),
+    ("samplers", "steps", "Steps", False),
+    ("video", "schedule", "Prompt schedule: the prompt holds from its frame on ('|' separates slots)", False),
+    ("video", "frames", "Frames", False),
+    ("video", "tiara", "TiARA adaptive penalty", True),  # the last of the TiARA inputs, in the closed accordion
+    ("video", "steps", "Steps", False),
+    ("restore", "steps", "DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)", False),
+    ("restore", "image", "... or a bundled example", False),
+    ("restore", None, "Restore", False),  # no field: under the tab's button
+    ("video", "fps", "Generate", False),  # a field no input shows: under the button too
+])
+@pytest.mark.parametrize("wording", ["frames: a message that names another field first", "reworded, naming no field"])
+def test_an_error_is_shown_under_its_fields_input_whatever_its_wording(failing_demo, api_name, field, under, opens, wording):
+    session, demo = failing_demo
+    session.error = DemoInputError(wording, field)
+    assert _shown_under(demo, api_name, session.error) == (under, opens)

@@ -7,12 +7,12 @@ Blocks app with three tabs over :class:`~plugdiff.apps.demo_actions.DemoSession`
   posterior mean, samples and the per-pixel std.
 * Samplers: one seed, several schedulers at the same number of steps on the image prior.
 
-Layout only: every button calls a DemoSession action. An input error is shown under the input it
-concerns (by the field its message starts with) and stays there until that input changes; API
-callers get it as the call's error. An upload's size is checked from its header before gradio
-or PIL decodes it. The app keeps gradio's cache in a folder of its own and removes it, and its
-working folder, when it stops (Ctrl-C or SIGTERM alike). Needs the ``ui`` extra
-(``pip install 'plugdiff[ui]'``).
+Layout only: one function per tab; every button calls a DemoSession action with its inputs by
+name. An input error is shown under the input of the setting it concerns (its ``field``) and
+stays there until that input changes; API callers get it as the call's error. An upload's size
+is checked from its header before gradio or PIL decodes it. The app keeps gradio's cache in a
+folder of its own and removes it, and its working folder, when it stops (Ctrl-C or SIGTERM
+alike). Needs the ``ui`` extra (``pip install 'plugdiff[ui]'``).
 """
 
 import argparse
@@ -51,175 +51,234 @@ def build_demo(session: "DemoSession"):
     """The gr.Blocks app; endpoints ``/video``, ``/restore`` and ``/samplers``."""
     import gradio as gr
 
-    from .demo_actions import EXAMPLE_FRAMES, MAX_FRAMES, DemoInputError
-
-    # browser session -> its last input error, shown under its input by the failure handlers. (No
-    # `from __future__ import annotations` in this module: gradio finds `request: gr.Request` by its type.)
-    last_error = {}
-
-    @contextmanager
-    def user_errors(request: gr.Request):
-        try:
-            yield
-        except DemoInputError as err:
-            last_error[request.session_hash] = str(err)
-            raise gr.Error(str(err), print_exception=False, visible=False) from None  # the page shows it by the input
-
-    def show_error(messages: InputMessages):
-        def show(request: gr.Request):
-            return messages.show(last_error.pop(request.session_hash, None))
-
-        return show
-
-    def on_video(rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend, transition,
-                 scheduler, steps, guidance, seed, compare, long_video, request: gr.Request,
-                 progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (gradio's idiom)
-        with user_errors(request):
-            out = session.video(rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend,
-                                transition, scheduler, steps, guidance, seed, compare, long_video=long_video)
-        return out["mp4"], out["mp4_without_tiara"], out["gif"], out["settings_file"], out["settings"]
-
-    def on_restore(image, example, operator, noise, method, samples, simulate, seed, dps_steps, request: gr.Request,
-                   progress=gr.Progress(track_tqdm=True)):  # noqa: B008
-        with user_errors(request):
-            out = session.restore(image, example, operator, noise, method, samples, simulate, seed, dps_steps)
-        return out["pictures"], {"settings": out["settings"], "results": out["results"]}
-
-    def on_samplers(names, steps, seed, request: gr.Request, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
-        with user_errors(request):
-            out = session.samplers(names, steps, seed)
-        return out["pictures"], out["rows"]
-
-    def new_seed():
-        return random.randint(0, 2**31 - 1)
-
+    errors = ErrorRelay()
     with gr.Blocks(title="plugdiff", delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(
             "# plugdiff\nTraining-free diffusion methods on "
             f"`{session.video_model}` (video) and `{session.image_model}` (image prior)."
         )
         with gr.Tab("Long video"):
-            messages = InputMessages()
-            defaults = session.video_defaults  # the model's stored scheduler, steps, guidance, transition
-            with gr.Row():
-                with gr.Column():
-                    rows = gr.Dataframe(
-                        value=DEFAULT_SCHEDULE, headers=["frame", "prompt"], datatype=["number", "str"], column_count=(2, "fixed"),
-                        label="Prompt schedule: the prompt holds from its frame on ('|' separates slots)", interactive=True,
-                    )
-                    schedule_message = messages.under([rows], "prompt schedule", "schedule", "prompt")
-                    negative = gr.Textbox(label="Negative prompt")
-                    messages.under([negative], "negative_prompt")
-                    frames = gr.Slider(1, MAX_FRAMES, value=32, step=1, label="Frames")
-                    messages.under([frames], "frames")
-                    messages.clear_on(schedule_message, [frames])  # key frames are checked against the frames
-                    with gr.Accordion("Long-video method, windows, TiARA, PromptBlend", open=False) as more:
-                        window = gr.Slider(2, 32, value=16, step=1, label="Window (frames)")
-                        messages.under([window], "window", accordion=more)
-                        stride = gr.Slider(1, 32, value=4, step=1, label="Stride (frames)")
-                        messages.under([stride, window], "stride", accordion=more)
-                        long_video = gr.Dropdown(
-                            list(HOSTS), value="windows", label="Long-video method",
-                            info="windows: every frame in 4 windows per step; fifo: FIFO-Diffusion, flat memory, "
-                                 "steps a multiple of the window; freelong: all frames at once, memory grows",
-                        )
-                        messages.under([long_video, window], "long_video", "fifo_lookahead", accordion=more)
-                        tiara = gr.Checkbox(value=True, label="TiARA")
-                        alpha = gr.Slider(0, 10, value=5, step=0.5, label="TiARA alpha")
-                        window_length = gr.Slider(3, 15, value=7, step=2, label="TiARA window length L")
-                        adaptive = gr.Checkbox(value=True, label="TiARA adaptive penalty")
-                        messages.under([window_length, tiara, alpha, adaptive, window, frames], "tiara", "TiARA window length",
-                                       accordion=more)
-                        blend = gr.Checkbox(value=True, label="PromptBlend (off: linear interpolation)")
-                        transition = gr.Number(value=defaults["transition"], label="PromptBlend transition (fraction <= 1, or frames)")
-                        messages.under([transition, blend], "transition", "blend_steps", accordion=more)
-                    with gr.Row():
-                        with gr.Column(min_width=120):
-                            scheduler = gr.Dropdown(list(SCHEDULERS), value=defaults["scheduler"], label="Sampler")
-                            messages.under([scheduler], "scheduler")
-                        with gr.Column(min_width=120):
-                            steps = gr.Slider(1, 100, value=defaults["steps"], step=1, label="Steps")
-                            messages.under([steps], "steps")
-                        with gr.Column(min_width=120):
-                            guidance = gr.Slider(1, 15, value=defaults["guidance"], step=0.5, label="Guidance")
-                            messages.under([guidance], "guidance")
-                    with gr.Row():
-                        seed = gr.Number(value=0, precision=0, label="Seed")
-                        randomise = gr.Button("Randomise seed", size="sm")
-                    messages.under([seed], "seed")
-                    compare = gr.Checkbox(value=False, label="Also render TiARA off (same seed), side by side")
-                    generate = gr.Button("Generate", variant="primary")
-                    video_inputs = [rows, negative, frames, window, stride, tiara, alpha, window_length, adaptive, blend,
-                                    transition, scheduler, steps, guidance, seed, compare, long_video]
-                    messages.under(video_inputs)  # any other error: under the button
-                with gr.Column():
-                    with gr.Row():
-                        video = gr.Video(label="Video", autoplay=True, loop=True)
-                        without = gr.Video(label="Same seed, TiARA off", autoplay=True, loop=True)
-                    gif = gr.File(label="GIF")
-                    settings_file = gr.File(label="Settings (JSON)")
-                    settings = gr.JSON(label="Settings")
-            gr.Examples(
-                [[[[0, "a red circle moving right on a gray background"]], 32, 10, False],
-                 [DEFAULT_SCHEDULE, 32, 10, False],
-                 [[[0, "a yellow square moving up on a black background"]], 32, 10, True]],
-                [rows, frames, steps, compare], label="Examples (7-12 s each on a 2-core CPU)",
-            )
-            randomise.click(new_seed, outputs=seed, api_visibility="private")
-            generate.click(
-                on_video, video_inputs, [video, without, gif, settings_file, settings], api_name="video",
-                concurrency_id="model",
-            ).failure(show_error(messages), None, messages.outputs, api_visibility="private")
+            video_tab(session, errors)
         with gr.Tab("Restore"):
-            messages = InputMessages()
-            with gr.Row():
-                with gr.Column():
-                    image = check_uploads_first(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                                         label="Image (upload)"))
-                    example = gr.Dropdown(list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example")
-                    messages.under([example, image], "image")
-                    operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
-                    noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
-                    messages.under([noise, operator], "operator", "noise", "operator_options")
-                    method = gr.Radio(["dpnp", "dps", "daps"], value="dpnp", label="Method")
-                    messages.under([method], "method")
-                    dps_steps = gr.Slider(10, 1000, value=250, step=10, label="DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)")
-                    messages.under([dps_steps], "DPS steps", "steps", "step_size")
-                    samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
-                    messages.under([samples], "samples")
-                    simulate = gr.Checkbox(value=True, label="Simulate: measure the image with the operator first")
-                    restore_seed = gr.Number(value=0, precision=0, label="Seed")
-                    messages.under([restore_seed], "seed")
-                    restore = gr.Button("Restore", variant="primary")
-                    restore_inputs = [image, example, operator, noise, method, samples, simulate, restore_seed, dps_steps]
-                    messages.under(restore_inputs)
-                with gr.Column():
-                    pictures = gr.Gallery(label="Restoration", columns=3, object_fit="contain", format="png")
-                    report = gr.JSON(label="Settings and results")
-            gr.Examples([["yellow square on red", "inpaint-box", "dps"], ["green triangle on white", "motion-blur", "dpnp"],
-                         ["red circle on blue", "1bit", "dpnp"]], [example, operator, method], label="Examples")
-            restore.click(on_restore, restore_inputs, [pictures, report], api_name="restore",
-                          concurrency_id="model").failure(show_error(messages), None, messages.outputs, api_visibility="private")
+            restore_tab(session, errors)
         with gr.Tab("Samplers"):
-            messages = InputMessages()
-            with gr.Row():
-                with gr.Column():
-                    names = gr.CheckboxGroup([n for n in SCHEDULERS if n != "default"], value=["ddim", "accelerated-ddim", "dpm-solver"],
-                                             label="Samplers")
-                    messages.under([names], "samplers")
-                    sampler_steps = gr.Slider(1, 100, value=10, step=1, label="Steps")
-                    messages.under([sampler_steps], "steps")
-                    sampler_seed = gr.Number(value=0, precision=0, label="Seed")
-                    messages.under([sampler_seed], "seed")
-                    run = gr.Button("Compare", variant="primary")
-                    messages.under([names, sampler_steps, sampler_seed])
-                with gr.Column():
-                    sampled = gr.Gallery(label="Same noise, each sampler", columns=3, object_fit="contain", format="png")
-                    timing = gr.Dataframe(headers=["sampler", "NFE", "seconds"], label="Time per image")
-            run.click(on_samplers, [names, sampler_steps, sampler_seed], [sampled, timing], api_name="samplers",
-                      concurrency_id="model").failure(  # one request at a time across the three endpoints
-                show_error(messages), None, messages.outputs, api_visibility="private")
+            samplers_tab(session, errors)
     return demo
+
+
+class ErrorRelay:
+    """Carries an action's input error to the page: the call fails with the message (what an API
+    caller gets), then the tab's failure handler shows the error under its field's input. One
+    error is kept per browser session until it is shown."""
+
+    def __init__(self):
+        self._last = {}
+
+    @contextmanager
+    def caught(self, request):
+        """Turn a :class:`~plugdiff.apps.demo_actions.DemoInputError` raised inside into the
+        call's error (no toast, no traceback), kept for the failure handler."""
+        import gradio as gr
+
+        from .demo_actions import DemoInputError
+
+        try:
+            yield
+        except DemoInputError as err:
+            self._last[request.session_hash] = err
+            raise gr.Error(str(err), print_exception=False, visible=False) from None  # the page shows it by the input
+
+    def on_click(self, button, handler, inputs: dict, outputs: list, api_name: str, messages: InputMessages) -> None:
+        """``button`` calls ``handler`` with ``inputs`` (parameter name -> component; their order
+        is the endpoint's parameter order in the API) by name, as the endpoint ``api_name``, one
+        request at a time across the endpoints; an input error then shows in ``messages``."""
+        import gradio as gr
+
+        # (no `from __future__ import annotations` in this module: gradio finds `request` by its type)
+        def show(request: gr.Request):
+            return messages.show(self._last.pop(request.session_hash, None))
+
+        button.click(handler, inputs_kwargs=inputs, outputs=outputs, api_name=api_name, concurrency_id="model").failure(
+            show, None, messages.outputs, api_visibility="private")
+
+
+def video_tab(session: "DemoSession", errors: ErrorRelay) -> None:
+    """The Long video tab: the prompt schedule and the settings; Generate (``/video``) shows the
+    MP4, optionally the same seed with TiARA off, the GIF and the settings."""
+    import gradio as gr
+
+    messages, defaults = InputMessages(), session.video_defaults  # the model's stored scheduler, steps, guidance, transition
+    with gr.Row():
+        with gr.Column():
+            inputs = {**_schedule_and_method(messages, defaults), **_sampling(messages, defaults)}
+            inputs["long_video"] = inputs.pop("long_video")  # /video's last parameter (it was added last)
+            generate = gr.Button("Generate", variant="primary")
+            messages.others(list(inputs.values()))
+        with gr.Column():
+            with gr.Row():
+                video = gr.Video(label="Video", autoplay=True, loop=True)
+                without = gr.Video(label="Same seed, TiARA off", autoplay=True, loop=True)
+            gif = gr.File(label="GIF")
+            settings_file = gr.File(label="Settings (JSON)")
+            settings = gr.JSON(label="Settings")
+    gr.Examples(
+        [[[[0, "a red circle moving right on a gray background"]], 32, 10, False],
+         [DEFAULT_SCHEDULE, 32, 10, False],
+         [[[0, "a yellow square moving up on a black background"]], 32, 10, True]],
+        [inputs[name] for name in ("rows", "frames", "steps", "compare")], label="Examples (7-12 s each on a 2-core CPU)",
+    )
+
+    def on_video(request: gr.Request, progress=gr.Progress(track_tqdm=True), *, rows, negative, blend,  # noqa: B008
+                 **values):
+        with errors.caught(request):
+            out = session.video(rows, negative_prompt=negative, prompt_blend=blend, **values)
+        return {video: out["mp4"], without: out["mp4_without_tiara"], gif: out["gif"], settings_file: out["settings_file"],
+                settings: out["settings"]}
+
+    errors.on_click(generate, on_video, inputs, [video, without, gif, settings_file, settings], "video", messages)
+
+
+def _schedule_and_method(messages: InputMessages, defaults: dict) -> dict:
+    """The Long video tab's prompt schedule, negative prompt, frames and (in an accordion) the
+    long-video method, windows, TiARA and PromptBlend, each above its message; by parameter name."""
+    import gradio as gr
+
+    from .demo_actions import MAX_FRAMES
+
+    rows = gr.Dataframe(
+        value=DEFAULT_SCHEDULE, headers=["frame", "prompt"], datatype=["number", "str"], column_count=(2, "fixed"),
+        label="Prompt schedule: the prompt holds from its frame on ('|' separates slots)", interactive=True,
+    )
+    schedule_message = messages.under([rows], "schedule", "prompt")
+    negative = gr.Textbox(label="Negative prompt")
+    messages.under([negative], "negative_prompt")
+    frames = gr.Slider(1, MAX_FRAMES, value=32, step=1, label="Frames")
+    messages.under([frames], "frames")
+    messages.clear_on(schedule_message, [frames])  # key frames are checked against the frames
+    with gr.Accordion("Long-video method, windows, TiARA, PromptBlend", open=False) as more:
+        window = gr.Slider(2, 32, value=16, step=1, label="Window (frames)")
+        messages.under([window], "window", accordion=more)
+        stride = gr.Slider(1, 32, value=4, step=1, label="Stride (frames)")
+        messages.under([stride, window], "stride", accordion=more)
+        long_video = gr.Dropdown(
+            list(HOSTS), value="windows", label="Long-video method",
+            info="windows: every frame in 4 windows per step; fifo: FIFO-Diffusion, flat memory, "
+                 "steps a multiple of the window; freelong: all frames at once, memory grows",
+        )
+        messages.under([long_video, window], "long_video", "fifo_lookahead", accordion=more)
+        tiara = gr.Checkbox(value=True, label="TiARA")
+        alpha = gr.Slider(0, 10, value=5, step=0.5, label="TiARA alpha")
+        window_length = gr.Slider(3, 15, value=7, step=2, label="TiARA window length L")
+        adaptive = gr.Checkbox(value=True, label="TiARA adaptive penalty")
+        messages.under([window_length, tiara, alpha, adaptive, window, frames], "tiara", accordion=more)
+        blend = gr.Checkbox(value=True, label="PromptBlend (off: linear interpolation)")
+        transition = gr.Number(value=defaults["transition"], label="PromptBlend transition (fraction <= 1, or frames)")
+        messages.under([transition, blend], "transition", "blend_steps", accordion=more)
+    return dict(rows=rows, negative=negative, frames=frames, window=window, stride=stride, long_video=long_video, tiara=tiara,
+                alpha=alpha, window_length=window_length, adaptive=adaptive, blend=blend, transition=transition)
+
+
+def _sampling(messages: InputMessages, defaults: dict) -> dict:
+    """The Long video tab's sampler, steps, guidance, seed (with a randomise button) and the
+    TiARA-off comparison, each above its message; by parameter name."""
+    import gradio as gr
+
+    with gr.Row():
+        with gr.Column(min_width=120):
+            scheduler = gr.Dropdown(list(SCHEDULERS), value=defaults["scheduler"], label="Sampler")
+            messages.under([scheduler], "scheduler")
+        with gr.Column(min_width=120):
+            steps = gr.Slider(1, 100, value=defaults["steps"], step=1, label="Steps")
+            messages.under([steps], "steps")
+        with gr.Column(min_width=120):
+            guidance = gr.Slider(1, 15, value=defaults["guidance"], step=0.5, label="Guidance")
+            messages.under([guidance], "guidance")
+    with gr.Row():
+        seed = gr.Number(value=0, precision=0, label="Seed")
+        randomise = gr.Button("Randomise seed", size="sm")
+    messages.under([seed], "seed")
+    randomise.click(new_seed, outputs=seed, api_visibility="private")
+    compare = gr.Checkbox(value=False, label="Also render TiARA off (same seed), side by side")
+    return dict(scheduler=scheduler, steps=steps, guidance=guidance, seed=seed, compare=compare)
+
+
+def new_seed() -> int:
+    """A random seed for the seed inputs."""
+    return random.randint(0, 2**31 - 1)
+
+
+def restore_tab(session: "DemoSession", errors: ErrorRelay) -> None:
+    """The Restore tab: an upload or a bundled example, the operator, noise and method; Restore
+    (``/restore``) shows the clean image, the measurement, the posterior mean, samples and std."""
+    import gradio as gr
+
+    from .demo_actions import EXAMPLE_FRAMES
+
+    messages = InputMessages()
+    with gr.Row():
+        with gr.Column():
+            image = check_uploads_first(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                                 label="Image (upload)"))
+            example = gr.Dropdown(list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example")
+            messages.under([example, image], "image")
+            operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
+            noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
+            messages.under([noise, operator], "operator", "noise", "operator_options")
+            method = gr.Radio(["dpnp", "dps", "daps"], value="dpnp", label="Method")
+            messages.under([method], "method")
+            dps_steps = gr.Slider(10, 1000, value=250, step=10, label="DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)")
+            messages.under([dps_steps], "steps", "step_size")
+            samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
+            messages.under([samples], "samples")
+            simulate = gr.Checkbox(value=True, label="Simulate: measure the image with the operator first")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+            messages.under([seed], "seed")
+            restore = gr.Button("Restore", variant="primary")
+            inputs = dict(image=image, example=example, operator=operator, noise=noise, method=method, samples=samples,
+                          simulate=simulate, seed=seed, dps_steps=dps_steps)
+            messages.others(list(inputs.values()))
+        with gr.Column():
+            pictures = gr.Gallery(label="Restoration", columns=3, object_fit="contain", format="png")
+            report = gr.JSON(label="Settings and results")
+    gr.Examples([["yellow square on red", "inpaint-box", "dps"], ["green triangle on white", "motion-blur", "dpnp"],
+                 ["red circle on blue", "1bit", "dpnp"]], [example, operator, method], label="Examples")
+
+    def on_restore(request: gr.Request, progress=gr.Progress(track_tqdm=True), **values):  # noqa: B008
+        with errors.caught(request):
+            out = session.restore(**values)
+        return {pictures: out["pictures"], report: {"settings": out["settings"], "results": out["results"]}}
+
+    errors.on_click(restore, on_restore, inputs, [pictures, report], "restore", messages)
+
+
+def samplers_tab(session: "DemoSession", errors: ErrorRelay) -> None:
+    """The Samplers tab: Compare (``/samplers``) runs the same noise through each chosen sampler
+    on the image prior and shows each picture with its NFE and time."""
+    import gradio as gr
+
+    messages = InputMessages()
+    with gr.Row():
+        with gr.Column():
+            names = gr.CheckboxGroup([n for n in SCHEDULERS if n != "default"], value=["ddim", "accelerated-ddim", "dpm-solver"],
+                                     label="Samplers")
+            messages.under([names], "samplers")
+            steps = gr.Slider(1, 100, value=10, step=1, label="Steps")
+            messages.under([steps], "steps")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+            messages.under([seed], "seed")
+            run = gr.Button("Compare", variant="primary")
+            inputs = dict(names=names, steps=steps, seed=seed)
+            messages.others(list(inputs.values()))
+        with gr.Column():
+            sampled = gr.Gallery(label="Same noise, each sampler", columns=3, object_fit="contain", format="png")
+            timing = gr.Dataframe(headers=["sampler", "NFE", "seconds"], label="Time per image")
+
+    def on_samplers(request: gr.Request, progress=gr.Progress(track_tqdm=True), **values):  # noqa: B008
+        with errors.caught(request):
+            out = session.samplers(**values)
+        return {sampled: out["pictures"], timing: out["rows"]}
+
+    errors.on_click(run, on_samplers, inputs, [sampled, timing], "samplers", messages)
 
 
 def check_uploads_first(image):

@@ -1,27 +1,22 @@
 """Input errors in the web UI: shown in red under the input they concern, kept until that input
-changes. A message names its field first (``frames: must be ...``), which picks the input."""
+changes. An error finds its input by its ``field`` (the setting it concerns, see
+:class:`~plugdiff.apps.demo_actions.DemoInputError`), never by its wording; an error with no
+field, or with a field no input of the tab shows, goes under the tab's button."""
 
 from __future__ import annotations
 
 CSS = ".input-error, .input-error * {color: var(--error-text-color, #b91c1c) !important;}"
 
 
-def input_of(message: str, fields) -> str | None:
-    """Which of ``fields`` an error message concerns: messages start with ``field: ...``, or with
-    a field and detail (``prompt schedule row 2: ...``); None when no field matches."""
-    head = message.partition(": ")[0].lower() if ": " in message else ""
-    matches = [f for f in fields if head == f.lower() or head.startswith(f.lower() + " ")]
-    return max(matches, key=len, default=None)
-
-
 class InputMessages:
     """Error messages under the inputs they concern (one tab). :meth:`under` places a hidden
-    message where it is called (below an input) and hides it again when any of its inputs
-    changes; :meth:`show` returns the updates that show a message under its input, or in the
-    tab's last message (under its button) when no field matches."""
+    message where it is called (below an input) for errors about some fields, :meth:`others` the
+    one for every other error (below the tab's button); each hides again when one of its inputs
+    changes. :meth:`show` returns the updates that show an error in its field's message."""
 
     def __init__(self):
         self.boxes, self.fields, self.accordions, self.opened_by = [], {}, [], {}
+        self.fallback = None
 
     @property
     def outputs(self) -> list:
@@ -42,6 +37,12 @@ class InputMessages:
         self.clear_on(box, inputs)
         return box
 
+    def others(self, inputs: list):
+        """The message here for errors no :meth:`under` message takes, cleared when one of
+        ``inputs`` changes."""
+        self.fallback = self.under(inputs)
+        return self.fallback
+
     @staticmethod
     def clear_on(box, inputs: list) -> None:
         """Hide ``box`` when one of ``inputs`` changes."""
@@ -51,10 +52,12 @@ class InputMessages:
             source.change(lambda: gr.update(value="", visible=False), None, box, queue=False, show_progress="hidden",
                           api_visibility="private")
 
-    def show(self, message: str | None) -> list:
-        """Updates for :attr:`outputs`: ``message`` shown (None: nothing changes)."""
+    def show(self, error) -> list:
+        """Updates for :attr:`outputs`: ``error`` (a
+        :class:`~plugdiff.apps.demo_actions.DemoInputError`; None: nothing changes) shown in the
+        message of its ``field``, else in the :meth:`others` message."""
         import gradio as gr
 
-        target = None if message is None else self.fields.get(input_of(message, self.fields), self.boxes[-1])
-        shown = [gr.update(value=f"⚠ {message}", visible=True) if box is target else gr.update() for box in self.boxes]
+        target = None if error is None else self.fields.get(error.field, self.fallback)
+        shown = [gr.update(value=f"⚠ {error}", visible=True) if box is target else gr.update() for box in self.boxes]
         return shown + [gr.update(open=True) if self.opened_by.get(id(target)) is a else gr.update() for a in self.accordions]
