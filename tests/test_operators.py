@@ -328,6 +328,26 @@ def test_make_operator_and_boundaries():
     assert PhaseRetrieval(oversampling=2.0).measurement_shape((1, 1, 3, 3)) == (1, 1, 6, 6)
 
 
+def test_forward_operator_is_abstract():
+    """ForwardOperator and LinearOperator are abstract base classes: a subclass that leaves out
+    one of their abstract methods cannot be built; every registered operator and the tempered
+    ones can."""
+    assert ForwardOperator.__abstractmethods__ == {"forward", "measure", "log_likelihood", "measurement_shape"}
+    assert LinearOperator.__abstractmethods__ == {"A", "measurement_shape"}
+    with pytest.raises(TypeError, match="abstract"):
+        ForwardOperator()
+
+    class NoShape(LinearOperator):
+        def A(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="measurement_shape"):
+        NoShape(0.1)
+    for name in OPERATORS:
+        op = make_operator(name)
+        assert isinstance(op, ForwardOperator) and isinstance(op.tempered(2.0), ForwardOperator)
+
+
 @pytest.mark.parametrize("name", OPERATORS)
 def test_check_measurement_rejects_bad_y(name):
     op = make_operator(name, **({"kernel_size": 3} if "blur" in name else {}))

@@ -5,6 +5,7 @@ Images are (B, C, H, W) tensors in [-1, 1]; noise levels are in the same units.
 
 from __future__ import annotations
 
+import abc
 import copy
 import math
 
@@ -29,13 +30,15 @@ def check_positive(value, name: str) -> float:
     return float(value)
 
 
-class ForwardOperator:
+class ForwardOperator(abc.ABC):
     r"""A measurement model :math:`y \sim p(y \mid x)` for images x of any (B, C, H, W) shape.
 
-    Subclasses define :meth:`forward` (the noiseless measurement), :meth:`measure` (draw a noisy
-    one), :meth:`log_likelihood` and :meth:`measurement_shape`. The log-likelihood is per sample,
-    (B,), up to an additive constant chosen so that it is <= 0 (a perfect fit scores 0):
-    posterior samplers only use its gradient and DPS uses the "distance"
+    An abstract base class: a subclass defines the four abstract methods, :meth:`forward` (the
+    noiseless measurement A(x)), :meth:`measure` (draw a noisy y), :meth:`log_likelihood` and
+    :meth:`measurement_shape`, and sets ``noise_level``; everything else (gradients, the DPS
+    distance, checks, tempering) is derived from them. The log-likelihood is per sample, (B,), up
+    to an additive constant chosen so that it is <= 0 (a perfect fit scores 0): posterior
+    samplers only use its gradient and DPS uses the "distance"
     :math:`d(x) = \sqrt{-2 s^2 \log p(y \mid x)}` (``||y - A(x)||`` for Gaussian noise), with s the
     operator's ``noise_level``. Nonlinear operators need nothing more: gradients come from autograd.
     """
@@ -45,19 +48,59 @@ class ForwardOperator:
     #: True for a linear A with Gaussian noise: the proximal law is Gaussian, sampled exactly.
     is_linear_gaussian: bool = False
 
+    @abc.abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        r"""The noiseless measurement :math:`A(x)`, the quantity y is drawn around.
 
+        Args:
+            x: images (B, C, H, W).
+
+        Returns:
+            A(x), shaped ``measurement_shape(x.shape)``, in x's dtype and on its device.
+        """
+
+    @abc.abstractmethod
     def measure(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        r"""One noisy measurement :math:`y \sim p(y \mid x)` per image (e.g.
+        :math:`y = A(x) + s\,n`, :math:`n \sim \mathcal N(0, I)` for Gaussian noise).
 
+        Args:
+            x: images (B, C, H, W).
+            generator: the ``torch.Generator`` the noise is drawn from (on x's device), or None.
+
+        Returns:
+            y, shaped ``measurement_shape(x.shape)``.
+        """
+
+    @abc.abstractmethod
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        r""":math:`\log p(y \mid x)` per sample, up to an additive constant that makes it <= 0
+        (0 for a perfect fit; :math:`-\lVert y - A(x)\rVert^2 / (2 s^2)` for Gaussian noise).
+        Must be differentiable in x: :meth:`log_likelihood_grad` differentiates it by autograd
+        unless a subclass gives the gradient in closed form.
 
+        Args:
+            x: images (B, C, H, W).
+            y: measurements (B, ...), shaped ``measurement_shape(x.shape)``.
+
+        Returns:
+            (B,) log-likelihoods, in x's dtype.
+        """
+
+    @abc.abstractmethod
     def measurement_shape(self, image_shape) -> tuple[int, ...]:
-        raise NotImplementedError
+        """The shape of y for images of ``image_shape`` (B, C, H, W) (e.g. (B, C, H/f, W/f) for
+        super-resolution by f); raises ValueError for image sizes the operator cannot take.
+
+        Args:
+            image_shape: (B, C, H, W).
+
+        Returns:
+            The measurement's shape, its first entry B.
+        """
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward`: ``operator(x)`` is A(x)."""
         return self.forward(x)
 
     def log_likelihood_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,13 +190,15 @@ class TemperedLikelihood(ForwardOperator):
 
 class GaussianMeasurement(ForwardOperator):
     r"""Additive white Gaussian noise: :math:`y = A(x) + s\,n`, :math:`n \sim \mathcal N(0, I)`,
-    :math:`\log p(y \mid x) = -\lVert y - A(x) \rVert^2 / (2 s^2)` (+ const)."""
+    :math:`\log p(y \mid x) = -\lVert y - A(x) \rVert^2 / (2 s^2)` (+ const). Subclasses define
+    :meth:`forward` (A) and :meth:`measurement_shape`."""
 
     def __init__(self, noise_std: float):
         self.noise_level = check_positive(noise_std, "noise_std")
 
     @property
     def noise_std(self) -> float:
+        """s, the noise standard deviation (``noise_level``)."""
         return self.noise_level
 
     def measure(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -194,8 +239,9 @@ class LinearOperator(GaussianMeasurement):
 
     is_linear_gaussian = True
 
+    @abc.abstractmethod
     def A(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The linear map :math:`A x` (B, C, H, W) -> ``measurement_shape`` (:meth:`forward` is A)."""
 
     def A_adjoint(self, y: torch.Tensor, image_shape=None) -> torch.Tensor:
         """A^T y, by the vector-Jacobian product of A at zero (exact for a linear A)."""
