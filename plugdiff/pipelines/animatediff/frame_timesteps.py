@@ -51,11 +51,14 @@ class FrameTimesteps:
             self._hooks.append(unet.add_embedding.register_forward_hook(self._record_added))
 
     def remove(self) -> None:
+        """Take the hooks off the UNet's blocks (and its added-condition embedding)."""
         for hook in self._hooks:
             hook.remove()
         self._hooks = []
 
     def __call__(self, sample: torch.Tensor, timesteps, *args, timestep_cond=None, **kwargs):
+        """The UNet's output for ``sample`` (B, C, F, H, W) with frame f at ``timesteps[..., f]``
+        ((F,) or (B, F)); other arguments go to the UNet as they are."""
         batch, frames = sample.shape[0], sample.shape[2]
         timesteps = torch.as_tensor(timesteps, device=sample.device)
         if timesteps.ndim == 1:

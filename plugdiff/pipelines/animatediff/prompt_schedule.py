@@ -98,6 +98,7 @@ class PromptSchedule:
 
     @property
     def frames(self) -> list[int]:
+        """The key frames' indices, in order."""
         return [k.frame for k in self.keyframes]
 
     @property

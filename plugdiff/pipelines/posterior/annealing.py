@@ -38,12 +38,14 @@ class AnnealingSchedule:
             raise ValueError(f"`hold` must be an int >= 0, got {self.hold!r}.")
 
     def etas(self) -> list[float]:
+        """The K = hold + num_decay values of eta, largest first."""
         n = self.num_decay
         ratio = self.eta_min / self.eta_max
         decay = [self.eta_max * ratio ** (j / (n - 1)) if n > 1 else self.eta_min for j in range(n)]
         return [float(self.eta_max)] * self.hold + decay
 
     def to_dict(self) -> dict:
+        """The fields, for sidecars and reports."""
         return asdict(self)
 
 
@@ -72,6 +74,7 @@ class PolynomialSchedule:
             raise ValueError(f"`num_steps` must be an int >= 1, got {self.num_steps!r}.")
 
     def etas(self) -> list[float]:
+        """The ``num_steps`` noise levels, sigma_max first and sigma_min last (both exactly)."""
         n, p = self.num_steps, 1.0 / self.rho
         if n == 1:
             return [float(self.sigma_max)]
@@ -80,6 +83,7 @@ class PolynomialSchedule:
         return [float(self.sigma_max), *inner, float(self.sigma_min)]  # the ends exactly
 
     def to_dict(self) -> dict:
+        """The fields, for sidecars and reports."""
         return asdict(self)
 
 

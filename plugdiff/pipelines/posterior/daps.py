@@ -87,6 +87,7 @@ class DAPSLangevin:
         return self.step_scale * min(noise_level**2, r**2) * (1 + progress * (self.min_ratio - 1))
 
     def to_dict(self) -> dict:
+        """The fields, for sidecars and reports."""
         return asdict(self)
 
 

@@ -37,6 +37,7 @@ class CountingModel:
         self.calls = 0
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``eps_model(x_t, t)``, counted."""
         self.calls += 1
         return self.eps_model(x_t, t)
 

@@ -51,6 +51,7 @@ class LangevinSettings:
         check_range(self.target_acceptance, "target_acceptance", 0.0, 1.0, open_low=True, open_high=True)
 
     def to_dict(self) -> dict:
+        """The fields, for sidecars and reports."""
         return asdict(self)
 
 

@@ -87,6 +87,7 @@ class ShapeCache:
         return self._master[hw]
 
     def get(self, hw: tuple[int, int], device, dtype: torch.dtype) -> torch.Tensor:
+        """The tensor for size ``hw`` on ``device`` in ``dtype`` (``finish`` applied), cached."""
         key = (hw, torch.device(device), dtype)
         if key not in self._cache:
             out = self.master(hw).to(device=device, dtype=dtype)

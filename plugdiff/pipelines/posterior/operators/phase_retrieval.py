@@ -57,6 +57,7 @@ class PhaseRetrieval(GaussianMeasurement):
         return self._masks.get((height, width), device, dtype)
 
     def padded_hw(self, height: int, width: int) -> tuple[int, int]:
+        """(o H, o W) rounded half up: the canvas the coded image is padded to."""
         return math.floor(self.oversampling * height + 0.5), math.floor(self.oversampling * width + 0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

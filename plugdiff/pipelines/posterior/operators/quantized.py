@@ -27,6 +27,7 @@ class Quantized1Bit(ForwardOperator):
 
     @property
     def scale(self) -> float:
+        """c, the logistic dither's scale (``noise_level``)."""
         return self.noise_level
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
