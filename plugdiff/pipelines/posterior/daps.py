@@ -36,7 +36,7 @@ from .posterior_sampling import (
     denoised,
     most_probable,
 )
-from .proximal_sampling import PCS_PRESETS, LangevinSettings, langevin_proximal_sample
+from .proximal_sampling import PCS_PRESETS, LangevinSettings, langevin_proximal_sample, resolve_sampler
 from .sampling_inputs import check_problem
 
 #: Named noise-level schedules of :func:`daps_sample`. "authors": the official ``edm_daps.yaml``,
@@ -98,26 +98,10 @@ X0_STEP_PRESETS = {"langevin": DAPSLangevin(), "mala": PCS_PRESETS["mala"]}
 
 def resolve_x0_step(x0_step, operator: ForwardOperator) -> str | DAPSLangevin | LangevinSettings:
     """"exact", DAPSLangevin or LangevinSettings (MALA) for ``x0_step``: "auto" (exact for linear
-    operators with Gaussian noise, else the authors' Langevin), "exact", "langevin", "mala", or settings."""
-    if not isinstance(operator, ForwardOperator):
-        raise ValueError(f"`operator` must be a plugdiff ForwardOperator, got {type(operator).__name__}.")
-    if isinstance(x0_step, (DAPSLangevin, LangevinSettings)):
-        return x0_step
-    allowed = ["auto", "exact", *X0_STEP_PRESETS]
-    if not isinstance(x0_step, str) or x0_step not in allowed:
-        raise ValueError(
-            f"unknown `x0_step`={x0_step!r}; choose one of {allowed}, DAPSLangevin(...) or LangevinSettings(...)."
-        )
-    if x0_step == "auto":
-        return "exact" if operator.is_linear_gaussian else X0_STEP_PRESETS["langevin"]
-    if x0_step == "exact":
-        if not operator.is_linear_gaussian:
-            raise ValueError(
-                f"`x0_step`='exact' needs a linear operator with Gaussian noise; {type(operator).__name__} is not. "
-                "Use 'langevin' or 'mala'."
-            )
-        return "exact"
-    return X0_STEP_PRESETS[x0_step]
+    operators with Gaussian noise, else the authors' Langevin), "exact", "langevin", "mala", or settings
+    (see :func:`~plugdiff.pipelines.posterior.proximal_sampling.resolve_sampler`)."""
+    return resolve_sampler(x0_step, operator, name="x0_step", presets=X0_STEP_PRESETS,
+                           settings=(DAPSLangevin, LangevinSettings), auto="langevin")
 
 
 def training_levels(alphas_cumprod: torch.Tensor) -> torch.Tensor:

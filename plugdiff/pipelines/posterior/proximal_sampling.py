@@ -68,25 +68,48 @@ PCS_PRESETS = {
 }
 
 
-def resolve_pcs(pcs, operator: ForwardOperator) -> str | LangevinSettings:
-    """"exact" or LangevinSettings for ``pcs`` ("auto", "exact", "mala", "langevin" or settings)."""
+def resolve_sampler(choice, operator: ForwardOperator, *, name: str, presets: dict, settings: tuple[type, ...],
+                    auto: str):
+    """The sampler of a likelihood step (DPnP's proximal step ``pcs``, DAPS's ``x0_step``) that
+    ``choice`` names: an instance of one of the ``settings`` classes as it is; "exact" for
+    perturb-and-MAP (only for a linear operator with Gaussian noise); "auto", which is "exact" for
+    such operators and ``presets[auto]`` for the others; or a name in ``presets``.
+
+    Args:
+        choice: what the caller passed.
+        operator: the (tempered) forward model the step samples with.
+        name: the argument's name, for errors.
+        presets: the named settings.
+        settings: the settings classes accepted as they are.
+        auto: the preset "auto" means for operators without an exact sampler.
+
+    Returns:
+        "exact" or settings.
+    """
     if not isinstance(operator, ForwardOperator):
         raise ValueError(f"`operator` must be a plugdiff ForwardOperator, got {type(operator).__name__}.")
-    if isinstance(pcs, LangevinSettings):
-        return pcs
-    allowed = ["auto", "exact", *PCS_PRESETS]
-    if pcs not in allowed:
-        raise ValueError(f"unknown proximal sampler `pcs`={pcs!r}; choose one of {allowed} or pass LangevinSettings.")
-    if pcs == "auto":
-        return "exact" if operator.is_linear_gaussian else PCS_PRESETS["mala"]
-    if pcs == "exact":
+    if isinstance(choice, settings):
+        return choice
+    allowed = ["auto", "exact", *presets]
+    if not isinstance(choice, str) or choice not in allowed:
+        kinds = ", ".join(f"{cls.__name__}(...)" for cls in settings)
+        raise ValueError(f"unknown `{name}`={choice!r}; choose one of {allowed} or settings: {kinds}.")
+    if choice == "auto":
+        return "exact" if operator.is_linear_gaussian else presets[auto]
+    if choice == "exact":
         if not operator.is_linear_gaussian:
             raise ValueError(
-                f"`pcs`='exact' needs a linear operator with Gaussian noise; {type(operator).__name__} is not. "
-                "Use 'mala' or 'langevin'."
+                f"`{name}`='exact' needs a linear operator with Gaussian noise; {type(operator).__name__} is not. "
+                f"Use {' or '.join(repr(preset) for preset in presets)}."
             )
         return "exact"
-    return PCS_PRESETS[pcs]
+    return presets[choice]
+
+
+def resolve_pcs(pcs, operator: ForwardOperator) -> str | LangevinSettings:
+    """"exact" or LangevinSettings for ``pcs``: "auto" (exact for linear operators with Gaussian
+    noise, else MALA), "exact", "mala", "langevin" or settings (see :func:`resolve_sampler`)."""
+    return resolve_sampler(pcs, operator, name="pcs", presets=PCS_PRESETS, settings=(LangevinSettings,), auto="mala")
 
 
 def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
