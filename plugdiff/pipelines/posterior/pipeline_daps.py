@@ -19,7 +19,7 @@ from .annealing import PolynomialSchedule, resolve_etas
 from .daps import DAPS_SCHEDULES, DAPSLangevin, daps_sample
 from .daps_recipes import daps_recipe
 from .operators import ForwardOperator
-from .pipeline_dpnp import PosteriorPipelineOutput, _PosteriorPipeline
+from .pipeline_dpnp import PosteriorPipelineOutput, _PosteriorPipeline, _given_arguments
 from .proximal_sampling import LangevinSettings
 
 
@@ -95,14 +95,10 @@ class DAPSPipeline(_PosteriorPipeline):
         operator, y, shape = self._prepare(
             measurement, operator, operator_kwargs, num_samples, generator, output_type, image_shape
         )
-        chosen = dict(sigmas=sigmas, ode_steps=ode_steps, x0_step=x0_step, likelihood_weight=likelihood_weight,
-                      clip_denoised=clip_denoised)
-        settings = daps_recipe(recipe, operator, num_levels=num_levels,
-                               **{k: v for k, v in chosen.items() if v is not None})
+        settings = daps_recipe(recipe, operator, num_levels=num_levels, **_given_arguments(
+            sigmas=sigmas, ode_steps=ode_steps, x0_step=x0_step, likelihood_weight=likelihood_weight,
+            clip_denoised=clip_denoised,
+        ))
         total = len(resolve_etas(settings.sigmas, name="sigmas", presets=DAPS_SCHEDULES, default="authors"))
-        with self._progress(total, callback) as step:
-            result = daps_sample(
-                self.eps_model, self.alphas_cumprod, operator, y, **settings.sampler_kwargs(), image_shape=shape,
-                generator=generator, callback=step,
-            )
-        return self._output(result, output_type, return_dict)
+        return self._run(daps_sample, total, operator, y, shape, generator=generator, callback=callback,
+                         output_type=output_type, return_dict=return_dict, **settings.sampler_kwargs())

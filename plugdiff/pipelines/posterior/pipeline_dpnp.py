@@ -9,7 +9,6 @@ tensors, check that the UNet can take the image size, run the sampler and format
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,9 +146,13 @@ class _PosteriorPipeline(DiffusionPipeline):
         return shape
 
     # ------------------------------------------------------------------ running and outputs
-    @contextlib.contextmanager
-    def _progress(self, total: int, callback: Callable | None):
-        """A callback for the sampler that ticks the progress bar and calls the user's."""
+    def _run(self, sample: Callable, total: int, operator: ForwardOperator, y: torch.Tensor, shape, *,
+             generator: torch.Generator | None, callback: Callable | None, output_type: str, return_dict: bool,
+             **arguments):
+        """What every pipeline's call ends with: the sampler over tensors,
+        ``sample(eps_model, alphas_cumprod, operator, y, **arguments, image_shape=shape, ...)``, run
+        with a callback that ticks a progress bar of ``total`` steps and calls the user's
+        ``callback``; then its samples as the pipeline's output."""
         with self.progress_bar(total=total) as bar:
 
             def step(*args):
@@ -157,7 +160,9 @@ class _PosteriorPipeline(DiffusionPipeline):
                 if callback is not None:
                     callback(*args)
 
-            yield step
+            result = sample(self.eps_model, self.alphas_cumprod, operator, y, **arguments, image_shape=shape,
+                            generator=generator, callback=step)
+        return self._output(result, output_type, return_dict)
 
     def _output(self, result: PosteriorSamples, output_type: str, return_dict: bool):
         samples = result.samples.clamp(-1, 1)
@@ -266,15 +271,13 @@ class DPnPPipeline(_PosteriorPipeline):
         )
         if isinstance(init, torch.Tensor):
             init = _batched(init, num_samples).to(device=y.device, dtype=y.dtype)
-        chosen = dict(etas=etas, pcs=pcs, dds=dds, num_dds_steps=num_dds_steps, init=init, init_steps=init_steps,
-                      init_step_size=init_step_size, likelihood_weight=likelihood_weight, clip_denoised=clip_denoised)
-        settings = dpnp_recipe(recipe, operator, **{k: v for k, v in chosen.items() if v is not None})
-        with self._progress(len(resolve_etas(settings.etas)), callback) as step:
-            result = dpnp_sample(
-                self.eps_model, self.alphas_cumprod, operator, y, **settings.sampler_kwargs(), image_shape=shape,
-                generator=generator, callback=step,
-            )
-        return self._output(result, output_type, return_dict)
+        settings = dpnp_recipe(recipe, operator, **_given_arguments(
+            etas=etas, pcs=pcs, dds=dds, num_dds_steps=num_dds_steps, init=init, init_steps=init_steps,
+            init_step_size=init_step_size, likelihood_weight=likelihood_weight, clip_denoised=clip_denoised,
+        ))
+        return self._run(dpnp_sample, len(resolve_etas(settings.etas)), operator, y, shape, generator=generator,
+                         callback=callback, output_type=output_type, return_dict=return_dict,
+                         **settings.sampler_kwargs())
 
 
 class DPSPipeline(_PosteriorPipeline):
@@ -329,15 +332,17 @@ class DPSPipeline(_PosteriorPipeline):
             measurement, operator, operator_kwargs, num_samples, generator, output_type, image_shape
         )
         total = len(timestep_grid(len(self.alphas_cumprod) - 1, num_inference_steps))
-        with self._progress(total, callback) as step:
-            result = dps_sample(
-                self.eps_model, self.alphas_cumprod, operator, y, step_size=step_size, num_steps=num_inference_steps,
-                image_shape=shape, clip_denoised=clip_denoised, generator=generator, callback=step,
-            )
-        return self._output(result, output_type, return_dict)
+        return self._run(dps_sample, total, operator, y, shape, generator=generator, callback=callback,
+                         output_type=output_type, return_dict=return_dict, step_size=step_size,
+                         num_steps=num_inference_steps, clip_denoised=clip_denoised)
 
 
 # ---------------------------------------------------------------------- helpers
+def _given_arguments(**arguments) -> dict:
+    """The keyword arguments not left at None (those a recipe does not fill in)."""
+    return {name: value for name, value in arguments.items() if value is not None}
+
+
 def _as_operator(operator, operator_kwargs) -> ForwardOperator:
     if isinstance(operator, str):
         return make_operator(operator, **(operator_kwargs or {}))
