@@ -1,12 +1,12 @@
-"""Small inverse problems with exact answers, shared by the DPnP / DPS tests."""
+"""Small inverse problems with exact answers, shared by the DPnP / DPS / DAPS tests."""
 
 from __future__ import annotations
 
 import torch
 from diffusers import DDPMScheduler
 
-from plugdiff.evaluation import GaussianMixture, ring_mixture_2d
-from plugdiff.pipelines.posterior.operators import MatrixOperator
+from plugdiff.evaluation import GaussianMixture, image_mixture, ring_mixture_2d
+from plugdiff.pipelines.posterior.operators import MatrixOperator, SuperResolution
 
 ALPHAS_CUMPROD = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
 
@@ -24,5 +24,17 @@ def ring_problem(noise_std: float = 0.05, n: int = 1000):
     operator = MatrixOperator(matrix, noise_std=noise_std)
     y = torch.zeros(n, 1, dtype=torch.float64)
     return prior, operator, y, prior.posterior(matrix, y[0], noise_std), (n, 1, 1, 2)
+
+
+def super_resolution_problem(n: int):
+    """x2 average-pooling super-resolution (noise 0.05) of one draw from a 4-component mixture of
+    3x4x4 images, 48 dimensions with one posterior mode: (prior, operator, y repeated n times,
+    exact posterior, image shape)."""
+    prior = image_mixture((3, 4, 4), num_components=4, seed=1)
+    operator = SuperResolution(2, "average", noise_std=0.05)
+    x = prior.sample(1, generator=torch.Generator().manual_seed(0)).reshape(1, 3, 4, 4)
+    y1 = operator.measure(x, generator=torch.Generator().manual_seed(1))
+    posterior = prior.posterior(operator.as_matrix((1, 3, 4, 4)), y1.reshape(-1), 0.05)
+    return prior, operator, y1.expand(n, 3, 2, 2).clone(), posterior, (n, 3, 4, 4)
 
 

@@ -5,14 +5,14 @@ import math
 
 import pytest
 import torch
-from posterior_problems import ALPHAS_CUMPROD, ring_prior, ring_problem
+from posterior_problems import ALPHAS_CUMPROD, ring_prior, ring_problem, super_resolution_problem
 
-from plugdiff.evaluation import GaussianMixture, empirical_moments, image_mixture, mixture_errors, sliced_wasserstein
+from plugdiff.evaluation import GaussianMixture, empirical_moments, mixture_errors, sliced_wasserstein
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule, PolynomialSchedule
 from plugdiff.pipelines.posterior.daps import DAPSLangevin, daps_langevin_step, daps_sample, ode_x0
 from plugdiff.pipelines.posterior.daps_recipes import daps_recipe
 from plugdiff.pipelines.posterior.dpnp import dpnp_sample
-from plugdiff.pipelines.posterior.operators import MatrixOperator, Quantized1Bit, SuperResolution
+from plugdiff.pipelines.posterior.operators import MatrixOperator, Quantized1Bit
 from plugdiff.pipelines.posterior.proximal_sampling import LangevinSettings
 
 #: DAPS's exact-posterior mode as the tests run it: K levels from 100 down to 0.01, Tweedie's estimate.
@@ -54,15 +54,8 @@ def test_daps_within_2x_of_dpnp_on_a_48_dimensional_super_resolution_posterior()
     """x2 super-resolution of a 3x4x4 image mixture (one posterior mode): DAPS's mean and law are
     as close to the exact posterior as DPnP's (measured: mean error 0.021 against 0.042, sliced W2
     0.010 against 0.014)."""
-    prior = image_mixture((3, 4, 4), num_components=4, seed=1)
-    operator = SuperResolution(2, "average", noise_std=0.05)
-    x = prior.sample(1, generator=_gen(0)).reshape(1, 3, 4, 4)
-    y1 = operator.measure(x, generator=_gen(1))
-    posterior = prior.posterior(operator.as_matrix((1, 3, 4, 4)), y1.reshape(-1), 0.05)
-    n = 500
-    y = y1.expand(n, 3, 2, 2).clone()
+    prior, operator, y, posterior, shape = super_resolution_problem(n=500)
     eps = prior.eps_model(ALPHAS_CUMPROD)
-    shape = (n, 3, 4, 4)
     daps = daps_sample(eps, ALPHAS_CUMPROD, operator, y, **POSTERIOR, image_shape=shape, generator=_gen(2))
     dpnp = dpnp_sample(eps, ALPHAS_CUMPROD, operator, y, **DPNP, image_shape=shape, generator=_gen(2))
     ours, theirs = mixture_errors(daps.samples, posterior), mixture_errors(dpnp.samples, posterior)

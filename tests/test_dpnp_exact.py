@@ -4,14 +4,14 @@ import math
 
 import pytest
 import torch
-from posterior_problems import ALPHAS_CUMPROD, ring_problem
+from posterior_problems import ALPHAS_CUMPROD, ring_problem, super_resolution_problem
 
-from plugdiff.evaluation import GaussianMixture, empirical_moments, image_mixture, mixture_errors
+from plugdiff.evaluation import GaussianMixture, empirical_moments, mixture_errors
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
 from plugdiff.pipelines.posterior.diffusion_denoising import dds_ddim, dds_ddpm
 from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.dps import dps_sample
-from plugdiff.pipelines.posterior.operators import MatrixOperator, SuperResolution
+from plugdiff.pipelines.posterior.operators import MatrixOperator
 from plugdiff.pipelines.posterior.proximal_sampling import (
     LangevinSettings,
     langevin_proximal_sample,
@@ -53,21 +53,15 @@ def test_dpnp_ddim_variant_also_matches(ring):
 def test_dps_is_measurably_worse_at_matched_network_evaluations():
     """x2 super-resolution of a 48-dimensional image mixture: DPnP's posterior mean is within
     sampling noise of the exact one; DPS's, at every step size and with more network calls, is not."""
-    prior = image_mixture((3, 4, 4), num_components=4, seed=1)
-    operator = SuperResolution(2, "average", noise_std=0.05)
-    x = prior.sample(1, generator=_gen(0)).reshape(1, 3, 4, 4)
-    y1 = operator.measure(x, generator=_gen(1))
-    posterior = prior.posterior(operator.as_matrix((1, 3, 4, 4)), y1.reshape(-1), 0.05)
-    n = 1000
-    y = y1.expand(n, 3, 2, 2).clone()
+    prior, operator, y, posterior, shape = super_resolution_problem(n=1000)
     eps = prior.eps_model(ALPHAS_CUMPROD)
     dpnp = dpnp_sample(eps, ALPHAS_CUMPROD, operator, y, etas=AnnealingSchedule(1.0, 0.02, 40), num_steps=10,
-                       image_shape=(n, 3, 4, 4), generator=_gen(2))
+                       image_shape=shape, generator=_gen(2))
     ours = mixture_errors(dpnp.samples, posterior)
     assert ours["mean_error"] < 0.035  # exact samples: ~0.02 at n = 1000
     for step_size in (0.1, 1.0):  # DPS's best here, and its usual default
         dps = dps_sample(eps, ALPHAS_CUMPROD, operator, y, step_size=step_size, num_steps=400,
-                         image_shape=(n, 3, 4, 4), generator=_gen(2))
+                         image_shape=shape, generator=_gen(2))
         assert dps.model_evals == 400 >= dpnp.model_evals
         theirs = mixture_errors(dps.samples, posterior)
         assert ours["mean_error"] < 0.6 * theirs["mean_error"], step_size
