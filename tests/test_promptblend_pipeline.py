@@ -184,6 +184,24 @@ def test_promptblend_and_tiara_install_in_any_order():
         assert all(unet.attn_processors[n] is before[n] for n in before)
 
 
+def test_replaced_cross_attention_processors_are_wrapped_again_and_restored():
+    """PromptBlend is installed by TiARA's mechanism: processors set after enable_promptblend are
+    wrapped at the next UNet call, and disable_promptblend leaves the newer ones."""
+    unet = tiny_unet3d()
+    controller = enable_promptblend(unet)
+    unet.set_attn_processor(AttnProcessor2_0())
+    replaced = dict(unet.attn_processors)
+    frames = torch.randn(8, 77, 32)
+    controller.update(frames, frames, 500)
+    with torch.no_grad():
+        unet(torch.randn(1, 4, 8, 16, 16), 500, encoder_hidden_states=torch.randn(1, 77, 32))
+    names = cross_attention_processor_names(unet)
+    wrapped = unet.attn_processors
+    assert all(isinstance(wrapped[n], PromptBlendAttnProcessor) and wrapped[n].fallback is replaced[n] for n in names)
+    disable_promptblend(unet)
+    assert all(unet.attn_processors[n] is replaced[n] for n in replaced)
+
+
 def test_unet3d_takes_per_frame_conditions_the_same_way():
     """UNet3DConditionModel repeats one condition per frame inside; PromptBlend's processors
     replace it with the controller's per-frame conditions, as on UNetMotionModel."""

@@ -237,6 +237,26 @@ def test_tiara_sits_beneath_in_either_order(unet):
     assert torch.equal(run(unet, 24), blend_only)
 
 
+def test_replaced_processors_are_retaken_in_their_order_and_restored(unet):
+    """One installation mechanism for both methods: after set_attn_processor replaces every
+    processor, the next UNet call puts SpectralBlend back on top with TiARA beneath, whichever was
+    enabled first, and disabling both leaves the newer processors."""
+    for first, second in [(enable_tiara, enable_spectral_blend), (enable_spectral_blend, enable_tiara)]:
+        for enable in (first, second):
+            enable(unet, **(dict(alpha=5.0, window_length=3) if enable is enable_tiara else dict(local_frames=8)))
+        both = run(unet, 24)
+        unet.set_attn_processor(AttnProcessor2_0())
+        replaced = dict(unet.attn_processors)
+        assert torch.equal(run(unet, 24), both)
+        name = temporal_processor_names(unet)[0]
+        top = unet.attn_processors[name]
+        assert isinstance(top, SpectralBlendAttnProcessor) and isinstance(top.fallback, TiaraAttnProcessor)
+        assert top.fallback.fallback is replaced[name]
+        disable_tiara(unet)
+        disable_spectral_blend(unet)
+        assert all(unet.attn_processors[n] is replaced[n] for n in replaced)
+
+
 def test_tiara_reweights_both_branches(unet, monkeypatch):
     import plugdiff.attention_processors.tiara as tiara_module
 
