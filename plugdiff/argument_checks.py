@@ -105,13 +105,12 @@ def check_int(value, name: str | None, *, minimum: int | None = None, maximum: i
 
 
 def _number_rule(minimum, maximum, open_low: bool, open_high: bool) -> str:
-    if minimum is not None and maximum is not None:
-        return f"a finite number in {'(' if open_low else '['}{minimum}, {maximum}{')' if open_high else ']'}"
+    bounds = []
     if minimum is not None:
-        return f"a finite number {'>' if open_low else '>='} {minimum}"
+        bounds.append(f"{'>' if open_low else '>='} {minimum}")
     if maximum is not None:
-        return f"a finite number {'<' if open_high else '<='} {maximum}"
-    return "a finite number"
+        bounds.append(f"{'<' if open_high else '<='} {maximum}")
+    return f"a finite number {' and '.join(bounds)}" if bounds else "a finite number"
 
 
 def check_number(value, name: str | None, *, minimum: float | None = None, maximum: float | None = None,

@@ -5,13 +5,13 @@ import pytest
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 from PIL import Image
-from tiny_components import tiny_unet2d
 
 from plugdiff.pipelines import DPnPPipeline, DPSPipeline, PosteriorPipelineOutput
 from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.dps import dps_sample
 from plugdiff.pipelines.posterior.operators import Inpainting, PhaseRetrieval, Quantized1Bit, SuperResolution
 from plugdiff.pipelines.posterior.proximal_sampling import LangevinSettings
+from plugdiff.testing import tiny_unet2d
 
 FAST = dict(recipe="posterior", etas=[0.5, 0.2], num_dds_steps=2)  # from noise: 2 iterations x 2 UNet evaluations
 FAST_DPS = dict(num_inference_steps=3)
@@ -234,7 +234,7 @@ BAD_INPUTS = {
     "image channels": (dict(image_shape=(1, 16, 16)), r"`image_shape` \(1, 16, 16\).*in_channels=3"),
     "image shape form": (dict(image_shape=(16,)), "`image_shape` must be"),
     "increasing etas": (dict(etas=[0.2, 0.5]), "`etas` must be non-increasing"),
-    "num_samples": (dict(num_samples=0), "`num_samples` must be an int >= 1"),
+    "num_samples": (dict(num_samples=0), "`num_samples` must be an integer >= 1"),
     "output_type": (dict(output_type="latent"), "unknown `output_type`='latent'"),
     "generator list": (dict(generator=[_gen(), _gen()]), "`generator` must be one torch.Generator"),
     "dds": (dict(dds="euler"), "`dds`='euler'"),
@@ -259,7 +259,7 @@ def test_dps_bad_input(dps):
     y = torch.zeros(3, 16, 16)
     with pytest.raises(ValueError, match="`step_size` must be a finite number > 0"):
         dps(y, "inpainting", step_size=-1.0, num_inference_steps=3)
-    with pytest.raises(ValueError, match="`num_inference_steps` must be an int from 1 to"):
+    with pytest.raises(ValueError, match="`num_inference_steps` must be None or an integer from 1 to"):
         dps(y, "inpainting", num_inference_steps=0)
     with pytest.raises(ValueError, match="`num_samples`"):
         dps(y, "inpainting", num_samples=-1)

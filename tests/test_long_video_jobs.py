@@ -34,7 +34,7 @@ def test_hosts_and_what_the_pipeline_gets():
         (dict(long_video="fifo", window=1, stride=1, steps=4), "window", "at least 2"),
         (dict(long_video="fifo", steps=32, scheduler="dpm-solver"), "scheduler", "keeps memory of earlier steps"),
         (dict(long_video="fifo", steps=32, scheduler="accelerated-ddim"), "scheduler", "accelerated-ddpm"),
-        (dict(fifo_lookahead="yes"), "fifo_lookahead", "must be true or false"),
+        (dict(fifo_lookahead="yes"), "fifo_lookahead", "must be True or False"),
         (dict(long_video="fifo", steps=16, tiara={"window_length": 9}, window=8), "tiara", "window_length"),
     ],
 )

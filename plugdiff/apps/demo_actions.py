@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..argument_checks import ArgumentError, check_int, quote
 from ..media import save_video
 from ..media.fileio import write_json
 from ..media.image_io import to_pil
@@ -250,15 +251,15 @@ class DemoSession:
 
 
 def _whole(value, name: str, low: int, high: int | None = None) -> int:
-    """A whole number from a form field (gradio numbers arrive as floats)."""
+    """A whole number from a form field (gradio numbers arrive as floats, table cells as text)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise DemoInputError(f"{name}: must be a whole number, got {value!r}.") from None
-    if not number.is_integer() or number < low or (high is not None and number > high):
-        allowed = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise DemoInputError(f"{name}: must be a whole number {allowed}, got {value!r}.")
-    return int(number)
+        number = value  # refused by the check, quoted as given
+    try:
+        return check_int(number, None, minimum=low, maximum=high, whole=True)
+    except ArgumentError as err:
+        raise DemoInputError(f"{name}: must be {err.allowed}, got {quote(value)}.") from None
 
 
 def _whole_setting(value, field: str, low: int, high: int | None = None, *, label: str | None = None) -> int:

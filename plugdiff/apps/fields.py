@@ -3,18 +3,19 @@ default, the check (with an error that says what is allowed), the help text and 
 
 A check takes the raw value (from YAML / JSON, or the string argparse converted) and returns the
 normalised value or raises ``ValueError("must be ..., got ...")``; the caller adds which job and
-which field.
+which field. The number, integer, true / false and choice checks are those of
+:mod:`plugdiff.argument_checks`, called without a name.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from ..argument_checks import check_bool, check_choice, check_int, check_number, quote
 
 Check = Callable[[Any], Any]
 
@@ -49,23 +50,8 @@ REQUIRED = object()
 """Default of a field that every job must give."""
 
 
-MAX_QUOTED = 80
-"""At most this many characters of a bad value are quoted in an error message."""
-
 MAX_TEXT = 10_000
 """The longest string a field takes (prompts, names, paths)."""
-
-
-def quote(value) -> str:
-    """``repr(value)``, cut to :data:`MAX_QUOTED` characters (a huge value must not make a huge
-    message); containers are summarised before ``repr`` sees them."""
-    if isinstance(value, (dict, list, tuple, set)) and len(value) > 8:
-        return f"a {type(value).__name__} of {len(value)} items"
-    try:
-        text = repr(value)
-    except RecursionError:
-        return f"a deeply nested {type(value).__name__}"
-    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 5] + "...)" + text[-1]
 
 
 MAX_MESSAGE = 400
@@ -101,9 +87,7 @@ def integer(minimum: int, maximum: int) -> Check:
     """An integer in [minimum, maximum]."""
 
     def check(value):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
-            raise ValueError(f"must be an integer from {minimum} to {maximum}, {got(value)}")
-        return int(value)
+        return check_int(value, None, minimum=minimum, maximum=maximum)
 
     return check
 
@@ -112,11 +96,7 @@ def number(minimum: float, maximum: float, *, exclusive: bool = False) -> Check:
     """A finite number in [minimum, maximum] ((minimum, maximum] when ``exclusive``)."""
 
     def check(value):
-        ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-        if not ok or not minimum <= value <= maximum or (exclusive and value == minimum):
-            low = f"> {minimum}" if exclusive else f">= {minimum}"
-            raise ValueError(f"must be a number {low} and <= {maximum}, {got(value)}")
-        return float(value)
+        return check_number(value, None, minimum=minimum, maximum=maximum, open_low=exclusive)
 
     return check
 
@@ -128,9 +108,8 @@ def text(value):
 
 
 def boolean(value):
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, {got(value)}")
-    return value
+    """True or False."""
+    return check_bool(value, None)
 
 
 MAX_MAPPING = 32
@@ -152,10 +131,10 @@ def json_object(text: str) -> dict:
 
 
 def choice(*options: str) -> Check:
+    """One of the strings ``options``."""
+
     def check(value):
-        if value not in options:
-            raise ValueError(f"must be one of {', '.join(options)}; {got(value)}")
-        return value
+        return check_choice(value, None, options)
 
     return check
 

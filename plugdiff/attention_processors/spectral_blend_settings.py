@@ -3,22 +3,9 @@ with them before any model loads). The processor is in :mod:`.spectral_blend`.""
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
-
-def _is_int(value, minimum: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum
-
-
-def _cutoff(name: str, value, optional: bool) -> None:
-    if optional and value is None:
-        return
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
-    if not ok:
-        allowed = "None or a finite number >= 0" if optional else "a finite number >= 0"
-        raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
+from ..argument_checks import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -46,11 +33,9 @@ class SpectralBlendSettings:
     spatial_cutoff: float | None = 0.25
 
     def __post_init__(self):
-        if self.local_frames is not None and not _is_int(self.local_frames, 2):
-            raise ValueError(f"`local_frames` must be None or an int >= 2, got {self.local_frames!r}.")
-        if not _is_int(self.local_stride, 1):
-            raise ValueError(f"`local_stride` must be an int >= 1, got {self.local_stride!r}.")
+        check_int(self.local_frames, "local_frames", minimum=2, optional=True)
+        check_int(self.local_stride, "local_stride", minimum=1)
         if self.local_frames is not None and self.local_stride > self.local_frames:
             raise ValueError(f"`local_stride`={self.local_stride} must not exceed `local_frames`={self.local_frames}.")
-        _cutoff("temporal_cutoff", self.temporal_cutoff, optional=False)
-        _cutoff("spatial_cutoff", self.spatial_cutoff, optional=True)
+        check_number(self.temporal_cutoff, "temporal_cutoff", minimum=0)
+        check_number(self.spatial_cutoff, "spatial_cutoff", minimum=0, optional=True)

@@ -3,9 +3,9 @@ before any model loads). The attention functions and processor are in :mod:`.tia
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from ..argument_checks import ArgumentError, check_int, check_number, is_int
 from .steps import check_step_range
 
 DEFAULT_WINDOW_LENGTH = 7
@@ -19,8 +19,9 @@ def default_band(num_frames: int) -> tuple[int, int]:
 
 def check_window_length(window_length) -> int:
     """L must be 1 or >= 3: the symmetric Blackman window of length 2 is identically zero."""
-    if isinstance(window_length, bool) or not isinstance(window_length, int) or window_length < 1 or window_length == 2:
-        raise ValueError(f"`window_length` must be an int equal to 1 or >= 3 (Blackman(2) is all zeros), got {window_length!r}.")
+    check_int(window_length, "window_length", minimum=1)
+    if window_length == 2:
+        raise ArgumentError(window_length, "window_length", "1 or an integer >= 3 (Blackman(2) is all zeros)")
     return window_length
 
 
@@ -31,7 +32,7 @@ def check_band(band, num_frames: int | None = None) -> tuple[int, int]:
         raise ValueError(f"`band` must be a pair (phi1, phi2), got {band!r}.")
     phi1, phi2 = band
     top = num_frames // 2 + 1 if num_frames is not None else None
-    if not (isinstance(phi1, int) and isinstance(phi2, int)) or not 0 <= phi1 < phi2 or (top is not None and phi2 > top):
+    if not (is_int(phi1) and is_int(phi2)) or not 0 <= phi1 < phi2 or (top is not None and phi2 > top):
         limit = f" <= N/2 + 1 = {top} for N = {num_frames} frames" if top is not None else ""
         raise ValueError(f"`band` (phi1, phi2) must be integers with 0 <= phi1 < phi2{limit}, got {band!r}.")
     return phi1, phi2
@@ -39,9 +40,7 @@ def check_band(band, num_frames: int | None = None) -> tuple[int, int]:
 
 def check_far_frames(far_frames) -> int:
     """D of the far-frame penalty must be an integer >= 1 (D = 0 would penalise every entry)."""
-    if isinstance(far_frames, bool) or not isinstance(far_frames, int) or far_frames < 1:
-        raise ValueError(f"`far_frames` must be None (off) or an integer >= 1, got {far_frames!r}.")
-    return far_frames
+    return check_int(far_frames, "far_frames", minimum=1)
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,7 @@ class TiaraSettings:
     far_frames: int | None = None
 
     def __post_init__(self):
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha) or self.alpha < 0:
-            raise ValueError(f"`alpha` must be a finite number >= 0, got {self.alpha!r}.")
+        check_number(self.alpha, "alpha", minimum=0)
         check_window_length(self.window_length)
         if self.band is not None:
             object.__setattr__(self, "band", check_band(self.band))

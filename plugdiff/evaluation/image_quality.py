@@ -9,6 +9,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..argument_checks import check_int
+
 #: Width of the [-1, 1] image range (PSNR's peak value).
 DATA_RANGE = 2.0
 
@@ -85,8 +87,7 @@ def calibrated_coverage(num_samples: int, k: float = 2.0) -> float:
     sampler, above it an over-dispersed one."""
     from scipy.stats import t as student_t
 
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
-        raise ValueError(f"`num_samples` must be an integer >= 2, got {num_samples!r}.")
+    check_int(num_samples, "num_samples", minimum=2)
     return float(2 * student_t.cdf(k / math.sqrt(1 + 1 / num_samples), num_samples - 1) - 1)
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import torch
 
+#: ``eps_model(x_t, t)`` -> the predicted noise, shaped like ``x_t``: the model interface of :func:`denoise`
+#: and of the posterior samplers (:mod:`plugdiff.pipelines.posterior`).
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from .operators.base import check_positive
+from ...argument_checks import check_int, check_positive
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,8 @@ class AnnealingSchedule:
         check_positive(self.eta_min, "eta_min")
         if self.eta_min > self.eta_max:
             raise ValueError(f"`eta_min` ({self.eta_min}) must not exceed `eta_max` ({self.eta_max}).")
-        if isinstance(self.num_decay, bool) or not isinstance(self.num_decay, int) or self.num_decay < 1:
-            raise ValueError(f"`num_decay` must be an int >= 1, got {self.num_decay!r}.")
-        if isinstance(self.hold, bool) or not isinstance(self.hold, int) or self.hold < 0:
-            raise ValueError(f"`hold` must be an int >= 0, got {self.hold!r}.")
+        check_int(self.num_decay, "num_decay", minimum=1)
+        check_int(self.hold, "hold", minimum=0)
 
     def etas(self) -> list[float]:
         """The K = hold + num_decay values of eta, largest first."""
@@ -70,8 +68,7 @@ class PolynomialSchedule:
         check_positive(self.rho, "rho")
         if self.sigma_min > self.sigma_max:
             raise ValueError(f"`sigma_min` ({self.sigma_min}) must not exceed `sigma_max` ({self.sigma_max}).")
-        if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or self.num_steps < 1:
-            raise ValueError(f"`num_steps` must be an int >= 1, got {self.num_steps!r}.")
+        check_int(self.num_steps, "num_steps", minimum=1)
 
     def etas(self) -> list[float]:
         """The ``num_steps`` noise levels, sigma_max first and sigma_min last (both exactly)."""

@@ -24,15 +24,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ...argument_checks import check_bool, check_int, check_number, check_positive
 from .annealing import PolynomialSchedule, resolve_etas
-from .operators._common import check_range
-from .operators.base import ForwardOperator, check_positive
+from .operators.base import ForwardOperator
 from .posterior_sampling import (
     CountingModel,
     EpsModel,
     PosteriorSamples,
     check_alphas_cumprod,
-    check_num_steps,
     denoised,
     most_probable,
 )
@@ -77,10 +76,9 @@ class DAPSLangevin:
     min_ratio: float = 0.01
 
     def __post_init__(self):
-        if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or self.num_steps < 1:
-            raise ValueError(f"`num_steps` must be an int >= 1, got {self.num_steps!r}.")
+        check_int(self.num_steps, "num_steps", minimum=1)
         check_positive(self.step_scale, "step_scale")
-        check_range(self.min_ratio, "min_ratio", 0.0, 1.0, open_low=True)
+        check_number(self.min_ratio, "min_ratio", minimum=0.0, maximum=1.0, open_low=True)
 
     def step(self, noise_level: float, r: float, progress: float) -> float:
         """h at annealing progress k / K for a likelihood scale ``noise_level`` and prior width r."""
@@ -119,7 +117,7 @@ def nearest_steps(levels: torch.Tensor, sigmas) -> list[int]:
 def ode_grid(levels: torch.Tensor, start: int, num_steps: int, sigma_min: float = ODE_SIGMA_MIN) -> list[int]:
     """The training steps of :func:`ode_x0` from step ``start``: ``num_steps`` levels polynomial
     (rho = 7) from its level to ``sigma_min``, each the nearest training step, without repeats."""
-    _check_ode_steps(num_steps)
+    check_int(num_steps, "ode_steps", minimum=1)
     top = float(levels[start])
     if num_steps == 1 or top <= sigma_min:
         return [start]
@@ -242,11 +240,10 @@ def daps_sample(
     ac = check_alphas_cumprod(alphas_cumprod)
     levels = training_levels(ac)
     schedule = resolve_etas(sigmas, name="sigmas", presets=DAPS_SCHEDULES, default="authors")
-    _check_ode_steps(ode_steps)
+    check_int(ode_steps, "ode_steps", minimum=1)
     target = operator.tempered(likelihood_weight) if isinstance(operator, ForwardOperator) else operator
     sampler = resolve_x0_step(x0_step, target)
-    if not isinstance(clip_denoised, bool):
-        raise ValueError(f"`clip_denoised` must be True or False, got {clip_denoised!r}.")
+    check_bool(clip_denoised, "clip_denoised")
     image_shape = check_problem(operator, y, image_shape)
     steps = nearest_steps(levels, schedule)
     used = [float(levels[t]) for t in steps]
@@ -280,15 +277,10 @@ def daps_sample(
     return PosteriorSamples(samples=x, model_evals=model.calls, acceptance_rate=rate, etas=used)
 
 
-def _check_ode_steps(ode_steps) -> None:
-    if isinstance(ode_steps, bool) or not isinstance(ode_steps, int) or ode_steps < 1:
-        raise ValueError(f"`ode_steps` must be a positive int, got {ode_steps!r}.")
-
-
 def daps_model_evals(alphas_cumprod, sigmas=None, ode_steps: int = 5) -> int:
     """Network evaluations of one :func:`daps_sample` chain (without phase retrieval's sign choice)."""
     ac = check_alphas_cumprod(alphas_cumprod)
-    _check_ode_steps(ode_steps)
+    check_int(ode_steps, "ode_steps", minimum=1)
     levels = training_levels(ac)
     schedule = resolve_etas(sigmas, name="sigmas", presets=DAPS_SCHEDULES, default="authors")
     return sum(len(ode_grid(levels, t, ode_steps)) for t in nearest_steps(levels, schedule))

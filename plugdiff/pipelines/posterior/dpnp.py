@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from ...argument_checks import check_int, check_positive
 from .annealing import AnnealingSchedule, resolve_etas
 from .diffusion_denoising import DDS_SAMPLERS
 from .dps import dps_sample
-from .operators.base import ForwardOperator, check_image, check_positive
+from .operators.base import ForwardOperator, check_image
 from .posterior_sampling import (
     CountingModel,
     EpsModel,
     PosteriorSamples,
     check_alphas_cumprod,
-    check_num_steps,
     most_probable,
 )
 from .proximal_sampling import LangevinSettings, langevin_proximal_sample, resolve_pcs
@@ -87,8 +87,8 @@ def dpnp_sample(
     sampler = resolve_pcs(pcs, target)
     if not isinstance(dds, str) or dds not in DDS_SAMPLERS:
         raise ValueError(f"unknown denoising sampler `dds`={dds!r}; choose one of {sorted(DDS_SAMPLERS)}.")
-    check_num_steps(num_steps)
-    check_num_steps(init_steps)
+    check_int(num_steps, "num_steps", minimum=1, optional=True)
+    check_int(init_steps, "init_steps", minimum=1, optional=True)
     if not isinstance(clip_denoised, bool):
         check_positive(clip_denoised, "clip_denoised")
     if isinstance(init, torch.Tensor):

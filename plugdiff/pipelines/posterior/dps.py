@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .operators.base import ForwardOperator, check_positive
+from ...argument_checks import check_positive
+from .operators.base import ForwardOperator
 from .posterior_sampling import (
     CountingModel,
     EpsModel,

@@ -9,7 +9,6 @@ tensors, check that the UNet can take the image size, run the sampler and format
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from diffusers import DiffusionPipeline, UNet2DModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 
-from ..argument_checks import check_train_steps
+from ...argument_checks import check_int, is_int
 from .annealing import AnnealingSchedule, resolve_etas
 from .dpnp import dpnp_sample
 from .dpnp_recipes import dpnp_recipe
@@ -108,8 +107,7 @@ class _PosteriorPipeline(DiffusionPipeline):
         """Checked (operator, y (N, ...), image_shape (N, C, H, W)) in float32 on the execution device."""
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"unknown `output_type`={output_type!r}; choose one of {list(OUTPUT_TYPES)}.")
-        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
-            raise ValueError(f"`num_samples` must be an int >= 1, got {num_samples!r}.")
+        check_int(num_samples, "num_samples", minimum=1)
         self._check_scheduler()
         device = self._execution_device
         _check_generator(generator, device)
@@ -327,7 +325,7 @@ class DPSPipeline(_PosteriorPipeline):
             num_inference_steps: evenly spaced timesteps, one UNet evaluation and one
                 backpropagation each (None: every training step).
         """
-        check_train_steps("num_inference_steps", num_inference_steps, len(self.alphas_cumprod))
+        check_int(num_inference_steps, "num_inference_steps", minimum=1, maximum=len(self.alphas_cumprod), optional=True)
         operator, y, shape = self._prepare(
             measurement, operator, operator_kwargs, num_samples, generator, output_type, image_shape
         )
@@ -389,14 +387,12 @@ def _keeps_shape(operator: ForwardOperator, y: torch.Tensor) -> bool:
 
 def _parse_image_shape(image_shape, channels: int) -> tuple[int, int, int]:
     """(C, H, W) from an int, (H, W) or (C, H, W)."""
-    values = (image_shape, image_shape) if isinstance(image_shape, numbers.Integral) else image_shape
+    values = (image_shape, image_shape) if is_int(image_shape) else image_shape
     try:
         values = tuple(values)
     except TypeError:
         values = ()
-    ok = len(values) in (2, 3) and all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in values
-    )
+    ok = len(values) in (2, 3) and all(is_int(v) and v >= 1 for v in values)
     if not ok:
         raise ValueError(f"`image_shape` must be (H, W), (C, H, W) or an int, with positive sizes, got {image_shape!r}.")
     values = tuple(int(v) for v in values)

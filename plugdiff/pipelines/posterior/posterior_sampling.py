@@ -3,12 +3,12 @@ model-call counting and the output record."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from ...argument_checks import check_int
+from ...samplers.loop import EpsModel  # the one definition of the eps_model(x_t, t) interface
 
 
 @dataclass
@@ -53,19 +53,13 @@ def check_alphas_cumprod(alphas_cumprod) -> torch.Tensor:
 def timestep_grid(last: int, num_steps: int | None) -> list[int]:
     """Descending timesteps from ``last`` down to 0: all of them, or ``num_steps`` evenly spaced
     (rounded; both ends kept)."""
-    check_num_steps(num_steps)
+    check_int(num_steps, "num_steps", minimum=1, optional=True)
     if num_steps is None or num_steps >= last + 1:
         return list(range(last, -1, -1))
     if num_steps == 1:
         return [last]
     grid = torch.linspace(last, 0, num_steps).round().long().tolist()
     return sorted(set(grid), reverse=True)
-
-
-def check_num_steps(num_steps) -> None:
-    """``num_steps`` must be None or an int >= 1 (not a bool)."""
-    if num_steps is not None and (isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1):
-        raise ValueError(f"`num_steps` must be a positive int or None, got {num_steps!r}.")
 
 
 def timesteps_for(t: int, batch: int, device) -> torch.Tensor:

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .operators._common import check_range
-from .operators.base import ForwardOperator, check_positive
+from ...argument_checks import check_bool, check_int, check_number, check_positive
+from .operators.base import ForwardOperator
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,11 @@ class LangevinSettings:
     target_acceptance: float = 0.574
 
     def __post_init__(self):
-        if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or self.num_steps < 1:
-            raise ValueError(f"`num_steps` must be an int >= 1, got {self.num_steps!r}.")
-        if not isinstance(self.metropolis, bool):
-            raise ValueError(f"`metropolis` must be True or False, got {self.metropolis!r}.")
+        check_int(self.num_steps, "num_steps", minimum=1)
+        check_bool(self.metropolis, "metropolis")
         check_positive(self.step_scale, "step_scale")
-        check_range(self.damping, "damping", 0.0, math.inf, open_high=True)
-        check_range(self.target_acceptance, "target_acceptance", 0.0, 1.0, open_low=True, open_high=True)
+        check_number(self.damping, "damping", minimum=0.0)
+        check_number(self.target_acceptance, "target_acceptance", minimum=0.0, maximum=1.0, open_low=True, open_high=True)
 
     def to_dict(self) -> dict:
         """The fields, for sidecars and reports."""

@@ -1,51 +1,9 @@
-"""Helpers shared by the concrete operators: argument checks and the per-shape seeded cache."""
+"""Helpers shared by the concrete operators: image sizes, the compute dtype and the per-shape seeded
+cache (their argument checks are :mod:`plugdiff.argument_checks`)."""
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
-
-
-def check_int(value, name: str, *, minimum: int | None = None, allowed=None, odd: bool = False) -> int:
-    """An int (not a bool), optionally >= ``minimum``, odd, or one of ``allowed``."""
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if allowed is not None:
-        want = " or ".join(str(a) for a in allowed)
-        ok = ok and int(value) in allowed
-    else:
-        want = "an integer" + (f" >= {minimum}" if minimum is not None else "") + (", odd" if odd else "")
-        ok = ok and (minimum is None or value >= minimum) and (not odd or value % 2 == 1)
-    if not ok:
-        raise ValueError(f"`{name}` must be {want}, got {value!r}.")
-    return int(value)
-
-
-def is_real(value) -> bool:
-    """A finite real number: int, float or numpy scalar, not a bool or a string."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_range(value, name: str, low: float, high: float, *, open_low=False, open_high=False) -> float:
-    """A finite real number in [low, high] (either end open on request)."""
-    ok = is_real(value)
-    number = float(value) if ok else math.nan
-    ok = ok and (number > low if open_low else number >= low) and (number < high if open_high else number <= high)
-    if not ok:
-        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        raise ValueError(f"`{name}` must be a number in {interval}, got {value!r}.")
-    return number
-
-
-def check_choice(value, name: str, choices) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {', '.join(repr(c) for c in choices)}, got {value!r}.")
-    return value
-
-
-def check_seed(seed) -> int:
-    return check_int(seed, "seed", minimum=0)
 
 
 def image_hw(x: torch.Tensor, name: str = "x") -> tuple[int, int]:

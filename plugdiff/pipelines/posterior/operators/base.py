@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ._common import is_real
+from ....argument_checks import check_positive
 
 
 def check_image(x: torch.Tensor, name: str = "x") -> None:
@@ -21,13 +21,6 @@ def check_image(x: torch.Tensor, name: str = "x") -> None:
         raise ValueError(f"`{name}` must be a (B, C, H, W) tensor, got {shape}.")
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"`{name}` has non-finite values (nan or inf).")
-
-
-def check_positive(value, name: str) -> float:
-    """``value`` as a float; it must be a finite real number > 0 (not a bool)."""
-    if not (is_real(value) and value > 0):
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
-    return float(value)
 
 
 class ForwardOperator(abc.ABC):

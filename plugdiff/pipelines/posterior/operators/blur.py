@@ -7,16 +7,9 @@ from functools import partial
 
 import torch
 
-from ._common import (
-    ShapeCache,
-    check_int,
-    check_range,
-    check_seed,
-    compute_dtype,
-    image_hw,
-    shape_hw,
-)
-from .base import LinearOperator, check_positive
+from ....argument_checks import check_int, check_number, check_positive
+from ._common import ShapeCache, compute_dtype, image_hw, shape_hw
+from .base import LinearOperator
 
 
 def _padded_kernel(kernel: torch.Tensor, generator, height: int, width: int) -> torch.Tensor:
@@ -147,8 +140,8 @@ class MotionBlur(CircularConvolution):
 
     def __init__(self, kernel_size: int = 9, intensity: float = 0.5, seed: int = 0, noise_std: float = 0.05):
         kernel_size = check_int(kernel_size, "kernel_size", minimum=3, odd=True)
-        intensity = check_range(intensity, "intensity", 0.0, 1.0)
-        seed = check_seed(seed)
+        intensity = check_number(intensity, "intensity", minimum=0.0, maximum=1.0)
+        seed = check_int(seed, "seed", minimum=0)
         kernel = motion_kernel(kernel_size, intensity, torch.Generator().manual_seed(seed))
         super().__init__(kernel, noise_std)
         self._config = {"kernel_size": kernel_size, "intensity": intensity, "seed": seed, "noise_std": self.noise_std}

@@ -7,7 +7,8 @@ from functools import partial
 
 import torch
 
-from ._common import ShapeCache, check_range, check_seed, image_hw, shape_hw
+from ....argument_checks import check_int, check_number
+from ._common import ShapeCache, image_hw, shape_hw
 from .base import LinearOperator
 
 
@@ -38,8 +39,8 @@ def _check_box(box) -> tuple[float, float, float, float]:
         values = ()
     if len(values) != 4:
         raise ValueError(f"`box` must be (top, left, height, width) as fractions of the image, got {box!r}.")
-    top, left = (check_range(v, "box", 0.0, 1.0) for v in values[:2])
-    box_h, box_w = (check_range(v, "box", 0.0, 1.0, open_low=True) for v in values[2:])
+    top, left = (check_number(v, "box", minimum=0.0, maximum=1.0) for v in values[:2])
+    box_h, box_w = (check_number(v, "box", minimum=0.0, maximum=1.0, open_low=True) for v in values[2:])
     if top + box_h > 1 + 1e-9 or left + box_w > 1 + 1e-9:
         raise ValueError(f"`box` {values} reaches outside the image: need top + height <= 1 and left + width <= 1.")
     return top, left, box_h, box_w
@@ -80,8 +81,8 @@ class Inpainting(LinearOperator):
     ):
         super().__init__(noise_std)
         box = _check_box(box)
-        fraction = check_range(fraction, "fraction", 0.0, 1.0, open_high=True)
-        seed = check_seed(seed)
+        fraction = check_number(fraction, "fraction", minimum=0.0, maximum=1.0, open_high=True)
+        seed = check_int(seed, "seed", minimum=0)
         self._fixed_size = None
         if isinstance(mask, torch.Tensor):
             fixed = _check_mask_tensor(mask)

@@ -7,14 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import (
-    ShapeCache,
-    check_range,
-    check_seed,
-    compute_dtype,
-    image_hw,
-    shape_hw,
-)
+from ....argument_checks import check_int, check_number
+from ._common import ShapeCache, compute_dtype, image_hw, shape_hw
 from .base import GaussianMeasurement
 
 #: Added under the square root of the magnitude so its gradient stays finite where F(...) = 0.
@@ -47,8 +41,8 @@ class PhaseRetrieval(GaussianMeasurement):
 
     def __init__(self, oversampling: float = 2.0, noise_std: float = 0.05, seed: int = 0):
         super().__init__(noise_std)
-        self.oversampling = check_range(oversampling, "oversampling", 2.0, 4.0)
-        seed = check_seed(seed)
+        self.oversampling = check_number(oversampling, "oversampling", minimum=2.0, maximum=4.0)
+        seed = check_int(seed, "seed", minimum=0)
         self._masks = ShapeCache(_ternary_mask, seed)
         self._config = {"oversampling": self.oversampling, "noise_std": self.noise_std, "seed": seed}
 

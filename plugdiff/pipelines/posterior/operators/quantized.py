@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ....argument_checks import check_positive
 from ._common import shape_hw
-from .base import ForwardOperator, check_image, check_positive
+from .base import ForwardOperator, check_image
 
 
 class Quantized1Bit(ForwardOperator):

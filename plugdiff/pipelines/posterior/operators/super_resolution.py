@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import check_choice, check_int, image_hw, shape_hw
+from ....argument_checks import check_choice, check_int
+from ._common import image_hw, shape_hw
 from .base import LinearOperator
 
 
