@@ -25,14 +25,14 @@ def image_pipes():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"height": -8}, "`height` must be an int >= 4, got -8"),
-        ({"width": 0.5}, "`width` must be an int"),
-        ({"num_inference_steps": 0}, "`num_inference_steps` must be an int >= 1, got 0"),
+        ({"height": -8}, "`height` must be None or an integer >= 4, got -8"),
+        ({"width": 0.5}, "`width` must be None or an integer"),
+        ({"num_inference_steps": 0}, "`num_inference_steps` must be an integer >= 1, got 0"),
         ({"guidance_scale": float("nan")}, "`guidance_scale` must be a finite number, got nan"),
         ({"latents": torch.randn(1, 4, 4, 8, 8).half()}, "`latents` must have the pipeline's dtype torch.float32"),
         ({"latents": torch.randn(1, 4, 3, 8, 8)}, "`latents` must have shape (any, 4, 4, 8, 8), got (1, 4, 3, 8, 8)"),
         ({"latents": torch.full((1, 4, 4, 8, 8), float("inf"))}, "`latents` has non-finite values"),
-        ({"num_frames": 0}, "`num_frames` must be an int >= 1, got 0"),
+        ({"num_frames": 0}, "`num_frames` must be an integer >= 1, got 0"),
     ],
 )
 def test_video_pipeline_arguments(video_pipe, kwargs, message):
@@ -44,7 +44,7 @@ def test_video_pipeline_arguments(video_pipe, kwargs, message):
 def test_dps_steps_beyond_the_training_steps(image_pipes):
     _, dps = image_pipes
     steps = len(dps.alphas_cumprod)
-    with pytest.raises(ValueError, match=f"`num_inference_steps` must be an int from 1 to {steps}, got {10**9}"):
+    with pytest.raises(ValueError, match=f"`num_inference_steps` must be None or an integer from 1 to {steps}, got {10**9}"):
         dps(torch.zeros(3, 32, 32), "gaussian_blur", num_inference_steps=10**9, output_type="pt")
 
 
@@ -53,8 +53,8 @@ def test_dps_steps_beyond_the_training_steps(image_pipes):
     [
         (lambda p, y: p(y[:, :17, :17], "gaussian_blur", etas=[0.5], num_dds_steps=1), "measurement `y` must have shape"),
         (lambda p, y: p(y * float("nan"), "gaussian_blur", etas=[0.5], num_dds_steps=1), "non-finite"),
-        (lambda p, y: p(y, "gaussian_blur", etas=[0.5], num_dds_steps=0), "`num_steps` must be a positive int"),
-        (lambda p, y: p(y, "gaussian_blur", etas=[0.5], num_dds_steps=1, num_samples=0), "`num_samples` must be an int >= 1"),
+        (lambda p, y: p(y, "gaussian_blur", etas=[0.5], num_dds_steps=0), "`num_steps` must be None or an integer >= 1"),
+        (lambda p, y: p(y, "gaussian_blur", etas=[0.5], num_dds_steps=1, num_samples=0), "`num_samples` must be an integer >= 1"),
         (lambda p, y: p(y, "gaussian_blur", etas=[float("nan")], num_dds_steps=1), "`etas` must be finite numbers > 0"),
     ],
 )

@@ -13,6 +13,7 @@ torch, diffusers and transformers are imported only by the commands that use the
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -24,9 +25,21 @@ from .jobs import JobError, JobFileError, check_names_fit, fields_of, load_jobs,
 from .third_party_logs import hide_unactionable_messages
 from .video import FORMATS
 
+
+def _exported_components(package: str, suffix: str) -> list[str]:
+    """``"package:Name"`` for every name ``package`` exports (its ``__all__``) that ends with
+    ``suffix``, diffusers' naming of a component kind (``...Scheduler``, ``...Pipeline``). The
+    packages export lazily, so nothing heavy is imported."""
+    return [f"{package}:{name}" for name in importlib.import_module(package).__all__ if name.endswith(suffix)]
+
+
 COMPONENTS = {
-    "schedulers": ["plugdiff.samplers:AcceleratedDDIMScheduler", "plugdiff.samplers:AcceleratedDDPMScheduler"],
+    "schedulers": _exported_components("plugdiff.samplers", "Scheduler"),
+    "pipelines": _exported_components("plugdiff.pipelines", "Pipeline"),
+    "processors": _exported_components("plugdiff.attention_processors", "AttnProcessor"),
 }
+"""plugdiff's diffusers components by kind, as ``module:Class``, from the packages' exports."""
+
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 75, 130
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..media.fileio import atomic_folder
+from ..pipelines.posterior.recipe_names import RECIPES
 from . import fields as f
 from .rendered import Rendered
 
@@ -37,10 +38,6 @@ MAX_NOISE, MAX_SAMPLES, MAX_STEPS, MAX_STEP_SIZE, MAX_ETAS, MAX_ODE_STEPS = 10.0
 MAX_INPUT_BYTES, MAX_INPUT_PIXELS = 100_000_000, 4096 * 4096
 MAX_OPTION = 256
 
-#: DPnP and DAPS recipes (:data:`plugdiff.pipelines.posterior.dpnp_recipes.RECIPES`, the same names as
-#: :data:`plugdiff.pipelines.posterior.daps_recipes.RECIPES`, named here so that the settings load without
-#: torch; tests check that they agree).
-RECIPES = ("authors", "posterior")
 #: Posterior samplers: the pipeline each ``method`` runs.
 METHODS = ("dpnp", "dps", "daps")
 _NOISE_ARGUMENT = {"quantized_1bit": "scale"}  # what ``noise`` sets; noise_std for the rest

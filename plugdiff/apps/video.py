@@ -3,16 +3,19 @@ turns them into a :class:`~plugdiff.pipelines.TiaraAnimateDiffPipeline` call."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..argument_checks import is_int
+from ..attention_processors.promptblend_settings import PromptBlendSettings
 from ..attention_processors.steps import check_step_range
 from ..attention_processors.tiara_settings import TiaraSettings
 from ..media.video_io import MAX_FPS, MIN_FPS, check_frame_size
-from ..pipelines.animatediff.hosts import HOSTS, FifoSettings
+from ..pipelines.animatediff.hosts import HOSTS, FifoSettings, WindowSettings
+from ..samplers import SCHEDULERS, make_scheduler
 from . import fields as f
 from .rendered import Rendered
-from ..samplers import SCHEDULERS, make_scheduler
 
 if TYPE_CHECKING:  # the settings and checks load without torch (fast --help and --check)
     import torch
@@ -36,7 +39,7 @@ def frame_size(value) -> list[int]:
             raise ValueError(f"must be N or WxH in pixels, {f.got(value)}")
     elif isinstance(value, str) and value.strip().isdigit():
         sizes = [int(value)] * 2
-    elif isinstance(value, int) and not isinstance(value, bool):
+    elif is_int(value):
         sizes = [value] * 2
     else:
         raise ValueError(f"must be N or WxH in pixels, {f.got(value)}")
@@ -48,12 +51,13 @@ def frame_size(value) -> list[int]:
 def tiara_setting(value) -> dict:
     """A TiARA strength (number, 0 switches it off) or a mapping of ``TiaraSettings`` fields."""
     settings = {"alpha": value} if not isinstance(value, dict) else f.mapping(value)
+    allowed = [field.name for field in dataclasses.fields(TiaraSettings)]
+    unknown = [key for key in settings if key not in allowed]
+    if unknown:
+        raise ValueError(f"unknown key {f.quote(unknown[0])}; allowed keys: {', '.join(allowed)}")
     if "alpha" in settings:
         f.number(0, MAX_TIARA_ALPHA)(settings["alpha"])
-    try:
-        TiaraSettings(**settings)
-    except TypeError as err:
-        raise ValueError(f"{err}; allowed keys: alpha, window_length, band, adaptive, per_head, step_range") from None
+    TiaraSettings(**settings)
     return settings
 
 
@@ -93,19 +97,21 @@ FIELDS = (
     f.Field("seed", 0, f.integer(0, f.SEED_MAX), "random seed", int),
     f.Field("frames", 64, f.integer(1, MAX_FRAMES), "number of frames", int),
     f.Field("size", None, f.optional(frame_size), "frame size N or WxH in pixels (default: the model's)"),
-    f.Field("window", 16, f.integer(1, MAX_WINDOW), "frames per denoising window (the motion module's length)", int),
-    f.Field("stride", 4, f.integer(1, MAX_WINDOW), "frames between window starts (<= window)", int),
+    f.Field("window", WindowSettings().context_length, f.integer(1, MAX_WINDOW), "frames per denoising window (the "
+            "motion module's length)", int),
+    f.Field("stride", WindowSettings().context_stride, f.integer(1, MAX_WINDOW), "frames between window starts "
+            "(<= window)", int),
     f.Field("long_video", "windows", f.choice(*HOSTS), "long-video method: windows (window denoising, FreeNoise noise), "
             "fifo (FIFO-Diffusion: flat memory; steps must be a multiple of window) or freelong (SpectralBlend "
             "attention over all frames at once: memory grows with frames); see docs/long-video.md", choices=HOSTS),
     f.Field("fifo_lookahead", True, f.boolean, "FIFO: lookahead denoising (half-overlapping windows, about 2x the "
             "model calls; window must be even)", bool),
-    f.Field("tiara", 5.0, tiara_setting, "TiARA strength alpha, 0: off; or a mapping (flag: JSON) of TiaraSettings fields, "
+    f.Field("tiara", TiaraSettings().alpha, tiara_setting, "TiARA strength alpha, 0: off; or a mapping (flag: JSON) of TiaraSettings fields, "
             "e.g. {\"alpha\": 5, \"window_length\": 9, \"adaptive\": false}", tiara_flag),
     f.Field("prompt_blend", True, f.boolean, "PromptBlend between scheduled prompts (off: diffusers' linear interpolation)", bool),
     f.Field("transition", None, f.optional(f.number(0, MAX_FRAMES, exclusive=True)), "PromptBlend transition: a "
             "fraction of each gap (<= 1) or frames (> 1); unset: the model's stored default", float),
-    f.Field("blend_steps", [0.1, 0.3], blend_steps, "PromptBlend: fractions t1,t2 of the trajectory where every "
+    f.Field("blend_steps", list(PromptBlendSettings().step_range), blend_steps, "PromptBlend: fractions t1,t2 of the trajectory where every "
             "cross-attention layer gets the blended condition"),
     f.Field("format", "mp4", f.choice(*FORMATS), "output format (png: a folder of PNG frames)", choices=tuple(FORMATS)),
     f.Field("fps", 8.0, f.number(MIN_FPS, MAX_FPS), "frames per second of the file", float),

@@ -5,8 +5,8 @@
 - :mod:`.posterior`: inverse problems. ``DPnPPipeline`` / ``DPSPipeline`` / ``DAPSPipeline``, the DPnP, DPS and DAPS
   algorithms as functions over tensors, and the forward operators (:mod:`.posterior.operators`).
 
-``argument_checks`` holds the argument checks both families share. Pipelines are thin wrappers
-that bind models to the algorithms.
+Pipelines are thin wrappers that bind models to the algorithms; their scalar arguments are
+checked with :mod:`plugdiff.argument_checks`.
 
 Names are imported on first use."""
 

@@ -1,5 +1,6 @@
-"""Which long-video method (host) a call uses, and FIFO-Diffusion's settings (no torch: the command
-line validates job files with them before any model loads).
+"""Which long-video method (host) a call uses, and the settings of window denoising and of
+FIFO-Diffusion (no torch: the command line reads their defaults and validates job files with them
+before any model loads). FreeLong's are :class:`~plugdiff.attention_processors.SpectralBlendSettings`.
 
 Hosts:
 
@@ -14,12 +15,39 @@ Hosts:
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, fields
 
+from ...argument_checks import check_bool, check_choice, check_int
 from ...attention_processors.spectral_blend_settings import SpectralBlendSettings
 
 HOSTS = ("windows", "fifo", "freelong")
+WEIGHTINGS = ("pyramid", "flat")
+NOISE_REUSE = ("shuffle", "random")
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """Window denoising parameters.
+
+    Args:
+        context_length: frames per window (the motion module's native window).
+        context_stride: frames between window starts (1 <= stride <= context_length).
+        weighting: "pyramid" (1, 2, ..., 2, 1: window centres count most) or "flat".
+        noise_reuse: "shuffle" (FreeNoise noise rescheduling) or "random" (fresh noise).
+    """
+
+    context_length: int = 16
+    context_stride: int = 4
+    weighting: str = "pyramid"
+    noise_reuse: str = "shuffle"
+
+    def __post_init__(self):
+        check_int(self.context_length, "context_length", minimum=1)
+        check_int(self.context_stride, "context_stride", minimum=1)
+        if self.context_stride > self.context_length:
+            raise ValueError(f"`context_stride`={self.context_stride} must not exceed `context_length`={self.context_length}.")
+        check_choice(self.weighting, "weighting", WEIGHTINGS)
+        check_choice(self.noise_reuse, "noise_reuse", NOISE_REUSE)
 
 
 @dataclass(frozen=True)
@@ -33,7 +61,7 @@ class FifoSettings:
 
     Args:
         window: frames per model call (f; the motion module's native length). None: the call's
-            window length (``windows``' ``context_length``, 16 by default).
+            window length (``windows``' ``context_length``, else :class:`WindowSettings`' default).
         lookahead: lookahead denoising: windows overlap by half, each keeps only its later half,
             and ``window // 2`` clean frames sit in front of the queue (about 2x the model calls;
             ``window`` must be even).
@@ -48,12 +76,9 @@ class FifoSettings:
     keep_warmup: bool = False
 
     def __post_init__(self):
-        if self.window is not None and (isinstance(self.window, bool) or not isinstance(self.window, numbers.Integral)
-                                        or self.window < 2):
-            raise ValueError(f"`window` must be None or an int >= 2, got {self.window!r}.")
-        for name in ("lookahead", "keep_warmup"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
+        check_int(self.window, "window", minimum=2, optional=True)
+        check_bool(self.lookahead, "lookahead")
+        check_bool(self.keep_warmup, "keep_warmup")
 
     def partitions(self, num_inference_steps: int, window: int) -> int:
         """n = num_inference_steps / window; raises naming both when it is not a whole number."""
@@ -79,8 +104,7 @@ def resolve_host(long_video) -> tuple[str, FifoSettings | SpectralBlendSettings 
     if isinstance(long_video, SpectralBlendSettings):
         return "freelong", long_video
     if isinstance(long_video, str):
-        if long_video not in HOSTS:
-            raise ValueError(f"`long_video` must be one of {', '.join(HOSTS)}; got {long_video!r}.")
+        check_choice(long_video, "long_video", HOSTS)
         return long_video, {"fifo": FifoSettings(), "freelong": SpectralBlendSettings()}.get(long_video)
     if isinstance(long_video, dict):
         options = dict(long_video)

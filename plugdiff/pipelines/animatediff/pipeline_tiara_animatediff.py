@@ -21,6 +21,7 @@ from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineO
 from diffusers.utils import USE_PEFT_BACKEND, deprecate, scale_lora_layers, unscale_lora_layers
 from diffusers.utils.torch_utils import randn_tensor
 
+from ...argument_checks import check_int
 from ...attention_processors import (
     SpectralBlendSettings,
     TiaraSettings,
@@ -32,16 +33,16 @@ from ...attention_processors import (
     enable_tiara,
     tiara_controller,
 )
-from ..argument_checks import check_int, check_video_call
+from ...attention_processors.promptblend_settings import PromptBlendSettings
+from .call_checks import check_video_call
 from .fifo import FrameStepper, diagonal_queue, fifo_denoise, warmup_frames
 from .frame_conditions import FrameConditions
 from .frame_timesteps import frame_timesteps
-from .hosts import FifoSettings, resolve_host
+from .hosts import FifoSettings, WindowSettings, resolve_host
 from .prompt_alignment import aligned_input_ids
-from .prompt_interpolation import PromptBlendSettings, frame_mixing, mix
+from .prompt_interpolation import frame_mixing, mix
 from .prompt_schedule import PromptSchedule, is_schedule
 from .windows import (
-    WindowSettings,
     context_windows,
     denoise_in_windows,
     reuse_noise,
@@ -60,7 +61,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
     \sum_w c_{w,f}` (:func:`~plugdiff.pipelines.animatediff.windows.denoise_in_windows`), with the first
     window's noise re-used, shuffled, for later frames. Only one window's activations exist at a
     time, so memory stays flat in ``num_frames``. A ``num_frames`` beyond the motion module's
-    maximum turns windows on by itself (context 16, stride 4); ``windows=False`` turns them off,
+    maximum turns windows on by itself (``WindowSettings``' defaults); ``windows=False`` turns them off,
     and a ``WindowSettings`` / dict sets them. If diffusers' FreeNoise is enabled
     (``enable_free_noise``), the UNet sees all frames at once and its motion modules window
     themselves (memory growing with frames); TiARA and PromptBlend work the same there.
@@ -160,7 +161,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         """
         callback, callback_steps = _deprecated_callback(kwargs)
         check_video_call(self, num_frames, height, width, num_inference_steps, guidance_scale, latents)
-        check_int("num_videos_per_prompt", num_videos_per_prompt)
+        check_int(num_videos_per_prompt, "num_videos_per_prompt", minimum=1)
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
         for name, size in (("height", height), ("width", width)):
@@ -511,7 +512,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                     "per pass: use window denoising (windows=None or True) or diffusers' FreeNoise."
                 )
             return None
-        settings = WindowSettings(context_length=min(16, self.motion_max_frames)) if windows is True else _as_settings(windows, WindowSettings, "windows")
+        settings = WindowSettings(context_length=self._default_window()) if windows is True else _as_settings(windows, WindowSettings, "windows")
         if settings.context_length > self.motion_max_frames:
             raise ValueError(
                 f"`context_length`={settings.context_length} exceeds the motion modules' maximum of {self.motion_max_frames} frames."
@@ -522,6 +523,11 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 "most num_frames, or windows=False for a single pass."
             )
         return settings
+
+    def _default_window(self) -> int:
+        """Frames per window when the call names none: ``WindowSettings``' default context length, at
+        most the motion modules' maximum."""
+        return min(WindowSettings().context_length, self.motion_max_frames)
 
     def _check_fifo_call(self, latents, callback_on_step_end, callback) -> None:
         """What FIFO-Diffusion does not take: it makes its own noise frame by frame, and has no
@@ -539,11 +545,11 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
 
     def _fifo_window(self, settings: FifoSettings, windows) -> int:
         """FIFO's frames per model call: its own ``window``, else ``windows``' context length, else
-        16 (at most the motion modules' maximum)."""
+        :meth:`_default_window`."""
         window = settings.window
         if window is None and isinstance(windows, (WindowSettings, dict)):
             window = _as_settings(windows, WindowSettings, "windows").context_length
-        window = window or min(16, self.motion_max_frames)
+        window = window or self._default_window()
         if window > self.motion_max_frames:
             raise ValueError(
                 f"the FIFO window of {window} frames exceeds the motion modules' maximum of {self.motion_max_frames}."
@@ -564,7 +570,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             )
         length = settings.local_frames
         if windows is None or windows is True:
-            window_settings = WindowSettings(context_length=length or min(16, self.motion_max_frames))
+            window_settings = WindowSettings(context_length=length or self._default_window())
         else:
             window_settings = _as_settings(windows, WindowSettings, "windows")
         length = length or window_settings.context_length

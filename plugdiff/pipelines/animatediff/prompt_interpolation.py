@@ -17,44 +17,10 @@ FreeNoise linear interpolation between key frames.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
 
 import torch
 
-from ...attention_processors import check_step_range
-
-
-@dataclass(frozen=True)
-class PromptBlendSettings:
-    """PromptBlend parameters.
-
-    Args:
-        transition: length of each transition window, as frames (int >= 1, capped at the gap
-            between the two key frames) or as a fraction of that gap (float in (0, 1]); the
-            default, half of every gap, grows with the video's length. 1.0 is a transition over
-            the whole gap (diffusers' linear interpolation).
-        step_range: (t1, t2), fractions of the trajectory by noise level (``1 - t / T``) in which
-            every cross-attention layer gets the blended condition; outside it only the decoder
-            does. Default (0.1, 0.3): FreeNoise's motion-injection steps 5-15 of 50.
-    """
-
-    transition: int | float = 0.5
-    step_range: tuple[float, float] = (0.1, 0.3)
-
-    def __post_init__(self):
-        check_transition(self.transition)
-        object.__setattr__(self, "step_range", check_step_range(self.step_range))
-
-
-def check_transition(transition) -> int | float:
-    if isinstance(transition, bool) or not isinstance(transition, numbers.Real):
-        raise ValueError(f"`transition` must be an int (frames) or a float fraction in (0, 1], got {transition!r}.")
-    if isinstance(transition, numbers.Integral):
-        if transition < 1:
-            raise ValueError(f"`transition` in frames must be >= 1, got {transition}.")
-    elif not 0.0 < transition <= 1.0:
-        raise ValueError(f"`transition` as a fraction of the gap between key frames must be in (0, 1], got {transition}.")
-    return transition
+from ...attention_processors.promptblend_settings import check_transition
 
 
 def transition_frames(gap: int, transition: int | float) -> int:
@@ -71,7 +37,7 @@ def frame_mixing(key_frames: list[int], num_frames: int, transition: int | float
     Args:
         key_frames: increasing key frames starting at 0, all < ``num_frames``.
         num_frames: frames in the video.
-        transition: see :class:`PromptBlendSettings`.
+        transition: see :class:`~plugdiff.attention_processors.promptblend_settings.PromptBlendSettings`.
 
     Returns:
         (anchor, blended), each (num_frames, num_prompts) with rows summing to 1: one-hot of the

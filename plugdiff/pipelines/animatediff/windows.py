@@ -5,48 +5,15 @@ ICLR 2024) denoises overlapping windows of ``context_length`` frames, ``context_
 fuses them with per-frame weights, and re-uses the first window's noise, shuffled, for later
 frames. diffusers applies the fusion inside every motion module; here it is applied to the
 model output of whole windows, so only one window's activations exist at a time and memory
-does not grow with the number of frames.
+does not grow with the number of frames. Its settings, :class:`~.hosts.WindowSettings`, are in
+:mod:`.hosts` (no torch).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
-
-WEIGHTINGS = ("pyramid", "flat")
-NOISE_REUSE = ("shuffle", "random")
-
-
-@dataclass(frozen=True)
-class WindowSettings:
-    """Window denoising parameters.
-
-    Args:
-        context_length: frames per window (the motion module's native window).
-        context_stride: frames between window starts (1 <= stride <= context_length).
-        weighting: "pyramid" (1, 2, ..., 2, 1: window centres count most) or "flat".
-        noise_reuse: "shuffle" (FreeNoise noise rescheduling) or "random" (fresh noise).
-    """
-
-    context_length: int = 16
-    context_stride: int = 4
-    weighting: str = "pyramid"
-    noise_reuse: str = "shuffle"
-
-    def __post_init__(self):
-        for name in ("context_length", "context_stride"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
-        if self.context_stride > self.context_length:
-            raise ValueError(f"`context_stride`={self.context_stride} must not exceed `context_length`={self.context_length}.")
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"`weighting` must be one of {WEIGHTINGS}, got {self.weighting!r}.")
-        if self.noise_reuse not in NOISE_REUSE:
-            raise ValueError(f"`noise_reuse` must be one of {NOISE_REUSE}, got {self.noise_reuse!r}.")
-
 
 def context_windows(num_frames: int, length: int, stride: int) -> list[list[int]]:
     """Frame indices of the windows [s, s + length), s = 0, stride, 2 stride, ..., plus one window

@@ -6,7 +6,8 @@
   (``proximal_sampling``) and a denoising diffusion sampler (``diffusion_denoising``) along an
   annealing schedule (``annealing``).
 - ``dpnp_recipes``: ready settings: the authors' warm-start recipe (the pipeline's default) and
-  the cold-start exact-posterior mode.
+  the cold-start exact-posterior mode; ``recipe_names``: the recipes' names, shared with DAPS
+  (no torch).
 - ``dps``: diffusion posterior sampling (Chung et al., ICLR 2023), the baseline.
 - ``daps`` / ``daps_recipes``: DAPS, decoupled annealing posterior sampling (Zhang et al., CVPR
   2025): an ODE estimate of x0 and a likelihood step at each of a decreasing set of noise levels,
@@ -24,8 +25,9 @@ lazy_exports(globals(), {
     ".daps": ["daps_sample"],
     ".daps_recipes": ["daps_recipe"],
     ".dpnp": ["dpnp_sample"],
-    ".dpnp_recipes": ["RECIPES", "dpnp_recipe"],
+    ".dpnp_recipes": ["dpnp_recipe"],
     ".dps": ["dps_sample"],
     ".pipeline_daps": ["DAPSPipeline"],
     ".pipeline_dpnp": ["DPnPPipeline", "DPSPipeline", "PosteriorPipelineOutput"],
+    ".recipe_names": ["RECIPES"],
 })

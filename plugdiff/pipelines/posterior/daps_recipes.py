@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from ...argument_checks import check_int
 from .annealing import PolynomialSchedule
 from .daps import DAPSLangevin, daps_model_evals
 from .dpnp_recipes import ONE_BIT_LIKELIHOOD_WEIGHT
@@ -21,6 +22,7 @@ from .operators import (
 )
 from .operators.base import ForwardOperator
 from .proximal_sampling import LangevinSettings
+from .recipe_names import RECIPES
 
 #: The authors' likelihood scale ``tau`` (all pixel-space configs): Gaussian data are scored with
 #: ``||A(x) - y||^2 / (2 tau^2)`` whatever their noise s, i.e. w = (s / 0.01)^2 (25 at their s = 0.05).
@@ -99,8 +101,7 @@ def daps_recipe(name: str, operator: ForwardOperator, *, num_levels: int | None 
       clipped to [-1, 1] (image priors; pass ``clip_denoised=False`` for others). Its limit is
       the posterior itself.
     """
-    if num_levels is not None and (isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 1):
-        raise ValueError(f"`num_levels` must be a positive int or None, got {num_levels!r}.")
+    check_int(num_levels, "num_levels", minimum=1, optional=True)
     if name == "authors":
         levels = AUTHORS_LEVELS if num_levels is None else num_levels
         recipe = DAPSRecipe(
@@ -120,6 +121,3 @@ def daps_recipe(name: str, operator: ForwardOperator, *, num_levels: int | None 
         raise ValueError(f"unknown DAPS recipe {name!r}; choose one of {list(RECIPES)}.")
     return replace(recipe, **overrides)
 
-
-#: Recipe names for :func:`daps_recipe` (the same names as DPnP's).
-RECIPES = ("authors", "posterior")

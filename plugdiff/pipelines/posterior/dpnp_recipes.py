@@ -15,6 +15,7 @@ from .operators import (
     SuperResolution,
 )
 from .operators.base import ForwardOperator
+from .recipe_names import RECIPES
 
 #: The authors' likelihood scale for Gaussian noise (``multiplier`` 0.15 in their code) against the
 #: noise 0.2 of all their Gaussian tasks: w = (0.2 / 0.15)^2.
@@ -99,6 +100,3 @@ def dpnp_recipe(name: str, operator: ForwardOperator, **overrides) -> DPnPRecipe
         raise ValueError(f"unknown DPnP recipe {name!r}; choose one of {list(RECIPES)}.")
     return replace(recipe, **overrides)
 
-
-#: Recipe names for :func:`dpnp_recipe`.
-RECIPES = ("authors", "posterior")
