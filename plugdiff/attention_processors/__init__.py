@@ -11,6 +11,7 @@ lazy_exports(globals(), {
     ".install": ["temporal_processor_names"],
     ".promptblend": ["PromptBlendAttnProcessor", "PromptBlendController", "cross_attention_processor_names",
                      "disable_promptblend", "enable_promptblend"],
+    ".promptblend_settings": ["PromptBlendSettings"],
     ".spectral_blend": ["SpectralBlendAttnProcessor", "SpectralBlendController", "blend_branches",
                         "disable_spectral_blend", "enable_spectral_blend", "local_windows", "lowpass_filter",
                         "spectral_blend_controller"],

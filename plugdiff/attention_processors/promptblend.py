@@ -21,6 +21,7 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from .install import install_processors, remove_processors, temporal_predicate, unet_and_timesteps
+from .promptblend_settings import DEFAULT_STEP_RANGE
 from .steps import check_step_range, in_step_range, scalar_timestep
 
 
@@ -38,7 +39,7 @@ class PromptBlendController:
         num_train_timesteps: T of the noise schedule.
     """
 
-    def __init__(self, step_range=(0.1, 0.3), num_train_timesteps: int = 1000):
+    def __init__(self, step_range=DEFAULT_STEP_RANGE, num_train_timesteps: int = 1000):
         self.step_range = check_step_range(step_range)
         self.num_train_timesteps = num_train_timesteps
         self.anchor: torch.Tensor | None = None
@@ -108,7 +109,7 @@ def cross_attention_processor_names(unet) -> list[str]:
     ]
 
 
-def enable_promptblend(pipe_or_unet, step_range=(0.1, 0.3), *, num_train_timesteps: int | None = None) -> PromptBlendController:
+def enable_promptblend(pipe_or_unet, step_range=DEFAULT_STEP_RANGE, *, num_train_timesteps: int | None = None) -> PromptBlendController:
     """Install PromptBlend processors on every spatial cross-attention layer of a video UNet
     (``UNetMotionModel`` or ``UNet3DConditionModel``), wrapping the processors there; temporal
     layers (TiARA's included) keep theirs. Feed conditions with the returned controller's

@@ -23,6 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ...argument_checks import check_int
 from ...attention_processors import (
+    PromptBlendSettings,
     SpectralBlendSettings,
     TiaraSettings,
     disable_promptblend,
@@ -33,7 +34,6 @@ from ...attention_processors import (
     enable_tiara,
     tiara_controller,
 )
-from ...attention_processors.promptblend_settings import PromptBlendSettings
 from .call_checks import check_video_call
 from .fifo import FrameStepper, diagonal_queue, fifo_denoise, warmup_frames
 from .frame_conditions import FrameConditions
