@@ -26,6 +26,15 @@ def ring_problem(noise_std: float = 0.05, n: int = 1000):
     return prior, operator, y, prior.posterior(matrix, y[0], noise_std), (n, 1, 1, 2)
 
 
+def linear_proximal_problem(n: int):
+    """A proximal (likelihood-step) law known exactly: a 2x2 matrix operator with noise 0.2, the
+    centre (0.3, -0.2) and y = (0.8, -0.6), each repeated n times: (operator, center, y)."""
+    matrix = torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64)
+    center = torch.tensor([0.3, -0.2], dtype=torch.float64).reshape(1, 1, 1, 2).expand(n, 1, 1, 2).clone()
+    y = torch.tensor([[0.8, -0.6]], dtype=torch.float64).expand(n, 2)
+    return MatrixOperator(matrix, noise_std=0.2), center, y
+
+
 def super_resolution_problem(n: int):
     """x2 average-pooling super-resolution (noise 0.05) of one draw from a 4-component mixture of
     3x4x4 images, 48 dimensions with one posterior mode: (prior, operator, y repeated n times,

@@ -5,7 +5,13 @@ import math
 
 import pytest
 import torch
-from posterior_problems import ALPHAS_CUMPROD, ring_prior, ring_problem, super_resolution_problem
+from posterior_problems import (
+    ALPHAS_CUMPROD,
+    linear_proximal_problem,
+    ring_prior,
+    ring_problem,
+    super_resolution_problem,
+)
 
 from plugdiff.evaluation import GaussianMixture, empirical_moments, mixture_errors, sliced_wasserstein
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule, PolynomialSchedule
@@ -177,11 +183,8 @@ def test_ode_x0_is_the_exact_flow_on_a_gaussian():
 def test_the_authors_langevin_step_approaches_the_exact_x0_law():
     """The unadjusted chain (constant step, many steps) on a linear Gaussian x0-step law matches
     the exact perturb-and-MAP draw's moments up to its step's bias."""
-    matrix = torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64)
-    operator = MatrixOperator(matrix, noise_std=0.2)
-    n, r = 4000, 0.3
-    center = torch.tensor([0.3, -0.2], dtype=torch.float64).reshape(1, 1, 1, 2).expand(n, 1, 1, 2).clone()
-    y = torch.tensor([[0.8, -0.6]], dtype=torch.float64).expand(n, 2)
+    operator, center, y = linear_proximal_problem(n=4000)
+    r = 0.3
     exact = operator.proximal_sample(center, y, r, generator=_gen(3))
     step = DAPSLangevin(step_scale=0.05).step(0.2, r, 0.0)
     x = daps_langevin_step(operator, y, center, r, step, 400, generator=_gen(1))

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from posterior_problems import ALPHAS_CUMPROD, ring_problem, super_resolution_problem
+from posterior_problems import ALPHAS_CUMPROD, linear_proximal_problem, ring_problem, super_resolution_problem
 
 from plugdiff.evaluation import GaussianMixture, empirical_moments, mixture_errors
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
@@ -121,11 +121,8 @@ def test_exact_pcs_has_the_closed_form_gaussian_moments():
 
 def test_mala_leaves_the_proximal_law_invariant_and_reports_acceptance():
     """MALA on a linear Gaussian problem, where the proximal law is known exactly."""
-    matrix = torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64)
-    op = MatrixOperator(matrix, noise_std=0.2)
-    eta, n = 0.5, 4000
-    center = torch.tensor([0.3, -0.2], dtype=torch.float64).reshape(1, 1, 1, 2).expand(n, 1, 1, 2).clone()
-    y = torch.tensor([[0.8, -0.6]], dtype=torch.float64).expand(n, 2)
+    op, center, y = linear_proximal_problem(n=4000)
+    eta = 0.5
     exact = op.proximal_sample(center, y, eta, generator=_gen(3))
     settings = LangevinSettings(num_steps=1000, step_scale=1.0, damping=0.0, metropolis=True)
     x, rate = langevin_proximal_sample(op, y, center, eta, settings, generator=_gen(1))
