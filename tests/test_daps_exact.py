@@ -21,6 +21,8 @@ from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.operators import MatrixOperator, Quantized1Bit
 from plugdiff.pipelines.posterior.proximal_sampling import LangevinSettings
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
+
 #: DAPS's exact-posterior mode as the tests run it: K levels from 100 down to 0.01, Tweedie's estimate.
 POSTERIOR = dict(sigmas=PolynomialSchedule(100.0, 0.01, 250), ode_steps=1)
 #: DPnP's exact-posterior setting of the same budget (K = 25 x at most 10 DDPM steps: 226 evaluations).
@@ -29,15 +31,6 @@ DPNP = dict(etas=AnnealingSchedule(1.0, 0.02, 25), num_steps=10)
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead (and wait for a busy second core)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_daps_within_2x_of_dpnp_on_the_two_mode_ring_posterior():

@@ -14,20 +14,13 @@ from plugdiff.pipelines.posterior.dps import dps_sample
 from plugdiff.pipelines.posterior.operators import MatrixOperator, PhaseRetrieval, Quantized1Bit
 from plugdiff.pipelines.posterior.proximal_sampling import LangevinSettings
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
+
 SHAPE = (2, 1, 1, 2)  # two chains of two-pixel images
 
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -16,19 +16,11 @@ from plugdiff.pipelines.posterior.operators import MatrixOperator, PhaseRetrieva
 from plugdiff.pipelines.posterior.posterior_sampling import timestep_grid
 from plugdiff.pipelines.posterior.proximal_sampling import PCS_PRESETS, LangevinSettings
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
+
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Every tensor here is tiny, so intra-op threads only add overhead; with a busy second core
-    MKL's FFT (phase retrieval) even waits ~8 ms per call for it. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 class GridPosterior:
