@@ -266,9 +266,9 @@ def enable_tiara(pipe_or_unet, settings: TiaraSettings | None = None, *, num_tra
     Args:
         pipe_or_unet: a pipeline with ``.unet`` (AnimateDiff / text-to-video) or the UNet itself
             (``UNetMotionModel`` or ``UNet3DConditionModel``).
-        settings: a :class:`TiaraSettings`, or pass its fields as keyword arguments
-            (``alpha=5.0, window_length=7, band=None, adaptive=True, per_head=True,
-            step_range=(0.0, 1.0)``).
+        settings: a :class:`TiaraSettings`, or pass its fields as keyword arguments (``alpha``,
+            ``window_length``, ``band``, ``adaptive``, ``per_head``, ``step_range``,
+            ``far_frames``; those left out take :class:`TiaraSettings`' defaults).
         num_train_timesteps: T for ``step_range``; default: the pipeline scheduler's, else 1000.
 
     Returns:
