@@ -30,9 +30,11 @@ from .batch import (
     render_and_write,
     resolve_device,
 )
+from ..attention_processors.tiara_settings import TiaraSettings
+from ..pipelines.animatediff.hosts import WindowSettings
+from ..samplers import SCHEDULERS, make_scheduler
 from .fields import shorten
 from .jobs import JobError, make_job
-from .schedulers import SCHEDULERS, make_scheduler
 
 MAX_FRAMES = 256
 MAX_IMAGE_SIDE = 2048
@@ -114,8 +116,10 @@ class DemoSession:
         return folder
 
     # ------------------------------------------------------------------ long video
-    def video(self, schedule_rows, negative_prompt: str = "", frames: int = 32, window: int = 16, stride: int = 4,
-              tiara: bool = True, alpha: float = 5.0, window_length: int = 7, adaptive: bool = True,
+    def video(self, schedule_rows, negative_prompt: str = "", frames: int = 32,
+              window: int = WindowSettings.context_length, stride: int = WindowSettings.context_stride,
+              tiara: bool = True, alpha: float = TiaraSettings.alpha, window_length: int = TiaraSettings.window_length,
+              adaptive: bool = TiaraSettings.adaptive,
               prompt_blend: bool = True, transition: float | None = None, scheduler: str | None = None,
               steps: int | None = None, guidance: float | None = None, seed: int = 0, compare: bool = False,
               fps: float = 8.0, upscale: int = 4, long_video: str = "windows") -> dict:

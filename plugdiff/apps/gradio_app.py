@@ -30,9 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..pipelines.animatediff.hosts import HOSTS
+from ..attention_processors.tiara_settings import TiaraSettings
+from ..pipelines.animatediff.hosts import HOSTS, WindowSettings
+from ..samplers import SCHEDULERS
 from .restore import OPERATORS
-from .schedulers import SCHEDULERS
 from .third_party_logs import hide_unactionable_messages
 from .ui_messages import CSS, InputMessages
 
@@ -156,9 +157,9 @@ def _schedule_and_method(messages: InputMessages, defaults: dict) -> dict:
     messages.under([frames], "frames")
     messages.clear_on(schedule_message, [frames])  # key frames are checked against the frames
     with gr.Accordion("Long-video method, windows, TiARA, PromptBlend", open=False) as more:
-        window = gr.Slider(2, 32, value=16, step=1, label="Window (frames)")
+        window = gr.Slider(2, 32, value=WindowSettings.context_length, step=1, label="Window (frames)")
         messages.under([window], "window", accordion=more)
-        stride = gr.Slider(1, 32, value=4, step=1, label="Stride (frames)")
+        stride = gr.Slider(1, 32, value=WindowSettings.context_stride, step=1, label="Stride (frames)")
         messages.under([stride, window], "stride", accordion=more)
         long_video = gr.Dropdown(
             list(HOSTS), value="windows", label="Long-video method",
@@ -167,9 +168,9 @@ def _schedule_and_method(messages: InputMessages, defaults: dict) -> dict:
         )
         messages.under([long_video, window], "long_video", "fifo_lookahead", accordion=more)
         tiara = gr.Checkbox(value=True, label="TiARA")
-        alpha = gr.Slider(0, 10, value=5, step=0.5, label="TiARA alpha")
-        window_length = gr.Slider(3, 15, value=7, step=2, label="TiARA window length L")
-        adaptive = gr.Checkbox(value=True, label="TiARA adaptive penalty")
+        alpha = gr.Slider(0, 10, value=TiaraSettings.alpha, step=0.5, label="TiARA alpha")
+        window_length = gr.Slider(3, 15, value=TiaraSettings.window_length, step=2, label="TiARA window length L")
+        adaptive = gr.Checkbox(value=TiaraSettings.adaptive, label="TiARA adaptive penalty")
         messages.under([window_length, tiara, alpha, adaptive, window, frames], "tiara", accordion=more)
         blend = gr.Checkbox(value=True, label="PromptBlend (off: linear interpolation)")
         transition = gr.Number(value=defaults["transition"], label="PromptBlend transition (fraction <= 1, or frames)")
