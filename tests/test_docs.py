@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 from diffusers import AnimateDiffPipeline, DDIMScheduler, DDPMPipeline, DDPMScheduler, StableDiffusionPipeline
-from tiny_components import animatediff_components, text_components, tiny_unet2d, tiny_unet2d_condition, tiny_vae
 
 from plugdiff.apps.cli import build_parser
+from plugdiff.testing import animatediff_components, autoencoder, text_components, tiny_unet2d, unet2d_condition
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -35,7 +35,7 @@ def _tiny_animatediff(folder: Path) -> None:
 
 def _tiny_stable_diffusion(folder: Path) -> None:
     pipe = StableDiffusionPipeline(
-        unet=tiny_unet2d_condition(), vae=tiny_vae(), scheduler=DDIMScheduler(), safety_checker=None,
+        unet=unet2d_condition(), vae=autoencoder(), scheduler=DDIMScheduler(), safety_checker=None,
         feature_extractor=None, requires_safety_checker=False, **text_components(),
     )
     pipe.save_pretrained(folder)

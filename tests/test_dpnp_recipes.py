@@ -4,7 +4,6 @@ clipping, phase retrieval's sign ambiguity, and the float32 alpha-bar of the DDS
 import pytest
 import torch
 from posterior_problems import ALPHAS_CUMPROD, ring_prior
-from tiny_components import tiny_unet2d
 
 from plugdiff.evaluation import GaussianMixture
 from plugdiff.pipelines import DPnPPipeline
@@ -24,6 +23,7 @@ from plugdiff.pipelines.posterior.operators import (
     SuperResolution,
 )
 from plugdiff.pipelines.posterior.posterior_sampling import most_probable
+from plugdiff.testing import tiny_unet2d
 
 
 def _gen(seed=0):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from diffusers import DDPMPipeline, DDPMScheduler
 from PIL import Image
-from tiny_components import tiny_unet2d
+
+from plugdiff.testing import tiny_unet2d
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -40,7 +41,7 @@ def test_exact_score_example():
 def test_long_video_example(tmp_path):
     import json
 
-    from tiny_components import animatediff_components
+    from plugdiff.testing import animatediff_components
 
     from plugdiff.pipelines import TiaraAnimateDiffPipeline
 

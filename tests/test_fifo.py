@@ -13,7 +13,6 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 from live_memory import LiveTensorBytes
-from tiny_components import tiny_motion_unet
 
 from plugdiff.pipelines.animatediff.fifo import (
     CLEAN_TIMESTEP,
@@ -25,6 +24,7 @@ from plugdiff.pipelines.animatediff.fifo import (
 )
 from plugdiff.pipelines.animatediff.frame_timesteps import frame_timesteps
 from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler, AcceleratedLogSNRScheduler
+from plugdiff.testing import motion_unet
 
 BETAS = dict(beta_schedule="linear", beta_start=0.0001, beta_end=0.02, num_train_timesteps=1000)
 
@@ -38,7 +38,7 @@ def ddim(steps: int) -> DDIMScheduler:
 # ---------------------------------------------------------------- per-frame timesteps in the UNet
 @pytest.fixture(scope="module")
 def unet():
-    return tiny_motion_unet()
+    return motion_unet()
 
 
 def unet_inputs(frames=6, batch=2, seed=0):
@@ -62,7 +62,7 @@ def test_equal_timesteps_per_frame_are_the_stock_unet_bit_for_bit(unet):
 def test_each_frame_gets_its_own_timestep():
     """With the motion modules' output projections zeroed the frames do not interact, so frame f
     of a per-frame call is the stock UNet on frame f alone at timestep t_f."""
-    unet = tiny_motion_unet()
+    unet = motion_unet()
     for name, module in unet.named_modules():
         if name.endswith("proj_out") and ".motion_modules." in f".{name}":
             torch.nn.init.zeros_(module.weight)
@@ -79,7 +79,7 @@ def test_each_frame_gets_its_own_timestep():
 
 
 def test_frame_timesteps_errors(unet):
-    from tiny_components import tiny_unet3d
+    from plugdiff.testing import tiny_unet3d
 
     with pytest.raises(TypeError, match="UNetMotionModel"):
         with frame_timesteps(tiny_unet3d()):

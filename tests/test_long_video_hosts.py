@@ -4,11 +4,11 @@ and FreeLong, each with TiARA and PromptBlend, on tiny components (no guidance, 
 import pytest
 import torch
 from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler
-from tiny_components import animatediff_components
 
 from plugdiff.attention_processors import spectral_blend_controller, tiara_controller
 from plugdiff.pipelines import FifoSettings, TiaraAnimateDiffPipeline
 from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
+from plugdiff.testing import animatediff_components
 
 SIZE = dict(height=8, width=8)  # 4 x 4 latents
 FIFO = {"host": "fifo", "window": 4}

@@ -5,7 +5,6 @@ import pytest
 import torch
 from diffusers import AnimateDiffPipeline
 from diffusers.models.attention_processor import AttnProcessor2_0
-from tiny_components import animatediff_components, tiny_unet3d
 
 from plugdiff.attention_processors import (
     PromptBlendAttnProcessor,
@@ -19,6 +18,7 @@ from plugdiff.attention_processors import (
     tiara_controller,
 )
 from plugdiff.pipelines import PromptSchedule, TiaraAnimateDiffPipeline, aligned_input_ids, context_windows, frame_mixing, mix
+from plugdiff.testing import animatediff_components, tiny_unet3d
 
 SIZE = dict(height=16, width=16)
 SCHEDULE = {0: "a red circle moving left", 8: "a blue square spinning on sand"}

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler
-from tiny_components import animatediff_components, tiny_unet2d
 
 from plugdiff.pipelines import DPnPPipeline, TiaraAnimateDiffPipeline
+from plugdiff.testing import animatediff_components, tiny_unet2d
 from plugdiff.weights import (
     REGISTRY,
     ModelNotFoundError,

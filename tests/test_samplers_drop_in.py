@@ -16,10 +16,10 @@ from diffusers import (
 from diffusers.utils import DummyObject
 from diffusers.utils.torch_utils import randn_tensor
 from plugdiff_schedulers import SCHEDULERS
-from tiny_components import tiny_unet2d
 
 from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
 from plugdiff.samplers import denoise
+from plugdiff.testing import tiny_unet2d
 
 
 def sample_and_output(dtype=torch.float32, channels=3):

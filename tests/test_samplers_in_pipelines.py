@@ -12,11 +12,11 @@ from diffusers import (
     StableDiffusionPipeline,
 )
 from diffusers.utils.torch_utils import randn_tensor
-from tiny_components import text_components, tiny_motion_adapter, tiny_unet2d, tiny_unet2d_condition, tiny_vae
 
 from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
 from plugdiff_schedulers import SCHEDULERS
 from plugdiff.samplers import denoise
+from plugdiff.testing import animatediff_components, autoencoder, text_components, tiny_unet2d, unet2d_condition
 
 OURS = SCHEDULERS
 
@@ -58,7 +58,7 @@ def test_pipeline_with_our_scheduler_round_trips(cls, unet2d, tmp_path):
 @pytest.fixture(scope="module")
 def sd_pipe():
     pipe = StableDiffusionPipeline(
-        vae=tiny_vae(), unet=tiny_unet2d_condition(), scheduler=DDIMScheduler(clip_sample=False, set_alpha_to_one=False, steps_offset=1),
+        vae=autoencoder(), unet=unet2d_condition(), scheduler=DDIMScheduler(clip_sample=False, set_alpha_to_one=False, steps_offset=1),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False, **text_components(),
     )
     pipe.set_progress_bar_config(disable=True)
@@ -91,11 +91,10 @@ def test_img2img_starts_mid_schedule(cls, sd_pipe):
 
 
 def test_animatediff_pipeline():
-    pipe = AnimateDiffPipeline(
-        vae=tiny_vae(), unet=tiny_unet2d_condition(norm_num_groups=2), motion_adapter=tiny_motion_adapter(),
-        scheduler=DDIMScheduler(beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1),
-        feature_extractor=None, image_encoder=None, **text_components(),
-    )
+    pipe = AnimateDiffPipeline(**{
+        **animatediff_components(),
+        "scheduler": DDIMScheduler(beta_schedule="linear", clip_sample=False, timestep_spacing="linspace", steps_offset=1),
+    })
     pipe.set_progress_bar_config(disable=True)
     for cls in OURS:
         pipe.scheduler = cls.from_config(pipe.scheduler.config)

@@ -139,7 +139,7 @@ def test_ddpm_pipeline_drives_the_sde_with_its_generator():
     equals the plain loop with the same generator, and another seed gives another image."""
     from diffusers import DDPMPipeline, DDPMScheduler
     from diffusers.utils.torch_utils import randn_tensor
-    from tiny_components import tiny_unet2d
+    from plugdiff.testing import tiny_unet2d
 
     unet = tiny_unet2d().eval()
     pipe = DDPMPipeline(unet=unet, scheduler=DDPMScheduler(timestep_spacing="trailing"))

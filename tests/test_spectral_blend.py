@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
-from tiny_components import tiny_motion_unet, tiny_unet3d
 
 from plugdiff.attention_processors import (
     SpectralBlendAttnProcessor,
@@ -23,6 +22,7 @@ from plugdiff.attention_processors import (
     spectral_blend_controller,
     temporal_processor_names,
 )
+from plugdiff.testing import motion_unet, tiny_unet3d
 
 
 # ---------------------------------------------------------------- the blend
@@ -164,7 +164,7 @@ def run(unet, frames, seed=0):
 
 @pytest.fixture
 def unet():
-    return tiny_motion_unet()
+    return motion_unet()
 
 
 def test_short_sequences_and_off_are_the_stock_unet_bit_for_bit(unet):

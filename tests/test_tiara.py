@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from diffusers import UNetMotionModel
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
-from tiny_components import tiny_motion_adapter, tiny_unet2d_condition, tiny_unet3d as unet3d
 
 from plugdiff.attention_processors import (
     TiaraAttnProcessor,
@@ -18,6 +17,7 @@ from plugdiff.attention_processors import (
     tiara_controller,
     tiara_rho,
 )
+from plugdiff.testing import motion_unet, tiny_unet3d as unet3d, unet2d_condition
 
 
 def naive_rho(A: np.ndarray, L: int, band) -> np.ndarray:
@@ -125,10 +125,6 @@ def test_half_precision_inputs_are_computed_in_float32():
 
 
 # ---------------------------------------------------------------------- on real (tiny) UNets
-def motion_unet():
-    return UNetMotionModel.from_unet2d(tiny_unet2d_condition(norm_num_groups=2), tiny_motion_adapter()).eval()
-
-
 def run(unet, frames=8, t=500, seed=0):
     g = torch.Generator().manual_seed(seed)
     sample = torch.randn(1, 4, frames, 16, 16, generator=g)
@@ -204,7 +200,7 @@ def test_settings_and_type_errors():
     with pytest.raises(ValueError, match="band"):
         TiaraSettings(band=(1, 6)).check_frames(8)
     with pytest.raises(TypeError, match="UNetMotionModel"):
-        enable_tiara(tiny_unet2d_condition(), alpha=1.0)
+        enable_tiara(unet2d_condition(), alpha=1.0)
     with pytest.raises(ValueError, match="either"):
         enable_tiara(motion_unet(), TiaraSettings(), alpha=2.0)
     unet = motion_unet()

@@ -3,11 +3,11 @@
 import pytest
 import torch
 from diffusers import AnimateDiffPipeline
-from tiny_components import animatediff_components
 
 from plugdiff import AcceleratedDDIMScheduler
 from plugdiff.attention_processors import TiaraAttnProcessor, enable_tiara, temporal_processor_names, tiara_controller
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.testing import animatediff_components
 
 SIZE = dict(height=16, width=16)
 

@@ -11,10 +11,10 @@ import torch
 from diffusers import AnimateDiffPipeline, DiffusionPipeline
 from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 from PIL import Image
-from tiny_components import animatediff_components
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.testing import animatediff_components
 
 CALL = dict(prompt="a red circle", num_frames=4, num_inference_steps=2, height=16, width=16, output_type="pt")
 
