@@ -24,8 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import published_results  # noqa: E402
+import published_results
 
 ROOT = published_results.ROOT
 RESULTS = published_results.RESULTS

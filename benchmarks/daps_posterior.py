@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -57,9 +56,8 @@ from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.operators import MatrixOperator, PhaseRetrieval, Quantized1Bit
 from plugdiff.pipelines.posterior.proximal_sampling import LangevinSettings
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dpnp_posterior  # noqa: E402
-import published_results  # noqa: E402
+import dpnp_posterior
+import published_results
 
 ALPHAS_CUMPROD = dpnp_posterior.ALPHAS_CUMPROD
 MALA = LangevinSettings(num_steps=50, step_scale=1.0, damping=0.0, metropolis=True)

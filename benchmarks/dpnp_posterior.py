@@ -34,7 +34,6 @@ import argparse
 import json
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -42,15 +41,14 @@ import torch
 from diffusers import DDPMScheduler
 
 from plugdiff.evaluation import GaussianMixture, image_mixture, mixture_errors, ring_mixture_2d
-from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
 from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.dps import dps_sample
 from plugdiff.pipelines.posterior.operators import Inpainting, MatrixOperator, SuperResolution
 from plugdiff.pipelines.posterior.proximal_sampling import PCS_PRESETS, langevin_proximal_sample
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
+from shared import pyplot, save_figure
 
 ALPHAS_CUMPROD = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
 DPS_STEP_SIZES = (0.1, 0.3, 1.0)
@@ -249,13 +247,8 @@ PLOTTED = ("mass_tv", "mode_sw", "mean_error")
 
 
 def plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     problems = list(report["matched_nfe"])
-    fig, axes = plt.subplots(len(PLOTTED), len(problems), figsize=(4 * len(problems), 9), squeeze=False)
+    fig, axes = pyplot().subplots(len(PLOTTED), len(problems), figsize=(4 * len(problems), 9), squeeze=False)
     for col, name in enumerate(problems):
         rows = report["matched_nfe"][name]
         budgets = [int(b) for b in rows]
@@ -269,8 +262,7 @@ def plot(report: dict, path: Path) -> None:
             axes[row, col].set(xscale="log", yscale="log", xlabel="network evaluations", ylabel=metric, title=name)
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80))
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def main(argv=None) -> dict:

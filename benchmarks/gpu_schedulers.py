@@ -11,25 +11,16 @@ share of the loop, in fp16 and fp32, and checks that every output is finite. Nee
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
-from diffusers import UNet2DConditionModel
 
-sys.path.insert(0, str(Path(__file__).parent))
+from plugdiff.samplers.loop import step_kwargs
+from plugdiff.testing import SD15, unet2d_condition
+
 import published_results
-from samplers import BASE_CONFIG, METHODS, steps_for_budget  # noqa: E402
-
-from plugdiff.samplers.loop import step_kwargs  # noqa: E402
-
-SD15_UNET = dict(
-    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2, cross_attention_dim=768,
-    block_out_channels=(320, 640, 1280, 1280), attention_head_dim=8,
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-)
+from samplers import BASE_CONFIG, METHODS, steps_for_budget
 
 
 def timed_loop(unet, scheduler, latents, context, steps, generator):
@@ -60,8 +51,7 @@ def main(argv=None):
         raise SystemExit("gpu_schedulers.py needs a CUDA device")
     device = torch.device("cuda")
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "steps": args.steps, "results": {}}
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(**SD15_UNET).to(device).eval()
+    unet = unet2d_condition(SD15).to(device).eval()
     report["unet_parameters"] = sum(p.numel() for p in unet.parameters())
     finals = {}
     for dtype in (torch.float16, torch.float32):

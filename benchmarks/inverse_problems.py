@@ -82,15 +82,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
-from diffusers import DDPMPipeline
 
 from plugdiff.evaluation.image_quality import calibrated_coverage, coverage, psnr, ssim
-from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
 from plugdiff.pipelines.posterior.daps import daps_sample
 from plugdiff.pipelines.posterior.daps_recipes import DAPSRecipe, daps_recipe
@@ -107,9 +104,8 @@ from plugdiff.pipelines.posterior.operators import (
 from plugdiff.shapesworld.world import HELD_OUT, sample_frames
 from plugdiff.shapesworld.world import truth as frame_truth
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
-from shapesworld_prior import DEFAULT_MODEL, strip  # noqa: E402
+from shared import DEFAULT_PRIOR, load_prior, pyplot, save_figure, show_images
 
 PROBLEMS = {
     "sr4": lambda: SuperResolution(4, "average", noise_std=0.2),
@@ -137,20 +133,20 @@ COMBINATIONS = ("held-out", "seen")  # caption combinations of the frames: never
 
 
 class Prior:
-    """The bundled image prior as ``eps_model(x_t, t)`` plus its alpha-bar; with ``delta`` > 0 a
-    perturbed one, ``eps + delta * e`` with e a fixed seeded standard normal image."""
+    """The image prior as the samplers take it: ``prior(x_t, t)`` is the pipeline's own
+    ``eps_model`` (``shared.load_prior``), ``prior.alphas_cumprod`` its noise schedule; with
+    ``delta`` > 0 a perturbed one, ``eps + delta * e`` with e a fixed seeded standard normal image."""
 
-    def __init__(self, path: Path, delta: float = 0.0):
-        pipe = DDPMPipeline.from_pretrained(path, use_safetensors=True, local_files_only=True)
-        self.unet = pipe.unet.eval()
-        self.alphas_cumprod = pipe.scheduler.alphas_cumprod
-        self.size = self.unet.config.sample_size
+    def __init__(self, model: str | Path, delta: float = 0.0):
+        self.pipe = load_prior(model)
+        self.alphas_cumprod = self.pipe.alphas_cumprod
         self.delta = delta
-        shape = (1, self.unet.config.in_channels, self.size, self.size)
+        config = self.pipe.unet.config
+        shape = (1, config.in_channels, config.sample_size, config.sample_size)
         self.error = torch.randn(shape, generator=torch.Generator().manual_seed(1234))
 
     def __call__(self, x_t, t):
-        eps = self.unet(x_t, t).sample
+        eps = self.pipe.eps_model(x_t, t)
         return eps + self.delta * self.error if self.delta else eps
 
 
@@ -390,33 +386,27 @@ def print_table(report: dict) -> None:
 
 def plot(truth: torch.Tensor, means: dict, path: Path, columns: int = 4) -> None:
     """Per problem, a row block: truth, then each method's posterior mean, for the first frames."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     labels = ["truth", *next(iter(means.values())).keys()]
     fig, axes = plt.subplots(len(means), len(labels), figsize=(1.9 * len(labels), 1.9 * len(means) * 0.55), squeeze=False)
 
     for row, (name, by_method) in enumerate(means.items()):
         for col, label in enumerate(labels):
             ax = axes[row, col]
-            ax.imshow(strip((truth if label == "truth" else by_method[label])[:columns]), interpolation="nearest")
-            ax.set_xticks([]), ax.set_yticks([])
+            show_images(ax, (truth if label == "truth" else by_method[label])[:columns])
             if row == 0:
                 ax.set_title(label, fontsize=9)
             if col == 0:
                 ax.set_ylabel(name, fontsize=8)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def main(argv=None) -> dict:
     global WARM_START_SHARE, LIKELIHOOD_WEIGHT, OWN_NFE  # read by dpnp_setting (DPnP's budget and likelihood), and through
     # it by every method's matched NFE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--model", type=Path, default=DEFAULT_PRIOR)
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
     parser.add_argument("--nfe", type=int, default=250, help="network evaluations per sample (default 250)")
     parser.add_argument("--frames", type=int, default=3, help="held-out test frames (default 3)")

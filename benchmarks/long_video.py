@@ -40,13 +40,11 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from plugdiff.media.fileio import atomic_write
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.video_consistency import (
@@ -60,9 +58,8 @@ from plugdiff.shapesworld.video_consistency import (
 from plugdiff.shapesworld.world import HELD_OUT, random_spec
 from plugdiff.weights import load_pipeline
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
-from shapesworld_prior import strip  # noqa: E402
+from shared import pyplot, save_figure, show_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -272,19 +269,12 @@ def _row(r: dict) -> str:
 
 def plot_strips(strips: dict, path: Path, every: int = 8) -> None:
     """Every ``every``-th frame of the first video of each method, one row per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(strips), 1, figsize=(12, 0.75 * len(strips) + 0.3), squeeze=False)
+    fig, axes = pyplot().subplots(len(strips), 1, figsize=(12, 0.75 * len(strips) + 0.3), squeeze=False)
     for ax, (name, video) in zip(axes[:, 0], strips.items(), strict=True):
-        ax.imshow(strip(video[::every]), interpolation="nearest")
-        ax.set_xticks([]), ax.set_yticks([])
+        show_images(ax, video[::every])
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def main(argv=None) -> dict:

@@ -21,7 +21,6 @@ passes ``--transition``). Writes
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,8 +38,7 @@ from plugdiff.shapesworld.long_video_scores import inbetween_errors
 from plugdiff.shapesworld.world import PALETTE, parse_caption
 from plugdiff.weights import sampling_defaults
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import published_results  # noqa: E402
+import published_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE = ROOT / "examples" / "schedules" / "shapesworld.txt"

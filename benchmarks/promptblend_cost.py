@@ -8,8 +8,8 @@ variant and the median of per-round ratios to the one-prompt video:
 * the same schedule with PromptBlend (aligned slots, gated cross-attention);
 * PromptBlend + TiARA.
 
-Model: the randomly initialised AnimateDiff layout of ``tiara_overhead.py`` (``--model small``
-on CPU, ``sd15`` on GPU), window denoising (16 / 4), classifier-free guidance on.
+Model: a randomly initialised AnimateDiff layout, as in ``tiara_overhead.py`` (``shared.random_animatediff``:
+``--model small`` on CPU, ``sd15`` on GPU), window denoising (16 / 4), classifier-free guidance on.
 
     python benchmarks/promptblend_cost.py                 # CPU, ~5 min
 """
@@ -19,15 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
-from tiara_overhead import MODELS, build_pipeline  # noqa: E402
+from shared import ANIMATEDIFF_MODELS, random_animatediff, upper_median
 
 
 ONE_PROMPT = "a red circle moving right on a blue background"
@@ -45,7 +43,7 @@ VARIANTS = {
 
 
 def measure(pipe, frames: int, args) -> dict:
-    size = args.size or MODELS[args.model]["size"]
+    size = args.size or ANIMATEDIFF_MODELS[args.model][1]
     device = pipe.device
     base = dict(num_frames=frames, height=size, width=size, num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="pt")
 
@@ -70,17 +68,17 @@ def measure(pipe, frames: int, args) -> dict:
     for r in range(args.repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
             times[name].append(run(name))
-    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
     reference = times["one prompt"]
     return {
-        name: {"seconds": median(t), "ratio_to_one_prompt": median([a / b for a, b in zip(t, reference)]), "all_seconds": t}
+        name: {"seconds": upper_median(t), "ratio_to_one_prompt": upper_median([a / b for a, b in zip(t, reference)]),
+               "all_seconds": t}
         for name, t in times.items()
     }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=sorted(MODELS), default="small")
+    parser.add_argument("--model", choices=sorted(ANIMATEDIFF_MODELS), default="small")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--frames", type=int, nargs="+", default=[64, 128])
@@ -91,9 +89,9 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = published_results.parse_args(parser, argv)
 
-    pipe = build_pipeline(args.model, torch.device(args.device), getattr(torch, args.dtype))
+    pipe = random_animatediff(args.model, torch.device(args.device), getattr(torch, args.dtype))
     results = {frames: measure(pipe, frames, args) for frames in args.frames}
-    size = args.size or MODELS[args.model]["size"]
+    size = args.size or ANIMATEDIFF_MODELS[args.model][1]
     print(f"\n### PromptBlend cost, {args.model} model, {size} px, {args.device} {args.dtype}, {args.steps} step(s), CFG {args.guidance}\n")
     print("| frames | variant | seconds | ratio to one prompt |\n|---|---|---|---|")
     for frames, by_variant in results.items():
@@ -105,7 +103,7 @@ def main(argv=None):
         "results": {str(frames): r for frames, r in results.items()},
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    layout = published_results.no_weights(f"randomly initialised AnimateDiff layout '{args.model}' (tiara_overhead.py)")
+    layout = published_results.no_weights(f"randomly initialised AnimateDiff layout '{args.model}' (plugdiff.testing)")
     published_results.write_json(args.out / f"promptblend_cost_{args.model}-{args.device}-{args.dtype}.json", report,
                                  models=[layout])
     return report

@@ -70,8 +70,8 @@ from plugdiff.samplers import (
 from plugdiff.samplers.loop import step_kwargs
 from plugdiff.samplers.scheduling_base import spaced_timesteps
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
+from shared import pyplot, save_figure
 
 EXACT_SCORES = published_results.no_weights("exact Gaussian-mixture scores (plugdiff.evaluation)")
 
@@ -361,13 +361,8 @@ def ratio_lines(results, nfes) -> list[str]:
 
 
 def plot(report, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     targets = list(report["targets"])
-    fig, axes = plt.subplots(len(targets), 2, figsize=(11, 4.2 * len(targets)), squeeze=False)
+    fig, axes = pyplot().subplots(len(targets), 2, figsize=(11, 4.2 * len(targets)), squeeze=False)
     for row, target in enumerate(targets):
         res = report["targets"][target]["results"]
         for col, (metric, label) in enumerate([("endpoint_rmse", "end-point RMSE vs reference ODE"), ("sliced_w2", "sliced W2 to exact samples")]):
@@ -385,8 +380,7 @@ def plot(report, path: Path) -> None:
             ax.grid(True, which="both", alpha=0.3)
     axes[0][1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv=None) -> dict:

@@ -36,33 +36,28 @@ import time
 from pathlib import Path
 
 import torch
-from diffusers import DDPMPipeline
 
 from plugdiff.evaluation.distances import sliced_wasserstein
 from plugdiff.samplers import denoise, logsnr_timesteps
 from plugdiff.shapesworld.world import sample_frames
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
 from samplers import GRID_METHODS, METHODS, steps_for_budget
-from shapesworld_prior import DEFAULT_MODEL, score
+from shared import DEFAULT_PRIOR, detector_score, load_prior, pyplot, save_figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRUTH_SEED = 10_000
 
 
-def run(unet, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS), grid_end: int | None = None) -> dict:
-    size = unet.config.sample_size
+def run(pipe, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS), grid_end: int | None = None) -> dict:
+    """Every scheduler of ``methods`` at every NFE on the prior ``pipe`` (``shared.load_prior``)."""
+    size = pipe.unet.config.sample_size
     start = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
     truth = sample_frames(n, torch.Generator().manual_seed(TRUTH_SEED), size=size)[0]
     other = sample_frames(n, torch.Generator().manual_seed(TRUTH_SEED + 1), size=size)[0]
     projections = torch.Generator().manual_seed(7)
     floor = sliced_wasserstein(other, truth, generator=projections)
-    report = {"num_samples": n, "floor": floor, "truth_clean": score(truth)["clean_fraction"], "methods": {}}
-
-    def eps(x, t):
-        return unet(x, t).sample
-
+    report = {"num_samples": n, "floor": floor, "truth_clean": detector_score(truth)["clean_fraction"], "methods": {}}
     for method in methods:
         make, _, calls_per_step = METHODS[method]
         make = make if grid_end is None else GRID_METHODS[method]
@@ -72,14 +67,14 @@ def run(unet, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS), gri
             grid = {} if grid_end is None else {"timesteps": logsnr_timesteps(sched.alphas_cumprod, nfe, grid_end)}
             t0 = time.perf_counter()
             with torch.no_grad():
-                images, calls = denoise(sched, eps, start, None if grid else steps_for_budget(nfe, calls_per_step),
+                images, calls = denoise(sched, pipe.eps_model, start, None if grid else steps_for_budget(nfe, calls_per_step),
                                         generator=torch.Generator().manual_seed(seed + 1), **grid)
             seconds = time.perf_counter() - t0
             images = images.clamp(-1, 1)
             rows[str(nfe)] = {
                 "nfe": calls,
                 "sliced_w2": sliced_wasserstein(images, truth, generator=torch.Generator().manual_seed(7)),
-                "clean": score(images)["clean_fraction"],
+                "clean": detector_score(images)["clean_fraction"],
                 "seconds": seconds,
             }
             print(f"{method:>20} NFE {calls:3d}: sliced W2 {rows[str(nfe)]['sliced_w2']:.4f} "
@@ -89,12 +84,7 @@ def run(unet, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS), gri
 
 
 def plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(11, 4))
     for method, rows in report["methods"].items():
         nfe = [r["nfe"] for r in rows.values()]
         left.plot(nfe, [r["sliced_w2"] / report["floor"] for r in rows.values()], marker="o", label=method)
@@ -106,8 +96,7 @@ def plot(report: dict, path: Path) -> None:
     right.set(xscale="log", xlabel="model evaluations", ylabel="clean-shape share", title="detector read-back")
     left.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _earlier_report(parser, args) -> dict:
@@ -130,7 +119,7 @@ def _earlier_report(parser, args) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--model", type=Path, default=DEFAULT_PRIOR)
     parser.add_argument("--num-samples", type=int, default=256)
     parser.add_argument("--nfe", type=int, nargs="+", default=[5, 10, 20, 50])
     parser.add_argument("--quick", action="store_true", help="64 samples at NFE 5 and 20 (about a minute)")
@@ -158,14 +147,14 @@ def main(argv=None) -> dict:
         args.num_samples, args.nfe = 64, [5, 20]
     if args.num_samples < 2 or min(args.nfe) < 1:
         parser.error("--num-samples must be >= 2 and every --nfe >= 1")
-    pipe = DDPMPipeline.from_pretrained(args.model, use_safetensors=True, local_files_only=True)
+    pipe = load_prior(args.model)
     config = {**dict(pipe.scheduler.config), "timestep_spacing": "trailing", "clip_sample": args.clip_sample}
     if args.clip_sample:  # dynamic thresholding capped at 1 clips x0 to [-1, 1] exactly
         config.update(thresholding=True, sample_max_value=1.0)
     earlier = _earlier_report(parser, args) if args.merge else None
     grid = "trailing" if args.grid_end is None else f"logSNR to {args.grid_end}"
     report = {"model": str(args.model), "clip_sample": args.clip_sample, "grid": grid,
-              **run(pipe.unet.eval(), config, args.nfe, args.num_samples, args.seed, args.methods, args.grid_end)}
+              **run(pipe, config, args.nfe, args.num_samples, args.seed, args.methods, args.grid_end)}
     if earlier is not None:
         if report["floor"] != earlier["floor"]:
             parser.error(f"--merge: the floor {report['floor']} differs from the earlier report's {earlier['floor']} "

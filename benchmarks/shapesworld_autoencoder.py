@@ -7,7 +7,6 @@ read the same shape and colour from the reconstruction as from the original fram
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
@@ -16,7 +15,6 @@ from diffusers import AutoencoderKL
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.world import sample_frames
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
 
 ROOT = Path(__file__).resolve().parents[1]

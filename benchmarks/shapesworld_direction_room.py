@@ -16,14 +16,12 @@ Writes ``results/shapesworld_direction_room.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from plugdiff.shapesworld.caption_agreement import generate_clips
 from plugdiff.shapesworld.detector import detect, detect_direction
 from plugdiff.weights import load_pipeline
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
 
 MOVING = ("left", "right", "up", "down")

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import published_results
 from plugdiff.apps.schedulers import make_scheduler
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.shapesworld.detector import detect
@@ -42,6 +41,8 @@ from plugdiff.shapesworld.world import (
     BACKGROUNDS, COLOURS, DIRECTIONS, HELD_OUT, PALETTE, SHAPES, ClipSpec, Mix, parse_caption,
 )
 from plugdiff.weights import load_pipeline, sampling_defaults
+
+import published_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WEIGHTS = (0.25, 0.5, 0.75)

@@ -4,7 +4,8 @@ Same pipeline, same seed, with and without TiARA, for 32 / 64 / 128 / 256 frames
 video modes: plugdiff's window denoising (whole UNet per 16-frame window, stride 4) and
 diffusers' FreeNoise (windows inside the motion modules). Models (and a small character-level
 CLIP text encoder; diffusers' FreeNoise path needs a text prompt) are randomly initialised from
-configs (no download):
+configs (no download; ``shared.random_animatediff``, the layouts ``SMALL`` and ``SD15`` of
+``plugdiff.testing``):
 
 * ``--model small`` (CPU default): a real AnimateDiff layout at reduced width (UNet channels
   64-128-256-256, 8 heads, motion adapter to match, 4-block VAE, 64x64 frames);
@@ -33,61 +34,12 @@ import time
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
 
-from plugdiff.pipelines import TiaraAnimateDiffPipeline
-from plugdiff.shapesworld.text_models import char_clip_tokenizer, clip_text_encoder
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import published_results
+from shared import ANIMATEDIFF_MODELS, random_animatediff, upper_median
 
-MODELS = {
-    "small": dict(
-        unet=dict(block_out_channels=(64, 128, 256, 256), attention_head_dim=8, cross_attention_dim=256, sample_size=8),
-        adapter=dict(block_out_channels=(64, 128, 256, 256), motion_num_attention_heads=8),
-        vae=dict(block_out_channels=(32, 64, 64, 64)),
-        text_dim=256,
-        size=64,
-    ),
-    "sd15": dict(
-        unet=dict(block_out_channels=(320, 640, 1280, 1280), attention_head_dim=8, cross_attention_dim=768, sample_size=64),
-        adapter=dict(block_out_channels=(320, 640, 1280, 1280), motion_num_attention_heads=8),
-        vae=dict(block_out_channels=(128, 256, 512, 512)),
-        text_dim=768,
-        size=256,
-    ),
-}
 FRAMES = (32, 64, 128, 256)
 MODES = ("windows", "freenoise")
-
-
-def build_pipeline(model: str, device, dtype) -> TiaraAnimateDiffPipeline:
-    cfg = MODELS[model]
-    torch.manual_seed(0)
-    with torch.device(device):  # initialise in place: much faster for the GPU-sized model
-        return _build(cfg).to(dtype=dtype)
-
-
-def _build(cfg) -> TiaraAnimateDiffPipeline:
-    unet = UNet2DConditionModel(
-        in_channels=4, out_channels=4, layers_per_block=2,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, **cfg["unet"],
-    )
-    adapter = MotionAdapter(motion_layers_per_block=2, motion_max_seq_length=32, **cfg["adapter"])
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, **cfg["vae"],
-    )
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear", clip_sample=False, timestep_spacing="trailing")
-    tokenizer = char_clip_tokenizer()
-    text_encoder = clip_text_encoder(len(tokenizer), hidden_size=cfg["text_dim"], num_layers=2, num_heads=8)
-    pipe = TiaraAnimateDiffPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, motion_adapter=adapter, scheduler=scheduler,
-        feature_extractor=None, image_encoder=None,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def current_rss_mb() -> float:
@@ -98,12 +50,12 @@ def current_rss_mb() -> float:
 def worker(args) -> dict:
     """One (mode, frames) configuration in this process: TiARA off and on, interleaved."""
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    pipe = build_pipeline(args.model, device, dtype)
+    pipe = random_animatediff(args.model, device, dtype)
     if args.attention == "xformers":
         pipe.enable_xformers_memory_efficient_attention()
     if args.mode == "freenoise":
         pipe.enable_free_noise(context_length=16, context_stride=4)
-    size = args.size or MODELS[args.model]["size"]
+    size = args.size or ANIMATEDIFF_MODELS[args.model][1]
     call = dict(
         prompt="a red circle moving right", num_frames=args.frames, height=size, width=size,
         num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="pt",
@@ -134,11 +86,10 @@ def worker(args) -> dict:
             peaks[variant] = peak
             if not bool(torch.isfinite(frames).all()):
                 raise RuntimeError(f"non-finite frames with TiARA {variant}")
-    ratios = sorted(on / off for on, off in zip(times["on"], times["off"]))
-    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
     result = {
-        "frames": args.frames, "mode": args.mode, "seconds_off": median(times["off"]), "seconds_on": median(times["on"]),
-        "time_ratio": ratios[len(ratios) // 2], "all_seconds": times,
+        "frames": args.frames, "mode": args.mode, "seconds_off": upper_median(times["off"]),
+        "seconds_on": upper_median(times["on"]),
+        "time_ratio": upper_median([on / off for on, off in zip(times["on"], times["off"])]), "all_seconds": times,
     }
     if device.type == "cuda":
         result.update(peak_off_mb=peaks["off"], peak_on_mb=peaks["on"])
@@ -179,7 +130,7 @@ def attention_microbenchmark(device, dtype, frames: int = 16, heads: int = 8, re
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=sorted(MODELS), default="small")
+    parser.add_argument("--model", choices=sorted(ANIMATEDIFF_MODELS), default="small")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--attention", default="sdpa", choices=["sdpa", "xformers"])
@@ -201,7 +152,7 @@ def main(argv=None):
         print(json.dumps(worker(args)))
         return None
 
-    tag = args.tag or f"{args.model}-{args.size or MODELS[args.model]['size']}px-{args.device}-{args.dtype}-{args.attention}"
+    tag = args.tag or f"{args.model}-{args.size or ANIMATEDIFF_MODELS[args.model][1]}px-{args.device}-{args.dtype}-{args.attention}"
     rows = []
     for mode in args.modes:
         for frames in args.frames:
@@ -250,7 +201,7 @@ def main(argv=None):
         "memory_measure": note, "rows": rows, "summary": summary,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    layout = published_results.no_weights(f"randomly initialised AnimateDiff layout '{args.model}' (tiara_overhead.py)")
+    layout = published_results.no_weights(f"randomly initialised AnimateDiff layout '{args.model}' (plugdiff.testing)")
     published_results.write_json(args.out / f"tiara_overhead_{tag}.json", report, models=[layout])
     return report
 

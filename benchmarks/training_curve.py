@@ -11,26 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from plugdiff.media.fileio import atomic_write
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import published_results  # noqa: E402
+import published_results
+from shared import pyplot, save_figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCORES = ("colour_frames", "shape_frames", "clean_frames", "direction_clips")
 
 
 def plot(curve: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     steps = [row["step"] for row in curve]
-    fig, (loss_ax, *score_axes) = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, (loss_ax, *score_axes) = pyplot().subplots(1, 3, figsize=(13, 3.6))
     loss_ax.plot(steps, [row["loss"] for row in curve], "k.-")
     loss_ax.set_xlabel("step"), loss_ax.set_ylabel("mean loss since the last export"), loss_ax.set_yscale("log")
     minutes = loss_ax.secondary_xaxis("top", functions=(
@@ -45,8 +37,7 @@ def plot(curve: list[dict], path: Path, title: str) -> None:
     score_axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def _interp(x, xs, ys):

@@ -12,15 +12,13 @@ and every results file says where it came from.
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
+import published_results
 import pytest
+import render_docs
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import published_results  # noqa: E402
-import render_docs  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 HEX40, HEX64 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
@@ -139,7 +137,7 @@ def render_docs_expand(span: str) -> list[str]:
 
 
 def test_benchmarks_write_results_through_published_results():
-    tools = {"published_results.py", "render_docs.py", "backfill_provenance.py"}
+    tools = {"published_results.py", "shared.py", "render_docs.py", "backfill_provenance.py"}
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         if script.name in tools:
             continue
