@@ -166,7 +166,8 @@ def _restore(operator):
         operator.__dict__.pop(name, None)
 
 
-def matched_nfe(problem, budgets) -> dict:
+def run_matched_nfe(problem, budgets) -> dict:
+    """Section 1: each DPnP variant and DPS at each budget of network evaluations."""
     rows = {}
     for nfe in budgets:
         k = max(2, nfe // 10)
@@ -289,7 +290,7 @@ def main(argv=None) -> dict:
     for name, n in problems.items():
         problem = Problem(name, n)
         report["noise_floor"][name] = problem.errors(problem.posterior.sample(n, generator=torch.Generator().manual_seed(9)))
-        report["matched_nfe"][name] = matched_nfe(problem, budgets)
+        report["matched_nfe"][name] = run_matched_nfe(problem, budgets)
         print(table(report["matched_nfe"][name], name))
         floor = report["noise_floor"][name]
         print("exact samples (noise floor): " + ", ".join(f"{k} {v:.4f}" for k, v in floor.items()), flush=True)

@@ -83,6 +83,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -119,13 +120,13 @@ METHODS = ("DPS", "DPnP", "DPnP-posterior", "DAPS")
 ALL_METHODS = (*METHODS, "DAPS-posterior")  # --methods chooses among these (DPS always runs: the gains' reference)
 OWN_DEFAULTS = ("DPS-1000", "DAPS-1K")  # --own-defaults: each method at its own default budget
 DAPS_ODE_STEPS = 2  # at the matched budget: NFE / 2 levels x 2 ODE steps (chosen on validation frames over 50 x 5)
-OWN_NFE = 1000  # the own-default budget of DPS (every training step) and DAPS (DAPS-1K); --quick: 2 x its NFE
+OWN_NFE = 1000  # the own-default budget of DPS (every training step) and DAPS (DAPS-1K)
+QUICK_OWN_NFE = 72  # --quick: 2 x its NFE
 TRUTH_START = "DPnP-from-truth"  # --truth-start: DPnP's refinement started from the true image (a diagnostic)
 DPS_STEP_SIZES = (1.0, 3.0)
 DPNP_CLIPPING = (0.25, 1.0)  # clip while eta >= c (1.0: never in the refinement); the warm start clips
 _LIBRARY_SPLIT = dpnp_recipe("authors", PROBLEMS["sr4"]())  # the warm start's steps do not depend on the operator
 WARM_START_SHARE = _LIBRARY_SPLIT.init_steps / _LIBRARY_SPLIT.model_evals  # of DPnP's budget: 186 of 250, the library's split
-LIKELIHOOD_WEIGHT = None  # DPnP's likelihood weight w; None: the authors' (likelihood_weight_for)
 INPAINT_BOX = (0.25, 0.25, 0.5, 0.5)  # (top, left, height, width) as fractions: Inpainting's default
 HIDDEN_RANGE = (0.3, 0.7)  # part of the object's bounding box inside the box, for a test frame
 TEST_SEED, VALIDATION_SEED = 7, 8
@@ -150,24 +151,38 @@ class Prior:
         return eps + self.delta * self.error if self.delta else eps
 
 
-def dpnp_setting(method: str, operator, nfe: int, dps_step: float, clip) -> DPnPRecipe:
-    """The DPnP recipe of ``method`` within ``nfe`` evaluations per sample."""
-    if method == "DPnP":
-        warm = max(1, round(WARM_START_SHARE * nfe))
-        steps = max(1, (nfe - warm) // 16)
-        weight = {} if LIKELIHOOD_WEIGHT is None else {"likelihood_weight": LIKELIHOOD_WEIGHT}
-        return dpnp_recipe("authors", operator, init_steps=warm, init_step_size=dps_step,
-                           num_dds_steps=steps, clip_denoised=clip, **weight)
-    return dpnp_recipe("posterior", operator, etas=AnnealingSchedule(1.0, 0.02, max(2, nfe // 10)))
+@dataclass(frozen=True)
+class Recipes:
+    """Each method's recipe at the run's budgets: ``nfe`` evaluations per sample at the matched
+    budget, ``own_nfe`` for DPS-1000 and DAPS-1K. DPnP's warm start takes ``warm_start_share`` of
+    its budget, and its likelihood weight is ``likelihood_weight`` (None: the authors', per operator)."""
 
+    nfe: int
+    own_nfe: int = OWN_NFE
+    warm_start_share: float = WARM_START_SHARE
+    likelihood_weight: float | None = None
 
-def daps_setting(method: str, operator, nfe: int) -> DAPSRecipe:
-    """The DAPS recipe of ``method`` within ``nfe`` evaluations per sample ("DAPS-1K": the authors' own budget)."""
-    if method == "DAPS-1K":  # the authors' 200 levels x 5 ODE steps (--quick: fewer levels)
-        return daps_recipe("authors", operator, num_levels=OWN_NFE // 5)
-    if method == "DAPS":
-        return daps_recipe("authors", operator, num_levels=max(1, nfe // DAPS_ODE_STEPS), ode_steps=DAPS_ODE_STEPS)
-    return daps_recipe("posterior", operator, num_levels=nfe)
+    def dpnp(self, method: str, operator, dps_step: float, clip) -> DPnPRecipe:
+        """The DPnP recipe of ``method`` within the matched budget."""
+        if method == "DPnP":
+            warm = max(1, round(self.warm_start_share * self.nfe))
+            steps = max(1, (self.nfe - warm) // 16)
+            weight = {} if self.likelihood_weight is None else {"likelihood_weight": self.likelihood_weight}
+            return dpnp_recipe("authors", operator, init_steps=warm, init_step_size=dps_step,
+                               num_dds_steps=steps, clip_denoised=clip, **weight)
+        return dpnp_recipe("posterior", operator, etas=AnnealingSchedule(1.0, 0.02, max(2, self.nfe // 10)))
+
+    def daps(self, method: str, operator) -> DAPSRecipe:
+        """The DAPS recipe of ``method`` within the matched budget ("DAPS-1K": the authors' own budget)."""
+        if method == "DAPS-1K":  # the authors' 200 levels x 5 ODE steps (--quick: fewer levels)
+            return daps_recipe("authors", operator, num_levels=self.own_nfe // 5)
+        if method == "DAPS":
+            return daps_recipe("authors", operator, num_levels=max(1, self.nfe // DAPS_ODE_STEPS), ode_steps=DAPS_ODE_STEPS)
+        return daps_recipe("posterior", operator, num_levels=self.nfe)
+
+    def matched_budget(self, operator) -> int:
+        """The budget every method gets (DPS's steps): the DPnP recipe's total within ``nfe``."""
+        return self.dpnp("DPnP", operator, 1.0, True).model_evals
 
 
 def hidden_fraction(spec, size: int) -> float:
@@ -194,12 +209,7 @@ def benchmark_frames(n: int, seed: int, size: int = 32, combinations: str = "hel
     return torch.stack(picked[:n])
 
 
-def matched_nfe(operator, nfe: int) -> int:
-    """The budget every method gets: the DPnP recipe's total within ``nfe``."""
-    return dpnp_setting("DPnP", operator, nfe, 1.0, True).model_evals
-
-
-def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, nfe: int, seed: int, setting,
+def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, recipes: Recipes, seed: int, setting,
             init: torch.Tensor | None = None):
     """Posterior samples for the measurements ``y`` (one chain per row) and the wall time.
     ``setting``: DPS's step size, DPnP's (warm-start step size, clipping), None for DPnP-posterior.
@@ -207,14 +217,14 @@ def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, n
     generator = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     if method in ("DPS", "DPS-1000"):
-        steps = OWN_NFE if method == "DPS-1000" else matched_nfe(operator, nfe)
+        steps = recipes.own_nfe if method == "DPS-1000" else recipes.matched_budget(operator)
         out = dps_sample(prior, prior.alphas_cumprod, operator, y, step_size=setting, num_steps=steps,
                          image_shape=image_shape, clip_denoised=True, generator=generator)
     elif method.startswith("DAPS"):
-        kwargs = daps_setting(method, operator, nfe).sampler_kwargs()
+        kwargs = recipes.daps(method, operator).sampler_kwargs()
         out = daps_sample(prior, prior.alphas_cumprod, operator, y, **kwargs, image_shape=image_shape, generator=generator)
     else:
-        kwargs = dpnp_setting(method, operator, nfe, *(setting or (1.0, True))).sampler_kwargs()
+        kwargs = recipes.dpnp(method, operator, *(setting or (1.0, True))).sampler_kwargs()
         if init is not None:
             kwargs["init"] = init
         with torch.no_grad():
@@ -233,7 +243,7 @@ def align_to_truth(operator, samples: torch.Tensor, truth: torch.Tensor) -> torc
     return candidates[errors.argmin(0), torch.arange(len(samples))]
 
 
-def evaluate(method, prior, operator, truth, samples_per_frame, nfe, seed, setting,
+def evaluate(method, prior, operator, truth, samples_per_frame, recipes, seed, setting,
              start_at_truth: bool = False) -> tuple[dict, torch.Tensor]:
     """Measure each frame once, draw ``samples_per_frame`` posterior samples, score them.
     ``start_at_truth``: start DPnP's chains at the true images (no warm start)."""
@@ -242,7 +252,7 @@ def evaluate(method, prior, operator, truth, samples_per_frame, nfe, seed, setti
     chains = y.repeat_interleave(samples_per_frame, 0)
     shape = (n * samples_per_frame, *truth.shape[1:])
     init = truth.repeat_interleave(samples_per_frame, 0) if start_at_truth else None
-    samples, model_evals, seconds = restore(method, prior, operator, chains, shape, nfe, seed + 1, setting, init)
+    samples, model_evals, seconds = restore(method, prior, operator, chains, shape, recipes, seed + 1, setting, init)
     samples = align_to_truth(operator, samples, truth.repeat_interleave(samples_per_frame, 0))
     samples = samples.reshape(n, samples_per_frame, *truth.shape[1:])
     mean, std = samples.mean(1), samples.std(1)
@@ -262,16 +272,16 @@ def evaluate(method, prior, operator, truth, samples_per_frame, nfe, seed, setti
     return row, mean
 
 
-def tune(method, settings, prior, operator, frames, samples_per_frame, nfe) -> tuple:
+def tune(method, settings, prior, operator, frames, samples_per_frame, recipes) -> tuple:
     """The setting with the best posterior-mean PSNR on validation frames, and every score."""
-    scores = {s: evaluate(method, prior, operator, frames, samples_per_frame, nfe, VALIDATION_SEED, s)[0]["psnr"]
+    scores = {s: evaluate(method, prior, operator, frames, samples_per_frame, recipes, VALIDATION_SEED, s)[0]["psnr"]
               for s in settings}
     return max(scores, key=scores.get), {str(s): v for s, v in scores.items()}
 
 
-def run_problem(name, prior, truth, validation, args) -> tuple[dict, dict]:
+def run_problem(name, prior, truth, validation, recipes, args) -> tuple[dict, dict]:
     operator = PROBLEMS[name]()
-    valid = (prior, operator, validation, args.validation_samples, args.nfe)
+    valid = (prior, operator, validation, args.validation_samples, recipes)
     if args.tune:
         dps_step, dps_scores = tune("DPS", DPS_STEP_SIZES, *valid)
         dpnp_choice, dpnp_scores = tune("DPnP", [(dps_step, clip) for clip in DPNP_CLIPPING], *valid)
@@ -282,27 +292,27 @@ def run_problem(name, prior, truth, validation, args) -> tuple[dict, dict]:
     settings = {"DPS": dps_step, "DPnP": dpnp_choice, "DPnP-posterior": None, "DAPS": None, "DAPS-posterior": None}
     rows, means = {}, {}
     for method in args.methods:
-        rows[method], means[method] = evaluate(method, prior, operator, truth, args.samples, args.nfe, TEST_SEED,
+        rows[method], means[method] = evaluate(method, prior, operator, truth, args.samples, recipes, TEST_SEED,
                                                settings[method])
         print(f"  {name} {method}: {rows[method]['psnr']:.2f} dB ({rows[method]['seconds_per_sample']:.2f} s/sample)",
               flush=True)
     if args.truth_start:
-        rows[TRUTH_START], means[TRUTH_START] = evaluate("DPnP", prior, operator, truth, args.samples, args.nfe,
+        rows[TRUTH_START], means[TRUTH_START] = evaluate("DPnP", prior, operator, truth, args.samples, recipes,
                                                          TEST_SEED, settings["DPnP"], start_at_truth=True)
     add_gains(rows)
     result = {"operator": operator.config(), "validation_psnr": {"DPS": dps_scores, "DPnP": dpnp_scores},
               "settings": settings, "methods": rows}
     if args.own_defaults:
-        result["own_defaults"] = run_own_defaults(name, prior, operator, truth, rows, args)
+        result["own_defaults"] = run_own_defaults(name, prior, operator, truth, rows, recipes, args)
     return result, means
 
 
-def run_own_defaults(name, prior, operator, truth, matched: dict, args) -> dict:
+def run_own_defaults(name, prior, operator, truth, matched: dict, recipes, args) -> dict:
     """DPS and DAPS at their own default budgets (DPS-1000 with the library's step size 1, DAPS-1K),
     DPnP's recipe copied from the matched rows (its own budget is the matched one)."""
     rows = {}
     for method, setting in (("DPS-1000", 1.0), ("DAPS-1K", None)):
-        rows[method] = evaluate(method, prior, operator, truth, args.samples, args.nfe, TEST_SEED, setting)[0]
+        rows[method] = evaluate(method, prior, operator, truth, args.samples, recipes, TEST_SEED, setting)[0]
         print(f"  {name} {method}: {rows[method]['psnr']:.2f} dB ({rows[method]['seconds_per_sample']:.2f} s/sample)",
               flush=True)
     if "DPnP" in matched:
@@ -333,7 +343,7 @@ def add_paired_gain(row: dict, reference: dict, name: str) -> None:
     row[f"gain_over_{key}_se_db"] = float(gain.std() / len(gain) ** 0.5) if len(gain) > 1 else 0.0
 
 
-def run_robustness(report: dict, truth, args) -> dict:
+def run_robustness(report: dict, truth, recipes, args) -> dict:
     """Each paper task again under the perturbed prior, at the settings chosen for the exact one."""
     prior = Prior(args.model, delta=args.delta)
     section = {"delta": args.delta, "problems": {}}
@@ -341,7 +351,7 @@ def run_robustness(report: dict, truth, args) -> dict:
         operator, exact = PROBLEMS[name](), report["problems"][name]
         rows = {}
         for method in [m for m in args.methods if m in exact["methods"]]:
-            rows[method] = evaluate(method, prior, operator, truth, args.samples, args.nfe, TEST_SEED,
+            rows[method] = evaluate(method, prior, operator, truth, args.samples, recipes, TEST_SEED,
                                     exact["settings"][method])[0]
             rows[method]["psnr_loss_db"] = exact["methods"][method]["psnr"] - rows[method]["psnr"]
         add_gains(rows)
@@ -403,8 +413,6 @@ def plot(truth: torch.Tensor, means: dict, path: Path, columns: int = 4) -> None
 
 
 def main(argv=None) -> dict:
-    global WARM_START_SHARE, LIKELIHOOD_WEIGHT, OWN_NFE  # read by dpnp_setting (DPnP's budget and likelihood), and through
-    # it by every method's matched NFE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_PRIOR)
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
@@ -437,7 +445,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--tag", default="", help="suffix of the output files (inverse_problems<tag>.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = published_results.parse_args(parser, argv)
-    OWN_NFE = 72 if args.quick else 1000
     if args.quick:
         args.nfe, args.frames, args.samples, args.validation_frames, args.validation_samples = 36, 2, 2, 1, 2
     for flag in ("nfe", "frames", "samples", "validation_frames", "validation_samples"):
@@ -447,7 +454,8 @@ def main(argv=None) -> dict:
         parser.error(f"--warm-start-share must be in (0, 1), got {args.warm_start_share}")
     if args.likelihood_weight is not None and not 0 < args.likelihood_weight < float("inf"):
         parser.error(f"--likelihood-weight must be > 0, got {args.likelihood_weight}")
-    WARM_START_SHARE, LIKELIHOOD_WEIGHT = args.warm_start_share, args.likelihood_weight
+    recipes = Recipes(args.nfe, own_nfe=QUICK_OWN_NFE if args.quick else OWN_NFE,
+                      warm_start_share=args.warm_start_share, likelihood_weight=args.likelihood_weight)
     args.methods = ["DPS", *[m for m in ALL_METHODS if m in args.methods and m != "DPS"]]
     torch.manual_seed(0)
     prior = Prior(args.model)
@@ -456,10 +464,10 @@ def main(argv=None) -> dict:
     report = {"model": args.model.name, "combinations": args.combinations, "nfe": args.nfe, "frames": args.frames, "samples": args.samples,
               "coverage_if_calibrated": calibrated_coverage(args.samples), "validation_frames": args.validation_frames,
               "dps_step_sizes": list(DPS_STEP_SIZES),
-              "dpnp_clipping": list(DPNP_CLIPPING), "tuned": args.tune, "warm_start_share": WARM_START_SHARE,
-              "dpnp_likelihood_weight": LIKELIHOOD_WEIGHT or "authors", "inpaint_box": list(INPAINT_BOX),
+              "dpnp_clipping": list(DPNP_CLIPPING), "tuned": args.tune, "warm_start_share": recipes.warm_start_share,
+              "dpnp_likelihood_weight": recipes.likelihood_weight or "authors", "inpaint_box": list(INPAINT_BOX),
               "hidden_range": list(HIDDEN_RANGE), "methods": args.methods, "daps_ode_steps": DAPS_ODE_STEPS,
-              "own_defaults_nfe": OWN_NFE if args.own_defaults else None,
+              "own_defaults_nfe": recipes.own_nfe if args.own_defaults else None,
               "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
               "problems": {}}
     suffix = "_quick" if args.quick else args.tag
@@ -468,11 +476,11 @@ def main(argv=None) -> dict:
     paper = [p for p in args.problems if p in PAPER_TASKS]
     for i, name in enumerate(paper + [p for p in args.problems if p not in PAPER_TASKS]):
         t0 = time.perf_counter()
-        report["problems"][name], all_means[name] = run_problem(name, prior, truth, validation, args)
+        report["problems"][name], all_means[name] = run_problem(name, prior, truth, validation, recipes, args)
         report["problems"][name]["seconds"] = time.perf_counter() - t0
         print(f"{name}: done in {report['problems'][name]['seconds']:.0f} s", flush=True)
         if args.robustness and i == len(paper) - 1:  # the paper's claim first
-            report["robustness"] = run_robustness(report, truth, args)
+            report["robustness"] = run_robustness(report, truth, recipes, args)
         # after every problem: nothing lost
         published_results.write_json(args.out / f"inverse_problems{suffix}.json", report, models=[args.model])
     print_table(report)

@@ -225,10 +225,10 @@ def test_inverse_problems_likelihood_weight_reaches_dpnp_only():
     from plugdiff.pipelines.posterior.dpnp_recipes import likelihood_weight_for
 
     operator = module.PROBLEMS["sr4"]()
-    assert module.dpnp_setting("DPnP", operator, 250, 1.0, 0.25).likelihood_weight == likelihood_weight_for(operator)
-    module.LIKELIHOOD_WEIGHT = 4.0
-    assert module.dpnp_setting("DPnP", operator, 250, 1.0, 0.25).likelihood_weight == 4.0
-    assert module.dpnp_setting("DPnP-posterior", operator, 250, 1.0, 0.25).likelihood_weight == 1.0
+    assert module.Recipes(250).dpnp("DPnP", operator, 1.0, 0.25).likelihood_weight == likelihood_weight_for(operator)
+    sharper = module.Recipes(250, likelihood_weight=4.0)
+    assert sharper.dpnp("DPnP", operator, 1.0, 0.25).likelihood_weight == 4.0
+    assert sharper.dpnp("DPnP-posterior", operator, 1.0, 0.25).likelihood_weight == 1.0
 
 
 def test_inverse_problems_frames_have_the_object_partly_in_the_box():
