@@ -50,7 +50,6 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 
-from plugdiff.apps.schedulers import SCHEDULERS
 from plugdiff.evaluation import (
     empirical_moments,
     gaussian_kl,
@@ -61,6 +60,7 @@ from plugdiff.evaluation import (
     solve_probability_flow,
 )
 from plugdiff.samplers import (
+    SCHEDULERS,
     AcceleratedDDIMScheduler,
     AcceleratedDDPMScheduler,
     AcceleratedLogSNRScheduler,
@@ -86,7 +86,7 @@ BASE_CONFIG = {
 
 def preset(name: str):
     """Factory of an AcceleratedLogSNRScheduler row with the overrides of the command line's
-    ``--scheduler NAME`` (:data:`plugdiff.apps.schedulers.SCHEDULERS`), so a row is the preset users get."""
+    ``--scheduler NAME`` (:data:`plugdiff.samplers.SCHEDULERS`), so a row is the preset users get."""
     _, overrides = SCHEDULERS[name]
     return lambda c: AcceleratedLogSNRScheduler.from_config(c, **overrides)
 

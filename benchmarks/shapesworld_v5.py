@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from plugdiff.apps.schedulers import make_scheduler
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.samplers import make_scheduler
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.long_video_scores import inbetween_errors, video_scores
 from plugdiff.shapesworld.tracks import net_speed, unwrap_track
