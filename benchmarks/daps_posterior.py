@@ -40,6 +40,8 @@ import math
 import time
 from pathlib import Path
 
+import dpnp_posterior
+import published_results
 import torch
 
 from plugdiff.evaluation import (
@@ -55,9 +57,6 @@ from plugdiff.pipelines.posterior.daps_recipes import daps_recipe
 from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.operators import MatrixOperator, PhaseRetrieval, Quantized1Bit
 from plugdiff.pipelines.posterior.proximal_sampling import LangevinSettings
-
-import dpnp_posterior
-import published_results
 
 ALPHAS_CUMPROD = dpnp_posterior.ALPHAS_CUMPROD
 MALA = LangevinSettings(num_steps=50, step_scale=1.0, damping=0.0, metropolis=True)
@@ -77,8 +76,9 @@ class GridPosterior:
         x1, x2 = torch.meshgrid(axis, axis, indexing="ij")
         self.points = torch.stack([x1.reshape(-1), x2.reshape(-1)], 1)
         images = self.points.reshape(-1, 1, 1, 2)
-        loglik = torch.cat([operator.log_likelihood(chunk, y.expand(len(chunk), *y.shape[1:]))
-                            for chunk in images.split(32768)])
+        loglik = torch.cat(
+            [operator.log_likelihood(chunk, y.expand(len(chunk), *y.shape[1:])) for chunk in images.split(32768)]
+        )
         self.weights = torch.softmax(prior.log_prob(images) + loglik, 0)
 
     def prob(self, mask: torch.Tensor) -> float:
@@ -130,10 +130,13 @@ class GridProblem:
         labels = self.modes(points)
         exact = [self.grid.prob(self.modes(self.grid.points) == k) for k in range(self.num_modes)]
         got = [float((labels == k).double().mean()) for k in range(self.num_modes)]
-        return {"max_mass_error": max(abs(a - b) for a, b in zip(got, exact, strict=True)),
-                "sliced_w2": sliced_wasserstein(points, self.reference, generator=_gen(4)),
-                "mean_error": float((empirical_moments(points)[0] - self.grid.mean()).norm()),
-                "masses": got, "exact_masses": exact}
+        return {
+            "max_mass_error": max(abs(a - b) for a, b in zip(got, exact, strict=True)),
+            "sliced_w2": sliced_wasserstein(points, self.reference, generator=_gen(4)),
+            "mean_error": float((empirical_moments(points)[0] - self.grid.mean()).norm()),
+            "masses": got,
+            "exact_masses": exact,
+        }
 
 
 class MixtureProblem(dpnp_posterior.Problem):
@@ -149,19 +152,42 @@ def run(problem, method: str) -> dict:
         recipe = daps_recipe("posterior", problem.operator, clip_denoised=False, x0_step=x0_step)
         kwargs = recipe.sampler_kwargs()
     elif method == "DPnP-posterior":
-        call = lambda: dpnp_sample(problem.eps, ALPHAS_CUMPROD, problem.operator, problem.y,  # noqa: E731
-                                   etas=AnnealingSchedule(1.0, 0.02, 25), num_steps=10,
-                                   pcs="exact" if problem.linear else MALA, image_shape=problem.image_shape,
-                                   generator=_gen(2))
+
+        def call():
+            return dpnp_sample(
+                problem.eps,
+                ALPHAS_CUMPROD,
+                problem.operator,
+                problem.y,
+                etas=AnnealingSchedule(1.0, 0.02, 25),
+                num_steps=10,
+                pcs="exact" if problem.linear else MALA,
+                image_shape=problem.image_shape,
+                generator=_gen(2),
+            )
     else:
         kwargs = daps_recipe("authors", problem.operator, likelihood_weight=1.0, x0_step=x0_step).sampler_kwargs()
     if method != "DPnP-posterior":
-        call = lambda: daps_sample(problem.eps, ALPHAS_CUMPROD, problem.operator, problem.y, **kwargs,  # noqa: E731
-                                   image_shape=problem.image_shape, generator=_gen(2))
+
+        def call():
+            return daps_sample(
+                problem.eps,
+                ALPHAS_CUMPROD,
+                problem.operator,
+                problem.y,
+                **kwargs,
+                image_shape=problem.image_shape,
+                generator=_gen(2),
+            )
+
     t0 = time.perf_counter()
     out = call()
-    return {"nfe": out.model_evals, "seconds": time.perf_counter() - t0, "acceptance_rate": out.acceptance_rate,
-            **problem.errors(out.samples)}
+    return {
+        "nfe": out.model_evals,
+        "seconds": time.perf_counter() - t0,
+        "acceptance_rate": out.acceptance_rate,
+        **problem.errors(out.samples),
+    }
 
 
 def annealing_limit(n: int, levels: int, ode_steps=(1, 2, 5, 20)) -> dict:
@@ -172,15 +198,32 @@ def annealing_limit(n: int, levels: int, ode_steps=(1, 2, 5, 20)) -> dict:
     eps = prior.eps_model(ALPHAS_CUMPROD)
     rows = {}
     for steps in ode_steps:
-        out = daps_sample(eps, ALPHAS_CUMPROD, operator, y, sigmas=PolynomialSchedule(100.0, 0.01, levels),
-                          ode_steps=steps, image_shape=(n, 1, 1, 2), generator=_gen(0))
+        out = daps_sample(
+            eps,
+            ALPHAS_CUMPROD,
+            operator,
+            y,
+            sigmas=PolynomialSchedule(100.0, 0.01, levels),
+            ode_steps=steps,
+            image_shape=(n, 1, 1, 2),
+            generator=_gen(0),
+        )
         variance = out.samples.reshape(n, 2).var(0)
-        rows[str(steps)] = {"nfe": out.model_evals, "unobserved_variance": float(variance[1]),
-                            "observed_variance": float(variance[0])}
+        rows[str(steps)] = {
+            "nfe": out.model_evals,
+            "unobserved_variance": float(variance[1]),
+            "observed_variance": float(variance[0]),
+        }
     posterior = prior.posterior(operator.matrix, y[0], 0.2).covariance()
-    return {"levels": levels, "samples": n, "posterior_unobserved_variance": float(posterior[1, 1]),
-            "posterior_observed_variance": float(posterior[0, 0]), "flattened_prior_unobserved_variance": 0.5,
-            "flattened_prior_observed_variance": 1 / (1 / 0.5 + 1 / 0.04), "by_ode_steps": rows}
+    return {
+        "levels": levels,
+        "samples": n,
+        "posterior_unobserved_variance": float(posterior[1, 1]),
+        "posterior_observed_variance": float(posterior[0, 0]),
+        "flattened_prior_unobserved_variance": 0.5,
+        "flattened_prior_observed_variance": 1 / (1 / 0.5 + 1 / 0.04),
+        "by_ode_steps": rows,
+    }
 
 
 def main(argv=None) -> dict:
@@ -193,8 +236,14 @@ def main(argv=None) -> dict:
         sizes = {"ring-2d": 100}
         limit = (200, 20)
     else:
-        sizes = {"ring-2d": 2000, "gmm-4d": 2000, "image-sr2": 500, "image-halves": 500, "one-bit-ring": 2000,
-                 "phase-retrieval-2px": 1000}
+        sizes = {
+            "ring-2d": 2000,
+            "gmm-4d": 2000,
+            "image-sr2": 500,
+            "image-halves": 500,
+            "one-bit-ring": 2000,
+            "phase-retrieval-2px": 1000,
+        }
         limit = (3000, 200)
     report = {"samples": sizes, "methods": list(METHODS), "problems": {}}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -214,8 +263,11 @@ def main(argv=None) -> dict:
         published_results.write_json(path, report, models=models)  # after every problem: nothing lost
     report["annealing_limit"] = annealing_limit(*limit)
     for steps, r in report["annealing_limit"]["by_ode_steps"].items():
-        print(f"annealing limit, {steps} ODE steps: unobserved variance {r['unobserved_variance']:.3f} "
-              f"(posterior 0.25, flattened prior 0.5), observed {r['observed_variance']:.4f}", flush=True)
+        print(
+            f"annealing limit, {steps} ODE steps: unobserved variance {r['unobserved_variance']:.3f} "
+            f"(posterior 0.25, flattened prior 0.5), observed {r['observed_variance']:.4f}",
+            flush=True,
+        )
     published_results.write_json(path, report, models=models)
     return report
 

@@ -37,8 +37,10 @@ import platform
 import time
 from pathlib import Path
 
+import published_results
 import torch
 from diffusers import DDPMScheduler
+from shared import pyplot, save_figure
 
 from plugdiff.evaluation import GaussianMixture, image_mixture, mixture_errors, ring_mixture_2d
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
@@ -46,9 +48,6 @@ from plugdiff.pipelines.posterior.dpnp import dpnp_sample
 from plugdiff.pipelines.posterior.dps import dps_sample
 from plugdiff.pipelines.posterior.operators import Inpainting, MatrixOperator, SuperResolution
 from plugdiff.pipelines.posterior.proximal_sampling import PCS_PRESETS, langevin_proximal_sample
-
-import published_results
-from shared import pyplot, save_figure
 
 ALPHAS_CUMPROD = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
 DPS_STEP_SIZES = (0.1, 0.3, 1.0)
@@ -59,7 +58,11 @@ METRICS = ("mass_tv", "mode_sw", "mean_error", "sliced_w2")
 def ring_2d():
     ring = ring_mixture_2d(8, 1.0, 0.1)
     prior = GaussianMixture(ring.weights, ring.means, torch.full((8,), 0.01), event_shape=(1, 1, 2))
-    return prior, MatrixOperator(torch.tensor([[1.0, 0.0]], dtype=torch.float64), noise_std=0.05), torch.zeros(1, 1, dtype=torch.float64)
+    return (
+        prior,
+        MatrixOperator(torch.tensor([[1.0, 0.0]], dtype=torch.float64), noise_std=0.05),
+        torch.zeros(1, 1, dtype=torch.float64),
+    )
 
 
 def gmm_4d():
@@ -140,25 +143,55 @@ def timed(fn):
 def run_dpnp(problem, *, etas, num_steps, dds="ddpm", pcs="auto", seed=2):
     counter = GradientCounter(problem.operator)
     try:
-        out, seconds = timed(lambda: dpnp_sample(problem.eps, ALPHAS_CUMPROD, problem.operator, problem.y, etas=etas,
-                                                 dds=dds, pcs=pcs, num_steps=num_steps, image_shape=problem.image_shape,
-                                                 generator=torch.Generator().manual_seed(seed)))
+        out, seconds = timed(
+            lambda: dpnp_sample(
+                problem.eps,
+                ALPHAS_CUMPROD,
+                problem.operator,
+                problem.y,
+                etas=etas,
+                dds=dds,
+                pcs=pcs,
+                num_steps=num_steps,
+                image_shape=problem.image_shape,
+                generator=torch.Generator().manual_seed(seed),
+            )
+        )
     finally:
         _restore(problem.operator)
-    return {"nfe": out.model_evals, "seconds": seconds, "likelihood_grads": counter.count,
-            "acceptance_rate": out.acceptance_rate, **problem.errors(out.samples)}
+    return {
+        "nfe": out.model_evals,
+        "seconds": seconds,
+        "likelihood_grads": counter.count,
+        "acceptance_rate": out.acceptance_rate,
+        **problem.errors(out.samples),
+    }
 
 
 def run_dps(problem, *, num_steps, step_size, seed=2):
     counter = GradientCounter(problem.operator)
     try:
-        out, seconds = timed(lambda: dps_sample(problem.eps, ALPHAS_CUMPROD, problem.operator, problem.y, step_size=step_size,
-                                                num_steps=num_steps, image_shape=problem.image_shape,
-                                                generator=torch.Generator().manual_seed(seed)))
+        out, seconds = timed(
+            lambda: dps_sample(
+                problem.eps,
+                ALPHAS_CUMPROD,
+                problem.operator,
+                problem.y,
+                step_size=step_size,
+                num_steps=num_steps,
+                image_shape=problem.image_shape,
+                generator=torch.Generator().manual_seed(seed),
+            )
+        )
     finally:
         _restore(problem.operator)
-    return {"nfe": out.model_evals, "seconds": seconds, "likelihood_grads": counter.count, "step_size": step_size,
-            **problem.errors(out.samples)}
+    return {
+        "nfe": out.model_evals,
+        "seconds": seconds,
+        "likelihood_grads": counter.count,
+        "step_size": step_size,
+        **problem.errors(out.samples),
+    }
 
 
 def _restore(operator):
@@ -209,9 +242,13 @@ def proximal_step(problem, eta: float, n: int) -> dict:
 
     def grade(x, grads, seconds, rate=None):
         flat = x.reshape(n, -1)
-        return {"likelihood_grads": grads, "seconds": seconds, "acceptance_rate": rate,
-                "mean_error_in_std": float(((flat.mean(0) - exact_mean) / scale).abs().max()),
-                "std_ratio_range": [float(v) for v in (flat.std(0) / scale).aminmax()]}
+        return {
+            "likelihood_grads": grads,
+            "seconds": seconds,
+            "acceptance_rate": rate,
+            "mean_error_in_std": float(((flat.mean(0) - exact_mean) / scale).abs().max()),
+            "std_ratio_range": [float(v) for v in (flat.std(0) / scale).aminmax()],
+        }
 
     rows = {}
     counter = GradientCounter(op)
@@ -220,7 +257,11 @@ def proximal_step(problem, eta: float, n: int) -> dict:
         rows["exact"] = grade(x, counter.count, seconds)
         for name, settings in PCS_PRESETS.items():
             counter.count = 0
-            (x, rate), seconds = timed(lambda s=settings: langevin_proximal_sample(op, y, center, eta, s, generator=torch.Generator().manual_seed(1)))
+            (x, rate), seconds = timed(
+                lambda s=settings: langevin_proximal_sample(
+                    op, y, center, eta, s, generator=torch.Generator().manual_seed(1)
+                )
+            )
             rows[name] = grade(x, counter.count, seconds, rate)
     finally:
         _restore(op)
@@ -230,14 +271,18 @@ def proximal_step(problem, eta: float, n: int) -> dict:
 
 # ---------------------------------------------------------------- report
 def table(rows: dict, problem: str) -> str:
-    lines = [f"\n{problem}: error at matched NFE (ratio = DPnP-DDPM error / best-DPS error)",
-             "| NFE | method | nfe | mass TV | mode SW | mean err | sliced W2 | lik. grads | s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"\n{problem}: error at matched NFE (ratio = DPnP-DDPM error / best-DPS error)",
+        "| NFE | method | nfe | mass TV | mode SW | mean err | sliced W2 | lik. grads | s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for nfe, methods in rows.items():
         for name, r in methods.items():
             step = f" (step {r['step_size']})" if "step_size" in r and "best" in name else ""
-            lines.append(f"| {nfe} | {name}{step} | {r['nfe']} | {r['mass_tv']:.3f} | {r['mode_sw']:.4f} | {r['mean_error']:.3f} | "
-                         f"{r['sliced_w2']:.4f} | {r['likelihood_grads']} | {r['seconds']:.1f} |")
+            lines.append(
+                f"| {nfe} | {name}{step} | {r['nfe']} | {r['mass_tv']:.3f} | {r['mode_sw']:.4f} | "
+                f"{r['mean_error']:.3f} | {r['sliced_w2']:.4f} | {r['likelihood_grads']} | {r['seconds']:.1f} |"
+            )
         ours, dps = methods["DPnP-DDPM"], methods["DPS (best step)"]
         ratios = ", ".join(f"{m} {ours[m] / max(dps[m], 1e-12):.2f}" for m in METRICS)
         lines.append(f"| {nfe} | ratio DPnP-DDPM / DPS | | {ratios} | | | | | |")
@@ -285,11 +330,19 @@ def main(argv=None) -> dict:
         problems = {"ring-2d": 4000, "gmm-4d": 4000, "image-sr2": 500, "image-halves": 500}
         budgets, sweep = (100, 400, 1000), ((0.4, 1.0, 3.0), (0.3, 0.1, 0.02), (16, 40, 100))
         sweep_problems, pcs_n = ("ring-2d", "image-sr2"), 500
-    report = {"machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
-              "samples": problems, "matched_nfe": {}, "noise_floor": {}, "schedule_sweep": {}, "proximal_step": {}}
+    report = {
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "samples": problems,
+        "matched_nfe": {},
+        "noise_floor": {},
+        "schedule_sweep": {},
+        "proximal_step": {},
+    }
     for name, n in problems.items():
         problem = Problem(name, n)
-        report["noise_floor"][name] = problem.errors(problem.posterior.sample(n, generator=torch.Generator().manual_seed(9)))
+        report["noise_floor"][name] = problem.errors(
+            problem.posterior.sample(n, generator=torch.Generator().manual_seed(9))
+        )
         report["matched_nfe"][name] = run_matched_nfe(problem, budgets)
         print(table(report["matched_nfe"][name], name))
         floor = report["noise_floor"][name]
@@ -299,20 +352,33 @@ def main(argv=None) -> dict:
         rows = schedule_sweep(problem, *sweep)
         report["schedule_sweep"][name] = rows
         print(f"\n{name}: DPnP-DDPM error against the schedule (10 DDS steps per iteration)")
-        print("| eta_max | eta_min | K | nfe | mass TV | mode SW | mean err | sliced W2 |\n|---|---|---|---|---|---|---|---|")
+        print(
+            "| eta_max | eta_min | K | nfe | mass TV | mode SW | mean err | sliced W2 |\n"
+            "|---|---|---|---|---|---|---|---|"
+        )
         for r in rows:
-            print(f"| {r['eta_max']} | {r['eta_min']} | {r['K']} | {r['nfe']} | {r['mass_tv']:.3f} | {r['mode_sw']:.4f} | {r['mean_error']:.3f} | {r['sliced_w2']:.4f} |")
+            print(
+                f"| {r['eta_max']} | {r['eta_min']} | {r['K']} | {r['nfe']} | {r['mass_tv']:.3f} | {r['mode_sw']:.4f} "
+                f"| {r['mean_error']:.3f} | {r['sliced_w2']:.4f} |"
+            )
     problem = Problem("image-sr2", pcs_n)
     report["proximal_step"] = {"problem": "image-sr2", "eta": 0.16, **proximal_step(problem, 0.16, pcs_n)}
     print("\nproximal step on image-sr2 at eta = 0.16 (official final eta); errors in units of the exact std")
-    print("| sampler | likelihood grads | max mean error | std ratio range | acceptance | s |\n|---|---|---|---|---|---|")
+    print(
+        "| sampler | likelihood grads | max mean error | std ratio range | acceptance | s |\n|---|---|---|---|---|---|"
+    )
     for name in ("exact", *PCS_PRESETS):
         r = report["proximal_step"][name]
         acc = "" if r["acceptance_rate"] is None else f"{r['acceptance_rate']:.2f}"
-        print(f"| {name} | {r['likelihood_grads']} | {r['mean_error_in_std']:.3f} | {r['std_ratio_range'][0]:.2f}-{r['std_ratio_range'][1]:.2f} | {acc} | {r['seconds']:.2f} |")
+        print(
+            f"| {name} | {r['likelihood_grads']} | {r['mean_error_in_std']:.3f} | "
+            f"{r['std_ratio_range'][0]:.2f}-{r['std_ratio_range'][1]:.2f} | {acc} | {r['seconds']:.2f} |"
+        )
     official_total = 16 * PCS_PRESETS["langevin"].num_steps
-    print(f"per DPnP run (K = 16): exact {16 * report['proximal_step']['exact']['likelihood_grads']} likelihood-gradient "
-          f"evaluations, official Langevin {official_total}")
+    print(
+        f"per DPnP run (K = 16): exact {16 * report['proximal_step']['exact']['likelihood_grads']} "
+        f"likelihood-gradient evaluations, official Langevin {official_total}"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     exact = published_results.no_weights("exact Gaussian-mixture priors (plugdiff.evaluation)")
     published_results.write_json(args.out / "dpnp_posterior.json", report, models=[exact])

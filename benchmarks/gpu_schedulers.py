@@ -14,13 +14,12 @@ import argparse
 import time
 from pathlib import Path
 
+import published_results
 import torch
+from samplers import BASE_CONFIG, METHODS, steps_for_budget
 
 from plugdiff.samplers.loop import step_kwargs
 from plugdiff.testing import SD15, unet2d_condition
-
-import published_results
-from samplers import BASE_CONFIG, METHODS, steps_for_budget
 
 
 def timed_loop(unet, scheduler, latents, context, steps, generator):
@@ -80,17 +79,28 @@ def main(argv=None):
     for method, (half, full) in finals.items():
         report["results"]["float16"][method]["rel_diff_to_fp32"] = float((half - full).norm() / full.norm())
     ddim = {k: v["DDIM"]["step_ms"] for k, v in report["results"].items()}
-    print("\n| scheduler | dtype | UNet+step ms/call | step() ms | step share of loop | step() vs DDIM | finite | fp16 vs fp32 |")
+    print(
+        "\n| scheduler | dtype | UNet+step ms/call | step() ms | step share of loop | step() vs DDIM "
+        "| finite | fp16 vs fp32 |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for dtype, rows in report["results"].items():
         for method, row in rows.items():
             print(
-                f"| {method} | {dtype} | {row['ms_per_call']:.2f} | {row['step_ms']:.3f} | {100 * row['step_share']:.2f}% "
-                f"| {row['step_ms'] / ddim[dtype]:.2f} | {row['finite']} | {row.get('rel_diff_to_fp32', 0.0):.2e} |"
+                f"| {method} | {dtype} | {row['ms_per_call']:.2f} | {row['step_ms']:.3f} | "
+                f"{100 * row['step_share']:.2f}% | {row['step_ms'] / ddim[dtype]:.2f} | {row['finite']} | "
+                f"{row.get('rel_diff_to_fp32', 0.0):.2e} |"
             )
     args.out.mkdir(parents=True, exist_ok=True)
-    published_results.write_json(args.out / "gpu_schedulers.json", report, models=[published_results.no_weights(
-        "randomly initialised UNet2DConditionModel with Stable Diffusion 1.5's config")])
+    published_results.write_json(
+        args.out / "gpu_schedulers.json",
+        report,
+        models=[
+            published_results.no_weights(
+                "randomly initialised UNet2DConditionModel with Stable Diffusion 1.5's config"
+            )
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ Methods at the same total of network evaluations per sample (NFE; ``--nfe``, def
 Tweedie estimates clipped to [-1, 1]:
 
 * ``DPS``: NFE ancestral steps, its step size chosen per problem from 1 / 3 (10 was never the best in earlier runs);
-* ``DPnP``: the authors' recipe (``dpnp_recipe("authors")``): a DPS warm start of 74.4 % of the budget (186 steps at NFE 250)
-  with DPS's chosen step size, then the official schedule (K = 16) with DDIM denoising, the rest
-  of the budget split evenly (4 steps per iteration at NFE 250), and the authors' sharpened
+* ``DPnP``: the authors' recipe (``dpnp_recipe("authors")``): a DPS warm start of 74.4 % of the budget
+  (186 steps at NFE 250) with DPS's chosen step size, then the official schedule (K = 16) with DDIM denoising,
+  the rest of the budget split evenly (4 steps per iteration at NFE 250), and the authors' sharpened
   likelihood; its clipping (only while eta >= 0.25, or never after the warm start) chosen per problem;
 * ``DPnP-posterior``: the exact-posterior mode (``dpnp_recipe("posterior")``): from noise, true
   likelihood, eta from 1 down to 0.02 with NFE / 10 iterations of at most 10 DDPM steps (fewer
@@ -86,7 +86,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import published_results
 import torch
+from shared import DEFAULT_PRIOR, load_prior, pyplot, save_figure, show_images
 
 from plugdiff.evaluation.image_quality import calibrated_coverage, coverage, psnr, ssim
 from plugdiff.pipelines.posterior.annealing import AnnealingSchedule
@@ -104,9 +106,6 @@ from plugdiff.pipelines.posterior.operators import (
 )
 from plugdiff.shapesworld.world import HELD_OUT, sample_frames
 from plugdiff.shapesworld.world import truth as frame_truth
-
-import published_results
-from shared import DEFAULT_PRIOR, load_prior, pyplot, save_figure, show_images
 
 PROBLEMS = {
     "sr4": lambda: SuperResolution(4, "average", noise_std=0.2),
@@ -126,7 +125,9 @@ TRUTH_START = "DPnP-from-truth"  # --truth-start: DPnP's refinement started from
 DPS_STEP_SIZES = (1.0, 3.0)
 DPNP_CLIPPING = (0.25, 1.0)  # clip while eta >= c (1.0: never in the refinement); the warm start clips
 _LIBRARY_SPLIT = dpnp_recipe("authors", PROBLEMS["sr4"]())  # the warm start's steps do not depend on the operator
-WARM_START_SHARE = _LIBRARY_SPLIT.init_steps / _LIBRARY_SPLIT.model_evals  # of DPnP's budget: 186 of 250, the library's split
+WARM_START_SHARE = (
+    _LIBRARY_SPLIT.init_steps / _LIBRARY_SPLIT.model_evals
+)  # of DPnP's budget: 186 of 250, the library's split
 INPAINT_BOX = (0.25, 0.25, 0.5, 0.5)  # (top, left, height, width) as fractions: Inpainting's default
 HIDDEN_RANGE = (0.3, 0.7)  # part of the object's bounding box inside the box, for a test frame
 TEST_SEED, VALIDATION_SEED = 7, 8
@@ -168,8 +169,15 @@ class Recipes:
             warm = max(1, round(self.warm_start_share * self.nfe))
             steps = max(1, (self.nfe - warm) // 16)
             weight = {} if self.likelihood_weight is None else {"likelihood_weight": self.likelihood_weight}
-            return dpnp_recipe("authors", operator, init_steps=warm, init_step_size=dps_step,
-                               num_dds_steps=steps, clip_denoised=clip, **weight)
+            return dpnp_recipe(
+                "authors",
+                operator,
+                init_steps=warm,
+                init_step_size=dps_step,
+                num_dds_steps=steps,
+                clip_denoised=clip,
+                **weight,
+            )
         return dpnp_recipe("posterior", operator, etas=AnnealingSchedule(1.0, 0.02, max(2, self.nfe // 10)))
 
     def daps(self, method: str, operator) -> DAPSRecipe:
@@ -177,7 +185,9 @@ class Recipes:
         if method == "DAPS-1K":  # the authors' 200 levels x 5 ODE steps (--quick: fewer levels)
             return daps_recipe("authors", operator, num_levels=self.own_nfe // 5)
         if method == "DAPS":
-            return daps_recipe("authors", operator, num_levels=max(1, self.nfe // DAPS_ODE_STEPS), ode_steps=DAPS_ODE_STEPS)
+            return daps_recipe(
+                "authors", operator, num_levels=max(1, self.nfe // DAPS_ODE_STEPS), ode_steps=DAPS_ODE_STEPS
+            )
         return daps_recipe("posterior", operator, num_levels=self.nfe)
 
     def matched_budget(self, operator) -> int:
@@ -209,8 +219,17 @@ def benchmark_frames(n: int, seed: int, size: int = 32, combinations: str = "hel
     return torch.stack(picked[:n])
 
 
-def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, recipes: Recipes, seed: int, setting,
-            init: torch.Tensor | None = None):
+def restore(
+    method: str,
+    prior: Prior,
+    operator,
+    y: torch.Tensor,
+    image_shape,
+    recipes: Recipes,
+    seed: int,
+    setting,
+    init: torch.Tensor | None = None,
+):
     """Posterior samples for the measurements ``y`` (one chain per row) and the wall time.
     ``setting``: DPS's step size, DPnP's (warm-start step size, clipping), None for DPnP-posterior.
     ``init``: a DPnP chain's starting images instead of the recipe's start."""
@@ -218,18 +237,30 @@ def restore(method: str, prior: Prior, operator, y: torch.Tensor, image_shape, r
     t0 = time.perf_counter()
     if method in ("DPS", "DPS-1000"):
         steps = recipes.own_nfe if method == "DPS-1000" else recipes.matched_budget(operator)
-        out = dps_sample(prior, prior.alphas_cumprod, operator, y, step_size=setting, num_steps=steps,
-                         image_shape=image_shape, clip_denoised=True, generator=generator)
+        out = dps_sample(
+            prior,
+            prior.alphas_cumprod,
+            operator,
+            y,
+            step_size=setting,
+            num_steps=steps,
+            image_shape=image_shape,
+            clip_denoised=True,
+            generator=generator,
+        )
     elif method.startswith("DAPS"):
         kwargs = recipes.daps(method, operator).sampler_kwargs()
-        out = daps_sample(prior, prior.alphas_cumprod, operator, y, **kwargs, image_shape=image_shape, generator=generator)
+        out = daps_sample(
+            prior, prior.alphas_cumprod, operator, y, **kwargs, image_shape=image_shape, generator=generator
+        )
     else:
         kwargs = recipes.dpnp(method, operator, *(setting or (1.0, True))).sampler_kwargs()
         if init is not None:
             kwargs["init"] = init
         with torch.no_grad():
-            out = dpnp_sample(prior, prior.alphas_cumprod, operator, y, **kwargs, image_shape=image_shape,
-                              generator=generator)
+            out = dpnp_sample(
+                prior, prior.alphas_cumprod, operator, y, **kwargs, image_shape=image_shape, generator=generator
+            )
     return out.samples.clamp(-1, 1), out.model_evals, time.perf_counter() - t0
 
 
@@ -243,8 +274,9 @@ def align_to_truth(operator, samples: torch.Tensor, truth: torch.Tensor) -> torc
     return candidates[errors.argmin(0), torch.arange(len(samples))]
 
 
-def evaluate(method, prior, operator, truth, samples_per_frame, recipes, seed, setting,
-             start_at_truth: bool = False) -> tuple[dict, torch.Tensor]:
+def evaluate(
+    method, prior, operator, truth, samples_per_frame, recipes, seed, setting, start_at_truth: bool = False
+) -> tuple[dict, torch.Tensor]:
     """Measure each frame once, draw ``samples_per_frame`` posterior samples, score them.
     ``start_at_truth``: start DPnP's chains at the true images (no warm start)."""
     n = len(truth)
@@ -274,8 +306,10 @@ def evaluate(method, prior, operator, truth, samples_per_frame, recipes, seed, s
 
 def tune(method, settings, prior, operator, frames, samples_per_frame, recipes) -> tuple:
     """The setting with the best posterior-mean PSNR on validation frames, and every score."""
-    scores = {s: evaluate(method, prior, operator, frames, samples_per_frame, recipes, VALIDATION_SEED, s)[0]["psnr"]
-              for s in settings}
+    scores = {
+        s: evaluate(method, prior, operator, frames, samples_per_frame, recipes, VALIDATION_SEED, s)[0]["psnr"]
+        for s in settings
+    }
     return max(scores, key=scores.get), {str(s): v for s, v in scores.items()}
 
 
@@ -292,16 +326,24 @@ def run_problem(name, prior, truth, validation, recipes, args) -> tuple[dict, di
     settings = {"DPS": dps_step, "DPnP": dpnp_choice, "DPnP-posterior": None, "DAPS": None, "DAPS-posterior": None}
     rows, means = {}, {}
     for method in args.methods:
-        rows[method], means[method] = evaluate(method, prior, operator, truth, args.samples, recipes, TEST_SEED,
-                                               settings[method])
-        print(f"  {name} {method}: {rows[method]['psnr']:.2f} dB ({rows[method]['seconds_per_sample']:.2f} s/sample)",
-              flush=True)
+        rows[method], means[method] = evaluate(
+            method, prior, operator, truth, args.samples, recipes, TEST_SEED, settings[method]
+        )
+        print(
+            f"  {name} {method}: {rows[method]['psnr']:.2f} dB ({rows[method]['seconds_per_sample']:.2f} s/sample)",
+            flush=True,
+        )
     if args.truth_start:
-        rows[TRUTH_START], means[TRUTH_START] = evaluate("DPnP", prior, operator, truth, args.samples, recipes,
-                                                         TEST_SEED, settings["DPnP"], start_at_truth=True)
+        rows[TRUTH_START], means[TRUTH_START] = evaluate(
+            "DPnP", prior, operator, truth, args.samples, recipes, TEST_SEED, settings["DPnP"], start_at_truth=True
+        )
     add_gains(rows)
-    result = {"operator": operator.config(), "validation_psnr": {"DPS": dps_scores, "DPnP": dpnp_scores},
-              "settings": settings, "methods": rows}
+    result = {
+        "operator": operator.config(),
+        "validation_psnr": {"DPS": dps_scores, "DPnP": dpnp_scores},
+        "settings": settings,
+        "methods": rows,
+    }
     if args.own_defaults:
         result["own_defaults"] = run_own_defaults(name, prior, operator, truth, rows, recipes, args)
     return result, means
@@ -313,8 +355,10 @@ def run_own_defaults(name, prior, operator, truth, matched: dict, recipes, args)
     rows = {}
     for method, setting in (("DPS-1000", 1.0), ("DAPS-1K", None)):
         rows[method] = evaluate(method, prior, operator, truth, args.samples, recipes, TEST_SEED, setting)[0]
-        print(f"  {name} {method}: {rows[method]['psnr']:.2f} dB ({rows[method]['seconds_per_sample']:.2f} s/sample)",
-              flush=True)
+        print(
+            f"  {name} {method}: {rows[method]['psnr']:.2f} dB ({rows[method]['seconds_per_sample']:.2f} s/sample)",
+            flush=True,
+        )
     if "DPnP" in matched:
         rows["DPnP"] = {**matched["DPnP"], "same_as": "the matched table's DPnP row"}
     for method in [m for m in rows if m != "DAPS-1K"]:
@@ -336,8 +380,9 @@ def add_gains(rows: dict) -> None:
 
 def add_paired_gain(row: dict, reference: dict, name: str) -> None:
     """``row``'s per-frame PSNR gain over ``reference`` (mean and standard error), as gain_over_<name>_db."""
-    gain = (torch.tensor(row["psnr_per_frame"], dtype=torch.float64)
-            - torch.tensor(reference["psnr_per_frame"], dtype=torch.float64))
+    gain = torch.tensor(row["psnr_per_frame"], dtype=torch.float64) - torch.tensor(
+        reference["psnr_per_frame"], dtype=torch.float64
+    )
     key = name.lower().replace("-", "_")
     row[f"gain_over_{key}_db"] = float(gain.mean())
     row[f"gain_over_{key}_se_db"] = float(gain.std() / len(gain) ** 0.5) if len(gain) > 1 else 0.0
@@ -351,28 +396,40 @@ def run_robustness(report: dict, truth, recipes, args) -> dict:
         operator, exact = PROBLEMS[name](), report["problems"][name]
         rows = {}
         for method in [m for m in args.methods if m in exact["methods"]]:
-            rows[method] = evaluate(method, prior, operator, truth, args.samples, recipes, TEST_SEED,
-                                    exact["settings"][method])[0]
+            rows[method] = evaluate(
+                method, prior, operator, truth, args.samples, recipes, TEST_SEED, exact["settings"][method]
+            )[0]
             rows[method]["psnr_loss_db"] = exact["methods"][method]["psnr"] - rows[method]["psnr"]
         add_gains(rows)
         section["problems"][name] = rows
-        print(f"robustness {name}: " + ", ".join(f"{m} {-r['psnr_loss_db']:+.2f} dB" for m, r in rows.items()), flush=True)
+        print(
+            f"robustness {name}: " + ", ".join(f"{m} {-r['psnr_loss_db']:+.2f} dB" for m, r in rows.items()),
+            flush=True,
+        )
     return section
 
 
 def print_table(report: dict) -> None:
-    print(f"\nNFE {report['nfe']} per sample, {report['frames']} {report['combinations']} frames x {report['samples']} samples "
-          f"(a calibrated sampler has {calibrated_coverage(report['samples']):.3f} within 2 std at this sample count)")
-    print(f"{'problem':16} {'method':16} {'NFE':>4} {'PSNR (mean)':>13} {'SSIM':>6} {'PSNR (1 smp)':>12} "
-          f"{'within 2std':>11} {'gain vs DPS':>12} {'vs DPnP':>12} {'s/sample':>8}  setting")
+    print(
+        f"\nNFE {report['nfe']} per sample, {report['frames']} {report['combinations']} frames x {report['samples']} "
+        f"samples (a calibrated sampler has {calibrated_coverage(report['samples']):.3f} within 2 std at this sample "
+        "count)"
+    )
+    print(
+        f"{'problem':16} {'method':16} {'NFE':>4} {'PSNR (mean)':>13} {'SSIM':>6} {'PSNR (1 smp)':>12} "
+        f"{'within 2std':>11} {'gain vs DPS':>12} {'vs DPnP':>12} {'s/sample':>8}  setting"
+    )
 
     def gain(r, key, se):
         return f"{r[key]:+.2f}+-{r[se]:.2f}" if key in r else "-"
 
     def line(name, method, r):
-        print(f"{name:16} {method:16} {r['nfe']:4d} {r['psnr']:8.2f}+-{r['psnr_se']:.2f} {r['ssim']:6.3f} "
-              f"{r['sample_psnr']:12.2f} {r['coverage_2std']:11.3f} {gain(r, 'gain_over_dps_db', 'gain_se_db'):>12} "
-              f"{gain(r, 'gain_over_dpnp_db', 'gain_over_dpnp_se_db'):>12} {r['seconds_per_sample']:8.3f}  {r['setting']}")
+        print(
+            f"{name:16} {method:16} {r['nfe']:4d} {r['psnr']:8.2f}+-{r['psnr_se']:.2f} {r['ssim']:6.3f} "
+            f"{r['sample_psnr']:12.2f} {r['coverage_2std']:11.3f} {gain(r, 'gain_over_dps_db', 'gain_se_db'):>12} "
+            f"{gain(r, 'gain_over_dpnp_db', 'gain_over_dpnp_se_db'):>12} {r['seconds_per_sample']:8.3f}  "
+            f"{r['setting']}"
+        )
 
     for name, problem in report["problems"].items():
         for method, r in problem["methods"].items():
@@ -389,16 +446,23 @@ def print_table(report: dict) -> None:
                 line(name, method, r)
     robustness = report.get("robustness")
     if robustness:
-        print(f"\nPerturbed prior (eps + {robustness['delta']} e): PSNR of the posterior mean and loss against the exact prior")
+        print(
+            f"\nPerturbed prior (eps + {robustness['delta']} e): PSNR of the posterior mean and loss against the "
+            "exact prior"
+        )
         for name, rows in robustness["problems"].items():
-            print(f"{name:16} " + "  ".join(f"{m} {r['psnr']:.2f} ({-r['psnr_loss_db']:+.2f})" for m, r in rows.items()))
+            print(
+                f"{name:16} " + "  ".join(f"{m} {r['psnr']:.2f} ({-r['psnr_loss_db']:+.2f})" for m, r in rows.items())
+            )
 
 
 def plot(truth: torch.Tensor, means: dict, path: Path, columns: int = 4) -> None:
     """Per problem, a row block: truth, then each method's posterior mean, for the first frames."""
     plt = pyplot()
     labels = ["truth", *next(iter(means.values())).keys()]
-    fig, axes = plt.subplots(len(means), len(labels), figsize=(1.9 * len(labels), 1.9 * len(means) * 0.55), squeeze=False)
+    fig, axes = plt.subplots(
+        len(means), len(labels), figsize=(1.9 * len(labels), 1.9 * len(means) * 0.55), squeeze=False
+    )
 
     for row, (name, by_method) in enumerate(means.items()):
         for col, label in enumerate(labels):
@@ -420,28 +484,59 @@ def main(argv=None) -> dict:
     parser.add_argument("--frames", type=int, default=3, help="held-out test frames (default 3)")
     parser.add_argument("--samples", type=int, default=4, help="posterior samples per frame (default 4)")
     parser.add_argument("--validation-frames", type=int, default=1, help="frames for the settings' choice")
-    parser.add_argument("--robustness", action=argparse.BooleanOptionalAction, default=True,
-                        help="rerun the paper's tasks with a perturbed prior (default: on)")
+    parser.add_argument(
+        "--robustness",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rerun the paper's tasks with a perturbed prior (default: on)",
+    )
     parser.add_argument("--delta", type=float, default=0.3, help="score error of the perturbed prior")
-    parser.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
-                        help="choose DPS's step size and DPnP's clipping on validation frames (--no-tune: the "
-                             "library's defaults, dpnp_recipe('authors'))")
+    parser.add_argument(
+        "--tune",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="choose DPS's step size and DPnP's clipping on validation frames (--no-tune: the "
+        "library's defaults, dpnp_recipe('authors'))",
+    )
     parser.add_argument("--validation-samples", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="2 frames x 2 samples at NFE 20 (smoke test)")
-    parser.add_argument("--warm-start-share", type=float, default=WARM_START_SHARE,
-                        help=f"part of the budget for DPnP's DPS warm start (default {WARM_START_SHARE})")
-    parser.add_argument("--likelihood-weight", type=float, default=None,
-                        help="DPnP's likelihood weight w on every problem (default: the authors', per operator)")
-    parser.add_argument("--combinations", choices=COMBINATIONS, default="held-out",
-                        help="caption combinations of the test and validation frames: held out from the prior's "
-                             "training (default) or seen in it")
-    parser.add_argument("--truth-start", action="store_true",
-                        help=f"also run DPnP's refinement from the true images ({TRUTH_START}; no warm start): a "
-                             "diagnostic of how good a point estimate the refinement's law is")
-    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(METHODS),
-                        help="methods at the matched budget (default: all but DAPS-posterior; DPS always runs)")
-    parser.add_argument("--own-defaults", action="store_true",
-                        help="also run DPS (1000 steps, step size 1) and DAPS-1K at their own default budgets")
+    parser.add_argument(
+        "--warm-start-share",
+        type=float,
+        default=WARM_START_SHARE,
+        help=f"part of the budget for DPnP's DPS warm start (default {WARM_START_SHARE})",
+    )
+    parser.add_argument(
+        "--likelihood-weight",
+        type=float,
+        default=None,
+        help="DPnP's likelihood weight w on every problem (default: the authors', per operator)",
+    )
+    parser.add_argument(
+        "--combinations",
+        choices=COMBINATIONS,
+        default="held-out",
+        help="caption combinations of the test and validation frames: held out from the prior's "
+        "training (default) or seen in it",
+    )
+    parser.add_argument(
+        "--truth-start",
+        action="store_true",
+        help=f"also run DPnP's refinement from the true images ({TRUTH_START}; no warm start): a "
+        "diagnostic of how good a point estimate the refinement's law is",
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=ALL_METHODS,
+        default=list(METHODS),
+        help="methods at the matched budget (default: all but DAPS-posterior; DPS always runs)",
+    )
+    parser.add_argument(
+        "--own-defaults",
+        action="store_true",
+        help="also run DPS (1000 steps, step size 1) and DAPS-1K at their own default budgets",
+    )
     parser.add_argument("--tag", default="", help="suffix of the output files (inverse_problems<tag>.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = published_results.parse_args(parser, argv)
@@ -454,22 +549,40 @@ def main(argv=None) -> dict:
         parser.error(f"--warm-start-share must be in (0, 1), got {args.warm_start_share}")
     if args.likelihood_weight is not None and not 0 < args.likelihood_weight < float("inf"):
         parser.error(f"--likelihood-weight must be > 0, got {args.likelihood_weight}")
-    recipes = Recipes(args.nfe, own_nfe=QUICK_OWN_NFE if args.quick else OWN_NFE,
-                      warm_start_share=args.warm_start_share, likelihood_weight=args.likelihood_weight)
+    recipes = Recipes(
+        args.nfe,
+        own_nfe=QUICK_OWN_NFE if args.quick else OWN_NFE,
+        warm_start_share=args.warm_start_share,
+        likelihood_weight=args.likelihood_weight,
+    )
     args.methods = ["DPS", *[m for m in ALL_METHODS if m in args.methods and m != "DPS"]]
     torch.manual_seed(0)
     prior = Prior(args.model)
     truth = benchmark_frames(args.frames, TEST_SEED, combinations=args.combinations)
     validation = benchmark_frames(args.validation_frames, VALIDATION_SEED, combinations=args.combinations)
-    report = {"model": args.model.name, "combinations": args.combinations, "nfe": args.nfe, "frames": args.frames, "samples": args.samples,
-              "coverage_if_calibrated": calibrated_coverage(args.samples), "validation_frames": args.validation_frames,
-              "dps_step_sizes": list(DPS_STEP_SIZES),
-              "dpnp_clipping": list(DPNP_CLIPPING), "tuned": args.tune, "warm_start_share": recipes.warm_start_share,
-              "dpnp_likelihood_weight": recipes.likelihood_weight or "authors", "inpaint_box": list(INPAINT_BOX),
-              "hidden_range": list(HIDDEN_RANGE), "methods": args.methods, "daps_ode_steps": DAPS_ODE_STEPS,
-              "own_defaults_nfe": recipes.own_nfe if args.own_defaults else None,
-              "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads(),
-              "problems": {}}
+    report = {
+        "model": args.model.name,
+        "combinations": args.combinations,
+        "nfe": args.nfe,
+        "frames": args.frames,
+        "samples": args.samples,
+        "coverage_if_calibrated": calibrated_coverage(args.samples),
+        "validation_frames": args.validation_frames,
+        "dps_step_sizes": list(DPS_STEP_SIZES),
+        "dpnp_clipping": list(DPNP_CLIPPING),
+        "tuned": args.tune,
+        "warm_start_share": recipes.warm_start_share,
+        "dpnp_likelihood_weight": recipes.likelihood_weight or "authors",
+        "inpaint_box": list(INPAINT_BOX),
+        "hidden_range": list(HIDDEN_RANGE),
+        "methods": args.methods,
+        "daps_ode_steps": DAPS_ODE_STEPS,
+        "own_defaults_nfe": recipes.own_nfe if args.own_defaults else None,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
+        "problems": {},
+    }
     suffix = "_quick" if args.quick else args.tag
     args.out.mkdir(parents=True, exist_ok=True)
     all_means = {}

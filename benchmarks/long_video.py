@@ -43,7 +43,9 @@ import statistics
 import time
 from pathlib import Path
 
+import published_results
 import torch
+from shared import pyplot, save_figure, show_images
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.shapesworld.detector import detect
@@ -57,9 +59,6 @@ from plugdiff.shapesworld.video_consistency import (
 )
 from plugdiff.shapesworld.world import HELD_OUT, random_spec
 from plugdiff.weights import load_pipeline
-
-import published_results
-from shared import pyplot, save_figure, show_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -110,8 +109,16 @@ class Renderer:
         self.fifo = fifo or {"window": 16, "steps": -(-steps // 16) * 16}
         self._done: dict = {}  # sections share runs (e.g. the sweep's default is single's TiARA)
 
-    def __call__(self, prompt, num_frames: int, seed: int, noise_type: str = "shuffle_context", tiara=None,
-                 prompt_blend=True, host: str | None = None):
+    def __call__(
+        self,
+        prompt,
+        num_frames: int,
+        seed: int,
+        noise_type: str = "shuffle_context",
+        tiara=None,
+        prompt_blend=True,
+        host: str | None = None,
+    ):
         """(B, F, 3, H, W) in [-1, 1] and the seconds per frame (cached per arguments)."""
         key = repr((prompt, num_frames, seed, noise_type, tiara, prompt_blend, host))
         if key not in self._done:
@@ -127,9 +134,17 @@ class Renderer:
             long_video = {"host": "fifo", "window": self.fifo["window"]} if host == "fifo" else host
             steps = self.fifo["steps"] if host == "fifo" else steps
         t0 = time.perf_counter()
-        out = self.pipe(prompt, num_frames=num_frames, num_inference_steps=steps, guidance_scale=self.guidance,
-                        generator=torch.Generator().manual_seed(seed), output_type="pt", tiara=tiara,
-                        prompt_blend=prompt_blend, long_video=long_video)
+        out = self.pipe(
+            prompt,
+            num_frames=num_frames,
+            num_inference_steps=steps,
+            guidance_scale=self.guidance,
+            generator=torch.Generator().manual_seed(seed),
+            output_type="pt",
+            tiara=tiara,
+            prompt_blend=prompt_blend,
+            long_video=long_video,
+        )
         frames = out.frames.float() * 2 - 1
         return frames, (time.perf_counter() - t0) / (frames.shape[0] * frames.shape[1])
 
@@ -199,10 +214,19 @@ def multi(render, args, strips: dict) -> dict:
                 seconds.append(per_frame)
                 found = detect(video[0])
                 t = prompt_transition(found, a, b)
-                segment = (identity_consistency(found[: key // 2], a) * (key // 2)
-                           + identity_consistency(found[key:], b) * (frames - key)) / (key // 2 + frames - key)
-                rows.append({"schedule": [a, b], "seed": seed, **t.as_dict(), "segment_identity": segment,
-                             **video_scores(video[0], b, found)})
+                segment = (
+                    identity_consistency(found[: key // 2], a) * (key // 2)
+                    + identity_consistency(found[key:], b) * (frames - key)
+                ) / (key // 2 + frames - key)
+                rows.append(
+                    {
+                        "schedule": [a, b],
+                        "seed": seed,
+                        **t.as_dict(),
+                        "segment_identity": segment,
+                        **video_scores(video[0], b, found),
+                    }
+                )
                 if len(rows) == 1:
                     strips[f"{frames} frames, A -> B: {name}"] = video[0]
         done = [r for r in rows if r["completed"]]
@@ -221,10 +245,13 @@ def multi(render, args, strips: dict) -> dict:
         r = report[name]
         length = f"{r['length_mean']:.1f}" if r["length_mean"] is not None else "-"
         onset = f"{r['onset_mean']:+.1f}" if r["onset_mean"] is not None else "-"
-        print(f"multi {name:28} completed {r['completed']}/{r['transitions']} coherent {r['coherent']}/{r['transitions']} "
-              f"one object {r['one_object']}/{r['transitions']} "
-              f"length {length} onset {onset} segment {r['segment_identity']:.3f} clean {r['clean']:.3f} "
-              f"flicker {r['flicker']:.4f} s/frame {r['seconds_per_frame']:.3f}", flush=True)
+        print(
+            f"multi {name:28} completed {r['completed']}/{r['transitions']} coherent "
+            f"{r['coherent']}/{r['transitions']} one object {r['one_object']}/{r['transitions']} length {length} "
+            f"onset {onset} segment {r['segment_identity']:.3f} clean {r['clean']:.3f} flicker {r['flicker']:.4f} "
+            f"s/frame {r['seconds_per_frame']:.3f}",
+            flush=True,
+        )
     return report
 
 
@@ -236,9 +263,15 @@ def sweep(render, args) -> dict:
     print(f"sweep {'FreeNoise (no TiARA)':24} " + _row(report["FreeNoise (no TiARA)"]), flush=True)
     for name in args.sweep:
         tiara = SWEEP[name]
-        rows, per_frame, _ = render_videos(render, captions, frames, args.seeds, {"noise_type": "shuffle_context", "tiara": tiara})
-        row = {"tiara": {k: list(v) if isinstance(v, tuple) else v for k, v in tiara.items()},
-               **mean_scores(rows), "seconds_per_frame": per_frame, "videos": rows}
+        rows, per_frame, _ = render_videos(
+            render, captions, frames, args.seeds, {"noise_type": "shuffle_context", "tiara": tiara}
+        )
+        row = {
+            "tiara": {k: list(v) if isinstance(v, tuple) else v for k, v in tiara.items()},
+            **mean_scores(rows),
+            "seconds_per_frame": per_frame,
+            "videos": rows,
+        }
         row["vs_FreeNoise"] = _deltas(row, report["FreeNoise (no TiARA)"])
         report[name] = row
         print(f"sweep {name:24} " + _row(row), flush=True)
@@ -263,8 +296,10 @@ def _deltas(row: dict, base: dict) -> dict:
 
 def _row(r: dict) -> str:
     jerk = f"{r['jerk']:.2f}" if r["jerk"] is not None else "-"
-    return (f"identity {r['identity']:.3f}+-{r['identity_se']:.3f} self {r['self_consistency']:.3f} clean {r['clean']:.3f} "
-            f"flicker {r['flicker']:.4f} jerk {jerk} s/frame {r['seconds_per_frame']:.3f}")
+    return (
+        f"identity {r['identity']:.3f}+-{r['identity_se']:.3f} self {r['self_consistency']:.3f} clean "
+        f"{r['clean']:.3f} flicker {r['flicker']:.4f} jerk {jerk} s/frame {r['seconds_per_frame']:.3f}"
+    )
 
 
 def plot_strips(strips: dict, path: Path, every: int = 8) -> None:
@@ -280,25 +315,42 @@ def plot_strips(strips: dict, path: Path, every: int = 8) -> None:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="shapesworld-t2v", help="registry name or folder")
-    parser.add_argument("--sections", nargs="+", choices=["single", "multi", "sweep"], default=["single", "multi", "sweep"])
+    parser.add_argument(
+        "--sections", nargs="+", choices=["single", "multi", "sweep"], default=["single", "multi", "sweep"]
+    )
     parser.add_argument("--frames", type=int, nargs="+", default=[64, 128], help="lengths of the single-prompt videos")
     parser.add_argument("--multi-frames", type=int, default=64)
     parser.add_argument("--sweep-frames", type=int, default=64)
     host_methods = {k: v for methods in HOST_METHODS.values() for k, v in methods.items()}
-    parser.add_argument("--methods", nargs="+", choices=[*SINGLE_METHODS, *host_methods], default=list(SINGLE_METHODS),
-                        help="methods of the single section")
-    parser.add_argument("--sweep", nargs="+", choices=list(SWEEP), default=list(SWEEP), help="settings of the sweep section")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=[*SINGLE_METHODS, *host_methods],
+        default=list(SINGLE_METHODS),
+        help="methods of the single section",
+    )
+    parser.add_argument(
+        "--sweep", nargs="+", choices=list(SWEEP), default=list(SWEEP), help="settings of the sweep section"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--tag", default="", help="suffix of the output files (long_video_<tag>.json)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=6.0)
-    parser.add_argument("--hosts", nargs="+", choices=list(HOST_METHODS), default=[],
-                        help="add these long-video methods (and each + TiARA) to the single section")
-    parser.add_argument("--fifo-steps", type=int, help="FIFO's steps (a multiple of --fifo-window; default: "
-                        "--steps rounded up to one)")
+    parser.add_argument(
+        "--hosts",
+        nargs="+",
+        choices=list(HOST_METHODS),
+        default=[],
+        help="add these long-video methods (and each + TiARA) to the single section",
+    )
+    parser.add_argument(
+        "--fifo-steps", type=int, help="FIFO's steps (a multiple of --fifo-window; default: --steps rounded up to one)"
+    )
     parser.add_argument("--fifo-window", type=int, default=16, help="FIFO's frames per model call")
     parser.add_argument("--captions", type=int, default=5, help="the first N held-out captions of the single section")
-    parser.add_argument("--quick", action="store_true", help="24 frames, 2 steps (FIFO: window 4, 4 steps; smoke test)")
+    parser.add_argument(
+        "--quick", action="store_true", help="24 frames, 2 steps (FIFO: window 4, 4 steps; smoke test)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = published_results.parse_args(parser, argv)
     if args.quick:
@@ -313,17 +365,30 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     render = Renderer(args.model, args.steps, args.guidance, {"window": args.fifo_window, "steps": args.fifo_steps})
     suffix = f"_{args.tag}" if args.tag else "_quick" if args.quick else ""
-    report = {"model": str(args.model), "methods": args.methods, "steps": args.steps, "guidance": args.guidance, "seeds": args.seeds,
-              "windows": {"context_length": 16, "context_stride": 4, "weighting": "pyramid"},
-              "hosts": {"fifo": {"window": args.fifo_window, "steps": args.fifo_steps, "lookahead": True,
-                                 "keep_warmup": False},
-                        "freelong": {"local_frames": 16, "local_stride": 4, "cutoffs": [0.25, 0.25]}}
-              if args.hosts or set(args.methods) & set(host_methods) else {},
-              "torch": torch.__version__, "machine": platform.machine(), "threads": torch.get_num_threads()}
+    report = {
+        "model": str(args.model),
+        "methods": args.methods,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "seeds": args.seeds,
+        "windows": {"context_length": 16, "context_stride": 4, "weighting": "pyramid"},
+        "hosts": {
+            "fifo": {"window": args.fifo_window, "steps": args.fifo_steps, "lookahead": True, "keep_warmup": False},
+            "freelong": {"local_frames": 16, "local_stride": 4, "cutoffs": [0.25, 0.25]},
+        }
+        if args.hosts or set(args.methods) & set(host_methods)
+        else {},
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
     strips: dict = {}
     args.out.mkdir(parents=True, exist_ok=True)
-    sections = {"single": lambda: single(render, args, strips), "multi": lambda: multi(render, args, strips),
-                "sweep": lambda: sweep(render, args)}
+    sections = {
+        "single": lambda: single(render, args, strips),
+        "multi": lambda: multi(render, args, strips),
+        "sweep": lambda: sweep(render, args),
+    }
     for name in args.sections:
         t0 = time.perf_counter()
         report[name] = sections[name]()

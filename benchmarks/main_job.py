@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import published_results
 import torch
 from PIL import Image
 
@@ -38,12 +39,18 @@ from plugdiff.shapesworld.long_video_scores import inbetween_errors
 from plugdiff.shapesworld.world import PALETTE, parse_caption
 from plugdiff.weights import sampling_defaults
 
-import published_results
-
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE = ROOT / "examples" / "schedules" / "shapesworld.txt"
 FRAMES = 64
-COMMAND = ["video", "--schedule", str(SCHEDULE), "--frames", str(FRAMES), "--transition", "4"]  # the README's, less --upscale / --out
+COMMAND = [
+    "video",
+    "--schedule",
+    str(SCHEDULE),
+    "--frames",
+    str(FRAMES),
+    "--transition",
+    "4",
+]  # the README's, less --upscale / --out
 
 
 def read_frames(folder: Path) -> torch.Tensor:
@@ -64,10 +71,14 @@ def score(frames: torch.Tensor, schedule: PromptSchedule, margin: int) -> dict:
     ok = []
     for f in judged:
         want, d = scheduled(schedule, f), found[f]
-        ok.append(d is not None and (d.colour, d.shape, d.background) == (want["colour"], want["shape"], want["background"]))
+        ok.append(
+            d is not None and (d.colour, d.shape, d.background) == (want["colour"], want["shape"], want["background"])
+        )
     return {
-        "follows": sum(ok) / len(ok), "present": sum(d is not None for d in found) / len(found),
-        "judged_frames": len(judged), "wrong_frames": [f for f, good in zip(judged, ok, strict=True) if not good],
+        "follows": sum(ok) / len(ok),
+        "present": sum(d is not None for d in found) / len(found),
+        "judged_frames": len(judged),
+        "wrong_frames": [f for f, good in zip(judged, ok, strict=True) if not good],
     }
 
 
@@ -99,19 +110,31 @@ def score_all(frames: torch.Tensor, schedule: PromptSchedule, transition, tolera
     for f, d in enumerate(found):
         if weights[f].max() == 1.0:  # a key-frame prompt alone
             want = scheduled(schedule, f)
-            ok.append(d is not None and d.one_object
-                      and (d.colour, d.shape, d.background) == (want["colour"], want["shape"], want["background"]))
+            ok.append(
+                d is not None
+                and d.one_object
+                and (d.colour, d.shape, d.background) == (want["colour"], want["shape"], want["background"])
+            )
         else:
-            ok.append(bool(d is not None and d.one_object and errors["object"][f] <= tolerance
-                           and errors["background"][f] <= tolerance))
-    return {"follows_all": sum(ok) / len(ok), "one_object": sum(d is not None and d.one_object for d in found) / len(found),
-            "wrong_frames_all": [f for f, good in enumerate(ok) if not good],
-            "transition_frames": [f for f in range(len(found)) if weights[f].max() < 1.0]}
+            ok.append(
+                bool(
+                    d is not None
+                    and d.one_object
+                    and errors["object"][f] <= tolerance
+                    and errors["background"][f] <= tolerance
+                )
+            )
+    return {
+        "follows_all": sum(ok) / len(ok),
+        "one_object": sum(d is not None and d.one_object for d in found) / len(found),
+        "wrong_frames_all": [f for f, good in enumerate(ok) if not good],
+        "transition_frames": [f for f in range(len(found)) if weights[f].max() < 1.0],
+    }
 
 
 def contact_sheet(frames: torch.Tensor, path: Path, every: int = 4, scale: int = 4, columns: int = 8) -> None:
     picked = ((frames[::every] + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-    rows = [np.concatenate(list(picked[i: i + columns]), axis=1) for i in range(0, len(picked), columns)]
+    rows = [np.concatenate(list(picked[i : i + columns]), axis=1) for i in range(0, len(picked), columns)]
     sheet = Image.fromarray(np.concatenate(rows, axis=0))
     sheet = sheet.resize((sheet.width * scale, sheet.height * scale), Image.NEAREST)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,18 +145,28 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--margin", type=int, default=4, help="frames on each side of a prompt change left unjudged")
-    parser.add_argument("--model", default=None, help="another model (registry name or folder) instead of the README's bundled one")
+    parser.add_argument(
+        "--model", default=None, help="another model (registry name or folder) instead of the README's bundled one"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "main_job.json")
-    parser.add_argument("--sheet", type=Path, default=None,
-                        help="contact sheet (default: docs/images/main-job.png with --publish, else beside --out)")
+    parser.add_argument(
+        "--sheet",
+        type=Path,
+        default=None,
+        help="contact sheet (default: docs/images/main-job.png with --publish, else beside --out)",
+    )
     args = published_results.parse_args(parser, argv)
     if args.sheet is None:
         args.sheet = ROOT / "docs" / "images" / "main-job.png" if args.publish else args.out.with_name("main-job.png")
 
     schedule = PromptSchedule.parse(read_schedule_file(SCHEDULE))
     command = COMMAND + (["--model", args.model] if args.model else [])
-    result = {"command": "plugdiff " + " ".join(command[:1] + ["--schedule", "examples/schedules/shapesworld.txt"] + command[3:]),
-              "margin": args.margin, "seeds": {}}
+    result = {
+        "command": "plugdiff "
+        + " ".join(command[:1] + ["--schedule", "examples/schedules/shapesworld.txt"] + command[3:]),
+        "margin": args.margin,
+        "seeds": {},
+    }
     transition = _transition(command, args.model or "shapesworld-t2v")
     result["transition"] = transition
     print(f"{'seed':>4} {'follows':>8} {'present':>8} {'all':>8} {'one_obj':>8} {'seconds':>8}")
@@ -145,11 +178,16 @@ def main(argv=None) -> dict:
                 raise SystemExit(f"plugdiff video failed for seed {seed}")
             seconds = time.perf_counter() - start
             frames = read_frames(out)
-            row = {**score(frames, schedule, args.margin), **score_all(frames, schedule, transition),
-                   "seconds": round(seconds, 1)}
+            row = {
+                **score(frames, schedule, args.margin),
+                **score_all(frames, schedule, transition),
+                "seconds": round(seconds, 1),
+            }
             result["seeds"][seed] = row
-            print(f"{seed:4d} {row['follows']:8.3f} {row['present']:8.3f} {row['follows_all']:8.3f} "
-                  f"{row['one_object']:8.3f} {seconds:8.1f}")
+            print(
+                f"{seed:4d} {row['follows']:8.3f} {row['present']:8.3f} {row['follows_all']:8.3f} "
+                f"{row['one_object']:8.3f} {seconds:8.1f}"
+            )
             if seed == args.seeds[0]:
                 contact_sheet(frames, args.sheet)
     rows = result["seeds"].values()

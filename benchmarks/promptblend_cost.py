@@ -22,11 +22,9 @@ import platform
 import time
 from pathlib import Path
 
-import torch
-
 import published_results
+import torch
 from shared import ANIMATEDIFF_MODELS, random_animatediff, upper_median
-
 
 ONE_PROMPT = "a red circle moving right on a blue background"
 SCHEDULE = (
@@ -45,7 +43,14 @@ VARIANTS = {
 def measure(pipe, frames: int, args) -> dict:
     size = args.size or ANIMATEDIFF_MODELS[args.model][1]
     device = pipe.device
-    base = dict(num_frames=frames, height=size, width=size, num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="pt")
+    base = dict(
+        num_frames=frames,
+        height=size,
+        width=size,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        output_type="pt",
+    )
 
     def run(name):
         call = dict(VARIANTS[name])
@@ -66,12 +71,15 @@ def measure(pipe, frames: int, args) -> dict:
         run(name)
     times = {name: [] for name in names}
     for r in range(args.repeats):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             times[name].append(run(name))
     reference = times["one prompt"]
     return {
-        name: {"seconds": upper_median(t), "ratio_to_one_prompt": upper_median([a / b for a, b in zip(t, reference)]),
-               "all_seconds": t}
+        name: {
+            "seconds": upper_median(t),
+            "ratio_to_one_prompt": upper_median([a / b for a, b in zip(t, reference)]),
+            "all_seconds": t,
+        }
         for name, t in times.items()
     }
 
@@ -92,7 +100,10 @@ def main(argv=None):
     pipe = random_animatediff(args.model, torch.device(args.device), getattr(torch, args.dtype))
     results = {frames: measure(pipe, frames, args) for frames in args.frames}
     size = args.size or ANIMATEDIFF_MODELS[args.model][1]
-    print(f"\n### PromptBlend cost, {args.model} model, {size} px, {args.device} {args.dtype}, {args.steps} step(s), CFG {args.guidance}\n")
+    print(
+        f"\n### PromptBlend cost, {args.model} model, {size} px, {args.device} {args.dtype}, {args.steps} step(s), "
+        f"CFG {args.guidance}\n"
+    )
     print("| frames | variant | seconds | ratio to one prompt |\n|---|---|---|---|")
     for frames, by_variant in results.items():
         for name, r in by_variant.items():
@@ -104,8 +115,9 @@ def main(argv=None):
     }
     args.out.mkdir(parents=True, exist_ok=True)
     layout = published_results.no_weights(f"randomly initialised AnimateDiff layout '{args.model}' (plugdiff.testing)")
-    published_results.write_json(args.out / f"promptblend_cost_{args.model}-{args.device}-{args.dtype}.json", report,
-                                 models=[layout])
+    published_results.write_json(
+        args.out / f"promptblend_cost_{args.model}-{args.device}-{args.dtype}.json", report, models=[layout]
+    )
     return report
 
 

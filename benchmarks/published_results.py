@@ -46,9 +46,12 @@ def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace
     """Add ``--publish`` to ``parser``, parse ``argv`` and move ``args.out`` (a folder or a file)
     from :data:`RESULTS` to the same place under :data:`SCRATCH` unless ``--publish`` is given.
     Remembers the command line for :func:`provenance`."""
-    parser.add_argument("--publish", action="store_true",
-                        help=f"write into {RESULTS.parent.name}/{RESULTS.name}/, replacing the published results "
-                             f"(otherwise: {SCRATCH.parent.name}/{SCRATCH.name}/)")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help=f"write into {RESULTS.parent.name}/{RESULTS.name}/, replacing the published results "
+        f"(otherwise: {SCRATCH.parent.name}/{SCRATCH.name}/)",
+    )
     words = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(words)
     if args.publish and getattr(args, "quick", False):
@@ -56,8 +59,11 @@ def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace
     out = Path(args.out).resolve()
     if not args.publish and (out == RESULTS or RESULTS in out.parents):
         args.out = SCRATCH / out.relative_to(RESULTS)
-        print(f"note: the published results in {RESULTS} are kept; this run writes to {args.out} "
-              "(--publish replaces them)", file=sys.stderr)
+        print(
+            f"note: the published results in {RESULTS} are kept; this run writes to {args.out} "
+            "(--publish replaces them)",
+            file=sys.stderr,
+        )
     script = Path(inspect.stack()[1].filename).resolve()
     _RUN.update(script=_relative(script), argv=[str(w) for w in words])
     return args
@@ -117,7 +123,7 @@ def _resolve(model: str | Path) -> Path | None:
             from huggingface_hub import snapshot_download
 
             return Path(snapshot_download(str(model), local_files_only=True))
-        except Exception:  # noqa: BLE001 - not cached: recorded without a hash
+        except Exception:
             return None
     return None
 
@@ -131,14 +137,22 @@ def model_record(model: str | Path | dict) -> dict:
         return model
     path = _resolve(model)
     if path is None:
-        return {"name": str(model), "version": None, "weights_sha256": None,
-                "note": "not found on this machine when the run was recorded"}
+        return {
+            "name": str(model),
+            "version": None,
+            "weights_sha256": None,
+            "note": "not found on this machine when the run was recorded",
+        }
     files = [path] if path.is_file() else sorted(path.rglob("*.safetensors"))
     weights = {(p.name if path.is_file() else p.relative_to(path).as_posix()): _sha256(p) for p in files}
     name = _relative(Path(model)) if Path(model).exists() else str(model)
-    return {"name": name, "version": model_version(path if path.is_dir() else path.parent),
-            "path": _relative(path), "weights_sha256": weights_digest(weights) if weights else None,
-            "weights_files": weights}
+    return {
+        "name": name,
+        "version": model_version(path if path.is_dir() else path.parent),
+        "path": _relative(path),
+        "weights_sha256": weights_digest(weights) if weights else None,
+        "weights_files": weights,
+    }
 
 
 # ------------------------------------------------------------------ the record
@@ -153,11 +167,18 @@ def machine() -> dict:
     """Where the run ran: platform, CPU, cores, Python, and torch and its device when loaded."""
     cpu = platform.processor()
     if Path("/proc/cpuinfo").exists():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
-    info = {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "python": platform.python_version()}
+    info = {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch"] = torch.__version__

@@ -50,8 +50,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 TABLE = re.compile(r"^(<!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(^<!-- /table -->)", re.S | re.M)
-QUOTED = re.compile(r"(?<![\w.])(?P<number>(?:(?<![^\s(\[|/])[+-])?\d+(?:\.\d+)?)"
-                    r"<!--\s*(?P<source>(?:=|[\w./-]+\.json:|@\w).*?)\s*-->", re.S)
+QUOTED = re.compile(
+    r"(?<![\w.])(?P<number>(?:(?<![^\s(\[|/])[+-])?\d+(?:\.\d+)?)"
+    r"<!--\s*(?P<source>(?:=|[\w./-]+\.json:|@\w).*?)\s*-->",
+    re.S,
+)
 REFERENCE = re.compile(r"\{(?P<ref>(?:[\w./-]+\.json:|@\w)[^{}]*)\}")
 ALIAS = re.compile(r"<!-- source @(?P<name>\w+) = (?P<target>[\w./-]+\.json(?::[^>]*?)?)\s*-->")
 
@@ -92,7 +95,7 @@ def _walk(node, steps: list[str], where: str):
         if not step:
             continue
         if step == "[]":  # every element of a list: the rest of the path on each
-            return [_walk(e, steps[i + 1:], where) for e in node]
+            return [_walk(e, steps[i + 1 :], where) for e in node]
         if step.startswith("[") and step.endswith("]"):
             wanted = dict(part.split("=", 1) for part in step[1:-1].split(","))
             hits = [e for e in node if all(str(e.get(k)) == v for k, v in wanted.items())]
@@ -108,14 +111,27 @@ def _walk(node, steps: list[str], where: str):
     return node
 
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.USub: operator.neg, ast.UAdd: operator.pos}
-_FUNCS = {"abs": abs, "min": min, "max": max, "sum": sum, "len": len, "round": round,
-          "count_equal": lambda a, b: sum(x == y for x, y in zip(a, b, strict=True)),
-          "count_less": lambda a, b: sum(x < y for x, y in zip(a, b, strict=True)),
-          "count_greater": lambda a, b: sum(x > y for x, y in zip(a, b, strict=True)),
-          "count": lambda a: sum(bool(x) for x in a),
-          "sub": lambda a, b: [x - y for x, y in zip(a, b, strict=True)]}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
+_FUNCS = {
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "sum": sum,
+    "len": len,
+    "round": round,
+    "count_equal": lambda a, b: sum(x == y for x, y in zip(a, b, strict=True)),
+    "count_less": lambda a, b: sum(x < y for x, y in zip(a, b, strict=True)),
+    "count_greater": lambda a, b: sum(x > y for x, y in zip(a, b, strict=True)),
+    "count": lambda a: sum(bool(x) for x in a),
+    "sub": lambda a, b: [x - y for x, y in zip(a, b, strict=True)],
+}
 
 
 def aliases(text: str) -> dict[str, str]:
@@ -171,8 +187,11 @@ def evaluate(source: str, names: dict[str, str] | None = None):
 def matches(number: str, actual) -> bool:
     """``number`` as quoted equals ``actual`` to the quoted precision."""
     decimals = len(number.partition(".")[2])
-    return isinstance(actual, int | float) and math.isfinite(actual) and \
-        abs(float(number) - actual) <= 0.5 * 10 ** -decimals * (1 + 1e-9) + 1e-12
+    return (
+        isinstance(actual, int | float)
+        and math.isfinite(actual)
+        and abs(float(number) - actual) <= 0.5 * 10**-decimals * (1 + 1e-9) + 1e-12
+    )
 
 
 # ------------------------------------------------------------------ tables
@@ -183,6 +202,7 @@ def table(name: str):
     def register(function):
         TABLES[name] = function
         return function
+
     return register
 
 
@@ -212,6 +232,7 @@ def bold(text: str, on: bool = True) -> str:
 # ------------------------------------------------------------------ pages
 def render(text: str) -> str:
     """``text`` with every table between markers rendered anew."""
+
     def fill(match):
         name = match["name"]
         if name not in TABLES:
@@ -245,7 +266,7 @@ def number_mismatches(page: Path) -> list[str]:
     for line, number, source in quoted_numbers(text):
         try:
             actual = evaluate(source, names)
-        except Exception as error:  # noqa: BLE001 - reported with the marker
+        except Exception as error:
             out.append(f"{page.name}:{line}: {number}<!-- {source} -->: {type(error).__name__}: {error}")
             continue
         if not matches(number, actual):
@@ -278,9 +299,17 @@ def main(argv=None) -> int:
 # ------------------------------------------------------------------ samplers (docs/samplers.md)
 RING, IMAGE = "2-D ring of 8", "3x16x16 image mixture"
 NFES = ["5", "8", "10", "15", "20", "50"]
-DETERMINISTIC = ["DDIM", "AcceleratedDDIM", "AcceleratedLogSNR(2M)", "AcceleratedLogSNR(3M)",
-                 "AcceleratedLogSNR(2M+corrector)", "AcceleratedLogSNR(3M+corrector+Gaussian final)",
-                 "DPM-Solver++(2M)", "UniPC", "Heun"]
+DETERMINISTIC = [
+    "DDIM",
+    "AcceleratedDDIM",
+    "AcceleratedLogSNR(2M)",
+    "AcceleratedLogSNR(3M)",
+    "AcceleratedLogSNR(2M+corrector)",
+    "AcceleratedLogSNR(3M+corrector+Gaussian final)",
+    "DPM-Solver++(2M)",
+    "UniPC",
+    "Heun",
+]
 STOCHASTIC = ["DDPM", "DDPM (fixed_large)", "AcceleratedDDPM"]
 GAUSS = "AcceleratedLogSNR(3M+corrector+Gaussian final)"
 SDE = "AcceleratedLogSNR SDE(2M+corrector+Gaussian final)"
@@ -295,12 +324,18 @@ def _exact(target: str, method: str, nfe: str, key: str) -> str:
 def _exact_table(target: str, key: str, methods: list[str], nfes=NFES, best: bool = False) -> str:
     results = load("samplers.json")["targets"][target]["results"]
     lowest = {n: min(results[m][n][key] for m in methods) for n in nfes}
-    body = [[m, *(bold(_exact(target, m, n, key), best and results[m][n][key] == lowest[n]) for n in nfes)]
-            for m in methods]
+    body = [
+        [m, *(bold(_exact(target, m, n, key), best and results[m][n][key] == lowest[n]) for n in nfes)]
+        for m in methods
+    ]
     if key == "sliced_w2":
         floor = load("samplers.json")["targets"][target]["floor_sliced_w2"]
-        body.append([f"*exact vs exact (mean ± std of {floor['draws']} draws)*",
-                     *[f"{f(floor['mean'])} ± {f(floor['std'])}"] * len(nfes)])
+        body.append(
+            [
+                f"*exact vs exact (mean ± std of {floor['draws']} draws)*",
+                *[f"{f(floor['mean'])} ± {f(floor['std'])}"] * len(nfes),
+            ]
+        )
     return rows(["method", *(f"NFE {n}" for n in nfes)], body)
 
 
@@ -313,9 +348,10 @@ table("samplers.image_w2")(lambda: _exact_table(IMAGE, "sliced_w2", DETERMINISTI
 @table("samplers.step_cost")
 def _step_cost() -> str:
     cost = load("samplers.json")["step_overhead_4x64x64"]
-    return rows(["scheduler", "ms / step", "ratio to DDIM"],
-                [[m, f(1000 * c["seconds_per_step"], 3), f(c["ratio_to_ddim"], 2)] for m, c in cost.items()])
-
+    return rows(
+        ["scheduler", "ms / step", "ratio to DDIM"],
+        [[m, f(1000 * c["seconds_per_step"], 3), f(c["ratio_to_ddim"], 2)] for m, c in cost.items()],
+    )
 
 
 @table("samplers.gpu")
@@ -325,17 +361,38 @@ def _gpu() -> str:
     for dtype, by_method in results.items():
         for method, r in by_method.items():
             rel = r.get("rel_diff_to_fp32")
-            body.append([method, dtype, f(r["ms_per_call"], 1), f(r["step_ms"], 3), pct(r["step_share"], 2).replace(" %", "%"),
-                         f(r["step_ms"] / by_method["DDIM"]["step_ms"], 2), f"{rel:.1e}".replace("e-0", "e-0") if rel else "-"])
-    return rows(["scheduler", "dtype", "UNet + step, ms per call", "step(), ms", "step() share", "step() vs DDIM",
-                 "fp16 vs fp32 (rel.)"], body)
+            body.append(
+                [
+                    method,
+                    dtype,
+                    f(r["ms_per_call"], 1),
+                    f(r["step_ms"], 3),
+                    pct(r["step_share"], 2).replace(" %", "%"),
+                    f(r["step_ms"] / by_method["DDIM"]["step_ms"], 2),
+                    f"{rel:.1e}".replace("e-0", "e-0") if rel else "-",
+                ]
+            )
+    return rows(
+        [
+            "scheduler",
+            "dtype",
+            "UNet + step, ms per call",
+            "step(), ms",
+            "step() share",
+            "step() vs DDIM",
+            "fp16 vs fp32 (rel.)",
+        ],
+        body,
+    )
 
 
 def _learned(name: str) -> str:
     report = load(name)
     nfes = ["5", "10", "20", "50"]
-    body = [[m, *(f"{f(r[n]['sliced_w2'] / report['floor'], 2)} / {f(r[n]['clean'], 2)}" for n in nfes)]
-            for m, r in report["methods"].items()]
+    body = [
+        [m, *(f"{f(r[n]['sliced_w2'] / report['floor'], 2)} / {f(r[n]['clean'], 2)}" for n in nfes)]
+        for m, r in report["methods"].items()
+    ]
     return rows(["scheduler", *(f"NFE {n}" for n in nfes)], body)
 
 
@@ -381,9 +438,24 @@ def _grids_gauss() -> str:
     return rows(["target, grid", *(f"NFE {n}" for n in NFES)], body)
 
 
-BEYOND = ["DDIM", "AcceleratedDDIM", "DPM-Solver++(2M)", "UniPC", "Heun", "AcceleratedLogSNR(2M)", "AcceleratedLogSNR(3M)",
-          "AcceleratedLogSNR(2M+corrector)", GAUSS]
-BEYOND_RATIOS = ["AcceleratedLogSNR(2M)", "AcceleratedLogSNR(3M)", "AcceleratedLogSNR(2M+corrector)", "AcceleratedDDIM", GAUSS]
+BEYOND = [
+    "DDIM",
+    "AcceleratedDDIM",
+    "DPM-Solver++(2M)",
+    "UniPC",
+    "Heun",
+    "AcceleratedLogSNR(2M)",
+    "AcceleratedLogSNR(3M)",
+    "AcceleratedLogSNR(2M+corrector)",
+    GAUSS,
+]
+BEYOND_RATIOS = [
+    "AcceleratedLogSNR(2M)",
+    "AcceleratedLogSNR(3M)",
+    "AcceleratedLogSNR(2M+corrector)",
+    "AcceleratedDDIM",
+    GAUSS,
+]
 
 
 table("samplers.ring_rmse_to_20")(lambda: _exact_table(RING, "endpoint_rmse", BEYOND, NFES[:5], best=True))
@@ -396,7 +468,10 @@ def _ratios(target: str) -> str:
     for method in BEYOND_RATIOS:
         cells = []
         for n in NFES[:5]:
-            r = [results[method][n]["endpoint_rmse"] / results[b][n]["endpoint_rmse"] for b in ("DPM-Solver++(2M)", "UniPC")]
+            r = [
+                results[method][n]["endpoint_rmse"] / results[b][n]["endpoint_rmse"]
+                for b in ("DPM-Solver++(2M)", "UniPC")
+            ]
             text = f"{f(r[0], 2)} / {f(r[1], 2)}"
             cells.append(bold(text, method == GAUSS) + (" ✗" if max(r) > 1 else ""))
         body.append([method, *cells])
@@ -415,7 +490,9 @@ def _kl() -> str:
         a = " / ".join(f(kl[SDE][n] / kl["AcceleratedDDPM"][n], 2) for n in NFES)
         b = " / ".join(f(kl[SDE][n] / kl["DPM-Solver++(2M) SDE"][n], 2) for n in NFES)
         body.append([target, a, b])
-    return rows(["target", "ours / AcceleratedDDPM, NFE 5 / 8 / 10 / 15 / 20 / 50", "ours / DPM-Solver++(2M) SDE"], body)
+    return rows(
+        ["target", "ours / AcceleratedDDPM, NFE 5 / 8 / 10 / 15 / 20 / 50", "ours / DPM-Solver++(2M) SDE"], body
+    )
 
 
 @table("samplers.sde_w2")
@@ -423,32 +500,62 @@ def _sde_w2() -> str:
     body = []
     for target, short in ((RING, "ring"), (IMAGE, "image")):
         results = load("samplers.json")["targets"][target]["results"]
-        for method, label in ((SDE, "ours (SDE)"), ("AcceleratedDDPM", "AcceleratedDDPM"),
-                              ("DPM-Solver++(2M) SDE", "DPM-Solver++(2M) SDE")):
+        for method, label in (
+            (SDE, "ours (SDE)"),
+            ("AcceleratedDDPM", "AcceleratedDDPM"),
+            ("DPM-Solver++(2M) SDE", "DPM-Solver++(2M) SDE"),
+        ):
             body.append([f"{short}: {label}", *(f(results[method][n]["sliced_w2"]) for n in NFES)])
     return rows(["", *(f"NFE {n}" for n in NFES)], body)
-
 
 
 # ------------------------------------------------------------------ long video (docs/long-video.md)
 @table("long_video.tiara_cost")
 def _tiara_cost() -> str:
     body = []
-    for name, size in (("tiara_overhead_small-64px-cpu-float32-sdpa.json", 64), ("tiara_overhead_small-128px-cpu-float32-sdpa.json", 128)):
+    for name, size in (
+        ("tiara_overhead_small-64px-cpu-float32-sdpa.json", 64),
+        ("tiara_overhead_small-128px-cpu-float32-sdpa.json", 128),
+    ):
         first = {}
         for r in load(name)["rows"]:
             base = first.setdefault(r["mode"], r["peak_above_model_mb"])
-            body.append([r["frames"], r["mode"], f"{size} px", f(r["seconds_off"], 2), f(r["seconds_on"], 2), f(r["time_ratio"], 3),
-                         f"{r['peak_mb']:.0f}", f"{r['peak_above_model_mb']:.0f}", f(r["peak_above_model_mb"] / base, 2)])
-    return rows(["frames", "mode", "frame size", "TiARA off (s)", "TiARA on (s)", "on / off", "peak RSS (MB)",
-                 "rise above model (MB)", "rise vs 32 frames"], body)
+            body.append(
+                [
+                    r["frames"],
+                    r["mode"],
+                    f"{size} px",
+                    f(r["seconds_off"], 2),
+                    f(r["seconds_on"], 2),
+                    f(r["time_ratio"], 3),
+                    f"{r['peak_mb']:.0f}",
+                    f"{r['peak_above_model_mb']:.0f}",
+                    f(r["peak_above_model_mb"] / base, 2),
+                ]
+            )
+    return rows(
+        [
+            "frames",
+            "mode",
+            "frame size",
+            "TiARA off (s)",
+            "TiARA on (s)",
+            "on / off",
+            "peak RSS (MB)",
+            "rise above model (MB)",
+            "rise vs 32 frames",
+        ],
+        body,
+    )
 
 
 @table("long_video.tiara_attention")
 def _tiara_attention() -> str:
     micro = load("tiara_overhead_small-64px-cpu-float32-sdpa.json")["attention_microbenchmark"]
-    return rows(["attention shape (rows x channels)", "SDPA (ms)", "TiARA (ms)", "TiARA / SDPA"],
-                [[f"{r['rows']} x {r['channels']}", f(r["sdpa_ms"], 1), f(r["tiara_ms"], 1), f(r["ratio"], 2)] for r in micro])
+    return rows(
+        ["attention shape (rows x channels)", "SDPA (ms)", "TiARA (ms)", "TiARA / SDPA"],
+        [[f"{r['rows']} x {r['channels']}", f(r["sdpa_ms"], 1), f(r["tiara_ms"], 1), f(r["ratio"], 2)] for r in micro],
+    )
 
 
 @table("long_video.v4_single")
@@ -458,15 +565,43 @@ def _v4_single() -> str:
     top, smooth = max(r["identity"] for r in runs.values()), min(r["jerk"] for r in runs.values())
     body = []
     for method, r in runs.items():
-        delta = "" if method == "FreeNoise" else f"{r['vs_FreeNoise']['identity']:+.1f} ± {r['vs_FreeNoise']['identity_se']:.1f}"
-        body.append([labels[method], f"{bold(f(r['identity'], 3), r['identity'] == top)} ± {f(r['identity_se'], 3)}",
-                     f(r["self_consistency"], 3), f(r["clean"], 3), f(r["flicker"]), bold(f(r["jerk"], 2), r["jerk"] == smooth), delta])
-    return rows(["method", "identity (caption)", "self-consistency", "clean", "flicker", "jerk (px/frame²)",
-                 "Δ identity (points)"], body)
+        delta = (
+            ""
+            if method == "FreeNoise"
+            else f"{r['vs_FreeNoise']['identity']:+.1f} ± {r['vs_FreeNoise']['identity_se']:.1f}"
+        )
+        body.append(
+            [
+                labels[method],
+                f"{bold(f(r['identity'], 3), r['identity'] == top)} ± {f(r['identity_se'], 3)}",
+                f(r["self_consistency"], 3),
+                f(r["clean"], 3),
+                f(r["flicker"]),
+                bold(f(r["jerk"], 2), r["jerk"] == smooth),
+                delta,
+            ]
+        )
+    return rows(
+        [
+            "method",
+            "identity (caption)",
+            "self-consistency",
+            "clean",
+            "flicker",
+            "jerk (px/frame²)",
+            "Δ identity (points)",
+        ],
+        body,
+    )
 
 
-SWEEP_LABELS = {"FreeNoise (no TiARA)": "off (FreeNoise)", "default": "default (alpha 5)", "alpha=2": "alpha 2",
-                "far D=8": "far-frame penalty, D = 8", "far D=4": "far-frame penalty, D = 4"}
+SWEEP_LABELS = {
+    "FreeNoise (no TiARA)": "off (FreeNoise)",
+    "default": "default (alpha 5)",
+    "alpha=2": "alpha 2",
+    "far D=8": "far-frame penalty, D = 8",
+    "far D=4": "far-frame penalty, D = 4",
+}
 
 
 @table("long_video.v4_sweep")
@@ -475,41 +610,93 @@ def _v4_sweep() -> str:
     body = []
     for key, label in SWEEP_LABELS.items():
         r = sweep[key]
-        delta = f"{r['vs_FreeNoise']['identity']:+.1f} ± {r['vs_FreeNoise']['identity_se']:.1f}" if "vs_FreeNoise" in r else ""
-        body.append([label, f(r["identity"], 3), f(r["clean"], 3), f(r["flicker"]), f(r["jerk"], 2), delta.replace("+0.0", "0.0")])
-    return rows(["TiARA setting", "identity (caption)", "clean", "flicker", "jerk (px/frame²)",
-                 "Δ identity vs FreeNoise (points, ± paired SE)"], body)
+        delta = (
+            f"{r['vs_FreeNoise']['identity']:+.1f} ± {r['vs_FreeNoise']['identity_se']:.1f}"
+            if "vs_FreeNoise" in r
+            else ""
+        )
+        body.append(
+            [
+                label,
+                f(r["identity"], 3),
+                f(r["clean"], 3),
+                f(r["flicker"]),
+                f(r["jerk"], 2),
+                delta.replace("+0.0", "0.0"),
+            ]
+        )
+    return rows(
+        [
+            "TiARA setting",
+            "identity (caption)",
+            "clean",
+            "flicker",
+            "jerk (px/frame²)",
+            "Δ identity vs FreeNoise (points, ± paired SE)",
+        ],
+        body,
+    )
 
 
 @table("long_video.v4_multi")
 def _v4_multi() -> str:
     multi = load("long_video_v4_multi.json")["multi"]
-    labels = {"FreeNoise+linear": "FreeNoise + linear interpolation (diffusers)", "FreeNoise+TiARA+linear": "FreeNoise + TiARA + linear",
-              "FreeNoise+TiARA+PromptBlend": "FreeNoise + TiARA + PromptBlend"}
-    best = {"coherent": max(r["coherent"] for r in multi.values()), "one_object": max(r["one_object"] for r in multi.values()),
-            "length_mean": min(r["length_mean"] for r in multi.values()), "onset_mean": min(abs(r["onset_mean"]) for r in multi.values()),
-            "segment_identity": max(r["segment_identity"] for r in multi.values())}
+    labels = {
+        "FreeNoise+linear": "FreeNoise + linear interpolation (diffusers)",
+        "FreeNoise+TiARA+linear": "FreeNoise + TiARA + linear",
+        "FreeNoise+TiARA+PromptBlend": "FreeNoise + TiARA + PromptBlend",
+    }
+    best = {
+        "coherent": max(r["coherent"] for r in multi.values()),
+        "one_object": max(r["one_object"] for r in multi.values()),
+        "length_mean": min(r["length_mean"] for r in multi.values()),
+        "onset_mean": min(abs(r["onset_mean"]) for r in multi.values()),
+        "segment_identity": max(r["segment_identity"] for r in multi.values()),
+    }
     body = []
     for key, label in labels.items():
         r = multi[key]
         n = r["transitions"]
-        body.append([label, f"{r['completed']} / {n}", bold(f"{r['coherent']} / {n}", r["coherent"] == best["coherent"]),
-                     bold(f"{r['one_object']} / {n}", r["one_object"] == best["one_object"]),
-                     bold(f(r["length_mean"], 1), r["length_mean"] == best["length_mean"]),
-                     bold(f(r["onset_mean"], 1), abs(r["onset_mean"]) == best["onset_mean"]),
-                     bold(f(r["segment_identity"], 3), r["segment_identity"] == best["segment_identity"]),
-                     f(r["clean"], 3), f(r["flicker"])])
-    return rows(["method", "completed", "coherent", "one object", "length (frames)", "onset vs key frame",
-                 "segment identity", "clean", "flicker"], body)
+        body.append(
+            [
+                label,
+                f"{r['completed']} / {n}",
+                bold(f"{r['coherent']} / {n}", r["coherent"] == best["coherent"]),
+                bold(f"{r['one_object']} / {n}", r["one_object"] == best["one_object"]),
+                bold(f(r["length_mean"], 1), r["length_mean"] == best["length_mean"]),
+                bold(f(r["onset_mean"], 1), abs(r["onset_mean"]) == best["onset_mean"]),
+                bold(f(r["segment_identity"], 3), r["segment_identity"] == best["segment_identity"]),
+                f(r["clean"], 3),
+                f(r["flicker"]),
+            ]
+        )
+    return rows(
+        [
+            "method",
+            "completed",
+            "coherent",
+            "one object",
+            "length (frames)",
+            "onset vs key frame",
+            "segment identity",
+            "clean",
+            "flicker",
+        ],
+        body,
+    )
 
 
 @table("long_video.promptblend_cost")
 def _promptblend_cost() -> str:
     results = load("promptblend_cost_small-cpu-float32.json")["results"]
-    return rows(["frames", "variant", "seconds", "ratio to one prompt"],
-                [[frames, variant, f(r["seconds"], 2), f(r["ratio_to_one_prompt"], 3)]
-                 for frames, variants in results.items() for variant, r in variants.items()])
-
+    return rows(
+        ["frames", "variant", "seconds", "ratio to one prompt"],
+        [
+            [frames, variant, f(r["seconds"], 2), f(r["ratio_to_one_prompt"], 3)]
+            for frames, variants in results.items()
+            for variant, r in variants.items()
+        ],
+    )
 
 
 # ------------------------------------------------------------------ ShapesWorld (docs/shapesworld.md)
@@ -517,11 +704,18 @@ def _promptblend_cost() -> str:
 def _prior() -> str:
     labels = {"AcceleratedDDPMScheduler-50": "AcceleratedDDPM, 50 steps", "DDPMScheduler-1000": "DDPM, all 1000 steps"}
     runs = load("shapesworld_prior.json")["runs"]
-    return rows(["sampler", "clean shapes", "samples"], [[labels[k], pct(r["clean_fraction"]), r["n"]] for k, r in runs.items()])
+    return rows(
+        ["sampler", "clean shapes", "samples"],
+        [[labels[k], pct(r["clean_fraction"]), r["n"]] for k, r in runs.items()],
+    )
 
 
-T2V_VERSIONS = [("v4", "shapesworld_t2v.json"), ("v3", "archive/shapesworld_t2v_v3.json"),
-                ("v2", "archive/shapesworld_t2v_v2.json"), ("v1", "archive/shapesworld_t2v_v1.json")]
+T2V_VERSIONS = [
+    ("v4", "shapesworld_t2v.json"),
+    ("v3", "archive/shapesworld_t2v_v3.json"),
+    ("v2", "archive/shapesworld_t2v_v2.json"),
+    ("v1", "archive/shapesworld_t2v_v1.json"),
+]
 
 
 @table("shapesworld.t2v_versions")
@@ -530,19 +724,27 @@ def _t2v_versions() -> str:
     for version, name in T2V_VERSIONS:
         for combos, label in (("held_out", "held out"), ("seen", "seen")):
             (r,) = [r for r in load(name)["runs"] if r["guidance"] == 6.0 and r["combos"] == combos]
-            cells = [f(r.get(k), 3) for k in ("colour_frames", "shape_frames", "clean_frames", "background_frames",
-                                               "direction_clips")]
+            cells = [
+                f(r.get(k), 3)
+                for k in ("colour_frames", "shape_frames", "clean_frames", "background_frames", "direction_clips")
+            ]
             current = version == T2V_VERSIONS[0][0]
             body.append([bold(version, current), label, *(bold(c, current) for c in cells)])
     return rows(["model", "combinations", "colour", "shape", "clean", "background", "direction"], body)
 
 
-
 # ------------------------------------------------------------------ inverse problems (docs/inverse-problems.md)
-POSTERIOR_PROBLEMS = {"ring-2d": "ring-2d: 2 modes, 2-D", "gmm-4d": "gmm-4d: 2 modes, 4-D",
-                      "image-sr2": "image-sr2: 1 mode, 192-D, x2 SR", "image-halves": "image-halves: 3 modes, 192-D, right half missing"}
-POSTERIOR_METHODS = {"DPnP-DDPM": "DPnP-DDPM, 1.0 -> 0.02, K = 100", "DPnP-official": "DPnP, official schedule",
-                     "DPS (best step)": "DPS, best step"}
+POSTERIOR_PROBLEMS = {
+    "ring-2d": "ring-2d: 2 modes, 2-D",
+    "gmm-4d": "gmm-4d: 2 modes, 4-D",
+    "image-sr2": "image-sr2: 1 mode, 192-D, x2 SR",
+    "image-halves": "image-halves: 3 modes, 192-D, right half missing",
+}
+POSTERIOR_METHODS = {
+    "DPnP-DDPM": "DPnP-DDPM, 1.0 -> 0.02, K = 100",
+    "DPnP-official": "DPnP, official schedule",
+    "DPS (best step)": "DPS, best step",
+}
 
 
 @table("inverse.exact_posterior")
@@ -559,13 +761,19 @@ def _exact_posterior() -> str:
             values = ["0" if r[k] < 5e-4 else bold(f(r[k], 3), r[k] == best[k]) for k in keys]
             body.append([label if i == 0 else "", name, r["nfe"], *values])
         floor = report["noise_floor"][problem]
-        body.append(["", "exact samples (noise floor)", "",
-                     *("0" if floor[k] < 5e-4 else f(floor[k], 3) for k in keys)])
+        body.append(
+            ["", "exact samples (noise floor)", "", *("0" if floor[k] < 5e-4 else f(floor[k], 3) for k in keys)]
+        )
     return rows(["problem", "method", "NFE", "mass TV", "mode SW", "mean err"], body)
 
 
-IP_PROBLEMS = {"sr4": "SR x4 (noise 0.2)", "phase-retrieval": "phase retrieval (noise 0.2)*", "1bit": "1-bit (dither 0.4)",
-               "inpaint-box": "inpaint-box (noise 0.05)", "deblur": "deblur (noise 0.05)"}
+IP_PROBLEMS = {
+    "sr4": "SR x4 (noise 0.2)",
+    "phase-retrieval": "phase retrieval (noise 0.2)*",
+    "1bit": "1-bit (dither 0.4)",
+    "inpaint-box": "inpaint-box (noise 0.05)",
+    "deblur": "deblur (noise 0.05)",
+}
 
 
 @table("inverse.shapesworld")
@@ -576,10 +784,33 @@ def _inverse_shapesworld() -> str:
         top = max(r["psnr"] for r in methods.values())
         for method, r in methods.items():
             gain = f"{r['gain_over_dps_db']:+.2f} ± {r['gain_se_db']:.2f}" if "gain_over_dps_db" in r else ""
-            body.append([label, method, r["nfe"], f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
-                         f(r["ssim"], 3), f(r["sample_psnr"], 2), f(r["coverage_2std"], 3), gain, f(r["seconds_per_sample"], 1)])
-    return rows(["problem", "method", "UNet evals", "PSNR of mean (dB)", "SSIM", "PSNR, one sample", "within 2 std",
-                 "gain over DPS (dB)", "s / sample"], body)
+            body.append(
+                [
+                    label,
+                    method,
+                    r["nfe"],
+                    f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
+                    f(r["ssim"], 3),
+                    f(r["sample_psnr"], 2),
+                    f(r["coverage_2std"], 3),
+                    gain,
+                    f(r["seconds_per_sample"], 1),
+                ]
+            )
+    return rows(
+        [
+            "problem",
+            "method",
+            "UNet evals",
+            "PSNR of mean (dB)",
+            "SSIM",
+            "PSNR, one sample",
+            "within 2 std",
+            "gain over DPS (dB)",
+            "s / sample",
+        ],
+        body,
+    )
 
 
 def _robustness(name: str) -> list[list]:
@@ -588,15 +819,19 @@ def _robustness(name: str) -> list[list]:
     for problem, methods in report["robustness"]["problems"].items():
         for method, r in methods.items():
             exact = report["problems"][problem]["methods"][method]["psnr"]
-            out.append([IP_PROBLEMS[problem], method, f(exact, 2), f(r["psnr"], 2), f(-r["psnr_loss_db"], 2, sign=True)])
+            out.append(
+                [IP_PROBLEMS[problem], method, f(exact, 2), f(r["psnr"], 2), f(-r["psnr_loss_db"], 2, sign=True)]
+            )
     return out
 
 
 @table("inverse.robustness")
 def _inverse_robustness() -> str:
     delta = load("inverse_problems.json")["robustness"]["delta"]
-    return rows(["problem", "method", "PSNR, exact prior", f"PSNR, perturbed prior (delta {delta})", "change (dB)"],
-                _robustness("inverse_problems.json"))
+    return rows(
+        ["problem", "method", "PSNR, exact prior", f"PSNR, perturbed prior (delta {delta})", "change (dB)"],
+        _robustness("inverse_problems.json"),
+    )
 
 
 @table("inverse.nfe1000")
@@ -605,26 +840,44 @@ def _inverse_nfe1000() -> str:
     for problem, label in IP_PROBLEMS.items():
         m = load("inverse_problems_nfe1000.json")["problems"][problem]["methods"]
         top = max(m[k]["psnr"] for k in ("DPS", "DPnP"))
-        cell = lambda k: f"{bold(f(m[k]['psnr'], 2), m[k]['psnr'] == top)} ± {f(m[k]['psnr_se'], 2)}"  # noqa: E731
-        body.append([label, cell("DPS"), cell("DPnP"), f"{m['DPnP']['gain_over_dps_db']:+.2f} ± {m['DPnP']['gain_se_db']:.2f}",
-                     f(m["DPnP-posterior"]["psnr"], 2), f"{f(m['DPS']['coverage_2std'], 3)} / {f(m['DPnP']['coverage_2std'], 3)}"])
+
+        def cell(k, m=m, top=top):
+            return f"{bold(f(m[k]['psnr'], 2), m[k]['psnr'] == top)} ± {f(m[k]['psnr_se'], 2)}"
+
+        body.append(
+            [
+                label,
+                cell("DPS"),
+                cell("DPnP"),
+                f"{m['DPnP']['gain_over_dps_db']:+.2f} ± {m['DPnP']['gain_se_db']:.2f}",
+                f(m["DPnP-posterior"]["psnr"], 2),
+                f"{f(m['DPS']['coverage_2std'], 3)} / {f(m['DPnP']['coverage_2std'], 3)}",
+            ]
+        )
     return rows(["problem", "DPS", "DPnP", "DPnP gain (dB)", "DPnP-posterior", "within 2 std, DPS / DPnP"], body)
 
 
 @table("inverse.nfe1000_robustness")
 def _inverse_nfe1000_robustness() -> str:
     report = load("inverse_problems_nfe1000.json")["robustness"]["problems"]
-    return rows(["problem", "DPS", "DPnP", "DPnP-posterior"],
-                [[IP_PROBLEMS[p], *(f(-m[k]["psnr_loss_db"], 2, sign=True) for k in ("DPS", "DPnP", "DPnP-posterior"))]
-                 for p, m in report.items()])
-
+    return rows(
+        ["problem", "DPS", "DPnP", "DPnP-posterior"],
+        [
+            [IP_PROBLEMS[p], *(f(-m[k]["psnr_loss_db"], 2, sign=True) for k in ("DPS", "DPnP", "DPnP-posterior"))]
+            for p, m in report.items()
+        ],
+    )
 
 
 # DAPS beside DPnP and DPS (docs/inverse-problems.md, "DAPS")
-DAPS_EXACT_PROBLEMS = {"ring-2d": "ring-2d: 2 modes", "gmm-4d": "gmm-4d: 2 modes",
-                       "image-sr2": "image-sr2: 1 mode, 192-D", "image-halves": "image-halves: 3 modes, 192-D",
-                       "one-bit-ring": "1-bit ring: 5 modes (grid)",
-                       "phase-retrieval-2px": "phase retrieval, 2 px: 2 sign modes (grid)"}
+DAPS_EXACT_PROBLEMS = {
+    "ring-2d": "ring-2d: 2 modes",
+    "gmm-4d": "gmm-4d: 2 modes",
+    "image-sr2": "image-sr2: 1 mode, 192-D",
+    "image-halves": "image-halves: 3 modes, 192-D",
+    "one-bit-ring": "1-bit ring: 5 modes (grid)",
+    "phase-retrieval-2px": "phase retrieval, 2 px: 2 sign modes (grid)",
+}
 
 
 @table("inverse.daps_exact")
@@ -638,20 +891,42 @@ def _daps_exact() -> str:
         for i, (method, r) in enumerate(cells.items()):
             values = ["0" if r[k] < 5e-4 else f(r[k], 3) for k in (mass, shape, "mean_error")]
             body.append([label if i == 0 else "", method, r.get("nfe", ""), *values])
-    return rows(["problem", "method", "NFE", "mode masses: TV (mixtures) / largest error (grids)",
-                 "mode SW (mixtures) / sliced W2 (grids)", "mean err"], body)
+    return rows(
+        [
+            "problem",
+            "method",
+            "NFE",
+            "mode masses: TV (mixtures) / largest error (grids)",
+            "mode SW (mixtures) / sliced W2 (grids)",
+            "mean err",
+        ],
+        body,
+    )
 
 
 @table("inverse.daps_limit")
 def _daps_limit() -> str:
     limit = load("daps_posterior.json")["annealing_limit"]
-    body = [[steps, r["nfe"], f(r["unobserved_variance"], 3), f(r["observed_variance"], 4)]
-            for steps, r in limit["by_ode_steps"].items()]
-    body.append(["exact posterior", "", f(limit["posterior_unobserved_variance"], 3),
-                 f(limit["posterior_observed_variance"], 4)])
-    body.append(["flattened prior: p(x)^(1/2) times the likelihood", "",
-                 f(limit["flattened_prior_unobserved_variance"], 3),
-                 f(limit["flattened_prior_observed_variance"], 4)])
+    body = [
+        [steps, r["nfe"], f(r["unobserved_variance"], 3), f(r["observed_variance"], 4)]
+        for steps, r in limit["by_ode_steps"].items()
+    ]
+    body.append(
+        [
+            "exact posterior",
+            "",
+            f(limit["posterior_unobserved_variance"], 3),
+            f(limit["posterior_observed_variance"], 4),
+        ]
+    )
+    body.append(
+        [
+            "flattened prior: p(x)^(1/2) times the likelihood",
+            "",
+            f(limit["flattened_prior_unobserved_variance"], 3),
+            f(limit["flattened_prior_observed_variance"], 4),
+        ]
+    )
     return rows(["ODE steps per level", "NFE", "variance, unobserved pixel", "variance, observed pixel"], body)
 
 
@@ -660,15 +935,34 @@ def _daps_rows(name: str, methods: dict, label: str) -> list[list]:
     out = []
     for method, r in methods.items():
         gain = f"{r['gain_over_dps_db']:+.2f} ± {r['gain_se_db']:.2f}" if "gain_over_dps_db" in r else ""
-        over_dpnp = (f"{r['gain_over_dpnp_db']:+.2f} ± {r['gain_over_dpnp_se_db']:.2f}"
-                     if "gain_over_dpnp_db" in r else "")
-        out.append([label, method, r["nfe"], f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
-                    f(r["sample_psnr"], 2), f(r["coverage_2std"], 3), gain, over_dpnp])
+        over_dpnp = (
+            f"{r['gain_over_dpnp_db']:+.2f} ± {r['gain_over_dpnp_se_db']:.2f}" if "gain_over_dpnp_db" in r else ""
+        )
+        out.append(
+            [
+                label,
+                method,
+                r["nfe"],
+                f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
+                f(r["sample_psnr"], 2),
+                f(r["coverage_2std"], 3),
+                gain,
+                over_dpnp,
+            ]
+        )
     return out
 
 
-DAPS_HEADER = ["problem", "method", "UNet evals", "PSNR of mean (dB)", "PSNR, one sample", "within 2 std",
-               "gain over DPS (dB)", "gain over DPnP (dB)"]
+DAPS_HEADER = [
+    "problem",
+    "method",
+    "UNet evals",
+    "PSNR of mean (dB)",
+    "PSNR, one sample",
+    "within 2 std",
+    "gain over DPS (dB)",
+    "gain over DPnP (dB)",
+]
 
 
 @table("inverse.daps_shapesworld")
@@ -684,8 +978,10 @@ def _daps_shapesworld() -> str:
 @table("inverse.daps_robustness")
 def _daps_robustness() -> str:
     delta = load("inverse_problems_daps.json")["robustness"]["delta"]
-    return rows(["problem", "method", "PSNR, exact prior", f"PSNR, perturbed prior (delta {delta})", "change (dB)"],
-                _robustness("inverse_problems_daps.json"))
+    return rows(
+        ["problem", "method", "PSNR, exact prior", f"PSNR, perturbed prior (delta {delta})", "change (dB)"],
+        _robustness("inverse_problems_daps.json"),
+    )
 
 
 @table("inverse.daps_own_defaults")
@@ -698,12 +994,36 @@ def _daps_own_defaults() -> str:
         own = problems[problem]["own_defaults"]
         top = max(r["psnr"] for r in own.values())
         for method, r in own.items():
-            vs = (f"{r['gain_over_dps_1000_db']:+.2f} ± {r['gain_over_dps_1000_se_db']:.2f} / "
-                  f"{r['gain_over_dpnp_db']:+.2f} ± {r['gain_over_dpnp_se_db']:.2f}") if method == "DAPS-1K" else ""
-            body.append([label, method, r["nfe"], f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
-                         f(r["coverage_2std"], 3), vs])
-    return rows(["problem", "method", "UNet evals", "PSNR of mean (dB)", "within 2 std",
-                 "DAPS-1K's gain over DPS-1000 / DPnP (dB)"], body)
+            vs = (
+                (
+                    f"{r['gain_over_dps_1000_db']:+.2f} ± {r['gain_over_dps_1000_se_db']:.2f} / "
+                    f"{r['gain_over_dpnp_db']:+.2f} ± {r['gain_over_dpnp_se_db']:.2f}"
+                )
+                if method == "DAPS-1K"
+                else ""
+            )
+            body.append(
+                [
+                    label,
+                    method,
+                    r["nfe"],
+                    f"{bold(f(r['psnr'], 2), r['psnr'] == top)} ± {f(r['psnr_se'], 2)}",
+                    f(r["coverage_2std"], 3),
+                    vs,
+                ]
+            )
+    return rows(
+        [
+            "problem",
+            "method",
+            "UNet evals",
+            "PSNR of mean (dB)",
+            "within 2 std",
+            "DAPS-1K's gain over DPS-1000 / DPnP (dB)",
+        ],
+        body,
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import published_results
 import torch
 from diffusers import (
     DDIMScheduler,
@@ -49,6 +50,7 @@ from diffusers import (
     HeunDiscreteScheduler,
     UniPCMultistepScheduler,
 )
+from shared import pyplot, save_figure
 
 from plugdiff.evaluation import (
     empirical_moments,
@@ -69,9 +71,6 @@ from plugdiff.samplers import (
 )
 from plugdiff.samplers.loop import step_kwargs
 from plugdiff.samplers.scheduling_base import spaced_timesteps
-
-import published_results
-from shared import pyplot, save_figure
 
 EXACT_SCORES = published_results.no_weights("exact Gaussian-mixture scores (plugdiff.evaluation)")
 
@@ -100,7 +99,9 @@ METHODS = {
     "AcceleratedLogSNR(2M+corrector)": (preset("accelerated-logsnr-pc"), True, 1),
     "AcceleratedLogSNR(3M+corrector+Gaussian final)": (preset("accelerated-logsnr-gauss"), True, 1),
     "DPM-Solver++(2M)": (
-        lambda c: DPMSolverMultistepScheduler.from_config(c, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"),
+        lambda c: DPMSolverMultistepScheduler.from_config(
+            c, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"
+        ),
         True,
         1,
     ),
@@ -110,7 +111,9 @@ METHODS = {
     "DDPM (fixed_large)": (lambda c: DDPMScheduler.from_config(c, variance_type="fixed_large"), False, 1),
     "AcceleratedDDPM": (lambda c: AcceleratedDDPMScheduler.from_config(c), False, 1),
     "DPM-Solver++(2M) SDE": (
-        lambda c: DPMSolverMultistepScheduler.from_config(c, algorithm_type="sde-dpmsolver++", solver_order=2, final_sigmas_type="zero"),
+        lambda c: DPMSolverMultistepScheduler.from_config(
+            c, algorithm_type="sde-dpmsolver++", solver_order=2, final_sigmas_type="zero"
+        ),
         False,
         1,
     ),
@@ -132,10 +135,16 @@ def evaluate_target(name, target, nfes, n_dist, n_end, seed=0):
     start = torch.randn(n_dist, *target.event_shape, generator=g, dtype=torch.float64)
     exact = target.sample(n_dist, torch.Generator().manual_seed(seed + 1))
     # exact-vs-exact distances over independent draws: differences inside this spread are noise
-    floors = torch.tensor([
-        sliced_wasserstein(target.sample(n_dist, torch.Generator().manual_seed(seed + 100 + i)), exact, generator=torch.Generator().manual_seed(7))
-        for i in range(FLOOR_DRAWS)
-    ])
+    floors = torch.tensor(
+        [
+            sliced_wasserstein(
+                target.sample(n_dist, torch.Generator().manual_seed(seed + 100 + i)),
+                exact,
+                generator=torch.Generator().manual_seed(7),
+            )
+            for i in range(FLOOR_DRAWS)
+        ]
+    )
     floor = {"mean": float(floors.mean()), "std": float(floors.std()), "draws": FLOOR_DRAWS}
     alphas_cumprod = DDPMScheduler.from_config(BASE_CONFIG).alphas_cumprod
     model = target.eps_model(alphas_cumprod)
@@ -148,11 +157,23 @@ def evaluate_target(name, target, nfes, n_dist, n_end, seed=0):
         for nfe in nfes:
             sched = make(BASE_CONFIG)
             t0 = time.perf_counter()
-            out, calls = denoise(sched, model, start, steps_for_budget(nfe, calls_per_step), generator=torch.Generator().manual_seed(seed + 3))
+            out, calls = denoise(
+                sched,
+                model,
+                start,
+                steps_for_budget(nfe, calls_per_step),
+                generator=torch.Generator().manual_seed(seed + 3),
+            )
             seconds = time.perf_counter() - t0
-            if round(float(sched.timesteps[0])) != len(alphas_cumprod) - 1 or not torch.equal(sched.alphas_cumprod, alphas_cumprod):
+            if round(float(sched.timesteps[0])) != len(alphas_cumprod) - 1 or not torch.equal(
+                sched.alphas_cumprod, alphas_cumprod
+            ):
                 raise RuntimeError(f"{method} does not share the model's noise schedule and start at t = T - 1")
-            row = {"nfe": calls, "sliced_w2": sliced_wasserstein(out, exact, generator=torch.Generator().manual_seed(7)), "seconds": seconds}
+            row = {
+                "nfe": calls,
+                "sliced_w2": sliced_wasserstein(out, exact, generator=torch.Generator().manual_seed(7)),
+                "seconds": seconds,
+            }
             if deterministic:
                 row["endpoint_rmse"] = float((out[:n_end] - reference).pow(2).mean().sqrt())
             results[method][str(nfe)] = row
@@ -178,8 +199,11 @@ class UniPCOnGrid(UniPCMultistepScheduler):
 
 # the deterministic rows whose schedulers take custom timesteps (UniPC through UniPCOnGrid)
 GRID_METHODS = {
-    **{m: make for m, (make, deterministic, calls) in METHODS.items()
-       if deterministic and calls == 1 and m not in ("DDIM", "UniPC")},
+    **{
+        m: make
+        for m, (make, deterministic, calls) in METHODS.items()
+        if deterministic and calls == 1 and m not in ("DDIM", "UniPC")
+    },
     "UniPC": lambda c: UniPCOnGrid.from_config(c, final_sigmas_type="zero"),
 }
 GRID_ENDS = (20, 35, 50, 75, 100)
@@ -203,7 +227,9 @@ def evaluate_grids(target, nfes, ends, n_end, seed=0) -> dict:
         for grid_name, grid in sampling_grids(alphas_cumprod, nfe, ends).items():
             row = results.setdefault(grid_name, {}).setdefault(str(nfe), {"timesteps": grid})
             for method, make in GRID_METHODS.items():
-                out, calls = denoise(make(BASE_CONFIG), model, start, timesteps=grid, generator=torch.Generator().manual_seed(seed + 3))
+                out, calls = denoise(
+                    make(BASE_CONFIG), model, start, timesteps=grid, generator=torch.Generator().manual_seed(seed + 3)
+                )
                 if calls != nfe:
                     raise RuntimeError(f"{method} made {calls} model calls on a grid of {nfe}")
                 row[method] = float((out - reference).pow(2).mean().sqrt())
@@ -229,7 +255,11 @@ def run_grids(args, nfes, targets, sizes) -> dict:
     report = {
         "description": "end-point error on shared sampling grids (benchmarks/samplers.py --grids)",
         "config": {"nfe": nfes, "ends": list(ends), "scheduler_base_config": BASE_CONFIG},
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
         "targets": {},
     }
     for (name, target), (_, n_end) in zip(targets.items(), sizes.values(), strict=True):
@@ -250,12 +280,18 @@ KL_TARGETS = {
     "3-D, variances 0.01-0.8": ([0.01, 0.2, 0.8], [-0.2, 0.5, 0.1], 12),
     "6-D, variances 0.03-1.6": ([0.03, 0.06, 0.5, 0.9, 1.2, 1.6], [0.0, 0.4, -0.4, 0.2, -0.1, 0.3], 13),
 }
-KL_OURS, KL_BASELINES = "AcceleratedLogSNR SDE(2M+corrector+Gaussian final)", ("AcceleratedDDPM", "DPM-Solver++(2M) SDE")
+KL_OURS, KL_BASELINES = (
+    "AcceleratedLogSNR SDE(2M+corrector+Gaussian final)",
+    ("AcceleratedDDPM", "DPM-Solver++(2M) SDE"),
+)
 KL_METHODS = {
     **{m: make for m, (make, deterministic, _) in METHODS.items() if not deterministic},
     "AcceleratedLogSNR SDE, stochasticity 0.5": lambda c: AcceleratedLogSNRScheduler.from_config(
-        c, **{**SCHEDULERS["accelerated-logsnr-sde"][1], "stochasticity": 0.5}),
-    "AcceleratedLogSNR(3M+corrector+Gaussian final), deterministic": METHODS["AcceleratedLogSNR(3M+corrector+Gaussian final)"][0],
+        c, **{**SCHEDULERS["accelerated-logsnr-sde"][1], "stochasticity": 0.5}
+    ),
+    "AcceleratedLogSNR(3M+corrector+Gaussian final), deterministic": METHODS[
+        "AcceleratedLogSNR(3M+corrector+Gaussian final)"
+    ][0],
 }
 
 
@@ -268,7 +304,9 @@ def evaluate_kl(target, nfes, n: int, seed=0) -> dict:
     for method, make in KL_METHODS.items():
         results[method] = {}
         for nfe in nfes:
-            out, calls = denoise(make(BASE_CONFIG), model, start, nfe, generator=torch.Generator().manual_seed(seed + 3))
+            out, calls = denoise(
+                make(BASE_CONFIG), model, start, nfe, generator=torch.Generator().manual_seed(seed + 3)
+            )
             if calls != nfe:
                 raise RuntimeError(f"{method} made {calls} model calls for {nfe} steps")
             mean, cov = empirical_moments(out)
@@ -291,9 +329,17 @@ def run_kl(args, nfes) -> dict:
     n = 2**12 if args.quick else 2**16
     report = {
         "description": "exact KL of stochastic samplers on Gaussian targets (benchmarks/samplers.py --kl)",
-        "config": {"nfe": nfes, "samples": n, "scheduler_base_config": BASE_CONFIG,
-                   "monte_carlo_note": "KL of moments from n samples: bias about d(d+3)/(4n)"},
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "config": {
+            "nfe": nfes,
+            "samples": n,
+            "scheduler_base_config": BASE_CONFIG,
+            "monte_carlo_note": "KL of moments from n samples: bias about d(d+3)/(4n)",
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
         "targets": {},
     }
     for name, (variances, mean, seed) in KL_TARGETS.items():
@@ -343,7 +389,9 @@ def markdown_table(results, metric, nfes, floor=None) -> str:
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     if floor is not None:
         cell = f"{floor['mean']:.4f} ± {floor['std']:.4f}"
-        lines.append(f"| *exact vs exact (mean ± std of {floor['draws']} draws)* | " + " | ".join(cell for _ in nfes) + " |")
+        lines.append(
+            f"| *exact vs exact (mean ± std of {floor['draws']} draws)* | " + " | ".join(cell for _ in nfes) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -355,7 +403,10 @@ def ratio_lines(results, nfes) -> list[str]:
         for method in ours:
             for n in nfes:
                 err = res[method][str(n)]["endpoint_rmse"]
-                parts = [f"{other} {err / res[other][str(n)]['endpoint_rmse']:.2f}x" for other in ("DDIM", "DPM-Solver++(2M)", "UniPC")]
+                parts = [
+                    f"{other} {err / res[other][str(n)]['endpoint_rmse']:.2f}x"
+                    for other in ("DDIM", "DPM-Solver++(2M)", "UniPC")
+                ]
                 lines.append(f"{target} NFE {n}: {method} error = " + ", ".join(parts))
     return lines
 
@@ -365,7 +416,9 @@ def plot(report, path: Path) -> None:
     fig, axes = pyplot().subplots(len(targets), 2, figsize=(11, 4.2 * len(targets)), squeeze=False)
     for row, target in enumerate(targets):
         res = report["targets"][target]["results"]
-        for col, (metric, label) in enumerate([("endpoint_rmse", "end-point RMSE vs reference ODE"), ("sliced_w2", "sliced W2 to exact samples")]):
+        for col, (metric, label) in enumerate(
+            [("endpoint_rmse", "end-point RMSE vs reference ODE"), ("sliced_w2", "sliced W2 to exact samples")]
+        ):
             ax = axes[row][col]
             for method, rows in res.items():
                 pts = [(r["nfe"], r[metric]) for r in rows.values() if metric in r]
@@ -374,7 +427,13 @@ def plot(report, path: Path) -> None:
                     ax.loglog(*zip(*pts), style, label=method, linewidth=2 if "Accelerated" in method else 1)
             if metric == "sliced_w2":
                 floor = report["targets"][target]["floor_sliced_w2"]
-                ax.axhspan(floor["mean"] - floor["std"], floor["mean"] + floor["std"], color="grey", alpha=0.25, label="exact vs exact (±1 std)")
+                ax.axhspan(
+                    floor["mean"] - floor["std"],
+                    floor["mean"] + floor["std"],
+                    color="grey",
+                    alpha=0.25,
+                    label="exact vs exact (±1 std)",
+                )
             ax.set_title(f"{target}: {label}")
             ax.set_xlabel("model calls (NFE)")
             ax.grid(True, which="both", alpha=0.3)
@@ -388,8 +447,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-plot", action="store_true")
-    parser.add_argument("--grids", action="store_true", help="only the section on sampling grids (samplers_grids.json)")
-    parser.add_argument("--kl", action="store_true", help="only the stochastic samplers' exact KL on Gaussian targets (samplers_kl.json)")
+    parser.add_argument(
+        "--grids", action="store_true", help="only the section on sampling grids (samplers_grids.json)"
+    )
+    parser.add_argument(
+        "--kl",
+        action="store_true",
+        help="only the stochastic samplers' exact KL on Gaussian targets (samplers_kl.json)",
+    )
     args = published_results.parse_args(parser, argv)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
@@ -407,13 +472,25 @@ def main(argv=None) -> dict:
     report = {
         "description": "exact-score sampler benchmark (benchmarks/samplers.py)",
         "config": {"nfe": nfes, "scheduler_base_config": BASE_CONFIG},
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(), "processor": platform.processor()},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "processor": platform.processor(),
+        },
         "targets": {},
     }
     for (name, target), (n_dist, n_end) in zip(targets.items(), sizes.values()):
         print(f"target {name}: {n_dist} samples, {n_end} reference ODE solves", file=sys.stderr)
         results, floor, ref_seconds = evaluate_target(name, target, nfes, n_dist, n_end)
-        report["targets"][name] = {"dim": target.dim, "samples": n_dist, "reference_solves": n_end, "reference_seconds": ref_seconds, "floor_sliced_w2": floor, "results": results}
+        report["targets"][name] = {
+            "dim": target.dim,
+            "samples": n_dist,
+            "reference_solves": n_end,
+            "reference_seconds": ref_seconds,
+            "floor_sliced_w2": floor,
+            "results": results,
+        }
     report["step_overhead_4x64x64"] = step_overhead(repeats)
 
     for name, entry in report["targets"].items():
@@ -430,7 +507,10 @@ def main(argv=None) -> dict:
     published_results.write_json(args.out / "samplers.json", report, models=[EXACT_SCORES])
     if not args.no_plot:
         plot(report, args.out / "samplers.png")
-    print(f"\nwrote {args.out / 'samplers.json'}" + ("" if args.no_plot else f" and {args.out / 'samplers.png'}"), file=sys.stderr)
+    print(
+        f"\nwrote {args.out / 'samplers.json'}" + ("" if args.no_plot else f" and {args.out / 'samplers.png'}"),
+        file=sys.stderr,
+    )
     return report
 
 

@@ -35,15 +35,14 @@ import sys
 import time
 from pathlib import Path
 
+import published_results
 import torch
+from samplers import GRID_METHODS, METHODS, steps_for_budget
+from shared import DEFAULT_PRIOR, detector_score, load_prior, pyplot, save_figure
 
 from plugdiff.evaluation.distances import sliced_wasserstein
 from plugdiff.samplers import denoise, logsnr_timesteps
 from plugdiff.shapesworld.world import sample_frames
-
-import published_results
-from samplers import GRID_METHODS, METHODS, steps_for_budget
-from shared import DEFAULT_PRIOR, detector_score, load_prior, pyplot, save_figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRUTH_SEED = 10_000
@@ -67,8 +66,14 @@ def run(pipe, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS), gri
             grid = {} if grid_end is None else {"timesteps": logsnr_timesteps(sched.alphas_cumprod, nfe, grid_end)}
             t0 = time.perf_counter()
             with torch.no_grad():
-                images, calls = denoise(sched, pipe.eps_model, start, None if grid else steps_for_budget(nfe, calls_per_step),
-                                        generator=torch.Generator().manual_seed(seed + 1), **grid)
+                images, calls = denoise(
+                    sched,
+                    pipe.eps_model,
+                    start,
+                    None if grid else steps_for_budget(nfe, calls_per_step),
+                    generator=torch.Generator().manual_seed(seed + 1),
+                    **grid,
+                )
             seconds = time.perf_counter() - t0
             images = images.clamp(-1, 1)
             rows[str(nfe)] = {
@@ -77,9 +82,12 @@ def run(pipe, config: dict, nfes, n: int, seed: int, methods=tuple(METHODS), gri
                 "clean": detector_score(images)["clean_fraction"],
                 "seconds": seconds,
             }
-            print(f"{method:>20} NFE {calls:3d}: sliced W2 {rows[str(nfe)]['sliced_w2']:.4f} "
-                  f"(x{rows[str(nfe)]['sliced_w2'] / floor:.2f} floor), clean {rows[str(nfe)]['clean']:.3f}, "
-                  f"{seconds:.1f} s", flush=True)
+            print(
+                f"{method:>20} NFE {calls:3d}: sliced W2 {rows[str(nfe)]['sliced_w2']:.4f} "
+                f"(x{rows[str(nfe)]['sliced_w2'] / floor:.2f} floor), clean {rows[str(nfe)]['clean']:.3f}, "
+                f"{seconds:.1f} s",
+                flush=True,
+            )
     return report
 
 
@@ -91,8 +99,13 @@ def plot(report: dict, path: Path) -> None:
         right.plot(nfe, [r["clean"] for r in rows.values()], marker="o", label=method)
     left.axhline(1.0, color="k", lw=0.8, ls=":")
     right.axhline(report["truth_clean"], color="k", lw=0.8, ls=":")
-    left.set(xscale="log", yscale="log", xlabel="model evaluations", ylabel="sliced W2 / floor",
-             title="distance to true frames (1 = two true sets)")
+    left.set(
+        xscale="log",
+        yscale="log",
+        xlabel="model evaluations",
+        ylabel="sliced W2 / floor",
+        title="distance to true frames (1 = two true sets)",
+    )
     right.set(xscale="log", xlabel="model evaluations", ylabel="clean-shape share", title="detector read-back")
     left.legend(fontsize=7)
     fig.tight_layout()
@@ -113,7 +126,10 @@ def _earlier_report(parser, args) -> dict:
             parser.error(f"--merge: the earlier report has {key}={earlier.get(key)!r}, this run {value!r}")
     for method, rows in earlier["methods"].items():
         if method not in args.methods and sorted(map(int, rows)) != sorted(args.nfe):
-            parser.error(f"--merge: the earlier report ran {method} at NFE {sorted(map(int, rows))}, this run at {sorted(args.nfe)}")
+            parser.error(
+                f"--merge: the earlier report ran {method} at NFE {sorted(map(int, rows))}, this run at "
+                f"{sorted(args.nfe)}"
+            )
     return earlier
 
 
@@ -125,14 +141,31 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="64 samples at NFE 5 and 20 (about a minute)")
     parser.add_argument("--clip-sample", action="store_true", help="clip predicted x0 to [-1, 1] where supported")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), metavar="NAME",
-                        help=f"schedulers to run (default: all of {', '.join(METHODS)})")
-    parser.add_argument("--merge", action="store_true",
-                        help="add --methods to the report at --out (same settings) instead of replacing it")
-    parser.add_argument("--grid-end", type=int, default=None,
-                        help="sample on a grid even in log-SNR down to this timestep (default: trailing spacing)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="report path (default results/samplers_learned{,_logsnr}{,_clipped}.json)")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=list(METHODS),
+        metavar="NAME",
+        help=f"schedulers to run (default: all of {', '.join(METHODS)})",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add --methods to the report at --out (same settings) instead of replacing it",
+    )
+    parser.add_argument(
+        "--grid-end",
+        type=int,
+        default=None,
+        help="sample on a grid even in log-SNR down to this timestep (default: trailing spacing)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report path (default results/samplers_learned{,_logsnr}{,_clipped}.json)",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a == "--out" or a.startswith("--out=") for a in argv):  # else a second --out would win
         name = "samplers_learned" + ("_logsnr" if any(a.startswith("--grid-end") for a in argv) else "")
@@ -153,13 +186,22 @@ def main(argv=None) -> dict:
         config.update(thresholding=True, sample_max_value=1.0)
     earlier = _earlier_report(parser, args) if args.merge else None
     grid = "trailing" if args.grid_end is None else f"logSNR to {args.grid_end}"
-    report = {"model": str(args.model), "clip_sample": args.clip_sample, "grid": grid,
-              **run(pipe, config, args.nfe, args.num_samples, args.seed, args.methods, args.grid_end)}
+    report = {
+        "model": str(args.model),
+        "clip_sample": args.clip_sample,
+        "grid": grid,
+        **run(pipe, config, args.nfe, args.num_samples, args.seed, args.methods, args.grid_end),
+    }
     if earlier is not None:
         if report["floor"] != earlier["floor"]:
-            parser.error(f"--merge: the floor {report['floor']} differs from the earlier report's {earlier['floor']} "
-                         "(another seed or truth set); rerun every method instead")
-        report["methods"] = {**{m: r for m, r in earlier["methods"].items() if m not in args.methods}, **report["methods"]}
+            parser.error(
+                f"--merge: the floor {report['floor']} differs from the earlier report's {earlier['floor']} "
+                "(another seed or truth set); rerun every method instead"
+            )
+        report["methods"] = {
+            **{m: r for m, r in earlier["methods"].items() if m not in args.methods},
+            **report["methods"],
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     published_results.write_json(args.out, report, models=[args.model])
     plot(report, args.out.with_suffix(".png"))

@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import published_results
 import torch
 from diffusers import AutoencoderKL
 
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.world import sample_frames
-
-import published_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,15 +30,21 @@ def main(argv=None) -> dict:
     args = published_results.parse_args(parser, argv)
 
     vae = AutoencoderKL.from_pretrained(args.model, use_safetensors=True).to(args.device).eval()
-    frames, _, specs = sample_frames(args.frames, torch.Generator().manual_seed(args.seed), size=vae.config.sample_size)
-    recon = torch.cat([vae.decode(vae.encode(x.to(args.device)).latent_dist.mean).sample.cpu() for x in frames.split(256)])
+    frames, _, specs = sample_frames(
+        args.frames, torch.Generator().manual_seed(args.seed), size=vae.config.sample_size
+    )
+    recon = torch.cat(
+        [vae.decode(vae.encode(x.to(args.device)).latent_dist.mean).sample.cpu() for x in frames.split(256)]
+    )
     found = detect(recon.clamp(-1, 1))
     result = {
         "model": str(args.model),
         "frames": args.frames,
         "mean_abs_error": float((recon - frames).abs().mean()),
-        "colour_agreement": sum(d is not None and d.colour == s.colour for d, s in zip(found, specs, strict=True)) / args.frames,
-        "shape_agreement": sum(d is not None and d.shape == s.shape for d, s in zip(found, specs, strict=True)) / args.frames,
+        "colour_agreement": sum(d is not None and d.colour == s.colour for d, s in zip(found, specs, strict=True))
+        / args.frames,
+        "shape_agreement": sum(d is not None and d.shape == s.shape for d, s in zip(found, specs, strict=True))
+        / args.frames,
         "clean": sum(d is not None and d.clean for d in found) / args.frames,
     }
     for key, value in result.items():

@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import published_results
+
 from plugdiff.shapesworld.caption_agreement import generate_clips
 from plugdiff.shapesworld.detector import detect, detect_direction
 from plugdiff.weights import load_pipeline
-
-import published_results
 
 MOVING = ("left", "right", "up", "down")
 
@@ -42,7 +42,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--guidance", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 clips per word, 2 steps (smoke test)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "shapesworld_direction_room.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "shapesworld_direction_room.json"
+    )
     args = published_results.parse_args(parser, argv)
     if args.quick:
         args.clips, args.steps = 2, 2
@@ -50,8 +52,9 @@ def main(argv=None) -> dict:
     rows = []
     for word in MOVING:
         caption = args.caption.format(word)
-        clips = generate_clips(pipe, [caption] * args.clips, steps=args.steps, guidance=args.guidance,
-                               seed=args.seed, batch=args.clips)
+        clips = generate_clips(
+            pipe, [caption] * args.clips, steps=args.steps, guidance=args.guidance, seed=args.seed, batch=args.clips
+        )
         for clip in clips:
             size = clip.shape[-1]
             centres = [d.centre if d is not None else None for d in detect(clip)]
@@ -68,11 +71,20 @@ def main(argv=None) -> dict:
         "detected_is_most_room": sum(r["detected"] == r["most_room"] for r in located),
         "word_is_most_room": sum(r["word"] == r["most_room"] for r in located),
     }
-    print(f"{summary['clips']} clips: detected direction = the word in {summary['correct']}, = the direction "
-          f"with the most room ahead in {summary['detected_is_most_room']}; the word had the most room in "
-          f"{summary['word_is_most_room']}")
-    report = {"model": args.model, "caption": args.caption, "steps": args.steps, "guidance": args.guidance,
-              "seed": args.seed, "summary": summary, "clips": rows}
+    print(
+        f"{summary['clips']} clips: detected direction = the word in {summary['correct']}, = the direction "
+        f"with the most room ahead in {summary['detected_is_most_room']}; the word had the most room in "
+        f"{summary['word_is_most_room']}"
+    )
+    report = {
+        "model": args.model,
+        "caption": args.caption,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "seed": args.seed,
+        "summary": summary,
+        "clips": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     published_results.write_json(args.out, report, models=[args.model])
     return report

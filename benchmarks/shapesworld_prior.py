@@ -11,12 +11,11 @@ import argparse
 import time
 from pathlib import Path
 
+import published_results
 import torch
+from shared import DEFAULT_PRIOR, detector_score, load_prior, save_grid
 
 from plugdiff.samplers import AcceleratedDDPMScheduler, denoise
-
-import published_results
-from shared import DEFAULT_PRIOR, detector_score, load_prior, save_grid
 
 
 def sample(pipe, scheduler, steps: int, n: int, seed: int) -> tuple[torch.Tensor, float]:
@@ -39,12 +38,17 @@ def main(argv=None) -> dict:
     pipe = load_prior(args.model)
     report = {"model": str(args.model), "num_samples": args.num_samples, "runs": {}}
     for steps in args.steps:
-        scheduler = pipe.scheduler if steps == 1000 else AcceleratedDDPMScheduler.from_config(dict(pipe.scheduler.config))
+        scheduler = (
+            pipe.scheduler if steps == 1000 else AcceleratedDDPMScheduler.from_config(dict(pipe.scheduler.config))
+        )
         name = f"{type(scheduler).__name__}-{steps}"
         images, seconds = sample(pipe, scheduler, steps, args.num_samples, args.seed)
         report["runs"][name] = {"seconds": seconds, **detector_score(images)}
-        print(f"{name}: clean {report['runs'][name]['clean_fraction']:.3f} of {args.num_samples} in {seconds:.0f} s; "
-              f"shapes {report['runs'][name]['shapes']}, colours {report['runs'][name]['colours']}", flush=True)
+        print(
+            f"{name}: clean {report['runs'][name]['clean_fraction']:.3f} of {args.num_samples} in {seconds:.0f} s; "
+            f"shapes {report['runs'][name]['shapes']}, colours {report['runs'][name]['colours']}",
+            flush=True,
+        )
         args.out.mkdir(parents=True, exist_ok=True)
         save_grid(images[:64], args.out / f"shapesworld_prior_{name}.png")
         # after every run: nothing lost

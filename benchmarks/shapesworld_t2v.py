@@ -16,15 +16,14 @@ import argparse
 import time
 from pathlib import Path
 
+import published_results
 import torch
+from shared import save_grid
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.shapesworld.caption_agreement import score_triples, seen_triples
 from plugdiff.shapesworld.world import HELD_OUT
 from plugdiff.weights import load_pipeline
-
-import published_results
-from shared import save_grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,20 +45,38 @@ def main(argv=None) -> dict:
     pipe.set_progress_bar_config(disable=True)
     groups = {"held_out": sorted(HELD_OUT), "seen": seen_triples(args.seen_combos, args.seed)}
     result = {"model": str(args.model), "device": str(args.device), "steps": args.steps, "runs": []}
-    print(f"{'guidance':>8} {'combos':>8} {'clips':>5} {'colour':>7} {'shape':>7} {'clean':>7} {'bground':>7} {'direction':>9} {'s/clip':>7}")
+    print(
+        f"{'guidance':>8} {'combos':>8} {'clips':>5} {'colour':>7} {'shape':>7} {'clean':>7} {'bground':>7} "
+        f"{'direction':>9} {'s/clip':>7}"
+    )
     for guidance in args.guidance:
         for group, triples in groups.items():
             if not triples:
                 continue
             t0 = time.perf_counter()
-            summary, scores, clips = score_triples(pipe, triples, per_triple=args.clips_per_combo, steps=args.steps,
-                                                   guidance=guidance, seed=args.seed, batch=args.batch)
+            summary, scores, clips = score_triples(
+                pipe,
+                triples,
+                per_triple=args.clips_per_combo,
+                steps=args.steps,
+                guidance=guidance,
+                seed=args.seed,
+                batch=args.batch,
+            )
             seconds = (time.perf_counter() - t0) / len(scores)
-            run = {"guidance": guidance, "combos": group, **summary, "seconds_per_clip": seconds,
-                   "per_clip": [s.as_dict() for s in scores]}
+            run = {
+                "guidance": guidance,
+                "combos": group,
+                **summary,
+                "seconds_per_clip": seconds,
+                "per_clip": [s.as_dict() for s in scores],
+            }
             result["runs"].append(run)
-            print(f"{guidance:8.1f} {group:>8} {summary['clips']:5d} {summary['colour_frames']:7.3f} {summary['shape_frames']:7.3f} "
-                  f"{summary['clean_frames']:7.3f} {summary['background_frames']:7.3f} {summary['direction_clips']:9.3f} {seconds:7.2f}")
+            print(
+                f"{guidance:8.1f} {group:>8} {summary['clips']:5d} {summary['colour_frames']:7.3f} "
+                f"{summary['shape_frames']:7.3f} {summary['clean_frames']:7.3f} {summary['background_frames']:7.3f} "
+                f"{summary['direction_clips']:9.3f} {seconds:7.2f}"
+            )
             if group == "held_out":
                 first = clips[:: args.clips_per_combo][:5]  # one clip per held-out triple
                 save_grid(first.flatten(0, 1), args.out.with_name(f"{args.out.stem}_g{guidance:g}.png"), columns=16)

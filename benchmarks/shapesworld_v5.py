@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import published_results
 import torch
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
@@ -38,11 +39,17 @@ from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.long_video_scores import inbetween_errors, video_scores
 from plugdiff.shapesworld.tracks import net_speed, unwrap_track
 from plugdiff.shapesworld.world import (
-    BACKGROUNDS, COLOURS, DIRECTIONS, HELD_OUT, PALETTE, SHAPES, ClipSpec, Mix, parse_caption,
+    BACKGROUNDS,
+    COLOURS,
+    DIRECTIONS,
+    HELD_OUT,
+    PALETTE,
+    SHAPES,
+    ClipSpec,
+    Mix,
+    parse_caption,
 )
 from plugdiff.weights import load_pipeline, sampling_defaults
-
-import published_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WEIGHTS = (0.25, 0.5, 0.75)
@@ -72,12 +79,24 @@ def mixed_pairs(per_slot: int, seed: int = 0) -> list[tuple[str, str, str]]:
         while found < per_slot:
             u = torch.rand(5, generator=g).tolist()
             pick = lambda seq, x: seq[min(int(x * len(seq)), len(seq) - 1)]  # noqa: E731
-            base = {"colour": pick(COLOURS, u[0]), "shape": pick(SHAPES, u[1]), "direction": pick(DIRECTIONS, u[2]),
-                    "background": pick(BACKGROUNDS, u[3])}
+            base = {
+                "colour": pick(COLOURS, u[0]),
+                "shape": pick(SHAPES, u[1]),
+                "direction": pick(DIRECTIONS, u[2]),
+                "background": pick(BACKGROUNDS, u[3]),
+            }
             other = pick([v for v in vocab[slot] if v != base[slot]], u[4])
             try:
-                spec = ClipSpec(base["shape"], base["colour"], base["background"], base["direction"], 1.0, 5.0,
-                                (16.0, 16.0), mix=Mix(slot, other, (0.5,)))
+                spec = ClipSpec(
+                    base["shape"],
+                    base["colour"],
+                    base["background"],
+                    base["direction"],
+                    1.0,
+                    5.0,
+                    (16.0, 16.0),
+                    mix=Mix(slot, other, (0.5,)),
+                )
                 end = spec.mixed_spec()
             except ValueError:
                 continue
@@ -99,9 +118,15 @@ def inbetween(args) -> dict:
     for (slot, a, b), w in itertools.product(mixed_pairs(args.pairs), WEIGHTS):
         pos, neg = pipe.encode_prompt([a, b], "cpu", 1, True, None)
         embeds = ((1 - w) * pos[0] + w * pos[1])[None].expand(args.clips, -1, -1)
-        out = pipe(prompt_embeds=embeds, negative_prompt_embeds=neg[:1].expand(args.clips, -1, -1),
-                   num_frames=16, num_inference_steps=settings["steps"], guidance_scale=settings["guidance"],
-                   generator=torch.Generator().manual_seed(args.seed), output_type="pt")
+        out = pipe(
+            prompt_embeds=embeds,
+            negative_prompt_embeds=neg[:1].expand(args.clips, -1, -1),
+            num_frames=16,
+            num_inference_steps=settings["steps"],
+            guidance_scale=settings["guidance"],
+            generator=torch.Generator().manual_seed(args.seed),
+            output_type="pt",
+        )
         pa, pb = parse_caption(a), parse_caption(b)
         colour = (1 - w) * _rgb(pa["colour"]) + w * _rgb(pb["colour"])
         background = (1 - w) * _rgb(pa["background"]) + w * _rgb(pb["background"])
@@ -116,8 +141,14 @@ def inbetween(args) -> dict:
                 track = unwrap_track([d.centre if d is not None else None for d in found], 32)
                 ua, ub = np.asarray(_UNIT[pa["direction"]]), np.asarray(_UNIT[pb["direction"]])
                 speed_errors.append(net_speed(track) - float(np.hypot(*((1 - w) * ua + w * ub))))
-        row = {"slot": slot, "caption_a": a, "caption_b": b, "w": w, "right_frames": float(np.mean(right)),
-               "one_object_frames": float(np.mean(one))}
+        row = {
+            "slot": slot,
+            "caption_a": a,
+            "caption_b": b,
+            "w": w,
+            "right_frames": float(np.mean(right)),
+            "one_object_frames": float(np.mean(one)),
+        }
         if speed_errors:
             row["speed_minus_mixed_unit_speed"] = speed_errors
         rows.append(row)
@@ -125,11 +156,18 @@ def inbetween(args) -> dict:
     summary = {}
     for slot in ("colour", "background", "shape", "direction"):
         mine = [r for r in rows if r["slot"] == slot]
-        summary[slot] = {"right_frames": float(np.mean([r["right_frames"] for r in mine])),
-                         "one_object_frames": float(np.mean([r["one_object_frames"] for r in mine]))}
+        summary[slot] = {
+            "right_frames": float(np.mean([r["right_frames"] for r in mine])),
+            "one_object_frames": float(np.mean([r["one_object_frames"] for r in mine])),
+        }
     print("summary:", summary)
-    return {"settings": settings, "tolerance": TOLERANCE, "clips_per_cell": args.clips, "rows": rows,
-            "summary": summary}
+    return {
+        "settings": settings,
+        "tolerance": TOLERANCE,
+        "clips_per_cell": args.clips,
+        "rows": rows,
+        "summary": summary,
+    }
 
 
 def long_movers(args) -> dict:
@@ -142,23 +180,43 @@ def long_movers(args) -> dict:
     rows = []
     print(f"{'video':>5} {'ratio':>6} {'wraps':>5} {'jumps':>5} {'pass':>5} {'s':>6}  caption")
     for i, (colour, shape, direction) in enumerate(triples):
-        background = next(b for b in backgrounds[i % len(backgrounds):] + backgrounds if b != colour)
+        background = next(b for b in backgrounds[i % len(backgrounds) :] + backgrounds if b != colour)
         caption = ClipSpec(shape, colour, background, direction, 1.0, 5.0, (16.0, 16.0)).caption
         start = time.perf_counter()
-        out = pipe(caption, num_frames=args.frames, num_inference_steps=settings["steps"],
-                   guidance_scale=settings["guidance"], generator=torch.Generator().manual_seed(args.seed + i),
-                   output_type="pt")
+        out = pipe(
+            caption,
+            num_frames=args.frames,
+            num_inference_steps=settings["steps"],
+            guidance_scale=settings["guidance"],
+            generator=torch.Generator().manual_seed(args.seed + i),
+            output_type="pt",
+        )
         seconds = time.perf_counter() - start
         frames = out.frames[0].float() * 2 - 1
         scores = video_scores(frames, detect(frames), caption=caption)
         passed = bool(scores["speed_ratio"] >= 0.7 and scores["wraps"] >= 1 and scores["jumps"] == 0)
-        rows.append({"caption": caption, "seed": args.seed + i, "seconds": round(seconds, 1), "passes": passed,
-                     **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()}})
-        print(f"{i:5d} {scores['speed_ratio']:6.2f} {scores['wraps']:5d} {scores['jumps']:5d} {passed!s:>5} "
-              f"{seconds:6.1f}  {caption}")
-    share = {key: float(np.mean([test(r) for r in rows])) for key, test in {
-        "speed_kept": lambda r: (r["speed_ratio"] or 0) >= 0.7, "wraps": lambda r: r["wraps"] >= 1,
-        "no_jump": lambda r: r["jumps"] == 0, "passes": lambda r: r["passes"]}.items()}
+        rows.append(
+            {
+                "caption": caption,
+                "seed": args.seed + i,
+                "seconds": round(seconds, 1),
+                "passes": passed,
+                **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()},
+            }
+        )
+        print(
+            f"{i:5d} {scores['speed_ratio']:6.2f} {scores['wraps']:5d} {scores['jumps']:5d} {passed!s:>5} "
+            f"{seconds:6.1f}  {caption}"
+        )
+    share = {
+        key: float(np.mean([test(r) for r in rows]))
+        for key, test in {
+            "speed_kept": lambda r: (r["speed_ratio"] or 0) >= 0.7,
+            "wraps": lambda r: r["wraps"] >= 1,
+            "no_jump": lambda r: r["jumps"] == 0,
+            "passes": lambda r: r["passes"],
+        }.items()
+    }
     print("shares of videos:", share)
     return {"settings": settings, "frames": args.frames, "rows": rows, "shares": share}
 
@@ -175,8 +233,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--clips", type=int, default=4, help="inbetween: clips per pair and weight")
     parser.add_argument("--videos", type=int, default=8, help="long: videos")
     parser.add_argument("--frames", type=int, default=128, help="long: frames per video")
-    parser.add_argument("--out", type=Path, default=RESULTS / "shapesworld_v5_SECTION.json",
-                        help="SECTION is replaced by the section's name")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "shapesworld_v5_SECTION.json",
+        help="SECTION is replaced by the section's name",
+    )
     args = published_results.parse_args(parser, argv)
     args.out = Path(str(args.out).replace("SECTION", args.section))
     result = inbetween(args) if args.section == "inbetween" else long_movers(args)

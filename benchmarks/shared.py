@@ -78,7 +78,7 @@ def save_grid(images: torch.Tensor, path: Path, columns: int = 16) -> None:
     canvas = np.full((rows * (h + 1), columns * (w + 1), 3), 255, dtype=np.uint8)
     for i, p in enumerate(pixels):
         r, c = divmod(i, columns)
-        canvas[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = p
+        canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = p
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp))
 

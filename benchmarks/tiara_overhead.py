@@ -24,6 +24,7 @@ time ratio is the median of the per-round ratios, so machine drift hits both ali
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -33,9 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 import published_results
+import torch
 from shared import ANIMATEDIFF_MODELS, random_animatediff, upper_median
 
 FRAMES = (32, 64, 128, 256)
@@ -57,8 +57,13 @@ def worker(args) -> dict:
         pipe.enable_free_noise(context_length=16, context_stride=4)
     size = args.size or ANIMATEDIFF_MODELS[args.model][1]
     call = dict(
-        prompt="a red circle moving right", num_frames=args.frames, height=size, width=size,
-        num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="pt",
+        prompt="a red circle moving right",
+        num_frames=args.frames,
+        height=size,
+        width=size,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        output_type="pt",
         **({} if args.mode == "freenoise" else {"windows": {"context_length": 16, "context_stride": 4}}),
     )
     variants = {"off": None, "on": {"alpha": 5.0}}
@@ -80,16 +85,19 @@ def worker(args) -> dict:
     times = {"off": [], "on": []}
     peaks = {}
     for round_index in range(args.repeats):  # interleaved, order alternating, so drift hits both
-        for variant in (("off", "on") if round_index % 2 == 0 else ("on", "off")):
+        for variant in ("off", "on") if round_index % 2 == 0 else ("on", "off"):
             seconds, peak, frames = generate(variant)
             times[variant].append(seconds)
             peaks[variant] = peak
             if not bool(torch.isfinite(frames).all()):
                 raise RuntimeError(f"non-finite frames with TiARA {variant}")
     result = {
-        "frames": args.frames, "mode": args.mode, "seconds_off": upper_median(times["off"]),
+        "frames": args.frames,
+        "mode": args.mode,
+        "seconds_off": upper_median(times["off"]),
         "seconds_on": upper_median(times["on"]),
-        "time_ratio": upper_median([on / off for on, off in zip(times["on"], times["off"])]), "all_seconds": times,
+        "time_ratio": upper_median([on / off for on, off in zip(times["on"], times["off"])]),
+        "all_seconds": times,
     }
     if device.type == "cuda":
         result.update(peak_off_mb=peaks["off"], peak_on_mb=peaks["on"])
@@ -113,8 +121,10 @@ def attention_microbenchmark(device, dtype, frames: int = 16, heads: int = 8, re
     for batch, channels in SD15_MOTION_SHAPES:
         q, k, v = (torch.randn(batch, heads, frames, channels // heads, device=device, dtype=dtype) for _ in range(3))
         timings = {}
-        for name, fn in (("sdpa", lambda: F.scaled_dot_product_attention(q, k, v)),
-                         ("tiara", lambda: tiara_attention(q, k, v, scale=(channels // heads) ** -0.5, alpha=5.0))):
+        for name, fn in (
+            ("sdpa", functools.partial(F.scaled_dot_product_attention, q, k, v)),
+            ("tiara", functools.partial(tiara_attention, q, k, v, scale=(channels // heads) ** -0.5, alpha=5.0)),
+        ):
             fn()
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -124,7 +134,15 @@ def attention_microbenchmark(device, dtype, frames: int = 16, heads: int = 8, re
             if device.type == "cuda":
                 torch.cuda.synchronize()
             timings[name] = (time.perf_counter() - t0) / repeats * 1e3
-        rows.append({"rows": batch, "channels": channels, "sdpa_ms": timings["sdpa"], "tiara_ms": timings["tiara"], "ratio": timings["tiara"] / timings["sdpa"]})
+        rows.append(
+            {
+                "rows": batch,
+                "channels": channels,
+                "sdpa_ms": timings["sdpa"],
+                "tiara_ms": timings["tiara"],
+                "ratio": timings["tiara"] / timings["sdpa"],
+            }
+        )
     return rows
 
 
@@ -138,7 +156,9 @@ def main(argv=None):
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--size", type=int, default=None, help="frame height = width (default: the model's)")
     parser.add_argument("--steps", type=int, default=1)
-    parser.add_argument("--guidance", type=float, default=1.0, help="1 = no classifier-free guidance (half the UNet batch)")
+    parser.add_argument(
+        "--guidance", type=float, default=1.0, help="1 = no classifier-free guidance (half the UNet batch)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--micro-repeats", type=int, default=20, help="repeats of the attention microbenchmark")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -152,7 +172,11 @@ def main(argv=None):
         print(json.dumps(worker(args)))
         return None
 
-    tag = args.tag or f"{args.model}-{args.size or ANIMATEDIFF_MODELS[args.model][1]}px-{args.device}-{args.dtype}-{args.attention}"
+    tag = (
+        args.tag
+        or f"{args.model}-{args.size or ANIMATEDIFF_MODELS[args.model][1]}px-{args.device}-"
+        f"{args.dtype}-{args.attention}"
+    )
     rows = []
     for mode in args.modes:
         for frames in args.frames:
@@ -165,12 +189,19 @@ def main(argv=None):
                 rows.append({"frames": frames, "mode": mode, "error": done.stderr.strip().splitlines()[-1]})
             else:
                 rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"{mode:9s} {frames:4d} frames: {rows[-1].get('time_ratio', rows[-1].get('error'))}", file=sys.stderr, flush=True)
+            print(
+                f"{mode:9s} {frames:4d} frames: {rows[-1].get('time_ratio', rows[-1].get('error'))}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     cuda = args.device != "cpu"
     memory_head = "peak off / on (MB)" if cuda else "peak RSS (MB) / above model"
-    table = [f"| mode | frames | time off (s) | time on (s) | on / off (median of rounds) | {memory_head} | peak vs {args.frames[0]} frames |",
-             "|---|---|---|---|---|---|---|"]
+    table = [
+        f"| mode | frames | time off (s) | time on (s) | on / off (median of rounds) | {memory_head} | peak vs "
+        f"{args.frames[0]} frames |",
+        "|---|---|---|---|---|---|---|",
+    ]
     summary = []
     for mode in args.modes:
         by = {r["frames"]: r for r in rows if r["mode"] == mode}
@@ -182,10 +213,23 @@ def main(argv=None):
                 table.append(f"| {mode} | {frames} | {r['error']} | | | | |")
                 continue
             growth = peak_of(r) / peak_of(first) if "error" not in first else float("nan")
-            memory = f"{r['peak_off_mb']:.0f} / {r['peak_on_mb']:.0f}" if cuda else f"{r['peak_mb']:.0f} / {r['peak_above_model_mb']:.0f}"
-            summary.append({"mode": mode, "frames": frames, "time_ratio": r["time_ratio"], "peak_growth_vs_first": growth})
-            table.append(f"| {mode} | {frames} | {r['seconds_off']:.2f} | {r['seconds_on']:.2f} | {r['time_ratio']:.3f} | {memory} | {growth:.2f} |")
-    note = "CPU: one process per row; peak RSS, and its rise above the loaded model" if not cuda else "CUDA: torch.cuda.max_memory_allocated per variant"
+            memory = (
+                f"{r['peak_off_mb']:.0f} / {r['peak_on_mb']:.0f}"
+                if cuda
+                else f"{r['peak_mb']:.0f} / {r['peak_above_model_mb']:.0f}"
+            )
+            summary.append(
+                {"mode": mode, "frames": frames, "time_ratio": r["time_ratio"], "peak_growth_vs_first": growth}
+            )
+            table.append(
+                f"| {mode} | {frames} | {r['seconds_off']:.2f} | {r['seconds_on']:.2f} | {r['time_ratio']:.3f} | "
+                f"{memory} | {growth:.2f} |"
+            )
+    note = (
+        "CPU: one process per row; peak RSS, and its rise above the loaded model"
+        if not cuda
+        else "CUDA: torch.cuda.max_memory_allocated per variant"
+    )
     print(f"\n### TiARA overhead, {tag} ({note})\n")
     print("\n".join(table))
     micro = attention_microbenchmark(torch.device(args.device), getattr(torch, args.dtype), repeats=args.micro_repeats)
@@ -195,10 +239,17 @@ def main(argv=None):
         print(f"| {r['rows']} x {r['channels']} | {r['sdpa_ms']:.2f} | {r['tiara_ms']:.2f} | {r['ratio']:.2f} |")
     report = {
         "attention_microbenchmark": micro,
-        "tag": tag, "args": {k: v for k, v in vars(args).items() if k not in ("worker", "mode", "out", "micro_repeats")},
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "memory_measure": note, "rows": rows, "summary": summary,
+        "tag": tag,
+        "args": {k: v for k, v in vars(args).items() if k not in ("worker", "mode", "out", "micro_repeats")},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu_count": os.cpu_count(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+        "memory_measure": note,
+        "rows": rows,
+        "summary": summary,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     layout = published_results.no_weights(f"randomly initialised AnimateDiff layout '{args.model}' (plugdiff.testing)")

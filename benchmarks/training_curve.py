@@ -25,15 +25,23 @@ def plot(curve: list[dict], path: Path, title: str) -> None:
     fig, (loss_ax, *score_axes) = pyplot().subplots(1, 3, figsize=(13, 3.6))
     loss_ax.plot(steps, [row["loss"] for row in curve], "k.-")
     loss_ax.set_xlabel("step"), loss_ax.set_ylabel("mean loss since the last export"), loss_ax.set_yscale("log")
-    minutes = loss_ax.secondary_xaxis("top", functions=(
-        lambda s: _interp(s, steps, [row["seconds"] / 60 for row in curve]),
-        lambda m: _interp(m, [row["seconds"] / 60 for row in curve], steps)))
+    minutes = loss_ax.secondary_xaxis(
+        "top",
+        functions=(
+            lambda s: _interp(s, steps, [row["seconds"] / 60 for row in curve]),
+            lambda m: _interp(m, [row["seconds"] / 60 for row in curve], steps),
+        ),
+    )
     minutes.set_xlabel("training minutes")
     scored = [row for row in curve if row.get("scores")]
     for ax, group in zip(score_axes, ("held_out", "seen"), strict=True):
         for key in SCORES:
             ax.plot([r["step"] for r in scored], [r["scores"][group][key] for r in scored], ".-", label=key)
-        ax.set_ylim(0, 1.02), ax.set_xlabel("step"), ax.set_title(f"{group.replace('_', ' ')} combinations", fontsize=9)
+        (
+            ax.set_ylim(0, 1.02),
+            ax.set_xlabel("step"),
+            ax.set_title(f"{group.replace('_', ' ')} combinations", fontsize=9),
+        )
     score_axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -57,8 +65,10 @@ def main(argv=None) -> dict:
     plot(data["curve"], args.out / f"{args.name}.png", f"{args.run.name}: loss and caption agreement per export")
     for row in data["curve"]:
         held = (row.get("scores") or {}).get("held_out", {})
-        print(f"step {row['step']:6d} {row['seconds'] / 60:7.1f} min loss {row['loss']:.4f} "
-              + " ".join(f"{k} {held[k]:.3f}" for k in SCORES if k in held))
+        print(
+            f"step {row['step']:6d} {row['seconds'] / 60:7.1f} min loss {row['loss']:.4f} "
+            + " ".join(f"{k} {held[k]:.3f}" for k in SCORES if k in held)
+        )
     return data
 
 

@@ -1,6 +1,6 @@
 """Grade a sampler on exact scores: no trained model, so every bit of error is the sampler's.
 
-    python examples/exact_score_sampling.py [--steps 10]
+python examples/exact_score_sampling.py [--steps 10]
 """
 
 from __future__ import annotations
@@ -31,14 +31,20 @@ def main(argv=None) -> dict:
     for scheduler in (DDIMScheduler(**config), AcceleratedDDIMScheduler(**config)):
         sample, nfe = denoise(scheduler, eps_model, noise, args.steps)
         errors[type(scheduler).__name__] = float((sample - reference).pow(2).mean().sqrt())
-        print(f"{type(scheduler).__name__:26s} {nfe} model calls, RMSE vs exact ODE {errors[type(scheduler).__name__]:.4f}")
+        print(
+            f"{type(scheduler).__name__:26s} {nfe} model calls, RMSE vs exact ODE "
+            f"{errors[type(scheduler).__name__]:.4f}"
+        )
 
     # The exact posterior of an inverse problem, y = A x0 + 0.1 n (keep every 4th pixel):
     A = torch.eye(target.dim, dtype=torch.float64)[::4]
     x_true = target.sample(1, torch.Generator().manual_seed(1)).flatten()
     posterior = target.posterior(A, A @ x_true, noise_std=0.1)
     rmse = float((posterior.mean() - x_true).pow(2).mean().sqrt())
-    print(f"posterior mean RMSE to the truth: {rmse:.4f} (prior mean: {float((target.mean() - x_true).pow(2).mean().sqrt()):.4f})")
+    print(
+        f"posterior mean RMSE to the truth: {rmse:.4f} (prior mean: "
+        f"{float((target.mean() - x_true).pow(2).mean().sqrt()):.4f})"
+    )
     return {"errors": errors, "posterior_rmse": rmse}
 
 

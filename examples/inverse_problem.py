@@ -36,8 +36,12 @@ PIPELINES = {"dpnp": DPnPPipeline, "dps": DPSPipeline}
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="local folder with unet/ and scheduler/ (e.g. a google/ddpm-* download)")
-    parser.add_argument("--allow-download", action="store_true", help="let diffusers fetch --model from the hub (off by default)")
+    parser.add_argument(
+        "--model", required=True, help="local folder with unet/ and scheduler/ (e.g. a google/ddpm-* download)"
+    )
+    parser.add_argument(
+        "--allow-download", action="store_true", help="let diffusers fetch --model from the hub (off by default)"
+    )
     parser.add_argument("--image", type=Path, required=True, help="the ground-truth image to measure")
     parser.add_argument("--operator", choices=list(OPERATORS), default="inpainting")
     parser.add_argument("--factor", type=int, help="super_resolution: downsampling factor (2 or 4)")
@@ -45,12 +49,25 @@ def main(argv=None) -> dict:
     parser.add_argument("--noise-std", type=float, help="measurement noise std in [-1, 1] image units")
     parser.add_argument("--operator-kwargs", default="{}", help="JSON object of further operator arguments")
     parser.add_argument("--method", choices=sorted(PIPELINES), default="dpnp")
-    parser.add_argument("--recipe", choices=["authors", "posterior"], default="authors",
-                        help="DPnP settings: the authors' warm-start recipe or the cold-start exact-posterior mode")
-    parser.add_argument("--schedule", choices=["official", "accurate"], help="DPnP annealing preset (default: the recipe's)")
-    parser.add_argument("--pcs", choices=["auto", "exact", "mala", "langevin"], help="DPnP proximal sampler (default: the recipe's)")
+    parser.add_argument(
+        "--recipe",
+        choices=["authors", "posterior"],
+        default="authors",
+        help="DPnP settings: the authors' warm-start recipe or the cold-start exact-posterior mode",
+    )
+    parser.add_argument(
+        "--schedule", choices=["official", "accurate"], help="DPnP annealing preset (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--pcs", choices=["auto", "exact", "mala", "langevin"], help="DPnP proximal sampler (default: the recipe's)"
+    )
     parser.add_argument("--dds", choices=["ddpm", "ddim"], help="DPnP denoising sampler (default: the recipe's)")
-    parser.add_argument("--dds-steps", type=int, help="DPnP: UNet evaluations per denoising step (default: the recipe's: 4 for \"authors\", 10 for \"posterior\")")
+    parser.add_argument(
+        "--dds-steps",
+        type=int,
+        help="DPnP: UNet evaluations per denoising step (default: the recipe's: 4 for \"authors\", 10 for "
+        "\"posterior\")",
+    )
     parser.add_argument("--dps-steps", type=int, default=None, help="DPS: timesteps (default: all training steps)")
     parser.add_argument("--step-size", type=float, default=1.0, help="DPS likelihood step zeta")
     parser.add_argument("--num-samples", type=int, default=4)
@@ -102,9 +119,14 @@ def main(argv=None) -> dict:
     written = {name: save_image(tensor, args.out / name) for name, tensor in pictures.items()}
     record = {
         **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "operator": args.operator, "operator_config": operator.config(), "method_settings": method,
-        "image_size": [height, width], "model_evals": out.model_evals, "acceptance_rate": out.acceptance_rate,
-        **scales, "files": sorted(written),
+        "operator": args.operator,
+        "operator_config": operator.config(),
+        "method_settings": method,
+        "image_size": [height, width],
+        "model_evals": out.model_evals,
+        "acceptance_rate": out.acceptance_rate,
+        **scales,
+        "files": sorted(written),
     }
     written["run.json"] = write_json(args.out / "run.json", record)
     print(f"wrote {len(written)} files to {args.out} ({args.method}, {out.model_evals} UNet evaluations per sample)")

@@ -33,9 +33,15 @@ def main(argv=None) -> Path:
     parser.add_argument("model", help="registry name (shapesworld-t2v), AnimateDiff pipeline folder, or hub id")
     parser.add_argument("prompt", nargs="?", help="one prompt (or use --schedule)")
     parser.add_argument("--schedule", type=Path, help="prompt schedule file: prompt-travel lines or a JSON object")
-    parser.add_argument("--transition", type=float, default=0.5,
-                        help="PromptBlend transition: fraction of each gap between key frames (<= 1) or frames (> 1)")
-    parser.add_argument("--no-prompt-blend", action="store_true", help="diffusers' linear interpolation instead of PromptBlend")
+    parser.add_argument(
+        "--transition",
+        type=float,
+        default=0.5,
+        help="PromptBlend transition: fraction of each gap between key frames (<= 1) or frames (> 1)",
+    )
+    parser.add_argument(
+        "--no-prompt-blend", action="store_true", help="diffusers' linear interpolation instead of PromptBlend"
+    )
     parser.add_argument("--negative", default=None, help="negative prompt")
     parser.add_argument("--frames", type=int, default=128)
     parser.add_argument("--steps", type=int, default=25)
@@ -44,7 +50,9 @@ def main(argv=None) -> Path:
     parser.add_argument("--guidance", type=float, default=7.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=float, default=8.0)
-    parser.add_argument("--upscale", type=int, default=1, help="enlarge frames by this integer factor (nearest) when saving")
+    parser.add_argument(
+        "--upscale", type=int, default=1, help="enlarge frames by this integer factor (nearest) when saving"
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/video.mp4"))
     parser.add_argument("--allow-download", action="store_true")
     args = parser.parse_args(argv)
@@ -64,10 +72,20 @@ def main(argv=None) -> Path:
         sys.exit(str(err))
     if torch.cuda.is_available():
         pipe.to("cuda", torch.float16)
-    settings = dict(prompt=prompt, negative_prompt=args.negative, num_frames=args.frames, num_inference_steps=args.steps,
-                    guidance_scale=args.guidance, height=args.size, width=args.size, tiara={"alpha": args.alpha},
-                    prompt_blend=False if args.no_prompt_blend else {"transition": transition})
-    frames = pipe(**settings, generator=torch.Generator(pipe.device).manual_seed(args.seed), output_type="pt").frames[0]
+    settings = dict(
+        prompt=prompt,
+        negative_prompt=args.negative,
+        num_frames=args.frames,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        height=args.size,
+        width=args.size,
+        tiara={"alpha": args.alpha},
+        prompt_blend=False if args.no_prompt_blend else {"transition": transition},
+    )
+    frames = pipe(**settings, generator=torch.Generator(pipe.device).manual_seed(args.seed), output_type="pt").frames[
+        0
+    ]
     frames = frames.repeat_interleave(args.upscale, dim=-1).repeat_interleave(args.upscale, dim=-2)
     path = save_video(frames, args.out, fps=args.fps, metadata={**settings, "seed": args.seed, "model": args.model})
     print(f"wrote {path} ({args.frames} frames)")

@@ -6,4 +6,6 @@ __all__ = ["__version__"]
 
 from ._lazy import lazy_exports
 
-lazy_exports(globals(), {".samplers": ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler", "AcceleratedLogSNRScheduler"]})
+lazy_exports(
+    globals(), {".samplers": ["AcceleratedDDIMScheduler", "AcceleratedDDPMScheduler", "AcceleratedLogSNRScheduler"]}
+)

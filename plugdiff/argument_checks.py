@@ -74,9 +74,17 @@ def _int_rule(minimum, maximum, allowed, odd: bool, whole: bool) -> str:
     return f"{noun} <= {maximum}" if maximum is not None else noun
 
 
-def check_int(value, name: str | None, *, minimum: int | None = None, maximum: int | None = None,
-              allowed: Iterable[int] | None = None, odd: bool = False, optional: bool = False,
-              whole: bool = False) -> int | None:
+def check_int(
+    value,
+    name: str | None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    allowed: Iterable[int] | None = None,
+    odd: bool = False,
+    optional: bool = False,
+    whole: bool = False,
+) -> int | None:
     """``value`` as an int: an integer (not a bool) in [minimum, maximum], odd when ``odd``, one
     of ``allowed`` when given.
 
@@ -97,8 +105,12 @@ def check_int(value, name: str | None, *, minimum: int | None = None, maximum: i
         number = int(value)
     else:
         raise ArgumentTypeError(value, name, rule)
-    ok = ((minimum is None or number >= minimum) and (maximum is None or number <= maximum)
-          and (not odd or number % 2 == 1) and (allowed is None or number in allowed))
+    ok = (
+        (minimum is None or number >= minimum)
+        and (maximum is None or number <= maximum)
+        and (not odd or number % 2 == 1)
+        and (allowed is None or number in allowed)
+    )
     if not ok:
         raise ArgumentError(value, name, rule)
     return number
@@ -113,8 +125,16 @@ def _number_rule(minimum, maximum, open_low: bool, open_high: bool) -> str:
     return f"a finite number {' and '.join(bounds)}" if bounds else "a finite number"
 
 
-def check_number(value, name: str | None, *, minimum: float | None = None, maximum: float | None = None,
-                 open_low: bool = False, open_high: bool = False, optional: bool = False) -> float | None:
+def check_number(
+    value,
+    name: str | None,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    open_low: bool = False,
+    open_high: bool = False,
+    optional: bool = False,
+) -> float | None:
     """``value`` as a float: a finite real number (not a bool) in [minimum, maximum], either end
     left out when None and open when ``open_low`` / ``open_high``; None too when ``optional``."""
     if optional and value is None:
@@ -124,9 +144,11 @@ def check_number(value, name: str | None, *, minimum: float | None = None, maxim
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise ArgumentTypeError(value, name, rule)
     number = float(value)
-    ok = (math.isfinite(number)
-          and (minimum is None or (number > minimum if open_low else number >= minimum))
-          and (maximum is None or (number < maximum if open_high else number <= maximum)))
+    ok = (
+        math.isfinite(number)
+        and (minimum is None or (number > minimum if open_low else number >= minimum))
+        and (maximum is None or (number < maximum if open_high else number <= maximum))
+    )
     if not ok:
         raise ArgumentError(value, name, rule)
     return number

@@ -47,12 +47,26 @@ class AnimateDiffLayout:
 
 TINY = AnimateDiffLayout()
 SMALL = AnimateDiffLayout(
-    channels=(64, 128, 256, 256), sample_size=8, norm_groups=32, motion_heads=8, vae_channels=(32, 64, 64, 64),
-    vae_layers=2, text_dim=256, text_heads=8, betas=(0.00085, 0.012),
+    channels=(64, 128, 256, 256),
+    sample_size=8,
+    norm_groups=32,
+    motion_heads=8,
+    vae_channels=(32, 64, 64, 64),
+    vae_layers=2,
+    text_dim=256,
+    text_heads=8,
+    betas=(0.00085, 0.012),
 )
 SD15 = AnimateDiffLayout(
-    channels=(320, 640, 1280, 1280), sample_size=64, norm_groups=32, motion_heads=8, vae_channels=(128, 256, 512, 512),
-    vae_layers=2, text_dim=768, text_heads=8, betas=(0.00085, 0.012),
+    channels=(320, 640, 1280, 1280),
+    sample_size=64,
+    norm_groups=32,
+    motion_heads=8,
+    vae_channels=(128, 256, 512, 512),
+    vae_layers=2,
+    text_dim=768,
+    text_heads=8,
+    betas=(0.00085, 0.012),
 )
 
 
@@ -60,9 +74,14 @@ def autoencoder(layout: AnimateDiffLayout = TINY) -> AutoencoderKL:
     blocks = len(layout.vae_channels)
     torch.manual_seed(0)
     return AutoencoderKL(
-        block_out_channels=layout.vae_channels, in_channels=3, out_channels=3, latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * blocks, up_block_types=("UpDecoderBlock2D",) * blocks,
-        layers_per_block=layout.vae_layers, norm_num_groups=layout.norm_groups,
+        block_out_channels=layout.vae_channels,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
+        layers_per_block=layout.vae_layers,
+        norm_num_groups=layout.norm_groups,
     )
 
 
@@ -70,18 +89,27 @@ def unet2d_condition(layout: AnimateDiffLayout = TINY) -> UNet2DConditionModel:
     cross = len(layout.channels) - 1
     torch.manual_seed(0)
     return UNet2DConditionModel(
-        block_out_channels=layout.channels, layers_per_block=2, sample_size=layout.sample_size, in_channels=4,
-        out_channels=4, down_block_types=("CrossAttnDownBlock2D",) * cross + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * cross, cross_attention_dim=layout.text_dim,
-        attention_head_dim=8, norm_num_groups=layout.norm_groups,
+        block_out_channels=layout.channels,
+        layers_per_block=2,
+        sample_size=layout.sample_size,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D",) * cross + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * cross,
+        cross_attention_dim=layout.text_dim,
+        attention_head_dim=8,
+        norm_num_groups=layout.norm_groups,
     )
 
 
 def motion_adapter(layout: AnimateDiffLayout = TINY) -> MotionAdapter:
     torch.manual_seed(0)
     return MotionAdapter(
-        block_out_channels=layout.channels, motion_layers_per_block=2, motion_norm_num_groups=layout.norm_groups,
-        motion_num_attention_heads=layout.motion_heads, motion_max_seq_length=32,
+        block_out_channels=layout.channels,
+        motion_layers_per_block=2,
+        motion_norm_num_groups=layout.norm_groups,
+        motion_num_attention_heads=layout.motion_heads,
+        motion_max_seq_length=32,
     )
 
 
@@ -96,9 +124,13 @@ def animatediff_components(layout: AnimateDiffLayout = TINY) -> dict:
     ``TiaraAnimateDiffPipeline(**animatediff_components())`` (or diffusers' AnimateDiffPipeline)."""
     betas = {} if layout.betas is None else dict(zip(("beta_start", "beta_end"), layout.betas, strict=True))
     return dict(
-        vae=autoencoder(layout), unet=unet2d_condition(layout), motion_adapter=motion_adapter(layout),
+        vae=autoencoder(layout),
+        unet=unet2d_condition(layout),
+        motion_adapter=motion_adapter(layout),
         scheduler=DDIMScheduler(beta_schedule="linear", clip_sample=False, timestep_spacing="trailing", **betas),
-        feature_extractor=None, image_encoder=None, **text_components(layout),
+        feature_extractor=None,
+        image_encoder=None,
+        **text_components(layout),
     )
 
 
@@ -111,8 +143,13 @@ def tiny_unet2d() -> UNet2DModel:
     """Unconditional UNet (the form of google/ddpm-* checkpoints), 3x16x16."""
     torch.manual_seed(0)
     return UNet2DModel(
-        sample_size=16, in_channels=3, out_channels=3, block_out_channels=(16, 32), layers_per_block=1,
-        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        sample_size=16,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
         norm_num_groups=8,
     )
 
@@ -121,7 +158,14 @@ def tiny_unet3d() -> UNet3DConditionModel:
     """Text-to-video UNet (ModelScope layout), 4x16x16 latents, text dim 32."""
     torch.manual_seed(0)
     return UNet3DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=4,
     ).eval()

@@ -53,16 +53,30 @@ SAMPLER_STEPS = (1, 2, 3, 5, 8, 10, 25)
 SAMPLER_SETTINGS = {
     "bundled": {},  # shapesworld-ddpm's scheduler config: linear betas, "leading", clip_sample
     "trailing": {"timestep_spacing": "trailing"},
-    "trailing-unclipped-final-level-below-1": {"timestep_spacing": "trailing", "clip_sample": False,
-                                               "set_alpha_to_one": False},
-    "linspace-v-prediction-thresholding": {"timestep_spacing": "linspace", "prediction_type": "v_prediction",
-                                           "thresholding": True},
+    "trailing-unclipped-final-level-below-1": {
+        "timestep_spacing": "trailing",
+        "clip_sample": False,
+        "set_alpha_to_one": False,
+    },
+    "linspace-v-prediction-thresholding": {
+        "timestep_spacing": "linspace",
+        "prediction_type": "v_prediction",
+        "thresholding": True,
+    },
     "logsnr-grid": None,  # custom timesteps: plugdiff.samplers.logsnr_timesteps, ending at timestep 50
 }
 """Scheduler settings over the bundled prior's config, each run at every count of SAMPLER_STEPS."""
-VIDEO_SCHEDULERS = ("accelerated-ddim", "accelerated-ddpm", "accelerated-logsnr-2m", "accelerated-logsnr-3m",
-                    "accelerated-logsnr-pc", "accelerated-logsnr-gauss", "accelerated-logsnr-sde", "dpm-solver",
-                    "unipc")
+VIDEO_SCHEDULERS = (
+    "accelerated-ddim",
+    "accelerated-ddpm",
+    "accelerated-logsnr-2m",
+    "accelerated-logsnr-3m",
+    "accelerated-logsnr-pc",
+    "accelerated-logsnr-gauss",
+    "accelerated-logsnr-sde",
+    "dpm-solver",
+    "unipc",
+)
 """The model's own scheduler (the default) is DDIM's: ``--scheduler ddim`` would repeat it."""
 
 
@@ -78,14 +92,33 @@ def cli_actions(tmp: Path) -> dict[str, list[str]]:
     }
     for name in VIDEO_SCHEDULERS:
         actions[f"video/scheduler={name}"] = ["video", "--prompt", PROMPT, *VIDEO, "--scheduler", name]
-    actions.update({
-        "restore/dpnp-authors-sr4": ["restore", *RESTORE, "--operator", "sr4", "--method", "dpnp", *DPNP_SHORT],
-        "restore/dpnp-posterior-inpaint": ["restore", *RESTORE, "--operator", "inpaint-box", "--method", "dpnp",
-                                           "--recipe", "posterior", *DPNP_SHORT],
-        "restore/dps-sr4": ["restore", *RESTORE, "--operator", "sr4", "--method", "dps", "--steps", "4"],
-        "restore/dps-phase-retrieval": ["restore", *RESTORE, "--operator", "phase-retrieval", "--method", "dps",
-                                        "--steps", "4"],
-    })
+    actions.update(
+        {
+            "restore/dpnp-authors-sr4": ["restore", *RESTORE, "--operator", "sr4", "--method", "dpnp", *DPNP_SHORT],
+            "restore/dpnp-posterior-inpaint": [
+                "restore",
+                *RESTORE,
+                "--operator",
+                "inpaint-box",
+                "--method",
+                "dpnp",
+                "--recipe",
+                "posterior",
+                *DPNP_SHORT,
+            ],
+            "restore/dps-sr4": ["restore", *RESTORE, "--operator", "sr4", "--method", "dps", "--steps", "4"],
+            "restore/dps-phase-retrieval": [
+                "restore",
+                *RESTORE,
+                "--operator",
+                "phase-retrieval",
+                "--method",
+                "dps",
+                "--steps",
+                "4",
+            ],
+        }
+    )
     return actions
 
 
@@ -122,13 +155,15 @@ def plugdiff_presets() -> dict:
     and the log-SNR class's own default, on the bundled prior's scheduler config."""
     from diffusers import DDPMScheduler
 
-    from plugdiff.samplers import SCHEDULERS, make_scheduler
-    from plugdiff.samplers import AcceleratedLogSNRScheduler
+    from plugdiff.samplers import SCHEDULERS, AcceleratedLogSNRScheduler, make_scheduler
     from plugdiff.weights.registry import bundled_dir
 
     bundled = DDPMScheduler.from_pretrained(bundled_dir("shapesworld-ddpm"), subfolder="scheduler")
-    presets = {name: (lambda name=name: make_scheduler(name, bundled)) for name, entry in SCHEDULERS.items()
-               if entry is not None and str(entry[0] if isinstance(entry, tuple) else entry).startswith("plugdiff.")}
+    presets = {
+        name: (lambda name=name: make_scheduler(name, bundled))
+        for name, entry in SCHEDULERS.items()
+        if entry is not None and str(entry[0] if isinstance(entry, tuple) else entry).startswith("plugdiff.")
+    }
     presets["AcceleratedLogSNRScheduler()"] = lambda: AcceleratedLogSNRScheduler.from_config(bundled.config)
     return presets
 
@@ -178,8 +213,14 @@ def sampler_actions() -> dict[str, dict[str, str]]:
     for preset, build in plugdiff_presets().items():
         hashes = results[f"samplers/{preset}"] = {}
         for label, scheduler, steps, grid in sampler_runs(build):
-            sample, _ = denoise(scheduler, analytic_model(scheduler.alphas_cumprod), sampler_noise(),
-                                None if grid else steps, generator=torch.Generator().manual_seed(1), **grid)
+            sample, _ = denoise(
+                scheduler,
+                analytic_model(scheduler.alphas_cumprod),
+                sampler_noise(),
+                None if grid else steps,
+                generator=torch.Generator().manual_seed(1),
+                **grid,
+            )
             hashes[label] = hashlib.sha256(sample.numpy().tobytes()).hexdigest()
     return results
 
@@ -230,8 +271,10 @@ def fingerprints(only: str = "") -> dict[str, dict[str, str]]:
             start = time.perf_counter()
             samplers = {k: v for k, v in sampler_actions().items() if k.startswith(only)}
             results.update(samplers)
-            print(f"samplers: {sum(map(len, samplers.values()))} outputs, {time.perf_counter() - start:.1f} s",
-                  file=sys.stderr)
+            print(
+                f"samplers: {sum(map(len, samplers.values()))} outputs, {time.perf_counter() - start:.1f} s",
+                file=sys.stderr,
+            )
         for name, argv in cli_actions(tmp).items():
             if name.startswith(only):
                 start = time.perf_counter()
@@ -243,8 +286,9 @@ def fingerprints(only: str = "") -> dict[str, dict[str, str]]:
             with contextlib.redirect_stderr(io.StringIO()):  # the actions' progress bars
                 demo = {k: v for k, v in demo_actions(tmp).items() if k.startswith(only)}
             results.update(demo)
-            print(f"demo: {sum(map(len, demo.values()))} outputs, {time.perf_counter() - start:.1f} s",
-                  file=sys.stderr)
+            print(
+                f"demo: {sum(map(len, demo.values()))} outputs, {time.perf_counter() - start:.1f} s", file=sys.stderr
+            )
     return results
 
 
@@ -270,8 +314,9 @@ def made_on() -> dict:
     if commit is None:
         git = ["git", "-C", str(ROOT)]
         commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-        changed = subprocess.run([*git, "status", "--porcelain", "--", "plugdiff", "examples"], capture_output=True,
-                                 text=True).stdout.strip()
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--", "plugdiff", "examples"], capture_output=True, text=True
+        ).stdout.strip()
         commit += " + uncommitted changes" if changed else ""
     return {"commit": commit, "torch": torch.__version__, "machine": platform.machine()}
 
@@ -279,15 +324,20 @@ def made_on() -> dict:
 def run_at_commit(revision: str, argv: list[str]) -> int:
     """Run this script with ``argv`` on plugdiff/ and examples/ as they are at ``revision`` (``git
     archive`` into a temporary folder that goes first on PYTHONPATH)."""
-    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", revision], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "plugdiff", "examples"], capture_output=True,
-                             check=True).stdout
+    sha = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", revision], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", sha, "plugdiff", "examples"], capture_output=True, check=True
+    ).stdout
     with tempfile.TemporaryDirectory(prefix="plugdiff-at-commit-") as tree:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tree, filter="data")
-        env = {**os.environ, COMMIT_VARIABLE: sha, "PYTHONPATH": os.pathsep.join(
-            p for p in (tree, os.environ.get("PYTHONPATH")) if p)}
+        env = {
+            **os.environ,
+            COMMIT_VARIABLE: sha,
+            "PYTHONPATH": os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH")) if p),
+        }
         return subprocess.run([sys.executable, __file__, *argv], env=env).returncode
 
 
@@ -296,13 +346,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="write the fingerprints to this JSON file")
     parser.add_argument("--check", type=Path, help="compare with this baseline JSON; exit 1 on a difference")
     parser.add_argument("--only", default="", help="run only the actions whose name starts with this")
-    parser.add_argument("--commit", help="fingerprint plugdiff as it is at this git revision (e.g. HEAD), not the "
-                                         "working tree")
+    parser.add_argument(
+        "--commit", help="fingerprint plugdiff as it is at this git revision (e.g. HEAD), not the working tree"
+    )
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.commit:
-        rest = [a for i, a in enumerate(argv) if a != "--commit" and (i == 0 or argv[i - 1] != "--commit")
-                and not a.startswith("--commit=")]
+        rest = [
+            a
+            for i, a in enumerate(argv)
+            if a != "--commit" and (i == 0 or argv[i - 1] != "--commit") and not a.startswith("--commit=")
+        ]
         return run_at_commit(args.commit, rest)
     import plugdiff
 
@@ -310,8 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     start, cpu = time.perf_counter(), time.process_time()
     results = fingerprints(args.only)
     count = sum(map(len, results.values()))
-    print(f"{len(results)} actions, {count} hashes, {time.perf_counter() - start:.0f} s "
-          f"({time.process_time() - cpu:.0f} s of CPU)", file=sys.stderr)
+    print(
+        f"{len(results)} actions, {count} hashes, {time.perf_counter() - start:.0f} s "
+        f"({time.process_time() - cpu:.0f} s of CPU)",
+        file=sys.stderr,
+    )
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)
         report = {"made_on": made_on(), "actions": results}

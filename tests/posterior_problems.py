@@ -45,5 +45,3 @@ def super_resolution_problem(n: int):
     y1 = operator.measure(x, generator=torch.Generator().manual_seed(1))
     posterior = prior.posterior(operator.as_matrix((1, 3, 4, 4)), y1.reshape(-1), 0.05)
     return prior, operator, y1.expand(n, 3, 2, 2).clone(), posterior, (n, 3, 4, 4)
-
-

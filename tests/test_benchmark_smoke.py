@@ -75,7 +75,22 @@ def test_unipc_on_a_custom_grid_is_stock_unipc_on_the_trailing_grid():
 
 def test_tiara_overhead_benchmark_quick_run(tmp_path):
     module = _load("tiara_overhead")
-    report = module.main(["--frames", "20", "--modes", "windows", "--repeats", "1", "--size", "32", "--micro-repeats", "1", "--out", str(tmp_path)])
+    report = module.main(
+        [
+            "--frames",
+            "20",
+            "--modes",
+            "windows",
+            "--repeats",
+            "1",
+            "--size",
+            "32",
+            "--micro-repeats",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     (row,) = report["rows"]
     assert "error" not in row, row
     assert row["frames"] == 20 and row["time_ratio"] > 0 and row["peak_above_model_mb"] > 0
@@ -117,8 +132,22 @@ def test_samplers_on_the_learned_prior_quick_run(tmp_path):
 
 def test_samplers_on_the_learned_prior_on_a_log_snr_grid(tmp_path):
     module = _load("samplers_learned")
-    report = module.main(["--num-samples", "4", "--nfe", "3", "--grid-end", "50", "--methods", "UniPC", "Heun",
-                          "DPM-Solver++(2M)", "--out", str(tmp_path / "sl.json")])
+    report = module.main(
+        [
+            "--num-samples",
+            "4",
+            "--nfe",
+            "3",
+            "--grid-end",
+            "50",
+            "--methods",
+            "UniPC",
+            "Heun",
+            "DPM-Solver++(2M)",
+            "--out",
+            str(tmp_path / "sl.json"),
+        ]
+    )
     assert report["grid"] == "logSNR to 50"
     assert list(report["methods"]) == ["UniPC", "DPM-Solver++(2M)"]  # Heun takes no custom grid here
     assert all(r["3"]["nfe"] == 3 and r["3"]["sliced_w2"] > 0 for r in report["methods"].values())
@@ -128,28 +157,45 @@ def test_samplers_on_the_learned_prior_merge_adds_schedulers_to_an_earlier_run(t
     module = _load("samplers_learned")
     out = str(tmp_path / "sl.json")
     first = module.main(["--num-samples", "4", "--nfe", "2", "--methods", "DDIM", "UniPC", "--out", out])
-    merged = module.main(["--num-samples", "4", "--nfe", "2", "--methods", "UniPC", "AcceleratedDDIM", "--out", out, "--merge"])
+    merged = module.main(
+        ["--num-samples", "4", "--nfe", "2", "--methods", "UniPC", "AcceleratedDDIM", "--out", out, "--merge"]
+    )
     assert list(merged["methods"]) == ["DDIM", "UniPC", "AcceleratedDDIM"]
     assert merged["methods"]["DDIM"] == first["methods"]["DDIM"]  # kept as it was
-    assert merged["methods"]["UniPC"]["2"]["sliced_w2"] == first["methods"]["UniPC"]["2"]["sliced_w2"]  # rerun: same start
+    assert (
+        merged["methods"]["UniPC"]["2"]["sliced_w2"] == first["methods"]["UniPC"]["2"]["sliced_w2"]
+    )  # rerun: same start
     assert json.loads((tmp_path / "sl.json").read_text())["methods"].keys() == merged["methods"].keys()
     with pytest.raises(SystemExit):  # another sample count: the rows would not share their start
         module.main(["--num-samples", "6", "--nfe", "2", "--methods", "Heun", "--out", out, "--merge"])
     assert "num_samples=4" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        module.main(["--num-samples", "4", "--nfe", "2", "--methods", "Heun", "--out", str(tmp_path / "none.json"), "--merge"])
+        module.main(
+            ["--num-samples", "4", "--nfe", "2", "--methods", "Heun", "--out", str(tmp_path / "none.json"), "--merge"]
+        )
     assert "no earlier report" in capsys.readouterr().err
     again = module.main(["--num-samples", "4", "--nfe", "2", "--methods", "Heun", f"--out={out}", "--merge"])
     assert list(again["methods"]) == ["DDIM", "UniPC", "AcceleratedDDIM", "Heun"]  # --out=PATH is honoured
 
 
 def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):
-    report = _load("shapesworld_t2v").main([
-        "--clips-per-combo", "1", "--seen-combos", "1", "--steps", "2", "--out", str(tmp_path / "t2v.json"),
-    ])
+    report = _load("shapesworld_t2v").main(
+        [
+            "--clips-per-combo",
+            "1",
+            "--seen-combos",
+            "1",
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "t2v.json"),
+        ]
+    )
     held_out, seen = report["runs"]
     assert held_out["combos"] == "held_out" and held_out["clips"] == 5 and seen["clips"] == 1
-    assert all(0 <= run[key] <= 1 for run in report["runs"] for key in ("colour_frames", "shape_frames", "direction_clips"))
+    assert all(
+        0 <= run[key] <= 1 for run in report["runs"] for key in ("colour_frames", "shape_frames", "direction_clips")
+    )
     assert (tmp_path / "t2v_g6.png").exists()
     ae = _load("shapesworld_autoencoder").main(["--frames", "16", "--out", str(tmp_path / "ae.json")])
     assert ae["colour_agreement"] == ae["shape_agreement"] == 1.0 and ae["mean_abs_error"] < 0.05
@@ -167,8 +213,9 @@ def test_direction_room_benchmark_quick_run(tmp_path):
 
 def test_inverse_problems_benchmark_quick_run(tmp_path, capsys):
     module = _load("inverse_problems")
-    report = module.main(["--quick", "--problems", "sr4", "1bit", "--warm-start-share", "0.5", "--truth-start",
-                          "--out", str(tmp_path)])
+    report = module.main(
+        ["--quick", "--problems", "sr4", "1bit", "--warm-start-share", "0.5", "--truth-start", "--out", str(tmp_path)]
+    )
     assert set(report["problems"]) == {"sr4", "1bit"} and report["warm_start_share"] == 0.5
     for problem in report["problems"].values():
         methods = problem["methods"]
@@ -212,8 +259,9 @@ def test_inverse_problems_frames_of_seen_or_held_out_combinations(monkeypatch):
         module.benchmark_frames(4, 0, combinations="all")
 
 
-@pytest.mark.parametrize("flags", [["--warm-start-share", "1.5"], ["--likelihood-weight", "0"],
-                                   ["--likelihood-weight", "inf"]])
+@pytest.mark.parametrize(
+    "flags", [["--warm-start-share", "1.5"], ["--likelihood-weight", "0"], ["--likelihood-weight", "inf"]]
+)
 def test_inverse_problems_benchmark_rejects_bad_dpnp_settings(flags):
     module = _load("inverse_problems")
     with pytest.raises(SystemExit):
@@ -245,8 +293,21 @@ def test_inverse_problems_frames_have_the_object_partly_in_the_box():
 
 def test_inverse_problems_benchmark_runs_daps_and_each_methods_own_default_budget(tmp_path, capsys):
     module = _load("inverse_problems")
-    report = module.main(["--quick", "--problems", "phase-retrieval", "--methods", "DAPS", "DAPS-posterior",
-                          "--own-defaults", "--no-tune", "--no-robustness", "--out", str(tmp_path)])
+    report = module.main(
+        [
+            "--quick",
+            "--problems",
+            "phase-retrieval",
+            "--methods",
+            "DAPS",
+            "DAPS-posterior",
+            "--own-defaults",
+            "--no-tune",
+            "--no-robustness",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     problem = report["problems"]["phase-retrieval"]
     methods, own = problem["methods"], problem["own_defaults"]
     assert list(methods) == ["DPS", "DAPS", "DAPS-posterior"] and report["methods"] == list(methods)
@@ -282,15 +343,31 @@ def test_long_video_benchmark_quick_run(tmp_path):
         assert len(row["videos"]) == 5 and 0 <= row["identity"] <= row["self_consistency"] + 1e-9 <= 1 + 1e-9
     multi = report["multi"]
     assert set(multi) == set(module.MULTI_METHODS)
-    assert all(r["transitions"] == len(module.SCHEDULES) and r["completed"] <= r["transitions"] and "onset_mean" in r
-               for r in multi.values())
+    assert all(
+        r["transitions"] == len(module.SCHEDULES) and r["completed"] <= r["transitions"] and "onset_mean" in r
+        for r in multi.values()
+    )
     assert (tmp_path / "long_video_quick.png").stat().st_size > 5_000
 
 
 def test_long_video_benchmark_runs_fifo_and_freelong(tmp_path):
     module = _load("long_video")
-    report = module.main(["--quick", "--sections", "single", "--methods", "FIFO", "FreeLong", "--captions", "1",
-                          "--tag", "hosts", "--out", str(tmp_path)])
+    report = module.main(
+        [
+            "--quick",
+            "--sections",
+            "single",
+            "--methods",
+            "FIFO",
+            "FreeLong",
+            "--captions",
+            "1",
+            "--tag",
+            "hosts",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     single = report["single"]["24"]
     assert set(single) == {"FIFO", "FreeLong"}
     assert report["hosts"]["fifo"] == {"window": 4, "steps": 4, "lookahead": True, "keep_warmup": False}

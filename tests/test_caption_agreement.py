@@ -11,7 +11,15 @@ from plugdiff.shapesworld.world import ClipSpec, render_clip
 
 
 def _spec(**kw):
-    base = dict(shape="triangle", colour="green", background="gray", direction="right", speed=1.0, radius=5.0, start=(8.0, 16.0))
+    base = dict(
+        shape="triangle",
+        colour="green",
+        background="gray",
+        direction="right",
+        speed=1.0,
+        radius=5.0,
+        start=(8.0, 16.0),
+    )
     return ClipSpec(**{**base, **kw})
 
 
@@ -20,7 +28,12 @@ def test_ground_truth_clips_agree_with_their_captions(direction):
     start = {"left": (24.0, 16.0), "up": (16.0, 24.0)}.get(direction, (8.0, 8.0))
     spec = _spec(direction=direction, start=start)
     score = clip_agreement(render_clip(spec, 16), spec.caption)
-    assert (score.colour_frames, score.shape_frames, score.clean_frames, score.background_frames) == (1.0, 1.0, 1.0, 1.0)
+    assert (score.colour_frames, score.shape_frames, score.clean_frames, score.background_frames) == (
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    )
     assert score.direction == direction and score.direction_ok
 
 
@@ -45,8 +58,15 @@ def test_missing_object_frames_count_as_wrong_and_summary_averages():
     full = clip_agreement(render_clip(spec, 16), spec.caption)
     summary = summarize([half, full])
     size_cv = summary.pop("size_cv")
-    assert summary == {"clips": 2, "colour_frames": 0.75, "shape_frames": 0.75, "clean_frames": 0.75,
-                       "background_frames": 0.75, "direction_clips": 1.0, "shade_clips": 1.0}
+    assert summary == {
+        "clips": 2,
+        "colour_frames": 0.75,
+        "shape_frames": 0.75,
+        "clean_frames": 0.75,
+        "background_frames": 0.75,
+        "direction_clips": 1.0,
+        "shade_clips": 1.0,
+    }
     assert size_cv < 1e-3  # the object keeps its size in the frames where it is there
 
 

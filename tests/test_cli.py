@@ -59,7 +59,10 @@ def test_models_command_lists_the_registry(capsys, monkeypatch, tmp_path):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"shapesworld-t2v", "shapesworld-ddpm", "animatediff-sd15", "ddpm-celebahq-256"}
     assert rows["shapesworld-ddpm"]["available"] and rows["shapesworld-ddpm"]["get_it"] is None
-    assert not rows["ddpm-celebahq-256"]["available"] and "hf download google/ddpm-celebahq-256" in rows["ddpm-celebahq-256"]["get_it"]
+    assert (
+        not rows["ddpm-celebahq-256"]["available"]
+        and "hf download google/ddpm-celebahq-256" in rows["ddpm-celebahq-256"]["get_it"]
+    )
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     assert "shapesworld-t2v    available" in text and "get it: hf download guoyww/" in text

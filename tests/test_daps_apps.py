@@ -34,8 +34,15 @@ def test_the_command_line_offers_daps_and_its_recipes():
 def test_restore_with_daps_writes_the_outputs_and_is_seeded(tmp_path):
     first = _restore(tmp_path, "a", "--seed", "4")
     names = sorted(p.name for p in first.iterdir())
-    assert names == ["mean.png", "measurement.npy", "measurement.png", "sample_000.png", "sample_001.png", "std.png",
-                     "truth.png"]
+    assert names == [
+        "mean.png",
+        "measurement.npy",
+        "measurement.png",
+        "sample_000.png",
+        "sample_001.png",
+        "std.png",
+        "truth.png",
+    ]
     record = _sidecar(first)
     assert record["settings"]["method"] == "daps" and record["settings"]["levels"] == 3
     assert record["results"]["model_evals"] == 3 * 2 and 5 < record["results"]["psnr_mean_db"] < 60
@@ -44,15 +51,21 @@ def test_restore_with_daps_writes_the_outputs_and_is_seeded(tmp_path):
     assert (first / "sample_000.png").read_bytes() != (first / "sample_001.png").read_bytes()  # independent chains
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--levels", "0"], "--levels:"),
-    (["--ode-steps", "0"], "--ode-steps:"),
-    (["--ode-steps", "500"], "--ode-steps:"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--levels", "0"], "--levels:"),
+        (["--ode-steps", "0"], "--ode-steps:"),
+        (["--ode-steps", "500"], "--ode-steps:"),
+    ],
+)
 def test_restore_with_daps_rejects_bad_settings_naming_the_flag(tmp_path, capsys, flags, message):
     image = Path(__file__).resolve().parents[1] / "examples" / "images" / "shapesworld_circle.png"
     out = tmp_path / "out"
-    assert main(["restore", "--image", str(image), "--operator", "sr4", "--method", "daps", "--out", str(out), *flags]) == 2
+    assert (
+        main(["restore", "--image", str(image), "--operator", "sr4", "--method", "daps", "--out", str(out), *flags])
+        == 2
+    )
     assert message in capsys.readouterr().err and not out.exists()
 
 

@@ -90,8 +90,16 @@ def test_one_bit_mode_masses_within_a_tenth():
     mode's mass within 0.1 of the exact one, and the law near it."""
     n = 500
     eps, operator, y, grid = _one_bit(n)
-    out = daps_sample(eps, ALPHAS_CUMPROD, operator, y, sigmas=PolynomialSchedule(100.0, 0.01, 100), ode_steps=1,
-                      x0_step=_mala(20), generator=_gen(1))
+    out = daps_sample(
+        eps,
+        ALPHAS_CUMPROD,
+        operator,
+        y,
+        sigmas=PolynomialSchedule(100.0, 0.01, 100),
+        ode_steps=1,
+        x0_step=_mala(20),
+        generator=_gen(1),
+    )
     samples = out.samples.reshape(n, 2)
     assert _sector_errors(samples, grid) < 0.1
     assert sliced_wasserstein(samples, grid.sample(n, _gen(3)), generator=_gen(4)) < 0.15
@@ -136,8 +144,16 @@ def test_annealing_limit_is_the_posterior_with_tweedie_and_a_flattened_prior_wit
     eps = prior.eps_model(ALPHAS_CUMPROD)
     variances = {}
     for ode_steps in (1, 10):
-        out = daps_sample(eps, ALPHAS_CUMPROD, operator, y, sigmas=PolynomialSchedule(100.0, 0.01, 100),
-                          ode_steps=ode_steps, image_shape=(n, 1, 1, 2), generator=_gen(0))
+        out = daps_sample(
+            eps,
+            ALPHAS_CUMPROD,
+            operator,
+            y,
+            sigmas=PolynomialSchedule(100.0, 0.01, 100),
+            ode_steps=ode_steps,
+            image_shape=(n, 1, 1, 2),
+            generator=_gen(0),
+        )
         variances[ode_steps] = out.samples.reshape(n, 2).var(0)
     se = 0.25 * math.sqrt(2 / n)  # of a variance estimate: ~0.0065
     assert abs(float(variances[1][1]) - 0.25) < 0.02 + 3 * se
@@ -152,8 +168,15 @@ def test_the_authors_recipe_samples_the_flattened_posterior():
     n = 1000
     prior, operator, y = _gaussian_problem(n)
     recipe = daps_recipe("authors", operator, num_levels=50, likelihood_weight=1.0)
-    out = daps_sample(prior.eps_model(ALPHAS_CUMPROD), ALPHAS_CUMPROD, operator, y, **recipe.sampler_kwargs(),
-                      image_shape=(n, 1, 1, 2), generator=_gen(0))
+    out = daps_sample(
+        prior.eps_model(ALPHAS_CUMPROD),
+        ALPHAS_CUMPROD,
+        operator,
+        y,
+        **recipe.sampler_kwargs(),
+        image_shape=(n, 1, 1, 2),
+        generator=_gen(0),
+    )
     assert 0.33 < float(out.samples.reshape(n, 2).var(0)[1]) < 0.5
 
 

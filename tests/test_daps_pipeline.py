@@ -59,16 +59,28 @@ def test_daps_inpainting_outputs(daps, inpainting, output_type):
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
-@pytest.mark.parametrize("name, kwargs, measure", [
-    ("super_resolution", {"factor": 2}, lambda x: SuperResolution(2).measure(x, generator=_gen(1))),
-    ("phase_retrieval", {}, lambda x: PhaseRetrieval().measure(x, generator=_gen(1))),
-    ("quantized_1bit", {}, lambda x: Quantized1Bit().measure(x, generator=_gen(1))),
-    ("motion_blur", {"kernel_size": 5}, lambda x: x),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, measure",
+    [
+        ("super_resolution", {"factor": 2}, lambda x: SuperResolution(2).measure(x, generator=_gen(1))),
+        ("phase_retrieval", {}, lambda x: PhaseRetrieval().measure(x, generator=_gen(1))),
+        ("quantized_1bit", {}, lambda x: Quantized1Bit().measure(x, generator=_gen(1))),
+        ("motion_blur", {"kernel_size": 5}, lambda x: x),
+    ],
+)
 def test_every_operator_runs_with_both_recipes(daps, recipe, name, kwargs, measure):
     x = torch.linspace(-0.5, 0.5, 3 * 16 * 16).reshape(1, 3, 16, 16)
-    out = daps(measure(x), name, operator_kwargs=kwargs, recipe=recipe, num_samples=2, image_shape=(16, 16),
-               output_type="pt", generator=_gen(), num_levels=2)
+    out = daps(
+        measure(x),
+        name,
+        operator_kwargs=kwargs,
+        recipe=recipe,
+        num_samples=2,
+        image_shape=(16, 16),
+        output_type="pt",
+        generator=_gen(),
+        num_levels=2,
+    )
     check_outputs(out, "pt", 2)
     mala = recipe == "posterior" and name in ("phase_retrieval", "quantized_1bit")
     assert (out.acceptance_rate is not None) == mala
@@ -100,8 +112,13 @@ def test_pipeline_equals_the_plain_sampler_bit_for_bit(daps, inpainting):
 def test_callback_ticks_once_per_level_under_no_grad(daps, inpainting):
     operator, y = inpainting
     seen = []
-    daps(y, operator, num_samples=2, callback=lambda k, s, x: seen.append((k, round(s, 3), tuple(x.shape),
-                                                                          torch.is_grad_enabled())), **FAST)
+    daps(
+        y,
+        operator,
+        num_samples=2,
+        callback=lambda k, s, x: seen.append((k, round(s, 3), tuple(x.shape), torch.is_grad_enabled())),
+        **FAST,
+    )
     assert [k for k, *_ in seen] == [0, 1, 2] and all(shape == (2, 3, 16, 16) and not g for _, _, shape, g in seen)
     # the schedule's ends, 100 and 0.1, at the nearest training levels
     assert seen[0][1] == pytest.approx(100.0, rel=0.01) and seen[-1][1] == pytest.approx(0.1, rel=0.05)
@@ -183,8 +200,14 @@ def test_sampler_bad_input_names_the_argument_before_any_model_call(case):
     def no_model(x_t, t):
         raise AssertionError("the model ran before the inputs were checked")
 
-    call = dict(alphas_cumprod=ALPHAS_CUMPROD, operator=MatrixOperator(torch.tensor([[1.0, 0.0]]), noise_std=0.1),
-                y=torch.zeros(4, 1), image_shape=(4, 1, 1, 2), sigmas=[1.0, 0.1], ode_steps=1)
+    call = dict(
+        alphas_cumprod=ALPHAS_CUMPROD,
+        operator=MatrixOperator(torch.tensor([[1.0, 0.0]]), noise_std=0.1),
+        y=torch.zeros(4, 1),
+        image_shape=(4, 1, 1, 2),
+        sigmas=[1.0, 0.1],
+        ode_steps=1,
+    )
     overrides, message = SAMPLER_BAD_INPUTS[case]
     call.update(overrides)
     if isinstance(call["operator"], Quantized1Bit):
@@ -199,8 +222,10 @@ PIPELINE_BAD_INPUTS = {
     "num_levels float": (dict(num_levels=2.5), "`num_levels` must be None or an integer >= 1"),
     "ode_steps": (dict(ode_steps=-1), "`ode_steps` must be an integer >= 1"),
     "sigmas": (dict(sigmas=[0.2, 0.5]), "`sigmas` must be non-increasing"),
-    "x0_step": (dict(x0_step="exact", operator="quantized_1bit", measurement=torch.ones(3, 16, 16)),
-                "`x0_step`='exact'"),
+    "x0_step": (
+        dict(x0_step="exact", operator="quantized_1bit", measurement=torch.ones(3, 16, 16)),
+        "`x0_step`='exact'",
+    ),
     "likelihood_weight": (dict(likelihood_weight=-2.0), "`likelihood_weight`"),
     "num_samples": (dict(num_samples=0), "`num_samples` must be an integer >= 1"),
     "output_type": (dict(output_type="latent"), "unknown `output_type`='latent'"),
@@ -223,15 +248,29 @@ def test_pipeline_bad_input_is_a_clear_error_before_any_model_call(daps, monkeyp
         daps(call.pop("measurement"), call.pop("operator"), **call)
 
 
-@pytest.mark.parametrize("kwargs, field", [(dict(num_steps=0), "num_steps"), (dict(step_scale=0.0), "step_scale"),
-                                          (dict(min_ratio=0.0), "min_ratio"), (dict(min_ratio=1.5), "min_ratio")])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(num_steps=0), "num_steps"),
+        (dict(step_scale=0.0), "step_scale"),
+        (dict(min_ratio=0.0), "min_ratio"),
+        (dict(min_ratio=1.5), "min_ratio"),
+    ],
+)
 def test_bad_langevin_settings(kwargs, field):
     with pytest.raises(ValueError, match=f"`{field}`"):
         DAPSLangevin(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, field", [(dict(sigma_min=2.0), "sigma_min"), (dict(num_steps=0), "num_steps"),
-                                          (dict(rho=0.0), "rho"), (dict(sigma_max=float("inf")), "sigma_max")])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(sigma_min=2.0), "sigma_min"),
+        (dict(num_steps=0), "num_steps"),
+        (dict(rho=0.0), "rho"),
+        (dict(sigma_max=float("inf")), "sigma_max"),
+    ],
+)
 def test_bad_polynomial_schedule(kwargs, field):
     with pytest.raises(ValueError, match=f"`{field}`"):
         PolynomialSchedule(**{"sigma_max": 1.0, "sigma_min": 0.1, "num_steps": 3, **kwargs})

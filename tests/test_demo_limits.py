@@ -33,14 +33,18 @@ def test_a_huge_upload_is_refused_from_its_header(session, tmp_path, monkeypatch
 
 
 def test_an_uploaded_file_is_restored(session, examples_dir):
-    out = session.restore(str(examples_dir / "images" / "shapesworld_circle.png"), None, "blur", samples=1, method="dps",
-                          dps_steps=10)
+    out = session.restore(
+        str(examples_dir / "images" / "shapesworld_circle.png"), None, "blur", samples=1, method="dps", dps_steps=10
+    )
     assert out["settings"]["image"] == "upload" and out["results"]["model_evals"] == 10
 
 
 def test_a_video_request_too_big_for_a_cpu_is_refused_up_front(session):
     start = time.perf_counter()
-    with pytest.raises(DemoInputError, match=r"256 frames x 100 steps x 2 \(the comparison\) = 51200 frame-steps; on a CPU at most 8192"):
+    with pytest.raises(
+        DemoInputError,
+        match=r"256 frames x 100 steps x 2 \(the comparison\) = 51200 frame-steps; on a CPU at most 8192",
+    ):
         session.video([[0, "a red circle"]], frames=256, steps=100, compare=True)
     assert time.perf_counter() - start < 5 and not any(session.work_dir.iterdir())
 
@@ -126,8 +130,11 @@ def test_closing_the_app_leaves_no_folder_in_gradios_cache(tmp_path, monkeypatch
     finally:
         demo.close()
     assert "GRADIO_TEMP_DIR" not in os.environ
-    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
-                  if p.name != "vibe_edit_history" and not p.name.startswith("torchinductor"))
+    left = sorted(
+        str(p.relative_to(tmp_path))
+        for p in tmp_path.rglob("*")
+        if p.name != "vibe_edit_history" and not p.name.startswith("torchinductor")
+    )
     assert left in ([], ["gradio"]), left  # at most gradio's own folder, holding nothing of this app
 
 
@@ -150,8 +157,13 @@ def test_the_demo_cleans_up_on_sigterm_as_on_sigint(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "plugdiff", "demo", "--port", str(port), "--device", "cpu"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plugdiff", "demo", "--port", str(port), "--device", "cpu"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -163,13 +175,18 @@ def test_the_demo_cleans_up_on_sigterm_as_on_sigint(tmp_path):
                 assert time.monotonic() < deadline, "the demo did not start"
                 time.sleep(0.2)
         assert len(list(tmp.glob("plugdiff-demo-*"))) == 1  # the session's working folder
-        Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False).predict(["ddim"], 1, 0, api_name="/samplers")
+        Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False).predict(
+            ["ddim"], 1, 0, api_name="/samplers"
+        )
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, output[-2000:]  # closed, not killed by the signal
-    left = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.name != "vibe_edit_history"
-                  and not str(p.relative_to(tmp)).startswith("torchinductor"))
+    left = sorted(
+        str(p.relative_to(tmp))
+        for p in tmp.rglob("*")
+        if p.name != "vibe_edit_history" and not str(p.relative_to(tmp)).startswith("torchinductor")
+    )
     assert left in ([], ["gradio"]), left

@@ -19,8 +19,10 @@ def _unet():
 def _pooled_outputs(unet, x, t, text):
     """The naive reference: run the model with plain hooks that keep every probed output."""
     kept = []
-    handles = [block.attentions[-1].register_forward_hook(lambda m, a, out: kept.append(out[0].mean(dim=(2, 3))))
-               for block in unet.down_blocks]
+    handles = [
+        block.attentions[-1].register_forward_hook(lambda m, a, out: kept.append(out[0].mean(dim=(2, 3))))
+        for block in unet.down_blocks
+    ]
     unet(x, t, text)
     for h in handles:
         h.remove()
@@ -39,8 +41,9 @@ def test_probe_loss_is_the_cross_entropy_of_each_head_on_the_spatially_pooled_fe
     got = probe.loss(directions, frames=2, captioned=captioned)
     keep = torch.tensor([0, 1, 4, 5])  # frames of samples 0 and 2
     target = torch.tensor([0, 0, 4, 4])
-    want = torch.stack([torch.nn.functional.cross_entropy(h(f[keep]), target)
-                        for h, f in zip(probe.heads, pooled, strict=True)]).mean()
+    want = torch.stack(
+        [torch.nn.functional.cross_entropy(h(f[keep]), target) for h, f in zip(probe.heads, pooled, strict=True)]
+    ).mean()
     assert torch.allclose(got, want, atol=1e-6)
     got.backward()  # the gradient reaches the spatial cross-attention that writes the features
     assert unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2.to_v.weight.grad.abs().sum() > 0
@@ -62,8 +65,27 @@ def test_probe_keeps_nothing_without_gradients_and_skips_empty_prompts():
 def test_training_with_the_probe_trains_its_heads_and_does_not_export_them(tmp_path):
     vae = tmp_path / "vae"
     main(["vae", "--out", str(vae), "--steps", "1", "--batch", "2", "--size", "16", "--checkpoint-every", "1"])
-    common = ["t2v", "--vae", str(vae), "--image-steps", "1", "--batch", "2", "--image-batch", "3", "--frames", "4",
-              "--size", "16", "--pool-clips", "3", "--checkpoint-every", "2", "--image-mix", "2"]
+    common = [
+        "t2v",
+        "--vae",
+        str(vae),
+        "--image-steps",
+        "1",
+        "--batch",
+        "2",
+        "--image-batch",
+        "3",
+        "--frames",
+        "4",
+        "--size",
+        "16",
+        "--pool-clips",
+        "3",
+        "--checkpoint-every",
+        "2",
+        "--image-mix",
+        "2",
+    ]
     plain = main([*common, "--out", str(tmp_path / "plain"), "--steps", "2"])
     probed = main([*common, "--out", str(tmp_path / "probed"), "--steps", "2", "--direction-probe", "0.5"])
     assert probed.losses[0] > plain.losses[0]  # the same batch, plus 0.5 * a cross-entropy near log 5
@@ -72,5 +94,7 @@ def test_training_with_the_probe_trains_its_heads_and_does_not_export_them(tmp_p
     saved = load_file(str(tmp_path / "probed" / "unet" / "diffusion_pytorch_model.safetensors"))
     plain_keys = load_file(str(tmp_path / "plain" / "unet" / "diffusion_pytorch_model.safetensors")).keys()
     assert saved.keys() == plain_keys
-    resumed = main([*common, "--out", str(tmp_path / "probed"), "--steps", "4", "--direction-probe", "0.5", "--resume"])
+    resumed = main(
+        [*common, "--out", str(tmp_path / "probed"), "--steps", "4", "--direction-probe", "0.5", "--resume"]
+    )
     assert len(resumed.losses) == 4

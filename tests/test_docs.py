@@ -35,8 +35,13 @@ def _tiny_animatediff(folder: Path) -> None:
 
 def _tiny_stable_diffusion(folder: Path) -> None:
     pipe = StableDiffusionPipeline(
-        unet=unet2d_condition(), vae=autoencoder(), scheduler=DDIMScheduler(), safety_checker=None,
-        feature_extractor=None, requires_safety_checker=False, **text_components(),
+        unet=unet2d_condition(),
+        vae=autoencoder(),
+        scheduler=DDIMScheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+        **text_components(),
     )
     pipe.save_pretrained(folder)
 
@@ -68,7 +73,7 @@ def _expand(path: str) -> list[str]:
     match = re.search(r"\{([^}]*)\}", path)
     if not match:
         return [path]
-    return [p for alt in match.group(1).split(",") for p in _expand(path[: match.start()] + alt + path[match.end():])]
+    return [p for alt in match.group(1).split(",") for p in _expand(path[: match.start()] + alt + path[match.end() :])]
 
 
 def repository_paths(text: str) -> set[str]:
@@ -128,8 +133,8 @@ def _check_command(words: list[str]) -> None:
     """A plugdiff command parses; a script or module exists and knows each flag given to it."""
     if words[0] == "plugdiff":
         parser = build_parser()
-        parser.exit = lambda status=0, message=None: (_ for _ in ()).throw(AssertionError(message))  # noqa: E731
-        parser.error = lambda message: (_ for _ in ()).throw(AssertionError(message))  # noqa: E731
+        parser.exit = lambda status=0, message=None: (_ for _ in ()).throw(AssertionError(message))
+        parser.error = lambda message: (_ for _ in ()).throw(AssertionError(message))
         for action in parser._subparsers._group_actions[0].choices.values():  # subcommands too
             action.error = parser.error
         parser.parse_args(words[1:])
@@ -137,7 +142,7 @@ def _check_command(words: list[str]) -> None:
     if words[0] in ("accelerate", "torchrun"):
         module = words[words.index("-m") + 1]
         assert module == "plugdiff", words
-        _check_command(["plugdiff", *words[words.index("-m") + 2:]])
+        _check_command(["plugdiff", *words[words.index("-m") + 2 :]])
         return
     if words[0] == "python":
         if words[1] == "-m":
@@ -193,7 +198,7 @@ def test_every_python_snippet_runs(page, placeholder_folders, tmp_path, monkeypa
             code = code.replace(f'"{name}"', repr(str(folder)))
         assert "path/to/" not in code, f"{page.name}: a placeholder without a stand-in in PLACEHOLDERS"
         torch.manual_seed(0)
-        exec(compile(code, f"{page.name} snippet", "exec"), namespace)  # noqa: S102
+        exec(compile(code, f"{page.name} snippet", "exec"), namespace)
 
 
 def test_the_commands_and_paths_are_found():

@@ -27,8 +27,9 @@ HEX40, HEX64 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
 @pytest.mark.parametrize("page", render_docs.PAGES, ids=lambda p: p.name)
 def test_rendered_tables_match_the_page(page):
     differences = render_docs.table_differences(page)
-    assert not differences, "tables differ from benchmarks/results/ (python benchmarks/render_docs.py):\n" + \
-        "\n\n".join(differences)
+    assert not differences, (
+        "tables differ from benchmarks/results/ (python benchmarks/render_docs.py):\n" + "\n\n".join(differences)
+    )
 
 
 @pytest.mark.parametrize("page", render_docs.PAGES, ids=lambda p: p.name)
@@ -66,7 +67,10 @@ def test_a_wrong_number_in_a_rendered_table_fails(tmp_path):
     page = _page(tmp_path, f"text\n<!-- table: samplers.step_cost -->\n{wrong}<!-- /table -->\nmore\n")
     (difference,) = render_docs.table_differences(page)
     assert "-| DDIM" in difference and "+| DDIM" in difference and "1.01" in difference
-    assert render_docs.render(page.read_text()) == f"text\n<!-- table: samplers.step_cost -->\n{right}<!-- /table -->\nmore\n"
+    assert (
+        render_docs.render(page.read_text())
+        == f"text\n<!-- table: samplers.step_cost -->\n{right}<!-- /table -->\nmore\n"
+    )
 
 
 def test_a_wrong_number_in_prose_fails(tmp_path):
@@ -133,7 +137,7 @@ def render_docs_expand(span: str) -> list[str]:
     match = re.search(r"\{([^}]*)\}", span)
     if not match:
         return [span]
-    return [span[: match.start()] + alt + span[match.end():] for alt in match.group(1).split(",")]
+    return [span[: match.start()] + alt + span[match.end() :] for alt in match.group(1).split(",")]
 
 
 def test_benchmarks_write_results_through_published_results():
@@ -151,7 +155,9 @@ def test_a_published_run_records_its_provenance(tmp_path, monkeypatch):
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=tmp_path)
     args = published_results.parse_args(parser, ["--publish", "--out", str(tmp_path)])
-    published_results.write_json(args.out / "r.json", {"x": 1}, models=["shapesworld-ddpm", published_results.no_weights("exact")])
+    published_results.write_json(
+        args.out / "r.json", {"x": 1}, models=["shapesworld-ddpm", published_results.no_weights("exact")]
+    )
     report = json.loads((tmp_path / "r.json").read_text())
     record = report["provenance"]
     assert report["x"] == 1 and record["recorded"] == "at run time"

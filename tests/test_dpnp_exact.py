@@ -32,8 +32,16 @@ def test_dpnp_converges_to_the_exact_two_mode_posterior_as_eta_min_shrinks(ring)
     eps = prior.eps_model(ALPHAS_CUMPROD)
     errors = []
     for eta_min in (0.3, 0.1, 0.02):
-        out = dpnp_sample(eps, ALPHAS_CUMPROD, operator, y, etas=AnnealingSchedule(3.0, eta_min, 40),
-                          num_steps=10, image_shape=shape, generator=_gen(2))
+        out = dpnp_sample(
+            eps,
+            ALPHAS_CUMPROD,
+            operator,
+            y,
+            etas=AnnealingSchedule(3.0, eta_min, 40),
+            num_steps=10,
+            image_shape=shape,
+            generator=_gen(2),
+        )
         errors.append(mixture_errors(out.samples, posterior))
     total = [e["mass_tv"] + e["mode_sw"] for e in errors]
     assert total[0] > total[1] > total[2]
@@ -44,8 +52,17 @@ def test_dpnp_converges_to_the_exact_two_mode_posterior_as_eta_min_shrinks(ring)
 
 def test_dpnp_ddim_variant_also_matches(ring):
     prior, operator, y, posterior, shape = ring
-    out = dpnp_sample(prior.eps_model(ALPHAS_CUMPROD), ALPHAS_CUMPROD, operator, y, dds="ddim",
-                      etas=AnnealingSchedule(3.0, 0.02, 40), num_steps=10, image_shape=shape, generator=_gen(2))
+    out = dpnp_sample(
+        prior.eps_model(ALPHAS_CUMPROD),
+        ALPHAS_CUMPROD,
+        operator,
+        y,
+        dds="ddim",
+        etas=AnnealingSchedule(3.0, 0.02, 40),
+        num_steps=10,
+        image_shape=shape,
+        generator=_gen(2),
+    )
     errors = mixture_errors(out.samples, posterior)
     assert errors["mass_tv"] < 0.03 and errors["mode_sw"] < 0.025 and errors["mean_error"] < 0.05
 
@@ -55,13 +72,22 @@ def test_dps_is_measurably_worse_at_matched_network_evaluations():
     sampling noise of the exact one; DPS's, at every step size and with more network calls, is not."""
     prior, operator, y, posterior, shape = super_resolution_problem(n=1000)
     eps = prior.eps_model(ALPHAS_CUMPROD)
-    dpnp = dpnp_sample(eps, ALPHAS_CUMPROD, operator, y, etas=AnnealingSchedule(1.0, 0.02, 40), num_steps=10,
-                       image_shape=shape, generator=_gen(2))
+    dpnp = dpnp_sample(
+        eps,
+        ALPHAS_CUMPROD,
+        operator,
+        y,
+        etas=AnnealingSchedule(1.0, 0.02, 40),
+        num_steps=10,
+        image_shape=shape,
+        generator=_gen(2),
+    )
     ours = mixture_errors(dpnp.samples, posterior)
     assert ours["mean_error"] < 0.035  # exact samples: ~0.02 at n = 1000
     for step_size in (0.1, 1.0):  # DPS's best here, and its usual default
-        dps = dps_sample(eps, ALPHAS_CUMPROD, operator, y, step_size=step_size, num_steps=400,
-                         image_shape=shape, generator=_gen(2))
+        dps = dps_sample(
+            eps, ALPHAS_CUMPROD, operator, y, step_size=step_size, num_steps=400, image_shape=shape, generator=_gen(2)
+        )
         assert dps.model_evals == 400 >= dpnp.model_evals
         theirs = mixture_errors(dps.samples, posterior)
         assert ours["mean_error"] < 0.6 * theirs["mean_error"], step_size
@@ -78,8 +104,17 @@ def test_fixed_eta_chain_has_the_distorted_posterior_as_its_law():
         return prior.posterior(operator.matrix, y[0], math.sqrt(operator.noise_std**2 + eta**2))
 
     for dds in ("ddpm", "ddim"):
-        out = dpnp_sample(prior.eps_model(ALPHAS_CUMPROD), ALPHAS_CUMPROD, operator, y, etas=[0.5] * 30,
-                          dds=dds, num_steps=20, image_shape=shape, generator=_gen(5))
+        out = dpnp_sample(
+            prior.eps_model(ALPHAS_CUMPROD),
+            ALPHAS_CUMPROD,
+            operator,
+            y,
+            etas=[0.5] * 30,
+            dds=dds,
+            num_steps=20,
+            image_shape=shape,
+            generator=_gen(5),
+        )
         errors = mixture_errors(out.samples, distorted(0.5))
         assert errors["mass_tv"] < 0.05 and errors["mode_sw"] < 0.03, (dds, errors)
         for wrong in (0.35, 0.7):
@@ -88,8 +123,12 @@ def test_fixed_eta_chain_has_the_distorted_posterior_as_its_law():
 
 def test_dds_draws_the_prior_back_from_noisy_prior_samples():
     """x ~ p, x' = x + eta n  =>  DDS(x') ~ p(x | x') has marginal p."""
-    prior = GaussianMixture([0.4, 0.35, 0.25], [[1, 1, 0.5, -0.5], [-1, -1, 0, 0.5], [1, -1, -0.5, 0]],
-                            [0.1, 0.1, 0.1], event_shape=(1, 2, 2))
+    prior = GaussianMixture(
+        [0.4, 0.35, 0.25],
+        [[1, 1, 0.5, -0.5], [-1, -1, 0, 0.5], [1, -1, -0.5, 0]],
+        [0.1, 0.1, 0.1],
+        event_shape=(1, 2, 2),
+    )
     eps = prior.eps_model(ALPHAS_CUMPROD)
     x = prior.sample(3000, generator=_gen(0))
     for eta in (0.05, 0.4, 3.0):

@@ -52,6 +52,7 @@ BOTH = pytest.mark.parametrize("sample", [_dpnp, _dps], ids=["dpnp", "dps"])
 
 # ----------------------------------------------------------------------------- the problem
 
+
 @BOTH
 def test_measurement_that_does_not_fit_the_operator(eps, sample):
     with pytest.raises(ValueError, match="measurement `y` must have shape"):
@@ -94,8 +95,9 @@ def test_operator_that_changes_the_shape_needs_image_shape(eps, sample):
 
 
 @BOTH
-@pytest.mark.parametrize("operator", [lambda x: x, torch.nn.Identity(), "quantized_1bit"],
-                         ids=["function", "module", "name"])
+@pytest.mark.parametrize(
+    "operator", [lambda x: x, torch.nn.Identity(), "quantized_1bit"], ids=["function", "module", "name"]
+)
 def test_operator_must_be_a_forward_operator(eps, sample, operator):
     with pytest.raises(ValueError, match="`operator` must be a plugdiff ForwardOperator"):
         sample(eps, operator)
@@ -104,8 +106,15 @@ def test_operator_must_be_a_forward_operator(eps, sample, operator):
 @BOTH
 @pytest.mark.parametrize(
     "alphas_cumprod",
-    [ALPHAS_CUMPROD.flip(0), torch.tensor([0.9, 0.9, 0.5]), torch.tensor([1.0, 0.5, 0.1]),
-     torch.tensor([0.9, 0.5, 0.0]), torch.tensor([1.5, 0.5]), torch.tensor([0.9, math.nan]), torch.tensor([0.5])],
+    [
+        ALPHAS_CUMPROD.flip(0),
+        torch.tensor([0.9, 0.9, 0.5]),
+        torch.tensor([1.0, 0.5, 0.1]),
+        torch.tensor([0.9, 0.5, 0.0]),
+        torch.tensor([1.5, 0.5]),
+        torch.tensor([0.9, math.nan]),
+        torch.tensor([0.5]),
+    ],
     ids=["increasing", "flat", "one", "zero", "above-one", "nan", "single"],
 )
 def test_alphas_cumprod_must_be_a_vp_schedule(eps, sample, alphas_cumprod):
@@ -123,6 +132,7 @@ def test_num_steps_must_be_a_positive_int(eps, sample, num_steps):
 
 # ----------------------------------------------------------------------------- DPS
 
+
 @pytest.mark.parametrize("step_size", [0.0, -1.0, math.nan, math.inf])
 def test_dps_step_size_must_be_positive(eps, step_size):
     with pytest.raises(ValueError, match="`step_size`"):
@@ -131,14 +141,33 @@ def test_dps_step_size_must_be_positive(eps, step_size):
 
 # ----------------------------------------------------------------------------- DPnP schedule
 
+
 @pytest.mark.parametrize(
     "etas, message",
-    [([0.1, 0.2], "non-increasing"), ([0.3, 0.2, 0.25], r"etas\[2\]"), ([], "must not be empty"),
-     ([0.3, -0.1], "finite numbers > 0"), ([0.3, 0.0], "finite numbers > 0"), ([math.nan], "finite numbers > 0"),
-     ([math.inf, 0.1], "finite numbers > 0"), ("fast", "unknown annealing preset"), (["a"], "sequence of numbers"),
-     (0.3, "sequence of numbers")],
-    ids=["increasing", "increasing-later", "empty", "negative", "zero", "nan", "inf", "unknown-preset",
-         "strings", "scalar"],
+    [
+        ([0.1, 0.2], "non-increasing"),
+        ([0.3, 0.2, 0.25], r"etas\[2\]"),
+        ([], "must not be empty"),
+        ([0.3, -0.1], "finite numbers > 0"),
+        ([0.3, 0.0], "finite numbers > 0"),
+        ([math.nan], "finite numbers > 0"),
+        ([math.inf, 0.1], "finite numbers > 0"),
+        ("fast", "unknown annealing preset"),
+        (["a"], "sequence of numbers"),
+        (0.3, "sequence of numbers"),
+    ],
+    ids=[
+        "increasing",
+        "increasing-later",
+        "empty",
+        "negative",
+        "zero",
+        "nan",
+        "inf",
+        "unknown-preset",
+        "strings",
+        "scalar",
+    ],
 )
 def test_bad_etas(eps, etas, message):
     with pytest.raises(ValueError, match="`etas`") as error:
@@ -148,11 +177,28 @@ def test_bad_etas(eps, etas, message):
 
 @pytest.mark.parametrize(
     "changes, field",
-    [({"eta_max": 0.1, "eta_min": 0.2}, "eta_min"), ({"num_decay": 0}, "num_decay"), ({"num_decay": -2}, "num_decay"),
-     ({"num_decay": 2.0}, "num_decay"), ({"hold": -1}, "hold"), ({"eta_max": 0.0}, "eta_max"),
-     ({"eta_max": math.inf}, "eta_max"), ({"eta_min": -0.1}, "eta_min"), ({"eta_min": math.nan}, "eta_min")],
-    ids=["min>max", "decay-0", "decay-negative", "decay-float", "hold-negative", "max-zero", "max-inf", "min-negative",
-         "min-nan"],
+    [
+        ({"eta_max": 0.1, "eta_min": 0.2}, "eta_min"),
+        ({"num_decay": 0}, "num_decay"),
+        ({"num_decay": -2}, "num_decay"),
+        ({"num_decay": 2.0}, "num_decay"),
+        ({"hold": -1}, "hold"),
+        ({"eta_max": 0.0}, "eta_max"),
+        ({"eta_max": math.inf}, "eta_max"),
+        ({"eta_min": -0.1}, "eta_min"),
+        ({"eta_min": math.nan}, "eta_min"),
+    ],
+    ids=[
+        "min>max",
+        "decay-0",
+        "decay-negative",
+        "decay-float",
+        "hold-negative",
+        "max-zero",
+        "max-inf",
+        "min-negative",
+        "min-nan",
+    ],
 )
 def test_bad_annealing_schedule(changes, field):
     with pytest.raises(ValueError, match=f"`{field}`"):
@@ -178,16 +224,27 @@ def test_schedule_presets_and_flat_lists():
 def test_dpnp_reports_the_schedule_it_ran(eps):
     matrix = MatrixOperator(torch.eye(2, dtype=torch.float64), noise_std=0.1)
     y = torch.zeros(2, 2, dtype=torch.float64)
-    for etas, expected in (("official", resolve_etas("official")), ("accurate", resolve_etas("accurate")),
-                           ([0.2] * 3, [0.2] * 3)):
+    for etas, expected in (
+        ("official", resolve_etas("official")),
+        ("accurate", resolve_etas("accurate")),
+        ([0.2] * 3, [0.2] * 3),
+    ):
         calls = []
-        out = _dpnp(eps, matrix, y, etas=etas, num_steps=1, image_shape=SHAPE,
-                    callback=lambda k, eta, x, calls=calls: calls.append((k, eta)))
+        out = _dpnp(
+            eps,
+            matrix,
+            y,
+            etas=etas,
+            num_steps=1,
+            image_shape=SHAPE,
+            callback=lambda k, eta, x, calls=calls: calls.append((k, eta)),
+        )
         assert out.etas == expected and calls == list(enumerate(expected))
         assert bool(torch.isfinite(out.samples).all())
 
 
 # ----------------------------------------------------------------------------- DPnP samplers
+
 
 @pytest.mark.parametrize("pcs", ["MALA", "ula", "", None, ["mala"], {"num_steps": 10}], ids=str)
 def test_unknown_pcs(eps, pcs):
@@ -210,12 +267,21 @@ def test_unknown_dds(eps, dds):
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"num_steps": 0}, "num_steps"), ({"num_steps": -5}, "num_steps"), ({"num_steps": 10.0}, "num_steps"),
-     ({"step_scale": 0.0}, "step_scale"), ({"step_scale": -1.0}, "step_scale"),
-     ({"step_scale": math.nan}, "step_scale"), ({"step_scale": math.inf}, "step_scale"),
-     ({"damping": -1.0}, "damping"), ({"damping": math.nan}, "damping"),
-     ({"target_acceptance": 0.0}, "target_acceptance"), ({"target_acceptance": 1.0}, "target_acceptance"),
-     ({"target_acceptance": 1.5}, "target_acceptance"), ({"target_acceptance": math.nan}, "target_acceptance")],
+    [
+        ({"num_steps": 0}, "num_steps"),
+        ({"num_steps": -5}, "num_steps"),
+        ({"num_steps": 10.0}, "num_steps"),
+        ({"step_scale": 0.0}, "step_scale"),
+        ({"step_scale": -1.0}, "step_scale"),
+        ({"step_scale": math.nan}, "step_scale"),
+        ({"step_scale": math.inf}, "step_scale"),
+        ({"damping": -1.0}, "damping"),
+        ({"damping": math.nan}, "damping"),
+        ({"target_acceptance": 0.0}, "target_acceptance"),
+        ({"target_acceptance": 1.0}, "target_acceptance"),
+        ({"target_acceptance": 1.5}, "target_acceptance"),
+        ({"target_acceptance": math.nan}, "target_acceptance"),
+    ],
     ids=lambda v: v if isinstance(v, str) else "-".join(f"{k}={x}" for k, x in v.items()),
 )
 def test_bad_langevin_settings(kwargs, field):
@@ -224,6 +290,7 @@ def test_bad_langevin_settings(kwargs, field):
 
 
 # ----------------------------------------------------------------------------- DPnP init
+
 
 def test_bad_init(eps):
     with pytest.raises(ValueError, match="`init` must have the image shape"):
@@ -266,6 +333,7 @@ def test_dps_init_runs_and_counts_its_250_model_evaluations(eps):
 
 # ----------------------------------------------------------------------------- batches
 
+
 def test_each_chain_conditions_on_its_own_measurement(eps):
     """Chains alternate between two far-apart measurements of the ring (modes at 45 and 180
     degrees); every sample lands at its own measurement's mode."""
@@ -273,8 +341,16 @@ def test_each_chain_conditions_on_its_own_measurement(eps):
     targets = torch.tensor([[math.sqrt(0.5), math.sqrt(0.5)], [-1.0, 0.0]], dtype=torch.float64)
     own = targets[torch.arange(n) % 2]
     matrix = MatrixOperator(torch.eye(2, dtype=torch.float64), noise_std=0.05)
-    out = dpnp_sample(eps, ALPHAS_CUMPROD, matrix, own, etas=AnnealingSchedule(1.0, 0.05, 8), num_steps=5,
-                      image_shape=(n, 1, 1, 2), generator=_gen(0))
+    out = dpnp_sample(
+        eps,
+        ALPHAS_CUMPROD,
+        matrix,
+        own,
+        etas=AnnealingSchedule(1.0, 0.05, 8),
+        num_steps=5,
+        image_shape=(n, 1, 1, 2),
+        generator=_gen(0),
+    )
     samples = out.samples.reshape(n, 2)
     distance_own = (samples - own).norm(dim=1)
     distance_other = (samples - own.flip(0)).norm(dim=1)
@@ -283,8 +359,15 @@ def test_each_chain_conditions_on_its_own_measurement(eps):
     # the same with 1-bit signs (MALA): y = (+, +) keeps the ring modes at 0, 45 and 90 degrees,
     # y = (-, -) those at 180, 225 and 270; x1 + x2 has y's sign on all of them
     signs = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], dtype=torch.float64)[torch.arange(n) % 2].reshape(n, 1, 1, 2)
-    out = dpnp_sample(eps, ALPHAS_CUMPROD, Quantized1Bit(0.1), signs, etas=AnnealingSchedule(1.0, 0.05, 10),
-                      num_steps=5, generator=_gen(1))
+    out = dpnp_sample(
+        eps,
+        ALPHAS_CUMPROD,
+        Quantized1Bit(0.1),
+        signs,
+        etas=AnnealingSchedule(1.0, 0.05, 10),
+        num_steps=5,
+        generator=_gen(1),
+    )
     assert out.acceptance_rate is not None
     side = out.samples.reshape(n, 2).sum(1) * signs.reshape(n, 2)[:, 0]
     assert bool((side > 0.5).all()), side
@@ -318,8 +401,10 @@ def test_dps_step_size_of_the_wrong_type(eps, step_size):
         _dps(eps, step_size=step_size)
 
 
-@pytest.mark.parametrize(("field", "value"), [("metropolis", "no"), ("num_steps", True), ("step_scale", None),
-                                              ("damping", "0"), ("target_acceptance", None)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("metropolis", "no"), ("num_steps", True), ("step_scale", None), ("damping", "0"), ("target_acceptance", None)],
+)
 def test_langevin_settings_of_the_wrong_type(field, value):
     with pytest.raises(ValueError, match=f"`{field}`"):
         LangevinSettings(**{field: value})

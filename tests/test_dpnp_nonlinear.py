@@ -32,8 +32,9 @@ class GridPosterior:
         x1, x2 = torch.meshgrid(axis, axis, indexing="ij")
         self.points = torch.stack([x1.reshape(-1), x2.reshape(-1)], 1)
         images = self.points.reshape(-1, 1, 1, 2)
-        loglik = torch.cat([operator.log_likelihood(chunk, y.expand(len(chunk), *y.shape[1:]))
-                            for chunk in images.split(32768)])
+        loglik = torch.cat(
+            [operator.log_likelihood(chunk, y.expand(len(chunk), *y.shape[1:])) for chunk in images.split(32768)]
+        )
         self.weights = torch.softmax(prior.log_prob(images) + loglik, 0)
         # the grid must hold the whole posterior: nothing within two cells of its border
         assert self.prob(lambda p: p.abs().amax(1) > limit - 2 * self.cell) < 1e-8
@@ -68,6 +69,7 @@ def _quadrant(points: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- 1-bit sensing
 
+
 @pytest.fixture(scope="module")
 def one_bit():
     """Ring prior (8 modes), 1-bit signs of both pixels at c = 0.4: y = (-1, +1) here, so the
@@ -78,8 +80,16 @@ def one_bit():
     assert y1.reshape(-1).tolist() == [-1.0, 1.0]
     grid = GridPosterior(prior, operator, y1, limit=1.6, size=481)
     n = 2000
-    out = dpnp_sample(prior.eps_model(ALPHAS_CUMPROD), ALPHAS_CUMPROD, operator, y1.expand(n, 1, 1, 2).clone(),
-                      pcs="mala", etas=AnnealingSchedule(1.0, 0.02, 40), num_steps=10, generator=_gen(1))
+    out = dpnp_sample(
+        prior.eps_model(ALPHAS_CUMPROD),
+        ALPHAS_CUMPROD,
+        operator,
+        y1.expand(n, 1, 1, 2).clone(),
+        pcs="mala",
+        etas=AnnealingSchedule(1.0, 0.02, 40),
+        num_steps=10,
+        generator=_gen(1),
+    )
     return grid, out
 
 
@@ -120,8 +130,16 @@ def test_official_unadjusted_langevin_runs_and_reports_no_acceptance(one_bit):
     n = 256
     y = torch.tensor([-1.0, 1.0], dtype=torch.float64).reshape(1, 1, 1, 2).expand(n, 1, 1, 2).clone()
     eps = prior.eps_model(ALPHAS_CUMPROD)
-    out = dpnp_sample(eps, ALPHAS_CUMPROD, operator, y, pcs="langevin", etas=AnnealingSchedule(1.0, 0.1, 4),
-                      num_steps=10, generator=_gen(1))
+    out = dpnp_sample(
+        eps,
+        ALPHAS_CUMPROD,
+        operator,
+        y,
+        pcs="langevin",
+        etas=AnnealingSchedule(1.0, 0.1, 4),
+        num_steps=10,
+        generator=_gen(1),
+    )
     assert out.acceptance_rate is None and out.samples.shape == (n, 1, 1, 2)
     assert bool(torch.isfinite(out.samples).all())
     direction = torch.tensor([-1.0, 1.0], dtype=torch.float64) / math.sqrt(2)  # towards y's quadrant
@@ -129,8 +147,16 @@ def test_official_unadjusted_langevin_runs_and_reports_no_acceptance(one_bit):
     got = float(out.samples.reshape(n, 2).mean(0) @ direction)  # ~0.46, SE ~0.04
     assert got > 0.5 * target, (got, target)
     # a short unadjusted chain (50 steps) runs too, also without an acceptance rate
-    short = dpnp_sample(eps, ALPHAS_CUMPROD, operator, y[:64], pcs=LangevinSettings(num_steps=50),
-                        etas=[0.5, 0.2], num_steps=5, generator=_gen(2))
+    short = dpnp_sample(
+        eps,
+        ALPHAS_CUMPROD,
+        operator,
+        y[:64],
+        pcs=LangevinSettings(num_steps=50),
+        etas=[0.5, 0.2],
+        num_steps=5,
+        generator=_gen(2),
+    )
     assert short.acceptance_rate is None and bool(torch.isfinite(short.samples).all())
 
 
@@ -149,18 +175,29 @@ def test_auto_pcs_reports_the_mean_mala_acceptance_over_iterations(monkeypatch):
     prior = ring_prior()
     eps = prior.eps_model(ALPHAS_CUMPROD)
     y = torch.tensor([1.0, -1.0], dtype=torch.float64).reshape(1, 1, 1, 2).expand(16, 1, 1, 2).clone()
-    out = dpnp_sample(eps, ALPHAS_CUMPROD, Quantized1Bit(0.4), y, pcs="auto", etas=[0.8, 0.3, 0.05],
-                      num_steps=5, generator=_gen(0))
+    out = dpnp_sample(
+        eps, ALPHAS_CUMPROD, Quantized1Bit(0.4), y, pcs="auto", etas=[0.8, 0.3, 0.05], num_steps=5, generator=_gen(0)
+    )
     assert len(rates) == 3 and all(r is not None and 0 < r <= 1 for r in rates)
     assert out.acceptance_rate == pytest.approx(sum(rates) / 3)
     rates.clear()
     linear = MatrixOperator(torch.eye(2, dtype=torch.float64), noise_std=0.1)
-    out = dpnp_sample(eps, ALPHAS_CUMPROD, linear, y.reshape(16, 2), pcs="auto", etas=[0.8, 0.3],
-                      num_steps=5, image_shape=(16, 1, 1, 2), generator=_gen(0))
+    out = dpnp_sample(
+        eps,
+        ALPHAS_CUMPROD,
+        linear,
+        y.reshape(16, 2),
+        pcs="auto",
+        etas=[0.8, 0.3],
+        num_steps=5,
+        image_shape=(16, 1, 1, 2),
+        generator=_gen(0),
+    )
     assert out.acceptance_rate is None and rates == []
 
 
 # ----------------------------------------------------------------------------- phase retrieval
+
 
 @pytest.fixture(scope="module")
 def two_pixel_phase_retrieval():
@@ -192,9 +229,17 @@ def test_phase_retrieval_sign_modes_get_equal_mass_and_the_grid_mode_law(two_pix
     mean, cov = grid.moments(_positive)  # ~(0.77, 0.23), sd ~(0.06, 0.07)
     n = 1000
     mala = LangevinSettings(num_steps=50, step_scale=1.0, damping=0.0, metropolis=True)  # "mala", shorter
-    out = dpnp_sample(prior.eps_model(ALPHAS_CUMPROD), ALPHAS_CUMPROD, operator, y1.expand(n, 1, 2, 4).clone(),
-                      pcs=mala, etas=AnnealingSchedule(1.0, 0.02, 25), num_steps=10, image_shape=(n, 1, 1, 2),
-                      generator=_gen(1))
+    out = dpnp_sample(
+        prior.eps_model(ALPHAS_CUMPROD),
+        ALPHAS_CUMPROD,
+        operator,
+        y1.expand(n, 1, 2, 4).clone(),
+        pcs=mala,
+        etas=AnnealingSchedule(1.0, 0.02, 25),
+        num_steps=10,
+        image_shape=(n, 1, 1, 2),
+        generator=_gen(1),
+    )
     samples = out.samples.reshape(n, 2)
     assert bool(torch.isfinite(samples).all())
     positive = _positive(samples)
@@ -220,16 +265,25 @@ def test_phase_retrieval_end_to_end_on_small_images():
     x_true = prior.sample(2, generator=_gen(0)).reshape(2, 1, 4, 4)
     y = operator.measure(x_true, generator=_gen(1))
     assert y.shape == (2, 1, 8, 8)
-    out = dpnp_sample(prior.eps_model(ALPHAS_CUMPROD), ALPHAS_CUMPROD, operator, y,
-                      etas=AnnealingSchedule(1.0, 0.05, 6), num_steps=10, image_shape=(2, 1, 4, 4), generator=_gen(2))
+    out = dpnp_sample(
+        prior.eps_model(ALPHAS_CUMPROD),
+        ALPHAS_CUMPROD,
+        operator,
+        y,
+        etas=AnnealingSchedule(1.0, 0.05, 6),
+        num_steps=10,
+        image_shape=(2, 1, 4, 4),
+        generator=_gen(2),
+    )
     assert out.samples.shape == (2, 1, 4, 4) and out.samples.dtype == y.dtype
     assert bool(torch.isfinite(out.samples).all())
     assert out.acceptance_rate is not None and 0 < out.acceptance_rate < 1
     fit = operator.distance(out.samples, y)  # ~0.5
     truth_fit = operator.distance(x_true, y)  # the noise alone: ~0.05 * 8 = 0.4
     prior_draws = prior.sample(64, generator=_gen(3)).reshape(64, 1, 4, 4)
-    prior_fit = torch.stack([operator.distance(prior_draws, y[i : i + 1].expand(64, 1, 8, 8)).median()
-                             for i in range(2)])  # ~1.1
+    prior_fit = torch.stack(
+        [operator.distance(prior_draws, y[i : i + 1].expand(64, 1, 8, 8)).median() for i in range(2)]
+    )  # ~1.1
     assert bool((fit < 0.6 * prior_fit).all()), (fit, prior_fit)
     assert bool((fit < 1.5 * truth_fit).all()), (fit, truth_fit)
     swapped = operator.distance(out.samples.flip(0), y)  # each chain fits its own measurement

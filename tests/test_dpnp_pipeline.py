@@ -92,7 +92,9 @@ def test_dpnp_inpainting_outputs(dpnp, inpainting, output_type):
 def test_dpnp_super_resolution_takes_the_image_size_from_the_unet(dpnp, truth):
     operator = SuperResolution(2, "average")
     y = operator.measure(truth, generator=_gen(1))[0]  # (3, 8, 8), no batch axis
-    out = dpnp(y, "super_resolution", operator_kwargs={"factor": 2}, num_samples=2, output_type="pt", generator=_gen(), **FAST)
+    out = dpnp(
+        y, "super_resolution", operator_kwargs={"factor": 2}, num_samples=2, output_type="pt", generator=_gen(), **FAST
+    )
     check_outputs(out, "pt", 2)
 
 
@@ -146,7 +148,13 @@ def test_callback_and_progress_ticks_under_no_grad(dpnp, dps, inpainting):
     proximal steps switch gradients on only where they need them)."""
     operator, y = inpainting
     seen = []
-    dpnp(y, operator, num_samples=2, callback=lambda k, eta, x: seen.append((k, eta, tuple(x.shape), torch.is_grad_enabled())), **FAST)
+    dpnp(
+        y,
+        operator,
+        num_samples=2,
+        callback=lambda k, eta, x: seen.append((k, eta, tuple(x.shape), torch.is_grad_enabled())),
+        **FAST,
+    )
     assert seen == [(0, 0.5, (2, 3, 16, 16), False), (1, 0.2, (2, 3, 16, 16), False)]
     steps = []
     dps(y, operator, callback=lambda i, t, x: steps.append((t, torch.is_grad_enabled(), x.requires_grad)), **FAST_DPS)
@@ -177,7 +185,9 @@ def test_pipelines_equal_the_plain_samplers_bit_for_bit(dpnp, dps, inpainting):
 
     y3 = y.repeat(3, 1, 1, 1)
     with torch.no_grad():
-        direct = dpnp_sample(eps, ac, operator, y3, etas=[0.5, 0.2], num_steps=2, clip_denoised=True, generator=_gen(3))
+        direct = dpnp_sample(
+            eps, ac, operator, y3, etas=[0.5, 0.2], num_steps=2, clip_denoised=True, generator=_gen(3)
+        )
     piped = dpnp(y, operator, num_samples=3, output_type="pt", generator=_gen(3), **FAST)
     assert torch.equal(piped.images, direct.samples) and piped.model_evals == direct.model_evals
 
@@ -189,8 +199,14 @@ def test_pipelines_equal_the_plain_samplers_bit_for_bit(dpnp, dps, inpainting):
 def test_learned_variance_unet_uses_the_epsilon_half():
     torch.manual_seed(0)
     unet = UNet2DModel(
-        sample_size=16, in_channels=3, out_channels=6, block_out_channels=(16, 32), layers_per_block=1,
-        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8,
+        sample_size=16,
+        in_channels=3,
+        out_channels=6,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
     )
     pipe = _pipe(DPnPPipeline, unet=unet)
     x, t = torch.randn(2, 3, 16, 16), torch.tensor([10, 10])
@@ -217,19 +233,30 @@ def test_save_pretrained_round_trip(tmp_path, inpainting, cls, kwargs):
 # ---------------------------------------------------------------------- bad input
 BAD_INPUTS = {
     "measurement shape": (
-        dict(measurement=torch.zeros(3, 16, 16), operator="super_resolution"), r"measurement `y` must have shape \(1, 3, 8, 8\)"
+        dict(measurement=torch.zeros(3, 16, 16), operator="super_resolution"),
+        r"measurement `y` must have shape \(1, 3, 8, 8\)",
     ),
     "measurement batch": (dict(measurement=torch.zeros(2, 3, 16, 16)), "`measurement` must be one measurement"),
     "measurement type": (dict(measurement=[1.0, 2.0]), "`measurement` must be a tensor"),
-    "measurement float array": (dict(measurement=np.zeros((16, 16, 3))), "`measurement` as a numpy array must be a uint8"),
-    "non-finite measurement": (dict(measurement=torch.full((3, 16, 16), float("nan"))), "measurement `y` has non-finite"),
+    "measurement float array": (
+        dict(measurement=np.zeros((16, 16, 3))),
+        "`measurement` as a numpy array must be a uint8",
+    ),
+    "non-finite measurement": (
+        dict(measurement=torch.full((3, 16, 16), float("nan"))),
+        "measurement `y` has non-finite",
+    ),
     "unknown operator": (dict(operator="deblur_magic"), "unknown operator 'deblur_magic'"),
     "operator type": (dict(operator=42), "`operator` must be a ForwardOperator"),
     "operator kwargs": (dict(operator=Inpainting(), operator_kwargs={"noise_std": 0.1}), "`operator_kwargs`"),
-    "unknown operator kwarg": (dict(operator="inpainting", operator_kwargs={"factor": 2}), "unknown argument 'factor'"),
+    "unknown operator kwarg": (
+        dict(operator="inpainting", operator_kwargs={"factor": 2}),
+        "unknown argument 'factor'",
+    ),
     "image size not divisible": (dict(image_shape=(15, 15)), r"`image_shape` \(3, 15, 15\) \(given\).*multiples of 2"),
     "image size from measurement": (
-        dict(measurement=torch.zeros(3, 15, 15)), r"`image_shape` \(3, 15, 15\) \(taken from the measurement\)"
+        dict(measurement=torch.zeros(3, 15, 15)),
+        r"`image_shape` \(3, 15, 15\) \(taken from the measurement\)",
     ),
     "image channels": (dict(image_shape=(1, 16, 16)), r"`image_shape` \(1, 16, 16\).*in_channels=3"),
     "image shape form": (dict(image_shape=(16,)), "`image_shape` must be"),

@@ -38,7 +38,9 @@ def test_tempered_gaussian_operator_is_the_same_operator_with_less_noise():
     sharper = MatrixOperator(matrix, noise_std=0.3 / w**0.5)
     x, y = torch.randn(4, 1, 1, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
     assert tempered.is_linear_gaussian and tempered.config()["likelihood_weight"] == w
-    assert torch.allclose(tempered.log_likelihood(x, y), w * MatrixOperator(matrix, noise_std=0.3).log_likelihood(x, y))
+    assert torch.allclose(
+        tempered.log_likelihood(x, y), w * MatrixOperator(matrix, noise_std=0.3).log_likelihood(x, y)
+    )
     a = tempered.proximal_sample(x, y, 0.2, generator=_gen(1))
     b = sharper.proximal_sample(x, y, 0.2, generator=_gen(1))
     assert torch.allclose(a, b)
@@ -68,7 +70,9 @@ def test_likelihood_weight_in_dpnp_equals_sampling_with_the_sharper_operator():
     matrix = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
     y = torch.zeros(3, 1, dtype=torch.float64)
     kwargs = dict(etas=[0.5, 0.2], num_steps=3, image_shape=(3, 1, 1, 2))
-    a = dpnp_sample(eps, ALPHAS_CUMPROD, MatrixOperator(matrix, 0.2), y, likelihood_weight=4.0, generator=_gen(2), **kwargs)
+    a = dpnp_sample(
+        eps, ALPHAS_CUMPROD, MatrixOperator(matrix, 0.2), y, likelihood_weight=4.0, generator=_gen(2), **kwargs
+    )
     b = dpnp_sample(eps, ALPHAS_CUMPROD, MatrixOperator(matrix, 0.1), y, generator=_gen(2), **kwargs)
     assert torch.equal(a.samples, b.samples)
 
@@ -101,8 +105,14 @@ def test_pipeline_default_is_the_authors_recipe_bit_for_bit():
     out = pipe(y, operator, num_samples=2, output_type="pt", generator=_gen(5), **small)
     recipe = dpnp_recipe("authors", operator, **small)
     with torch.no_grad():
-        direct = dpnp_sample(pipe.eps_model, pipe.alphas_cumprod, operator, y.repeat(2, 1, 1, 1),
-                             **recipe.sampler_kwargs(), generator=_gen(5))
+        direct = dpnp_sample(
+            pipe.eps_model,
+            pipe.alphas_cumprod,
+            operator,
+            y.repeat(2, 1, 1, 1),
+            **recipe.sampler_kwargs(),
+            generator=_gen(5),
+        )
     assert torch.equal(out.images, direct.samples.clamp(-1, 1))
     assert out.model_evals == recipe.model_evals == 4 + 16
 
@@ -114,8 +124,17 @@ def test_clip_threshold_clips_only_at_large_eta():
     y = torch.full((2, 2), 3.0, dtype=torch.float64)
 
     def run(clip):
-        return dpnp_sample(eps, ALPHAS_CUMPROD, op, y, etas=[0.4, 0.3], num_steps=3, clip_denoised=clip, image_shape=(2, 1, 1, 2),
-                           generator=_gen(3)).samples
+        return dpnp_sample(
+            eps,
+            ALPHAS_CUMPROD,
+            op,
+            y,
+            etas=[0.4, 0.3],
+            num_steps=3,
+            clip_denoised=clip,
+            image_shape=(2, 1, 1, 2),
+            generator=_gen(3),
+        ).samples
 
     assert torch.equal(run(0.2), run(True)) and torch.equal(run(0.5), run(False))
     assert not torch.equal(run(0.35), run(True)) and not torch.equal(run(0.35), run(False))

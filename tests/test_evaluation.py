@@ -69,10 +69,12 @@ def test_diagonal_shared_and_full_bases_agree():
     for a in (0.1, 0.8):
         assert torch.allclose(shared.eps(x, a), full.eps(x, a), atol=1e-12)
         assert torch.allclose(per_comp.eps(x, a), full.eps(x, a), atol=1e-12)
-    draw = lambda m: m.sample(64, torch.Generator().manual_seed(0))  # noqa: E731
+    draw = lambda m: m.sample(64, torch.Generator().manual_seed(0))
     assert torch.allclose(draw(per_comp), draw(shared), atol=1e-12)
     diag = GaussianMixture([1, 2], means, lam)
-    assert torch.allclose(diag.eps(x, 0.3), GaussianMixture([1, 2], means, torch.diag_embed(lam)).eps(x, 0.3), atol=1e-12)
+    assert torch.allclose(
+        diag.eps(x, 0.3), GaussianMixture([1, 2], means, torch.diag_embed(lam)).eps(x, 0.3), atol=1e-12
+    )
 
 
 def test_image_shaped_samples_and_per_sample_levels():

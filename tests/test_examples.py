@@ -23,7 +23,9 @@ def load_example(name):
 @pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
 def test_swap_scheduler_example(tmp_path, sampler):
     DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(tmp_path / "model")
-    out = load_example("swap_scheduler").main([str(tmp_path / "model"), "--sampler", sampler, "--steps", "3", "--out", str(tmp_path / "x.png")])
+    out = load_example("swap_scheduler").main(
+        [str(tmp_path / "model"), "--sampler", sampler, "--steps", "3", "--out", str(tmp_path / "x.png")]
+    )
     assert Image.open(out).size == (16, 16)
 
 
@@ -41,24 +43,50 @@ def test_exact_score_example():
 def test_long_video_example(tmp_path):
     import json
 
+    from plugdiff.pipelines import TiaraAnimateDiffPipeline
     from plugdiff.testing import animatediff_components
 
-    from plugdiff.pipelines import TiaraAnimateDiffPipeline
-
     TiaraAnimateDiffPipeline(**animatediff_components()).save_pretrained(tmp_path / "model")
-    out = load_example("long_video").main([
-        str(tmp_path / "model"), "a red circle", "--frames", "40", "--steps", "1", "--size", "16",
-        "--out", str(tmp_path / "v.mp4"),
-    ])
+    out = load_example("long_video").main(
+        [
+            str(tmp_path / "model"),
+            "a red circle",
+            "--frames",
+            "40",
+            "--steps",
+            "1",
+            "--size",
+            "16",
+            "--out",
+            str(tmp_path / "v.mp4"),
+        ]
+    )
     sidecar = json.loads((tmp_path / "v.mp4.json").read_text())
     assert out.stat().st_size > 0 and sidecar["num_frames"] == 40 and sidecar["tiara"] == {"alpha": 5.0}
 
-    out = load_example("long_video").main([
-        str(tmp_path / "model"), "--schedule", str(EXAMPLES / "schedules" / "three_scenes.txt"), "--frames", "96",
-        "--steps", "1", "--size", "16", "--transition", "20", "--out", str(tmp_path / "s.gif"),
-    ])
+    out = load_example("long_video").main(
+        [
+            str(tmp_path / "model"),
+            "--schedule",
+            str(EXAMPLES / "schedules" / "three_scenes.txt"),
+            "--frames",
+            "96",
+            "--steps",
+            "1",
+            "--size",
+            "16",
+            "--transition",
+            "20",
+            "--out",
+            str(tmp_path / "s.gif"),
+        ]
+    )
     sidecar = json.loads((tmp_path / "s.gif.json").read_text())
-    assert out.stat().st_size > 0 and sidecar["prompt_blend"] == {"transition": 20} and "80: a red circle" in sidecar["prompt"]
+    assert (
+        out.stat().st_size > 0
+        and sidecar["prompt_blend"] == {"transition": 20}
+        and "80: a red circle" in sidecar["prompt"]
+    )
     with pytest.raises(SystemExit):
         load_example("long_video").main([str(tmp_path / "model")])  # neither a prompt nor a schedule
 
@@ -83,24 +111,60 @@ def test_inverse_problem_example(tmp_path):
     common = ["--model", str(tmp_path / "model"), "--image", str(tmp_path / "photo.png"), "--num-samples", "2"]
 
     out = tmp_path / "sr"
-    written = load_example("inverse_problem").main(common + [
-        "--operator", "super_resolution", "--factor", "2", "--method", "dpnp", "--schedule", "official",
-        "--dds-steps", "2", "--seed", "3", "--out", str(out),
-    ])
+    written = load_example("inverse_problem").main(
+        common
+        + [
+            "--operator",
+            "super_resolution",
+            "--factor",
+            "2",
+            "--method",
+            "dpnp",
+            "--schedule",
+            "official",
+            "--dds-steps",
+            "2",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     assert sorted(written) == [
-        "mean.png", "measurement.png", "run.json", "sample_000.png", "sample_001.png", "std.png", "truth.png",
+        "mean.png",
+        "measurement.png",
+        "run.json",
+        "sample_000.png",
+        "sample_001.png",
+        "std.png",
+        "truth.png",
     ]
     assert Image.open(out / "measurement.png").size == (8, 8)
-    assert all(Image.open(out / name).size == (16, 16) for name in ("truth.png", "sample_001.png", "mean.png", "std.png"))
+    assert all(
+        Image.open(out / name).size == (16, 16) for name in ("truth.png", "sample_001.png", "mean.png", "std.png")
+    )
     record = json.loads((out / "run.json").read_text())
-    assert record["seed"] == 3 and record["operator_config"]["factor"] == 2 and record["model_evals"] == 186 + 32  # the recipe's DPS warm start + 16 x 2
+    assert (
+        record["seed"] == 3 and record["operator_config"]["factor"] == 2 and record["model_evals"] == 186 + 32
+    )  # the recipe's DPS warm start + 16 x 2
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
 
     out = tmp_path / "inpaint"
-    load_example("inverse_problem").main(common + [
-        "--operator", "inpainting", "--operator-kwargs", '{"noise_std": 0.1}', "--method", "dps", "--dps-steps", "3",
-        "--out", str(out),
-    ])
+    load_example("inverse_problem").main(
+        common
+        + [
+            "--operator",
+            "inpainting",
+            "--operator-kwargs",
+            '{"noise_std": 0.1}',
+            "--method",
+            "dps",
+            "--dps-steps",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     record = json.loads((out / "run.json").read_text())
     assert record["operator_config"]["noise_std"] == 0.1 and record["model_evals"] == 3
 
@@ -127,10 +191,23 @@ def test_readme_main_command_on_the_bundled_model(tmp_path):
     from plugdiff.weights import sampling_defaults
 
     transition = str(sampling_defaults("shapesworld-t2v")["transition"])  # what the CLI takes for this model
-    out = load_example("long_video").main([
-        "shapesworld-t2v", "--schedule", str(EXAMPLES / "schedules" / "shapesworld.txt"), "--frames", "52",
-        "--steps", "2", "--upscale", "8", "--transition", transition, "--out", str(tmp_path / "shapes.mp4"),
-    ])
+    out = load_example("long_video").main(
+        [
+            "shapesworld-t2v",
+            "--schedule",
+            str(EXAMPLES / "schedules" / "shapesworld.txt"),
+            "--frames",
+            "52",
+            "--steps",
+            "2",
+            "--upscale",
+            "8",
+            "--transition",
+            transition,
+            "--out",
+            str(tmp_path / "shapes.mp4"),
+        ]
+    )
     sidecar = json.loads((tmp_path / "shapes.mp4.json").read_text())
     assert sidecar["model"] == "shapesworld-t2v" and sidecar["tiara"] == {"alpha": 5.0} and sidecar["prompt_blend"]
     frames = iio.imread(out, index=None)
@@ -138,8 +215,25 @@ def test_readme_main_command_on_the_bundled_model(tmp_path):
     # the README's command line (plugdiff video) renders the same video as the example script
     from plugdiff.apps.cli import main
 
-    assert main(["video", "--schedule", str(EXAMPLES / "schedules" / "shapesworld.txt"), "--frames", "52", "--steps", "2",
-                 "--upscale", "8", "--quiet", "--out", str(tmp_path / "cli.mp4")]) == 0
+    assert (
+        main(
+            [
+                "video",
+                "--schedule",
+                str(EXAMPLES / "schedules" / "shapesworld.txt"),
+                "--frames",
+                "52",
+                "--steps",
+                "2",
+                "--upscale",
+                "8",
+                "--quiet",
+                "--out",
+                str(tmp_path / "cli.mp4"),
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(iio.imread(tmp_path / "cli.mp4", index=None), frames)
     with pytest.raises(SystemExit, match="did you mean 'shapesworld-t2v'"):
         load_example("long_video").main(["shapeworld-t2v", "a red circle"])

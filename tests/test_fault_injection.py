@@ -66,8 +66,24 @@ def write_jobs(folder: Path, seed: int, image: str) -> Path:
     path = folder / f"jobs-{seed}.json"
     jobs = [
         {"name": "clip", "prompt": "a red circle moving right", "frames": 8, "window": 8, "stride": 4, "steps": 1},
-        {"name": "frames", "prompt": "a blue square", "frames": 8, "window": 8, "stride": 4, "steps": 1, "format": "png"},
-        {"name": "restored", "image": image, "operator": "blur", "simulate": True, "samples": 1, "etas": "0.5,0.2", "dds_steps": 1},
+        {
+            "name": "frames",
+            "prompt": "a blue square",
+            "frames": 8,
+            "window": 8,
+            "stride": 4,
+            "steps": 1,
+            "format": "png",
+        },
+        {
+            "name": "restored",
+            "image": image,
+            "operator": "blur",
+            "simulate": True,
+            "samples": 1,
+            "etas": "0.5,0.2",
+            "dds_steps": 1,
+        },
     ]
     path.write_text(json.dumps({"defaults": {"seed": seed}, "jobs": jobs}))
     return path
@@ -82,7 +98,11 @@ def content(out: Path) -> dict:
     for name in OUTPUTS:
         path = out / name
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest() if path.exists() else None
+        digest = (
+            hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest()
+            if path.exists()
+            else None
+        )
         sidecar = out / f"{name}.json"
         state[name] = (digest, json.loads(sidecar.read_text())["seed"] if sidecar.exists() else None)
     return state
@@ -154,10 +174,15 @@ def test_kill_at_every_write_step_then_resume(tmp_path, examples_dir, every):
 
         for name in OUTPUTS:
             recover(out / name)
-            assert content(out)[name] in (old[name], new[name]), (kill_at, name)  # the old output, or the whole new one
+            assert content(out)[name] in (old[name], new[name]), (
+                kill_at,
+                name,
+            )  # the old output, or the whole new one
         assert main(["render", str(new_jobs), "--out", str(out), "--quiet", "--resume"]) == 0, kill_at
         assert content(out) == new, kill_at
-        assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUTS, *(f"{n}.json" for n in OUTPUTS), "summary.json"]), kill_at
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            [*OUTPUTS, *(f"{n}.json" for n in OUTPUTS), "summary.json"]
+        ), kill_at
         assert [str(p) for p in out.rglob(".*")] == [], kill_at
 
 
@@ -171,8 +196,10 @@ PAIR = ("clip.mp4", "frames")
 
 def pair_jobs(folder: Path, seed: int) -> Path:
     path = folder / f"pair-{seed}.json"
-    jobs = [{"name": "clip", "prompt": "a red circle moving right", **FAST},
-            {"name": "frames", "prompt": "a blue square", "format": "png", **FAST}]
+    jobs = [
+        {"name": "clip", "prompt": "a red circle moving right", **FAST},
+        {"name": "frames", "prompt": "a blue square", "format": "png", **FAST},
+    ]
     path.write_text(json.dumps({"defaults": {"seed": seed}, "jobs": jobs}))
     return path
 
@@ -183,7 +210,11 @@ def pair_content(out: Path) -> dict:
     for name in PAIR:
         path = out / name
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest() if path.exists() else None
+        digest = (
+            hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest()
+            if path.exists()
+            else None
+        )
         sidecar = out / f"{name}.json"
         state[name] = (digest, json.loads(sidecar.read_text())["seed"] if sidecar.exists() else None)
     return state
@@ -221,7 +252,9 @@ def fake_renderers(monkeypatch, log: Path | None = None, delay: float = 0.0):
         def __call__(self, settings, generator):
             time.sleep(delay)
             frames = torch.rand((settings["frames"], 3, 16, 16), generator=generator)
-            return Rendered(lambda path: save_video(frames, path, fps=settings["fps"]), {"frames": settings["frames"]}, frames)
+            return Rendered(
+                lambda path: save_video(frames, path, fps=settings["fps"]), {"frames": settings["frames"]}, frames
+            )
 
     monkeypatch.setattr(batch.Renderers, "get", lambda self, job: Fake())
     if log is not None:
@@ -245,7 +278,7 @@ def forked(run, stderr: Path, go: Path | None = None) -> int:
     try:
         import sys
 
-        sys.stderr = open(stderr, "w", buffering=1)  # noqa: SIM115 (the child ends with os._exit)
+        sys.stderr = open(stderr, "w", buffering=1)
         while go is not None and not go.exists():
             time.sleep(0.001)
         status = run()
@@ -277,7 +310,10 @@ def test_two_renders_started_together_render_each_job_once(tmp_path, flags, monk
 
     monkeypatch.setattr(batch, "render_and_write", logged)
     args = ["render", str(path), "--out", str(out), "--quiet", *flags.split()]
-    pids = [forked(lambda: main(args), tmp_path / "first.err", go), forked(lambda: main(args), tmp_path / "second.err", go)]
+    pids = [
+        forked(lambda: main(args), tmp_path / "first.err", go),
+        forked(lambda: main(args), tmp_path / "second.err", go),
+    ]
     go.write_text("")
     codes = [exit_code(pid) for pid in pids]
     rendered = log.read_text().split()
@@ -288,7 +324,9 @@ def test_two_renders_started_together_render_each_job_once(tmp_path, flags, monk
     if not flags:
         other = next(pid for pid in pids if pid != holder)
         assert sorted(codes) == [0, 75], (codes, errors)
-        assert f"is in use by another plugdiff run (pid {holder} on host" in errors[other] and "--wait" in errors[other]
+        assert (
+            f"is in use by another plugdiff run (pid {holder} on host" in errors[other] and "--wait" in errors[other]
+        )
         assert [r["status"] for r in summary_matches_disk(out, pair_content(out))] == ["done", "done"]
     else:
         assert codes == [0, 0], errors
@@ -315,7 +353,10 @@ def test_a_second_render_waits_while_the_first_holds_the_folder(tmp_path, monkey
     assert main(args) == 75  # in this process: stops at once
     waiter = forked(lambda: main(args + ["--wait", "--resume"]), tmp_path / "second.err")
     assert exit_code(first) == 0 and exit_code(waiter) == 0
-    assert f"waiting: {out} is in use by another plugdiff run (pid {first} on host" in (tmp_path / "second.err").read_text()
+    assert (
+        f"waiting: {out} is in use by another plugdiff run (pid {first} on host"
+        in (tmp_path / "second.err").read_text()
+    )
     assert log.read_text().split() == [str(first), "clip", str(first), "frames"]
     assert [r["status"] for r in summary_matches_disk(out, pair_content(out))] == ["skipped", "skipped"]
     assert [str(p) for p in out.rglob(".*")] == []
@@ -442,7 +483,10 @@ def test_a_full_disk_at_each_write_step(tmp_path, monkeypatch, capsys):
         summary = json.loads((out / "summary.json").read_text())
         if summary["jobs_file"] == str(new_jobs):  # written by this run: it tells the truth
             for row in summary["rows"]:
-                assert state[Path(row["output"]).name] == (new if row["status"] == "done" else old)[Path(row["output"]).name]
+                assert (
+                    state[Path(row["output"]).name]
+                    == (new if row["status"] == "done" else old)[Path(row["output"]).name]
+                )
         else:
             assert status == 2 or "summary.json NOT written" in captured.out, fail_at
         assert [str(p) for p in out.rglob(".*")] == [], fail_at

@@ -103,8 +103,13 @@ def toy_eps(x, t):
     return torch.tanh(0.7 * x + 0.001 * torch.as_tensor(t, dtype=x.dtype))
 
 
-STEPPABLE = [DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
-             AcceleratedDDPMScheduler]
+STEPPABLE = [
+    DDIMScheduler,
+    DDPMScheduler,
+    EulerDiscreteScheduler,
+    EulerAncestralDiscreteScheduler,
+    AcceleratedDDPMScheduler,
+]
 
 
 @pytest.mark.parametrize("cls", STEPPABLE, ids=lambda c: c.__name__)
@@ -141,8 +146,17 @@ def test_each_frame_steps_from_its_own_level(cls):
     assert not torch.equal(ours[:, :, 0], ours[:, :, 1])
 
 
-@pytest.mark.parametrize("cls", [AcceleratedDDIMScheduler, AcceleratedLogSNRScheduler, DPMSolverMultistepScheduler,
-                                 UniPCMultistepScheduler, HeunDiscreteScheduler], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls",
+    [
+        AcceleratedDDIMScheduler,
+        AcceleratedLogSNRScheduler,
+        DPMSolverMultistepScheduler,
+        UniPCMultistepScheduler,
+        HeunDiscreteScheduler,
+    ],
+    ids=lambda c: c.__name__,
+)
 def test_schedulers_with_memory_cannot_step_per_frame(cls):
     with pytest.raises(ValueError, match="cannot"):
         FrameStepper(cls(**BETAS))
@@ -203,15 +217,36 @@ def run_both(model, window, partitions, lookahead, num_frames, seed=0):
     queue, labels = diagonal_queue(clip, scheduler.timesteps, scheduler.add_noise, noise, lookahead)
     stepper = FrameStepper(scheduler)
     fresh_ours, fresh_naive = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
-    ours = torch.stack(list(fifo_denoise(model, stepper.step, queue, labels, num_frames, window, lookahead,
-                                         lambda: torch.randn(1, 2, 1, 3, 3, generator=fresh_ours))), dim=2)
-    naive = naive_fifo(model, scheduler, queue, num_frames, window, lookahead,
-                       lambda: torch.randn(1, 2, 1, 3, 3, generator=fresh_naive))
+    ours = torch.stack(
+        list(
+            fifo_denoise(
+                model,
+                stepper.step,
+                queue,
+                labels,
+                num_frames,
+                window,
+                lookahead,
+                lambda: torch.randn(1, 2, 1, 3, 3, generator=fresh_ours),
+            )
+        ),
+        dim=2,
+    )
+    naive = naive_fifo(
+        model,
+        scheduler,
+        queue,
+        num_frames,
+        window,
+        lookahead,
+        lambda: torch.randn(1, 2, 1, 3, 3, generator=fresh_naive),
+    )
     return ours, naive
 
 
-@pytest.mark.parametrize("window, partitions, lookahead",
-                         [(4, 1, False), (4, 2, False), (4, 1, True), (4, 3, True), (6, 2, True)])
+@pytest.mark.parametrize(
+    "window, partitions, lookahead", [(4, 1, False), (4, 2, False), (4, 1, True), (4, 3, True), (6, 2, True)]
+)
 def test_fifo_equals_naive_diagonal_denoising(window, partitions, lookahead):
     ours, naive = run_both(mixing_model, window, partitions, lookahead, num_frames=11)
     assert ours.shape == (1, 2, 11, 3, 3)
@@ -236,10 +271,24 @@ def test_fifo_with_the_tiny_unet_equals_naive(unet, partitions, lookahead):
         clip, noise = torch.randn(1, 4, 4, 8, 8, generator=g), torch.randn(1, 4, S, 8, 8, generator=g)
         queue, labels = diagonal_queue(clip, scheduler.timesteps, scheduler.add_noise, noise, lookahead)
         fresh_a, fresh_b = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-        ours = torch.stack(list(fifo_denoise(model, FrameStepper(scheduler).step, queue, labels, 6, 4, lookahead,
-                                             lambda: torch.randn(1, 4, 1, 8, 8, generator=fresh_a))), dim=2)
-        naive = naive_fifo(model, scheduler, queue, 6, 4, lookahead,
-                           lambda: torch.randn(1, 4, 1, 8, 8, generator=fresh_b))
+        ours = torch.stack(
+            list(
+                fifo_denoise(
+                    model,
+                    FrameStepper(scheduler).step,
+                    queue,
+                    labels,
+                    6,
+                    4,
+                    lookahead,
+                    lambda: torch.randn(1, 4, 1, 8, 8, generator=fresh_a),
+                )
+            ),
+            dim=2,
+        )
+        naive = naive_fifo(
+            model, scheduler, queue, 6, 4, lookahead, lambda: torch.randn(1, 4, 1, 8, 8, generator=fresh_b)
+        )
     assert torch.equal(ours, naive)
 
 
@@ -256,8 +305,22 @@ def test_skipping_the_warmup_drops_the_first_frames_and_shifts_the_video_frames(
 
     def run(num_frames, skip):
         fresh = torch.Generator().manual_seed(4)
-        return torch.stack(list(fifo_denoise(model, FrameStepper(scheduler).step, queue, labels, num_frames, 4, True,
-                                             lambda: torch.randn(1, 2, 1, 3, 3, generator=fresh), skip)), dim=2)
+        return torch.stack(
+            list(
+                fifo_denoise(
+                    model,
+                    FrameStepper(scheduler).step,
+                    queue,
+                    labels,
+                    num_frames,
+                    4,
+                    True,
+                    lambda: torch.randn(1, 2, 1, 3, 3, generator=fresh),
+                    skip,
+                )
+            ),
+            dim=2,
+        )
 
     assert warmup_frames(8, 4) == 4
     kept = run(9, 0)
@@ -306,8 +369,9 @@ def test_memory_is_flat_in_the_number_of_frames():
         with LiveTensorBytes() as memory:
             queue, labels = diagonal_queue(clip, scheduler.timesteps, scheduler.add_noise, noise, True)
             count = 0
-            for frame in fifo_denoise(model, stepper.step, queue, labels, frames, 2, True,
-                                      lambda: torch.randn(1, 4, 1, 8, 8, generator=g)):
+            for frame in fifo_denoise(
+                model, stepper.step, queue, labels, frames, 2, True, lambda: torch.randn(1, 4, 1, 8, 8, generator=g)
+            ):
                 count += 1
                 del frame
             del queue

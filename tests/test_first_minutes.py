@@ -25,8 +25,10 @@ def startup():
     return _benchmark("cli_startup")
 
 
-@pytest.mark.parametrize("command", ["plugdiff --help", "plugdiff video --help", "plugdiff models",
-                                     "plugdiff render --check (2 video jobs)"])
+@pytest.mark.parametrize(
+    "command",
+    ["plugdiff --help", "plugdiff video --help", "plugdiff models", "plugdiff render --check (2 video jobs)"],
+)
 def test_fast_commands_import_no_heavy_library(startup, tmp_path, command):
     row = startup.run(startup.commands(tmp_path)[command])
     assert row["exit_code"] in (0, None) and row["heavy"] == [], row
@@ -49,8 +51,9 @@ def _run_python(*arguments, timeout=300) -> subprocess.CompletedProcess:
     """``python *arguments`` with the libraries' own log levels (not the tests' quieter ones)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, *arguments], capture_output=True, text=True, env=env, check=False,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, *arguments], capture_output=True, text=True, env=env, check=False, timeout=timeout, cwd=ROOT
+    )
 
 
 def _run_plugdiff(*arguments, timeout=300) -> subprocess.CompletedProcess:
@@ -58,15 +61,38 @@ def _run_plugdiff(*arguments, timeout=300) -> subprocess.CompletedProcess:
 
 
 def test_a_default_video_run_prints_no_library_warning(tmp_path):
-    result = _run_plugdiff("video", "--prompt", "a red circle moving right", "--frames", "8", "--steps", "1",
-                           "--out", str(tmp_path / "circle.gif"))
+    result = _run_plugdiff(
+        "video",
+        "--prompt",
+        "a red circle moving right",
+        "--frames",
+        "8",
+        "--steps",
+        "1",
+        "--out",
+        str(tmp_path / "circle.gif"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert _library_messages(result.stderr) == []
 
 
 def test_a_default_restore_run_prints_no_library_warning(tmp_path):
-    result = _run_plugdiff("restore", "--image", "examples/images/shapesworld_circle.png", "--operator", "sr4", "--simulate",
-                           "--method", "dps", "--steps", "2", "--samples", "1", "--out", str(tmp_path / "circle"))
+    result = _run_plugdiff(
+        "restore",
+        "--image",
+        "examples/images/shapesworld_circle.png",
+        "--operator",
+        "sr4",
+        "--simulate",
+        "--method",
+        "dps",
+        "--steps",
+        "2",
+        "--samples",
+        "1",
+        "--out",
+        str(tmp_path / "circle"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert _library_messages(result.stderr) == []
 
@@ -90,8 +116,10 @@ def test_the_filters_drop_only_their_message():
     ours = [f for f in logger.filters if type(f).__module__ == "plugdiff.weights.loading"]
     assert len(ours) == 1  # diffusers may add filters of its own (rank zero) once a distributed run has been set up
     record = logging.LogRecord(logger.name, logging.WARNING, __file__, 1, "", None, None)
-    for message, shown in (("There are modules in UNetMotionModel that should be kept in float32: []. Casting ...", False),
-                           ("There are modules in UNetMotionModel that should be kept in float32: ['norm']. Casting ...", True)):
+    for message, shown in (
+        ("There are modules in UNetMotionModel that should be kept in float32: []. Casting ...", False),
+        ("There are modules in UNetMotionModel that should be kept in float32: ['norm']. Casting ...", True),
+    ):
         record.msg = message
         assert ours[0].filter(record) is shown
 
@@ -141,7 +169,12 @@ def test_a_benchmark_run_leaves_the_published_results_alone(published, tmp_path,
 
 
 def test_every_benchmark_script_parses_through_the_guard():
-    tools = {"published_results.py", "shared.py", "render_docs.py", "backfill_provenance.py"}  # not benchmarks: they run none
+    tools = {
+        "published_results.py",
+        "shared.py",
+        "render_docs.py",
+        "backfill_provenance.py",
+    }  # not benchmarks: they run none
     scripts = [p for p in (ROOT / "benchmarks").glob("*.py") if p.name not in tools]
     assert len(scripts) >= 10
     for script in scripts:
@@ -157,8 +190,14 @@ def test_the_web_ui_starts_without_library_warnings():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY")}
-    server = subprocess.Popen([sys.executable, "-m", "plugdiff", "demo", "--port", str(port), "--device", "cpu"], cwd=ROOT,
-                              env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "plugdiff", "demo", "--port", str(port), "--device", "cpu"],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and server.poll() is None:

@@ -50,7 +50,9 @@ def test_a_second_run_is_told_who_holds_the_folder(tmp_path):
         with pytest.raises(FolderBusy) as busy:
             acquire(out)
         message = str(busy.value)
-        assert f"pid {process.pid} on host {socket.gethostname()}" in message and "plugdiff render held.yaml" in message
+        assert (
+            f"pid {process.pid} on host {socket.gethostname()}" in message and "plugdiff render held.yaml" in message
+        )
         assert "--wait" in message and len(message) < 400
     finally:
         go.write_text("")

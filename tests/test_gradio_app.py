@@ -29,7 +29,9 @@ def session(tmp_path_factory):
 
 
 def test_video_action_renders_mp4_gif_settings_and_the_comparison(session):
-    out = session.video([[0, "a red circle moving right"], [8, "a blue circle moving right"]], compare=True, seed=4, **FAST_VIDEO)
+    out = session.video(
+        [[0, "a red circle moving right"], [8, "a blue circle moving right"]], compare=True, seed=4, **FAST_VIDEO
+    )
     for key in ("mp4", "gif", "settings_file", "mp4_without_tiara"):
         assert Path(out[key]).is_file() and Path(out[key]).stat().st_size > 0
     assert out["settings"]["schedule"] == {"0": "a red circle moving right", "8": "a blue circle moving right"}
@@ -66,7 +68,14 @@ def test_video_input_errors(session, kwargs, message, field):
 def test_restore_action_on_an_example_and_an_upload(session, examples_dir):
     out = session.restore(None, "yellow square on red", "inpaint-box", samples=2, seed=1)
     captions = [c for _, c in out["pictures"]]
-    assert captions == ["clean", "measurement", "posterior mean", "sample 000", "sample 001", "per-pixel std (white: the largest)"]
+    assert captions == [
+        "clean",
+        "measurement",
+        "posterior mean",
+        "sample 000",
+        "sample 001",
+        "per-pixel std (white: the largest)",
+    ]
     assert all(p.size == (128, 128) for p, _ in out["pictures"])
     assert out["settings"]["image"] == "example: yellow square on red" and out["results"]["psnr_mean_db"] > 10
     upload = np.asarray(Image.open(examples_dir / "images" / "shapesworld_circle.png"))
@@ -81,9 +90,21 @@ def test_restore_action_on_an_example_and_an_upload(session, examples_dir):
         ((None, None), "upload an image or pick an example", "image"),
         ((np.zeros((4, 4, 3), np.uint8), None), "sides must be 8 to 2048 pixels", "image"),
         ((np.zeros((16, 16, 3), np.float32), None), "expected an 8-bit gray or RGB picture", "image"),
-        ((None, "red circle on blue", "phase-retrieval", 0.05, "dpnp", 1, False), "measures Fourier magnitudes", "image"),
-        ((None, "red circle on blue", "sr4", 0.05, "dpnp", 0), "samples: must be a whole number from 1 to 16", "samples"),
-        ((None, "red circle on blue", "sr4", 0.05, "dps", 1, True, 0, 0), "DPS steps: must be a whole number", "steps"),
+        (
+            (None, "red circle on blue", "phase-retrieval", 0.05, "dpnp", 1, False),
+            "measures Fourier magnitudes",
+            "image",
+        ),
+        (
+            (None, "red circle on blue", "sr4", 0.05, "dpnp", 0),
+            "samples: must be a whole number from 1 to 16",
+            "samples",
+        ),
+        (
+            (None, "red circle on blue", "sr4", 0.05, "dps", 1, True, 0, 0),
+            "DPS steps: must be a whole number",
+            "steps",
+        ),
     ],
 )
 def test_restore_input_errors(session, args, message, field):
@@ -134,9 +155,18 @@ def test_every_endpoint_through_gradio_client(server, examples_dir, tmp_path):
     rows = {"headers": ["frame", "prompt"], "data": [[0, "a red circle moving right"]]}
     video_args = [rows, "", 16, 16, 4, True, 5, 7, True, True, 0.5, "accelerated-ddim", 2, 7.5, 0, False]
     mp4, without, gif, settings_file, settings = client.predict(*video_args, api_name="/video")
-    assert Path(mp4).stat().st_size > 0 and without is None and gif.endswith(".gif") and settings["scheduler"] == "accelerated-ddim"
-    pictures, report = client.predict(None, "green triangle on white", "motion-blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
-    assert [p["caption"] for p in pictures][:3] == ["clean", "measurement", "posterior mean"] and report["results"]["model_evals"] > 0
+    assert (
+        Path(mp4).stat().st_size > 0
+        and without is None
+        and gif.endswith(".gif")
+        and settings["scheduler"] == "accelerated-ddim"
+    )
+    pictures, report = client.predict(
+        None, "green triangle on white", "motion-blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore"
+    )
+    assert [p["caption"] for p in pictures][:3] == ["clean", "measurement", "posterior mean"] and report["results"][
+        "model_evals"
+    ] > 0
     sampled, timing = client.predict(["ddim", "euler"], 3, 0, api_name="/samplers")
     assert [row[:2] for row in timing["data"]] == [["ddim", 3], ["euler", 3]] and len(sampled) == 2
     with pytest.raises(AppError, match="less than minimum value 1"):  # gradio's own bounds check
@@ -158,7 +188,9 @@ def test_every_endpoint_through_gradio_client(server, examples_dir, tmp_path):
     with pytest.raises(ValueError, match="exceeds the maximum file size of 10485760 bytes"):
         client.predict(handle_file(str(big)), None, "blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
     huge = tmp_path / "huge.png"
-    Image.new("1", (20000, 20000)).save(huge)  # 400 megapixels in a small file: refused by the app's own check, not by PIL
+    Image.new("1", (20000, 20000)).save(
+        huge
+    )  # 400 megapixels in a small file: refused by the app's own check, not by PIL
     with pytest.raises(AppError, match=r"^image: the picture has more than 178956970 pixels; sides must be 8 to 2048"):
         client.predict(handle_file(str(huge)), None, "blur", 0.05, "dpnp", 1, True, 0, 200, api_name="/restore")
     # the app still serves after errors
@@ -174,19 +206,28 @@ def test_real_browser_keeps_errors_by_their_input_generates_a_playable_video_and
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(server)
-            frames, steps = (page.get_by_label(f"number input for {name}", exact=True).first for name in ("Frames", "Steps"))
+            frames, steps = (
+                page.get_by_label(f"number input for {name}", exact=True).first for name in ("Frames", "Steps")
+            )
             for field, value in ((steps, "2"), (frames, "8")):  # the default schedule has a key frame at 16
                 field.fill(value)
                 field.press("Enter")
             page.get_by_role("button", name="Generate").click()
             # the error stays under the input it concerns (gradio's toasts are gone after 10 s) ...
-            message = page.locator(".input-error").filter(has_text="key frame(s) [16] lie outside [0, num_frames=8)").first
+            message = (
+                page.locator(".input-error").filter(has_text="key frame(s) [16] lie outside [0, num_frames=8)").first
+            )
             message.wait_for(state="visible", timeout=60_000)
             page.wait_for_timeout(11_000)
             assert message.is_visible()
-            top = {name: page.get_by_text(text).first.bounding_box()["y"] for name, text in
-                   (("schedule", "Prompt schedule: the prompt holds"), ("message", "key frame(s) [16] lie outside"),
-                    ("next input", "Negative prompt"))}
+            top = {
+                name: page.get_by_text(text).first.bounding_box()["y"]
+                for name, text in (
+                    ("schedule", "Prompt schedule: the prompt holds"),
+                    ("message", "key frame(s) [16] lie outside"),
+                    ("next input", "Negative prompt"),
+                )
+            }
             assert top["schedule"] < top["message"] < top["next input"], top
             page.screenshot(path=str(ARTIFACTS / "input_error.png"), full_page=True)
             # ... until that input changes
@@ -195,7 +236,8 @@ def test_real_browser_keeps_errors_by_their_input_generates_a_playable_video_and
             message.wait_for(state="hidden", timeout=30_000)
             page.get_by_role("button", name="Generate").click()
             page.wait_for_function(
-                "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.videoWidth > 0; }",
+                "() => { const v = document.querySelector('video'); "
+                "return v && v.readyState >= 2 && v.videoWidth > 0; }",
                 timeout=120_000,
             )
             page.screenshot(path=str(ARTIFACTS / "long_video.png"), full_page=True)
@@ -203,7 +245,8 @@ def test_real_browser_keeps_errors_by_their_input_generates_a_playable_video_and
             page.get_by_role("button", name="Restore").click()
             page.get_by_text("posterior mean", exact=True).first.wait_for(timeout=120_000)  # a gallery caption
             page.wait_for_function(
-                "() => Array.from(document.querySelectorAll('img')).filter(i => i.complete && i.naturalWidth > 0).length >= 5",
+                "() => Array.from(document.querySelectorAll('img'))"
+                ".filter(i => i.complete && i.naturalWidth > 0).length >= 5",
                 timeout=60_000,
             )
             page.screenshot(path=str(ARTIFACTS / "restore.png"), full_page=True)
@@ -250,24 +293,31 @@ def _shown_under(demo, api_name: str, error: DemoInputError):
     assert [u["value"] for u in updates if u.get("visible")] == [f"⚠ {error}"]
     siblings = box.parent.children
     above = siblings[siblings.index(box) - 1]
-    above = above.children[-1] if isinstance(above, gradio.layouts.Form) else above  # gradio wraps some inputs in a form
+    above = (
+        above.children[-1] if isinstance(above, gradio.layouts.Form) else above
+    )  # gradio wraps some inputs in a form
     return getattr(above, "label", None) or above.value, any(u.get("open") for u in updates)
 
 
-@pytest.mark.parametrize(("api_name", "field", "under", "opens"), [
-    ("samplers", "samplers", "Samplers", False),
-    ("samplers", "steps", "Steps", False),
-    ("video", "schedule", "Prompt schedule: the prompt holds from its frame on ('|' separates slots)", False),
-    ("video", "frames", "Frames", False),
-    ("video", "tiara", "TiARA adaptive penalty", True),  # the last of the TiARA inputs, in the closed accordion
-    ("video", "steps", "Steps", False),
-    ("restore", "steps", "DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)", False),
-    ("restore", "image", "... or a bundled example", False),
-    ("restore", None, "Restore", False),  # no field: under the tab's button
-    ("video", "fps", "Generate", False),  # a field no input shows: under the button too
-])
+@pytest.mark.parametrize(
+    ("api_name", "field", "under", "opens"),
+    [
+        ("samplers", "samplers", "Samplers", False),
+        ("samplers", "steps", "Steps", False),
+        ("video", "schedule", "Prompt schedule: the prompt holds from its frame on ('|' separates slots)", False),
+        ("video", "frames", "Frames", False),
+        ("video", "tiara", "TiARA adaptive penalty", True),  # the last of the TiARA inputs, in the closed accordion
+        ("video", "steps", "Steps", False),
+        ("restore", "steps", "DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)", False),
+        ("restore", "image", "... or a bundled example", False),
+        ("restore", None, "Restore", False),  # no field: under the tab's button
+        ("video", "fps", "Generate", False),  # a field no input shows: under the button too
+    ],
+)
 @pytest.mark.parametrize("wording", ["frames: a message that names another field first", "reworded, naming no field"])
-def test_an_error_is_shown_under_its_fields_input_whatever_its_wording(failing_demo, api_name, field, under, opens, wording):
+def test_an_error_is_shown_under_its_fields_input_whatever_its_wording(
+    failing_demo, api_name, field, under, opens, wording
+):
     session, demo = failing_demo
     session.error = DemoInputError(wording, field)
     assert _shown_under(demo, api_name, session.error) == (under, opens)

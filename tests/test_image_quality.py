@@ -25,7 +25,7 @@ def _naive_ssim(x, y, window=7, sigma=1.5, data_range=2.0):
     for c in range(x.shape[0]):
         for i in range(x.shape[1] - window + 1):
             for j in range(x.shape[2] - window + 1):
-                a, b = x[c, i: i + window, j: j + window], y[c, i: i + window, j: j + window]
+                a, b = x[c, i : i + window, j : j + window], y[c, i : i + window, j : j + window]
                 ma, mb = (w * a).sum(), (w * b).sum()
                 va, vb = (w * (a - ma) ** 2).sum(), (w * (b - mb) ** 2).sum()
                 cov = (w * (a - ma) * (b - mb)).sum()

@@ -78,7 +78,11 @@ def test_paths_are_relative_to_the_job_file(tmp_path, examples_dir):
         ({"image": IMAGE}, "operator", "required for restore jobs"),
         ({"image": IMAGE, "operator": "phase-retrieval"}, "image", "measures Fourier magnitudes, not a picture"),
         ({"image": IMAGE, "operator": "blur", "operator_options": {"sigma": -1}}, "operator_options", "sigma"),
-        ({"image": IMAGE, "operator": "blur", "operator_options": {"radius": 2}}, "operator_options", "unknown argument 'radius'"),
+        (
+            {"image": IMAGE, "operator": "blur", "operator_options": {"radius": 2}},
+            "operator_options",
+            "unknown argument 'radius'",
+        ),
         ({"image": IMAGE, "operator": "sr4", "etas": "fast"}, "etas", "unknown annealing preset"),
         ({"image": IMAGE, "operator": "sr4", "etas": [0.2, 0.5]}, "etas", "non-increasing"),
         ({"image": IMAGE, "operator": "sr4", "samples": 0}, "samples", "must be an integer from 1 to 256, got 0"),
@@ -88,7 +92,9 @@ def test_each_mistake_names_the_job_and_field(tmp_path, examples_dir, job, field
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     (tmp_path / "jobs").mkdir()
     (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "shapesworld_circle.png").write_bytes((examples_dir / "images" / "shapesworld_circle.png").read_bytes())
+    (tmp_path / "images" / "shapesworld_circle.png").write_bytes(
+        (examples_dir / "images" / "shapesworld_circle.png").read_bytes()
+    )
     path = tmp_path / "jobs" / "jobs.yaml"
     path.write_text(json.dumps({"jobs": [{"prompt": "a good job"}, {"name": "bad", **job}]}))
     good, errors = load_jobs(path)
@@ -120,8 +126,13 @@ def test_malformed_files(tmp_path, text, message):
 
 
 def test_json_job_files_and_duplicate_outputs(tmp_path):
-    path = write(tmp_path, json.dumps([{"name": "a", "prompt": "x"}, {"name": "a", "prompt": "y"},
-                                       {"name": "a", "prompt": "z", "format": "gif"}]), "jobs.json")
+    path = write(
+        tmp_path,
+        json.dumps(
+            [{"name": "a", "prompt": "x"}, {"name": "a", "prompt": "y"}, {"name": "a", "prompt": "z", "format": "gif"}]
+        ),
+        "jobs.json",
+    )
     jobs, errors = load_jobs(path)
     assert [j.output_name() for j in jobs] == ["a.mp4", "a.gif"]
     assert len(errors) == 1 and errors[0].field == "name" and "already writes 'a.mp4'" in errors[0].message

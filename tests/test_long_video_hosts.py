@@ -25,8 +25,13 @@ def pipe():
 def generate(pipe, prompt="a red circle", num_frames=4, steps=4, seed=0, **kwargs):
     kwargs.setdefault("guidance_scale", 1.0)
     return pipe(
-        prompt, num_frames=num_frames, num_inference_steps=steps, output_type="latent",
-        generator=torch.Generator().manual_seed(seed), **SIZE, **kwargs,
+        prompt,
+        num_frames=num_frames,
+        num_inference_steps=steps,
+        output_type="latent",
+        generator=torch.Generator().manual_seed(seed),
+        **SIZE,
+        **kwargs,
     ).frames
 
 
@@ -53,13 +58,20 @@ def test_fifo_makes_the_video_with_and_without_tiara(pipe):
 
 def test_fifo_partitions_guidance_and_the_windows_window(pipe):
     """Two partitions of the window set by `windows`, no lookahead, classifier-free guidance."""
-    frames = generate(pipe, steps=8, long_video={"host": "fifo", "lookahead": False}, windows={"context_length": 4},
-                      guidance_scale=3.0, num_frames=3)
+    frames = generate(
+        pipe,
+        steps=8,
+        long_video={"host": "fifo", "lookahead": False},
+        windows={"context_length": 4},
+        guidance_scale=3.0,
+        num_frames=3,
+    )
     assert frames.shape == (1, 4, 3, 4, 4) and torch.isfinite(frames).all()
 
 
-@pytest.mark.parametrize("scheduler",
-                         [EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, AcceleratedDDPMScheduler])
+@pytest.mark.parametrize(
+    "scheduler", [EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, AcceleratedDDPMScheduler]
+)
 def test_fifo_with_schedulers_that_step_per_frame(scheduler):
     pipe = TiaraAnimateDiffPipeline(**animatediff_components())
     pipe.set_progress_bar_config(disable=True)
@@ -98,10 +110,27 @@ def test_freelong_makes_long_videos_and_short_ones_unchanged(pipe):
 def test_freelong_with_tiara_and_promptblend(pipe):
     schedule = {0: "a red circle", 10: "a blue square"}
     plain = generate(pipe, schedule, num_frames=20, steps=1, long_video="freelong", windows={"context_length": 8})
-    assert torch.equal(plain, generate(pipe, schedule, num_frames=20, steps=1, long_video="freelong",
-                                       windows={"context_length": 8}, tiara={"alpha": 0.0}))
-    with_tiara = generate(pipe, schedule, num_frames=20, steps=1, long_video="freelong", windows={"context_length": 8},
-                          tiara={"alpha": 5.0, "window_length": 3})
+    assert torch.equal(
+        plain,
+        generate(
+            pipe,
+            schedule,
+            num_frames=20,
+            steps=1,
+            long_video="freelong",
+            windows={"context_length": 8},
+            tiara={"alpha": 0.0},
+        ),
+    )
+    with_tiara = generate(
+        pipe,
+        schedule,
+        num_frames=20,
+        steps=1,
+        long_video="freelong",
+        windows={"context_length": 8},
+        tiara={"alpha": 5.0, "window_length": 3},
+    )
     assert torch.isfinite(with_tiara).all() and not torch.allclose(with_tiara, plain, atol=1e-4)
     windows = generate(pipe, schedule, num_frames=20, steps=1, windows={"context_length": 8})
     assert not torch.allclose(plain, windows, atol=1e-4)

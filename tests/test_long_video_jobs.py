@@ -52,8 +52,24 @@ def test_command_line_flags(capsys, tmp_path):
     out = str(tmp_path / "clip.mp4")
     assert main(["video", "--prompt", "a red circle", "--long-video", "fifo", "--steps", "20", "--out", out]) == 2
     assert "--steps: FIFO-Diffusion takes partitions x window denoising steps" in capsys.readouterr().err
-    assert main(["video", "--prompt", "a red circle", "--long-video", "fifo", "--steps", "32", "--scheduler", "unipc",
-                 "--out", out]) == 2
+    assert (
+        main(
+            [
+                "video",
+                "--prompt",
+                "a red circle",
+                "--long-video",
+                "fifo",
+                "--steps",
+                "32",
+                "--scheduler",
+                "unipc",
+                "--out",
+                out,
+            ]
+        )
+        == 2
+    )
     assert "--scheduler: 'unipc' keeps memory" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["video", "--prompt", "a red circle", "--long-video", "stream", "--out", out])

@@ -30,8 +30,17 @@ def _render(schedule: PromptSchedule, weights: torch.Tensor) -> torch.Tensor:
         if weights[f, i] < 1:
             b = captions[i + 1]
             slot = next(k for k in ("colour", "background") if a[k] != b[k])
-            spec = ClipSpec("circle", a["colour"], a["background"], "right", 0.5, 5.0, (8.0, 16.0), wrap=True,
-                            mix=Mix(slot, b[slot], (float(weights[f, i + 1]),)))
+            spec = ClipSpec(
+                "circle",
+                a["colour"],
+                a["background"],
+                "right",
+                0.5,
+                5.0,
+                (8.0, 16.0),
+                wrap=True,
+                mix=Mix(slot, b[slot], (float(weights[f, i + 1]),)),
+            )
         frames.append(render_frames([spec], [f])[0])
     return torch.stack(frames)
 

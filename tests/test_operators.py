@@ -29,7 +29,15 @@ LINEAR = {
     "motion_blur": lambda: MotionBlur(kernel_size=5, seed=2),
     "even_kernel": lambda: CircularConvolution(torch.rand(2, 3, generator=torch.Generator().manual_seed(0))),
 }
-CLOSED_FORM = ["inpaint_box", "inpaint_random", "sr_average_2", "sr_average_4", "gaussian_blur", "motion_blur", "even_kernel"]
+CLOSED_FORM = [
+    "inpaint_box",
+    "inpaint_random",
+    "sr_average_2",
+    "sr_average_4",
+    "gaussian_blur",
+    "motion_blur",
+    "even_kernel",
+]
 SHAPES = [(2, 1, 8, 12), (1, 3, 8, 8)]
 TINY = [(1, 1, 8, 8), (1, 3, 8, 12)]
 
@@ -125,9 +133,7 @@ def test_blur_matches_explicit_circular_convolution():
     kernel = torch.rand(3, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     op = CircularConvolution(kernel)
     x = randn(2, 3, 6, 7, seed=1)
-    expected = sum(
-        kernel[i, j] * x.roll((i - 3 // 2, j - 4 // 2), dims=(-2, -1)) for i in range(3) for j in range(4)
-    )
+    expected = sum(kernel[i, j] * x.roll((i - 3 // 2, j - 4 // 2), dims=(-2, -1)) for i in range(3) for j in range(4))
     torch.testing.assert_close(op.A(x), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -321,7 +327,12 @@ def test_bad_arguments(build, words):
 
 def test_make_operator_and_boundaries():
     assert set(OPERATORS) == {
-        "inpainting", "super_resolution", "gaussian_blur", "motion_blur", "phase_retrieval", "quantized_1bit"
+        "inpainting",
+        "super_resolution",
+        "gaussian_blur",
+        "motion_blur",
+        "phase_retrieval",
+        "quantized_1bit",
     }
     assert isinstance(make_operator("Super-Resolution", factor=4), SuperResolution)
     assert make_operator("phase_retrieval", oversampling=4.0).measurement_shape((1, 1, 3, 3)) == (1, 1, 12, 12)

@@ -50,7 +50,10 @@ def test_a_link_at_the_staging_folder_is_refused_and_nothing_outside_out_is_touc
         err = capsys.readouterr().err
         assert f"{out / '.plugdiff'} is a symbolic link" in err and "never follows a link" in err, err
         assert untouched(target) and (out / ".plugdiff").is_symlink()
-    assert main(["video", "--out", str(out / "clip.mp4"), *sum(([f"--{k}", str(v)] for k, v in FAST_VIDEO.items()), [])]) == 2
+    assert (
+        main(["video", "--out", str(out / "clip.mp4"), *sum(([f"--{k}", str(v)] for k, v in FAST_VIDEO.items()), [])])
+        == 2
+    )
     assert "is a symbolic link" in capsys.readouterr().err and untouched(target)
 
 
@@ -76,8 +79,13 @@ def test_a_staging_folder_plugdiff_did_not_make_is_refused(tmp_path, what):
         with pytest.raises(outputs.NotOurs, match=message):
             step(output)
     assert untouched(target)
-    assert stage.is_symlink() if what == "link" else (stage / "notes.txt").read_text() == "mine" if what == "foreign file" \
+    assert (
+        stage.is_symlink()
+        if what == "link"
+        else (stage / "notes.txt").read_text() == "mine"
+        if what == "foreign file"
         else stage.read_text() == "mine"
+    )
 
 
 def test_a_staging_folder_of_another_user_is_refused(tmp_path, capsys):
@@ -89,7 +97,9 @@ def test_a_staging_folder_of_another_user_is_refused(tmp_path, capsys):
     os.chown(out / ".plugdiff", 12345, 12345)
     with pytest.raises(outputs.NotOurs, match=r"belongs to another user \(uid 12345\)"):
         outputs.recover(out / "clip.mp4")
-    assert main(["render", str(jobs_file(tmp_path, [{"name": "clip", **FAST_VIDEO}])), "--out", str(out), "--quiet"]) == 2
+    assert (
+        main(["render", str(jobs_file(tmp_path, [{"name": "clip", **FAST_VIDEO}])), "--out", str(out), "--quiet"]) == 2
+    )
     assert "belongs to another user" in capsys.readouterr().err
     assert (out / ".plugdiff" / "clip.mp4" / "clip.mp4").read_text() == "theirs"
 
@@ -132,7 +142,9 @@ def edit_sidecar(output: Path, change) -> None:
     path.write_text(json.dumps(record))
 
 
-@pytest.mark.parametrize("damage", ["empty list, output gone", "empty list", "a frame gone and unlisted", "someone's file"])
+@pytest.mark.parametrize(
+    "damage", ["empty list, output gone", "empty list", "a frame gone and unlisted", "someone's file"]
+)
 def test_resume_trusts_a_sidecar_only_when_its_files_are_on_disk(rendered, tmp_path, capsys, damage):
     out = copy_of(rendered, tmp_path)
     if damage == "empty list, output gone":  # the case: it counted as skipped, exit 0
@@ -151,10 +163,14 @@ def test_resume_trusts_a_sidecar_only_when_its_files_are_on_disk(rendered, tmp_p
         capsys.readouterr()
         assert main(["render", str(rendered[0]), "--out", str(out), "--quiet", "--resume"]) == 1
         captured = capsys.readouterr()
-        assert "note: frames: rendered again: its sidecar does not match the files on disk: frames/notes.txt is not in " \
-               "its file list" in captured.err
-        assert f"{out / 'frames' / 'notes.txt'} was not written by plugdiff (its sidecar frames.json does not list it)" \
-               in captured.err
+        assert (
+            "note: frames: rendered again: its sidecar does not match the files on disk: frames/notes.txt is not in "
+            "its file list" in captured.err
+        )
+        assert (
+            f"{out / 'frames' / 'notes.txt'} was not written by plugdiff (its sidecar frames.json does not list it)"
+            in captured.err
+        )
         assert (out / "frames" / "notes.txt").read_text() == "mine" and len(list((out / "frames").iterdir())) == 9
         return
     capsys.readouterr()
@@ -182,9 +198,14 @@ def test_a_sidecar_that_does_not_match_is_described_in_a_few_words(tmp_path):
     files = [{"path": f"frames/frame_{i}.png", "bytes": i + 1} for i in range(3)]
     assert outputs.mismatch(output, {"files": files}) is None
     assert outputs.mismatch(output, {"files": files[:2]}) == "frames/frame_2.png is not in its file list"
-    assert outputs.mismatch(output, {"files": [*files, {"path": "frames/x.png", "bytes": 1}]}) == "frames/x.png is missing"
-    assert outputs.mismatch(output, {"files": [{**files[0], "bytes": 9}, *files[1:]]}) == \
-        "frames/frame_0.png has 1 bytes, it says 9"
+    assert (
+        outputs.mismatch(output, {"files": [*files, {"path": "frames/x.png", "bytes": 1}]})
+        == "frames/x.png is missing"
+    )
+    assert (
+        outputs.mismatch(output, {"files": [{**files[0], "bytes": 9}, *files[1:]]})
+        == "frames/frame_0.png has 1 bytes, it says 9"
+    )
     assert outputs.mismatch(output, {"files": "all"}) == "its file list is malformed"
     (output / "link.png").symlink_to(output / "frame_0.png")
     assert "is a symbolic link" in outputs.mismatch(output, {"files": files})

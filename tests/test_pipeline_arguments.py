@@ -37,25 +37,42 @@ def image_pipes():
 )
 def test_video_pipeline_arguments(video_pipe, kwargs, message):
     with pytest.raises(ValueError) as caught:
-        video_pipe("a red circle", **{"num_frames": 4, "num_inference_steps": 1, "windows": False, "output_type": "pt", **kwargs})
+        video_pipe(
+            "a red circle",
+            **{"num_frames": 4, "num_inference_steps": 1, "windows": False, "output_type": "pt", **kwargs},
+        )
     assert message in str(caught.value)
 
 
 def test_dps_steps_beyond_the_training_steps(image_pipes):
     _, dps = image_pipes
     steps = len(dps.alphas_cumprod)
-    with pytest.raises(ValueError, match=f"`num_inference_steps` must be None or an integer from 1 to {steps}, got {10**9}"):
+    with pytest.raises(
+        ValueError, match=f"`num_inference_steps` must be None or an integer from 1 to {steps}, got {10**9}"
+    ):
         dps(torch.zeros(3, 32, 32), "gaussian_blur", num_inference_steps=10**9, output_type="pt")
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda p, y: p(y[:, :17, :17], "gaussian_blur", etas=[0.5], num_dds_steps=1), "measurement `y` must have shape"),
+        (
+            lambda p, y: p(y[:, :17, :17], "gaussian_blur", etas=[0.5], num_dds_steps=1),
+            "measurement `y` must have shape",
+        ),
         (lambda p, y: p(y * float("nan"), "gaussian_blur", etas=[0.5], num_dds_steps=1), "non-finite"),
-        (lambda p, y: p(y, "gaussian_blur", etas=[0.5], num_dds_steps=0), "`num_steps` must be None or an integer >= 1"),
-        (lambda p, y: p(y, "gaussian_blur", etas=[0.5], num_dds_steps=1, num_samples=0), "`num_samples` must be an integer >= 1"),
-        (lambda p, y: p(y, "gaussian_blur", etas=[float("nan")], num_dds_steps=1), "`etas` must be finite numbers > 0"),
+        (
+            lambda p, y: p(y, "gaussian_blur", etas=[0.5], num_dds_steps=0),
+            "`num_steps` must be None or an integer >= 1",
+        ),
+        (
+            lambda p, y: p(y, "gaussian_blur", etas=[0.5], num_dds_steps=1, num_samples=0),
+            "`num_samples` must be an integer >= 1",
+        ),
+        (
+            lambda p, y: p(y, "gaussian_blur", etas=[float("nan")], num_dds_steps=1),
+            "`etas` must be finite numbers > 0",
+        ),
     ],
 )
 def test_dpnp_pipeline_arguments(image_pipes, call, message):

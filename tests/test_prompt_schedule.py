@@ -41,8 +41,16 @@ def test_structured_slots_bars_and_rewriter():
         {0: {"subject": "a fox", "place": "in a forest"}, 16: "a fox | sleeping | at night", 32: "a fox jumps"},
         rewriter=lambda text: {"subject": text.split()[1], "action": text.split()[2]},
     )
-    assert schedule.keyframes[0].slots == {"subject": "a fox", "action": "", "time": "", "place": "in a forest", "style": ""}
-    assert schedule.keyframes[1].slots["time"] == "at night" and schedule.keyframes[1].text == "a fox sleeping at night"
+    assert schedule.keyframes[0].slots == {
+        "subject": "a fox",
+        "action": "",
+        "time": "",
+        "place": "in a forest",
+        "style": "",
+    }
+    assert (
+        schedule.keyframes[1].slots["time"] == "at night" and schedule.keyframes[1].text == "a fox sleeping at night"
+    )
     assert schedule.keyframes[2].slots == {"subject": "fox", "action": "jumps", "time": "", "place": "", "style": ""}
     assert schedule.keyframes[2].text == "a fox jumps"  # the text keeps the user's words
 
@@ -50,11 +58,18 @@ def test_structured_slots_bars_and_rewriter():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("a red circle moving left on a blue background, flat colours",
-         dict(subject="a red circle", action="moving left", place="on a blue background", style="flat colours")),
-        ("a red fox sleeping in a snowy forest at night",
-         dict(subject="a red fox", action="sleeping", time="at night", place="in a snowy forest")),
-        ("a castle on a hill running through the evening", dict(subject="a castle", action="running through the evening", place="on a hill")),
+        (
+            "a red circle moving left on a blue background, flat colours",
+            dict(subject="a red circle", action="moving left", place="on a blue background", style="flat colours"),
+        ),
+        (
+            "a red fox sleeping in a snowy forest at night",
+            dict(subject="a red fox", action="sleeping", time="at night", place="in a snowy forest"),
+        ),
+        (
+            "a castle on a hill running through the evening",
+            dict(subject="a castle", action="running through the evening", place="on a hill"),
+        ),
         ("a yellow square", dict(subject="a yellow square")),
         ("running in the rain", dict(subject="running", place="in the rain")),  # rules need a first word
         ("in the rain", dict(subject="in the rain")),  # nothing before the place: whole text is the subject
@@ -110,12 +125,17 @@ def test_key_frames_must_lie_in_the_video_and_rewriter_output_is_checked():
 
 
 def slot_tokens(tokenizer, schedule):
-    return [[tokenizer(t, add_special_tokens=False).input_ids if t else [] for t in prompt] for prompt in schedule.slot_texts()]
+    return [
+        [tokenizer(t, add_special_tokens=False).input_ids if t else [] for t in prompt]
+        for prompt in schedule.slot_texts()
+    ]
 
 
 def test_alignment_gives_equal_slot_lengths_by_repeating_own_tokens():
     tokenizer = char_clip_tokenizer()
-    schedule = PromptSchedule.parse({0: "a red circle moving left", 16: "a big blue square | spinning", 40: "a dot | | at dawn"})
+    schedule = PromptSchedule.parse(
+        {0: "a red circle moving left", 16: "a big blue square | spinning", 40: "a dot | | at dawn"}
+    )
     tokens = slot_tokens(tokenizer, schedule)
     ids = aligned_input_ids(tokenizer, schedule)
     assert ids.shape == (3, 77)
@@ -141,14 +161,18 @@ def test_alignment_gives_equal_slot_lengths_by_repeating_own_tokens():
 def test_single_prompt_alignment_equals_the_plain_tokenizer():
     tokenizer = char_clip_tokenizer()
     ids = aligned_input_ids(tokenizer, PromptSchedule.parse({0: "a red circle moving left on blue"}))
-    plain = tokenizer("a red circle moving left on blue", padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    plain = tokenizer(
+        "a red circle moving left on blue", padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+    ).input_ids
     assert torch.equal(ids, plain)
 
 
 def test_long_prompts_shrink_the_longest_slots_first_with_a_warning():
     tokenizer = char_clip_tokenizer()
     long_place = "on a wide green meadow beside a calm blue lake under tall old trees"  # 54 chars
-    schedule = PromptSchedule.parse({0: f"a red circle | rolling | | {long_place}", 8: "a small blue square | spinning slowly | at dawn | on sand"})
+    schedule = PromptSchedule.parse(
+        {0: f"a red circle | rolling | | {long_place}", 8: "a small blue square | spinning slowly | at dawn | on sand"}
+    )
     with pytest.warns(UserWarning, match=r"place 54 -> \d+"):
         ids = aligned_input_ids(tokenizer, schedule)
     assert ids.shape == (2, 77)
@@ -176,7 +200,7 @@ def test_weights_at_window_edges_and_middle():
     assert anchor.shape == blended.shape == (128, 3)
     ones = torch.ones(128, dtype=torch.float64)
     assert torch.allclose(anchor.sum(1), ones) and torch.allclose(blended.sum(1), ones)
-    expect = lambda *w: torch.tensor(w, dtype=torch.float64)  # noqa: E731
+    expect = lambda *w: torch.tensor(w, dtype=torch.float64)
     assert torch.equal(blended[0], expect(1, 0, 0)) and torch.equal(blended[19], expect(1, 0, 0))
     assert torch.equal(blended[20], expect(1, 0, 0))  # window start e_0: a = 0
     assert torch.allclose(blended[21], expect(19 / 20, 1 / 20, 0))

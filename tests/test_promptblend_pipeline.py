@@ -17,7 +17,14 @@ from plugdiff.attention_processors import (
     temporal_processor_names,
     tiara_controller,
 )
-from plugdiff.pipelines import PromptSchedule, TiaraAnimateDiffPipeline, aligned_input_ids, context_windows, frame_mixing, mix
+from plugdiff.pipelines import (
+    PromptSchedule,
+    TiaraAnimateDiffPipeline,
+    aligned_input_ids,
+    context_windows,
+    frame_mixing,
+    mix,
+)
 from plugdiff.testing import animatediff_components, tiny_unet3d
 
 SIZE = dict(height=16, width=16)
@@ -33,8 +40,13 @@ def pipe():
 
 def generate(pipe, prompt, num_frames=16, steps=2, seed=0, **kwargs):
     return pipe(
-        prompt, num_frames=num_frames, num_inference_steps=steps, output_type="pt",
-        generator=torch.Generator().manual_seed(seed), **SIZE, **kwargs,
+        prompt,
+        num_frames=num_frames,
+        num_inference_steps=steps,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(seed),
+        **SIZE,
+        **kwargs,
     ).frames
 
 
@@ -46,7 +58,9 @@ class Recorder:
         self.name, self.log, self.calls = name, log, calls
         self.attention = AttnProcessor2_0()
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+    def __call__(
+        self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs
+    ):
         call, t = self.calls[-1]
         self.log.append((self.name, call, t, encoder_hidden_states.clone()))
         return self.attention(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
@@ -59,7 +73,9 @@ def recorded(pipe):
     unet = pipe.unet
     names = cross_attention_processor_names(unet)
     before = unet.attn_processors
-    hook = unet.register_forward_pre_hook(lambda m, a, kw: calls.append((len(calls), float(torch.as_tensor(a[1]).flatten()[0]))), with_kwargs=True)
+    hook = unet.register_forward_pre_hook(
+        lambda m, a, kw: calls.append((len(calls), float(torch.as_tensor(a[1]).flatten()[0]))), with_kwargs=True
+    )
     unet.set_attn_processor({n: Recorder(n, log, calls) if n in names else p for n, p in before.items()})
     yield log
     hook.remove()
@@ -114,7 +130,9 @@ def test_one_prompt_schedule_is_the_plain_prompt_bit_for_bit(pipe, num_frames):
     """A schedule of one prompt aligns to the plain tokenization, anchor = blended: PromptBlend's
     processors then change nothing."""
     plain = generate(pipe, "a red circle moving left", num_frames=num_frames)
-    blended = generate(pipe, {0: "a red circle moving left"}, num_frames=num_frames, prompt_blend={"step_range": (0.0, 0.5)})
+    blended = generate(
+        pipe, {0: "a red circle moving left"}, num_frames=num_frames, prompt_blend={"step_range": (0.0, 0.5)}
+    )
     assert torch.equal(plain, blended)
     assert torch.equal(generate(pipe, "0: a red circle moving left", num_frames=num_frames, prompt_blend=False), plain)
 
@@ -153,9 +171,20 @@ def test_64_frames_three_prompts_with_tiara_and_promptblend(pipe):
         during.update(pipeline.unet.attn_processors)
         return {}
 
-    schedule = "0: a red circle moving right\n24: a red circle | bouncing | | on grass\n48: a red circle sleeping on grass at night"
-    frames = generate(pipe, schedule, num_frames=64, steps=2, tiara={"alpha": 5.0}, callback_on_step_end=look,
-                      negative_prompt="noise", prompt_blend={"transition": 12})
+    schedule = (
+        "0: a red circle moving right\n24: a red circle | bouncing | | on grass\n"
+        "48: a red circle sleeping on grass at night"
+    )
+    frames = generate(
+        pipe,
+        schedule,
+        num_frames=64,
+        steps=2,
+        tiara={"alpha": 5.0},
+        callback_on_step_end=look,
+        negative_prompt="noise",
+        prompt_blend={"transition": 12},
+    )
     assert frames.shape == (1, 64, 3, 16, 16) and torch.isfinite(frames).all()
     temporal, cross = set(temporal_processor_names(pipe.unet)), set(cross_attention_processor_names(pipe.unet))
     assert temporal and cross and not temporal & cross

@@ -29,7 +29,10 @@ def ddpm_dir(tmp_path_factory):
 def test_registry_lists_the_bundled_and_hub_models():
     assert set(REGISTRY) >= {"shapesworld-t2v", "shapesworld-ddpm", "animatediff-sd15", "ddpm-celebahq-256"}
     assert all(isinstance(spec, ModelSpec) and spec.kind in ("t2v", "image") for spec in REGISTRY.values())
-    assert REGISTRY["shapesworld-t2v"].source == "bundled" and REGISTRY["shapesworld-t2v"].pipeline == "TiaraAnimateDiffPipeline"
+    assert (
+        REGISTRY["shapesworld-t2v"].source == "bundled"
+        and REGISTRY["shapesworld-t2v"].pipeline == "TiaraAnimateDiffPipeline"
+    )
     assert REGISTRY["ddpm-celebahq-256"].source == "google/ddpm-celebahq-256"
 
 
@@ -56,7 +59,9 @@ def test_ddpm_folder_class_from_index_and_override(ddpm_dir):
 
 def test_bundled_model_loads_from_the_bundled_root(ddpm_dir, monkeypatch):
     monkeypatch.setattr(registry, "BUNDLED_ROOT", ddpm_dir.parent)
-    monkeypatch.setitem(REGISTRY, ddpm_dir.name, ModelSpec(ddpm_dir.name, "image", "bundled", "DDPMPipeline", "test", "train it"))
+    monkeypatch.setitem(
+        REGISTRY, ddpm_dir.name, ModelSpec(ddpm_dir.name, "image", "bundled", "DDPMPipeline", "test", "train it")
+    )
     assert type(load_pipeline(ddpm_dir.name)) is DDPMPipeline
 
 
@@ -106,12 +111,16 @@ def test_unsupported_class_name(ddpm_dir, tmp_path):
     folder = tmp_path / "sd"
     folder.mkdir()
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
-    with pytest.raises(ModelNotFoundError, match="'StableDiffusionPipeline'.*Supported: AnimateDiffPipeline, DDPMPipeline"):
+    with pytest.raises(
+        ModelNotFoundError, match="'StableDiffusionPipeline'.*Supported: AnimateDiffPipeline, DDPMPipeline"
+    ):
         load_pipeline(folder)
 
 
 def test_pickle_only_folder_is_refused(tmp_path):
-    DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(tmp_path / "old", safe_serialization=False)
+    DDPMPipeline(unet=tiny_unet2d(), scheduler=DDPMScheduler()).save_pretrained(
+        tmp_path / "old", safe_serialization=False
+    )
     assert (tmp_path / "old" / "unet" / "diffusion_pytorch_model.bin").is_file()
     with pytest.raises(ModelNotFoundError, match=r"pickle weights only \(unet/diffusion_pytorch_model.bin\)"):
         load_pipeline(tmp_path / "old")

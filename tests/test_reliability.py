@@ -34,14 +34,33 @@ def test_a_folder_beside_someone_elses_json_is_never_replaced(tmp_path, image, c
     assert main(["render", str(path), "--out", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert f"{tmp_path / 'data'} exists and was not written by plugdiff" in err and "move it away" in err
-    assert (tmp_path / "data" / "important.txt").read_text() == "keep" and (tmp_path / "data.json").read_text() == '{"my": 1}'
+    assert (tmp_path / "data" / "important.txt").read_text() == "keep" and (
+        tmp_path / "data.json"
+    ).read_text() == '{"my": 1}'
 
 
 @pytest.mark.parametrize("existing", ["clip.mp4", "clip.mp4.json"])
 def test_a_video_or_sidecar_plugdiff_did_not_write_is_never_overwritten(tmp_path, existing, capsys):
     (tmp_path / existing).write_bytes(b"someone else's")
-    assert main(["video", "--out", str(tmp_path / "clip.mp4"), "--prompt", "a red circle", "--frames", "8", "--window", "8",
-                 "--steps", "1", "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "video",
+                "--out",
+                str(tmp_path / "clip.mp4"),
+                "--prompt",
+                "a red circle",
+                "--frames",
+                "8",
+                "--window",
+                "8",
+                "--steps",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     assert "was not written by plugdiff" in capsys.readouterr().err
     assert (tmp_path / existing).read_bytes() == b"someone else's" and len(list(tmp_path.iterdir())) == 1
 
@@ -55,8 +74,11 @@ def test_a_failed_encoder_keeps_the_previous_video_and_fails_the_job(tmp_path, m
     good = (out / "v.mp4").read_bytes()
     sidecar = (out / "v.mp4.json").read_text()
     real = video_io._write_mp4
-    for broken in (lambda array, p, fps: None, lambda array, p, fps: p.write_bytes(b"\0" * 100),
-                   lambda array, p, fps: real(array[:-1], p, fps)):  # nothing, garbage, a frame short
+    for broken in (
+        lambda array, p, fps: None,
+        lambda array, p, fps: p.write_bytes(b"\0" * 100),
+        lambda array, p, fps: real(array[:-1], p, fps),
+    ):  # nothing, garbage, a frame short
         monkeypatch.setattr(video_io, "_write_mp4", broken)
         path = jobs_file(tmp_path, [{"name": "v", **FAST_VIDEO, "seed": 5}])
         assert main(["render", str(path), "--out", str(out), "--quiet", "--resume"]) == 1
@@ -81,16 +103,41 @@ def test_non_finite_results_are_not_written(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(VideoRenderer, "__call__", diverged)
     out = tmp_path / "v.mp4"
-    assert main(["video", "--out", str(out), "--prompt", "a red circle", "--frames", "8", "--window", "8", "--steps", "1", "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "video",
+                "--out",
+                str(out),
+                "--prompt",
+                "a red circle",
+                "--frames",
+                "8",
+                "--window",
+                "8",
+                "--steps",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     assert "holds NaN or infinite values" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
 
 
 def test_a_job_may_not_write_the_batch_summary(tmp_path, image):
     from plugdiff.apps.jobs import load_jobs
 
-    jobs, errors = load_jobs(jobs_file(tmp_path, [{"name": "summary", "image": image, **FAST_RESTORE},
-                                                  {"name": "summary", "prompt": "x", "format": "png"},
-                                                  {"name": "summary", "prompt": "x"}]))
+    jobs, errors = load_jobs(
+        jobs_file(
+            tmp_path,
+            [
+                {"name": "summary", "image": image, **FAST_RESTORE},
+                {"name": "summary", "prompt": "x", "format": "png"},
+                {"name": "summary", "prompt": "x"},
+            ],
+        )
+    )
     assert [j.output_name() for j in jobs] == ["summary.mp4"]
     assert len(errors) == 2 and all("'summary.json', which the batch itself writes" in str(e) for e in errors)
 
@@ -113,7 +160,11 @@ def test_a_job_may_not_write_the_batch_summary(tmp_path, image):
         ({"image": "IMAGE", "operator": "sr4", "dds_steps": 10**9}, "dds_steps", "from 1 to 1000"),
         ({"image": "IMAGE", "operator": "sr4", "method": "dps", "steps": 10**9}, "steps", "from 1 to 1000"),
         ({"image": "IMAGE", "operator": "sr4", "step_size": 1e300}, "step_size", "<= 100"),
-        ({"image": "IMAGE", "operator": "blur", "operator_options": {"kernel_size": 100001}}, "operator_options", "at most 256"),
+        (
+            {"image": "IMAGE", "operator": "blur", "operator_options": {"kernel_size": 100001}},
+            "operator_options",
+            "at most 256",
+        ),
         ({"image": "IMAGE", "operator": "sr4", "etas": [0.5] * 5000}, "etas", "at most 1000 noise levels"),
         ({"image": "/dev/zero", "operator": "sr4"}, "image", "no such file"),
     ],
@@ -139,15 +190,22 @@ def test_a_big_input_image_is_refused_by_its_header(tmp_path):
 
 def test_yaml_alias_bombs_and_deep_nesting_are_refused(tmp_path, capsys):
     bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
-    bomb += [f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    bomb += [
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+        for p, c in zip("abcdefgh", "bcdefghi")
+    ]
     cases = {
         "bomb.yaml": "\n".join(bomb) + "\njobs: [*i]\n",
         "deep.json": "[" * 100000 + "]" * 100000,
         "deep.yaml": "jobs: " + "[" * 5000 + "]" * 5000 + "\n",
         "big.yaml": "jobs: []\n" + "#" * 2_000_000,
     }
-    messages = {"bomb.yaml": "expands to more than 100000 values", "deep.json": "nests deeper than 32 levels",
-                "deep.yaml": "nests deeper than 32 levels", "big.yaml": "job files are at most 1000000 bytes"}
+    messages = {
+        "bomb.yaml": "expands to more than 100000 values",
+        "deep.json": "nests deeper than 32 levels",
+        "deep.yaml": "nests deeper than 32 levels",
+        "big.yaml": "job files are at most 1000000 bytes",
+    }
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         start = time.perf_counter()
@@ -193,7 +251,20 @@ def test_a_job_bigger_than_memory_is_refused_before_it_renders(tmp_path, capsys,
     import plugdiff.apps.batch as batch
 
     monkeypatch.setattr(batch, "available_memory", lambda: 2**30)
-    args = ["video", "--prompt", "x", "--frames", "4096", "--size", "2048", "--upscale", "16", "--window", "16", "--quiet"]
+    args = [
+        "video",
+        "--prompt",
+        "x",
+        "--frames",
+        "4096",
+        "--size",
+        "2048",
+        "--upscale",
+        "16",
+        "--window",
+        "16",
+        "--quiet",
+    ]
     start = time.perf_counter()
     assert main([*args, "--out", str(tmp_path / "v")]) == 1  # PNG frames: 32768-pixel sides are too large for MP4
     err = capsys.readouterr().err
@@ -220,7 +291,11 @@ CJK_NAME = "\u4e2d" * 200  # 200 characters, 600 bytes: over the 255 bytes a fil
         ({"name": "bad\ud800"}, "name", "holds characters no file name can"),
         ({"fps": 1e-300}, "fps", "must be a finite number >= 0.01 and <= 240"),
         ({"fps": 0.001}, "fps", "must be a finite number >= 0.01 and <= 240"),
-        ({"size": 1024, "upscale": 16, "format": "webp"}, "upscale", "too large for .webp files (at most 16383 pixels"),
+        (
+            {"size": 1024, "upscale": 16, "format": "webp"},
+            "upscale",
+            "too large for .webp files (at most 16383 pixels",
+        ),
         ({"size": 1536, "upscale": 16}, "upscale", "too large for .mp4 files (at most 16384 pixels"),
     ],
 )
@@ -238,8 +313,10 @@ def test_the_longest_name_and_the_extreme_frame_rates_check_accepts_are_written(
     from plugdiff.media.video_io import MAX_FPS, MIN_FPS
 
     name = "\u4e2d" * 66 + "ab"  # 200 bytes exactly
-    jobs = [{**FAST_VIDEO, "name": name, "format": fmt, "fps": fps}
-            for fmt, fps in (("mp4", MIN_FPS), ("gif", MIN_FPS), ("webp", MAX_FPS), ("png", MIN_FPS))]
+    jobs = [
+        {**FAST_VIDEO, "name": name, "format": fmt, "fps": fps}
+        for fmt, fps in (("mp4", MIN_FPS), ("gif", MIN_FPS), ("webp", MAX_FPS), ("png", MIN_FPS))
+    ]
     jobs = [{**job, "name": f"{job['name'][:-1]}{i}"} for i, job in enumerate(jobs)]
     path = tmp_path / "jobs.json"
     path.write_text(json.dumps({"jobs": jobs}))
@@ -247,7 +324,9 @@ def test_the_longest_name_and_the_extreme_frame_rates_check_accepts_are_written(
     assert len(valid) == 4 and errors == []
     out = tmp_path / "out"
     assert main(["render", str(path), "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".json")) == sorted(j.output_name() for j in valid)
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".json")) == sorted(
+        j.output_name() for j in valid
+    )
 
 
 def test_names_are_checked_against_the_output_folders_file_system(tmp_path, capsys, monkeypatch):
@@ -255,11 +334,15 @@ def test_names_are_checked_against_the_output_folders_file_system(tmp_path, caps
     limit: a name that fits the field's 200 bytes but not that file system is refused by --check."""
     import plugdiff.apps.jobs as jobs_module
 
-    monkeypatch.setattr(jobs_module.os, "pathconf", lambda path, name: 143 if name == "PC_NAME_MAX" else os.pathconf(path, name))
+    monkeypatch.setattr(
+        jobs_module.os, "pathconf", lambda path, name: 143 if name == "PC_NAME_MAX" else os.pathconf(path, name)
+    )
     path = jobs_file(tmp_path, [{**FAST_VIDEO, "name": "x" * 130}, {**FAST_VIDEO, "name": "short"}])
     assert main(["render", str(path), "--out", str(tmp_path / "not-yet" / "o"), "--check"]) == 1
     captured = capsys.readouterr()
-    assert "field 'name': too long for the file system" in captured.err and "makes names of 148 bytes" in captured.err  # .<name>.mp4.XXXXXXXX.mp4
+    assert (
+        "field 'name': too long for the file system" in captured.err and "makes names of 148 bytes" in captured.err
+    )  # .<name>.mp4.XXXXXXXX.mp4
     assert "at most 143 bytes per name" in captured.err and "ok: job 2 'short'" in captured.out
 
 
@@ -287,10 +370,16 @@ def test_defaults_with_a_prompt_make_name_only_jobs_video_jobs(tmp_path, image):
     from plugdiff.apps.jobs import load_jobs
 
     path = tmp_path / "jobs.json"
-    path.write_text(json.dumps({"defaults": {"prompt": "a red circle", "frames": 8}, "jobs": [{"name": "a"}, {"name": "b"}]}))
+    path.write_text(
+        json.dumps({"defaults": {"prompt": "a red circle", "frames": 8}, "jobs": [{"name": "a"}, {"name": "b"}]})
+    )
     jobs, errors = load_jobs(path)
     assert errors == [] and [(j.kind, j.settings["prompt"]) for j in jobs] == [("video", "a red circle")] * 2
-    path.write_text(json.dumps({"defaults": {"image": image, "operator": "sr4"}, "jobs": [{"name": "r"}, {"name": "v", "prompt": "x"}]}))
+    path.write_text(
+        json.dumps(
+            {"defaults": {"image": image, "operator": "sr4"}, "jobs": [{"name": "r"}, {"name": "v", "prompt": "x"}]}
+        )
+    )
     jobs, errors = load_jobs(path)
     assert errors == [] and [j.kind for j in jobs] == ["restore", "video"]  # a job's own prompt still wins
     path.write_text(json.dumps({"defaults": {"prompt": "x", "image": image}, "jobs": [{"name": "a"}]}))

@@ -34,31 +34,74 @@ def leftovers(folder: Path) -> list[str]:
 
 def test_video_command_matches_the_pipeline_frame_for_frame(tmp_path):
     out = tmp_path / "clip"  # no suffix: lossless PNG frames
-    args = ["video", "--prompt", "a red circle moving right", "--seed", "3", "--tiara", "4", "--guidance", "6", "--out", str(out)]
+    args = [
+        "video",
+        "--prompt",
+        "a red circle moving right",
+        "--seed",
+        "3",
+        "--tiara",
+        "4",
+        "--guidance",
+        "6",
+        "--out",
+        str(out),
+    ]
     assert main(args + FAST_VIDEO) == 0
     frames = np.stack([iio.imread(p) for p in sorted(out.iterdir())])
     pipe = load_pipeline("shapesworld-t2v", pipeline_cls=TiaraAnimateDiffPipeline)
     pipe.set_progress_bar_config(disable=True)
-    expected = pipe("a red circle moving right", num_frames=20, num_inference_steps=2, guidance_scale=6.0, tiara={"alpha": 4.0},
-                    windows={"context_length": 16, "context_stride": 4}, generator=torch.Generator().manual_seed(3),
-                    output_type="pt").frames[0]
+    expected = pipe(
+        "a red circle moving right",
+        num_frames=20,
+        num_inference_steps=2,
+        guidance_scale=6.0,
+        tiara={"alpha": 4.0},
+        windows={"context_length": 16, "context_stride": 4},
+        generator=torch.Generator().manual_seed(3),
+        output_type="pt",
+    ).frames[0]
     assert np.array_equal(frames, to_uint8_frames(expected))
     record = sidecar(out)
     assert record["status"] == "complete" and record["seed"] == 3 and record["settings"]["tiara"] == {"alpha": 4.0}
     assert record["versions"]["torch"] == torch.__version__ and record["versions"]["plugdiff"]
     assert set(record["timings"]) == {"load_s", "render_s", "write_s", "total_s"}
-    assert len(record["files"]) == 20 and record["files"][0] == {"path": "clip/frame_00000.png", "bytes": (out / "frame_00000.png").stat().st_size}
+    assert len(record["files"]) == 20 and record["files"][0] == {
+        "path": "clip/frame_00000.png",
+        "bytes": (out / "frame_00000.png").stat().st_size,
+    }
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".gif", ".webp"])
 def test_video_formats_and_schedules(tmp_path, examples_dir, suffix):
     out = tmp_path / f"travel{suffix}"
     schedule = examples_dir / "schedules" / "shapesworld.txt"
-    args = ["video", "--schedule", str(schedule), "--frames", "64", "--steps", "1", "--scheduler", "accelerated-ddim",
-            "--upscale", "2", "--fps", "4", "--quiet", "--out", str(out)]
+    args = [
+        "video",
+        "--schedule",
+        str(schedule),
+        "--frames",
+        "64",
+        "--steps",
+        "1",
+        "--scheduler",
+        "accelerated-ddim",
+        "--upscale",
+        "2",
+        "--fps",
+        "4",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     record = sidecar(out)
-    assert record["results"] == {"frames": 64, "height": 64, "width": 64, "scheduler_class": "AcceleratedDDIMScheduler"}
+    assert record["results"] == {
+        "frames": 64,
+        "height": 64,
+        "width": 64,
+        "scheduler_class": "AcceleratedDDIMScheduler",
+    }
     assert record["settings"]["schedule"].startswith("# A ShapesWorld prompt schedule")
     assert record["files"] == [{"path": out.name, "bytes": out.stat().st_size}] and leftovers(tmp_path) == []
 
@@ -72,7 +115,10 @@ def test_video_command_errors(tmp_path, capsys):
     assert main(["video", "--prompt", "a red circle", "--out", str(tmp_path / "x.avi")]) == 2
     assert "--out: unknown video format '.avi'" in capsys.readouterr().err
     # a missing model: the job fails with the loader's message, nothing is written
-    assert main(["video", "--prompt", "a red circle", "--model", str(tmp_path / "no-model"), "--out", out, "--quiet"]) == 1
+    assert (
+        main(["video", "--prompt", "a red circle", "--model", str(tmp_path / "no-model"), "--out", out, "--quiet"])
+        == 1
+    )
     assert "no such directory" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
     with pytest.raises(SystemExit) as exit_info:
         main(["video", "--prompt", "a", "--steps", "many", "--out", out])
@@ -87,20 +133,39 @@ def test_video_command_errors(tmp_path, capsys):
 
 def test_a_video_shorter_than_the_window_is_one_pass(tmp_path):
     out = tmp_path / "short"
-    assert main(["video", "--prompt", "a red circle", "--frames", "8", "--steps", "2", "--quiet", "--out", str(out)]) == 0
+    assert (
+        main(["video", "--prompt", "a red circle", "--frames", "8", "--steps", "2", "--quiet", "--out", str(out)]) == 0
+    )
     pipe = load_pipeline("shapesworld-t2v", pipeline_cls=TiaraAnimateDiffPipeline)
     pipe.set_progress_bar_config(disable=True)
     guidance = sampling_defaults("shapesworld-t2v")["guidance"]  # the CLI uses the model's stored guidance
-    expected = pipe("a red circle", num_frames=8, num_inference_steps=2, windows=False, tiara={"alpha": 5.0},
-                    guidance_scale=guidance, generator=torch.Generator().manual_seed(0),
-                    output_type="pt").frames[0]
+    expected = pipe(
+        "a red circle",
+        num_frames=8,
+        num_inference_steps=2,
+        windows=False,
+        tiara={"alpha": 5.0},
+        guidance_scale=guidance,
+        generator=torch.Generator().manual_seed(0),
+        output_type="pt",
+    ).frames[0]
     assert np.array_equal(np.stack([iio.imread(p) for p in sorted(out.iterdir())]), to_uint8_frames(expected))
 
 
 def test_tiara_and_prompt_blend_settings_reach_the_sidecar(tmp_path):
     out = tmp_path / "x.gif"
-    args = ["video", "--schedule", '{"0": "a red circle", "8": "a blue circle"}', "--tiara", '{"alpha": 3, "adaptive": false}',
-            "--blend-steps", "0,0.5", "--no-prompt-blend", "--out", str(out)]
+    args = [
+        "video",
+        "--schedule",
+        '{"0": "a red circle", "8": "a blue circle"}',
+        "--tiara",
+        '{"alpha": 3, "adaptive": false}',
+        "--blend-steps",
+        "0,0.5",
+        "--no-prompt-blend",
+        "--out",
+        str(out),
+    ]
     assert main(args + FAST_VIDEO) == 2  # --schedule on the command line is a file
     schedule = tmp_path / "s.json"
     schedule.write_text('{"0": "a red circle", "8": "a blue circle"}')
@@ -114,15 +179,38 @@ def test_tiara_and_prompt_blend_settings_reach_the_sidecar(tmp_path):
 def test_restore_simulate_then_restore_from_the_saved_measurement(tmp_path, examples_dir):
     image = examples_dir / "images" / "shapesworld_circle.png"
     first = tmp_path / "sim"
-    assert main(["restore", "--image", str(image), "--operator", "sr4", "--simulate", "--out", str(first)] + FAST_RESTORE) == 0
+    assert (
+        main(["restore", "--image", str(image), "--operator", "sr4", "--simulate", "--out", str(first)] + FAST_RESTORE)
+        == 0
+    )
     names = sorted(p.name for p in first.iterdir())
-    assert names == ["mean.png", "measurement.npy", "measurement.png", "sample_000.png", "sample_001.png", "std.png", "truth.png"]
+    assert names == [
+        "mean.png",
+        "measurement.npy",
+        "measurement.png",
+        "sample_000.png",
+        "sample_001.png",
+        "std.png",
+        "truth.png",
+    ]
     assert np.load(first / "measurement.npy").shape == (1, 3, 8, 8)
     record = sidecar(first)
     assert record["results"]["operator_config"] == {"factor": 4, "method": "average", "noise_std": 0.05}
     assert record["results"]["model_evals"] == 2 + 4 and 10 < record["results"]["psnr_mean_db"] < 60
     second = tmp_path / "real"
-    args = ["restore", "--image", str(first / "measurement.npy"), "--operator", "sr4", "--method", "dps", "--steps", "3", "--out", str(second)]
+    args = [
+        "restore",
+        "--image",
+        str(first / "measurement.npy"),
+        "--operator",
+        "sr4",
+        "--method",
+        "dps",
+        "--steps",
+        "3",
+        "--out",
+        str(second),
+    ]
     assert main(args + FAST_RESTORE) == 0
     assert "truth.png" not in {p.name for p in second.iterdir()} and sidecar(second)["results"]["model_evals"] == 3
 
@@ -131,12 +219,35 @@ def test_restore_simulate_then_restore_from_the_saved_measurement(tmp_path, exam
 def test_restore_operators(tmp_path, examples_dir, operator):
     image = examples_dir / "images" / "shapesworld_square.png"
     out = tmp_path / operator
-    assert main(["restore", "--image", str(image), "--operator", operator, "--simulate", "--noise", "0.1", "--out", str(out)] + FAST_RESTORE) == 0
+    assert (
+        main(
+            [
+                "restore",
+                "--image",
+                str(image),
+                "--operator",
+                operator,
+                "--simulate",
+                "--noise",
+                "0.1",
+                "--out",
+                str(out),
+            ]
+            + FAST_RESTORE
+        )
+        == 0
+    )
     config = sidecar(out)["results"]["operator_config"]
     assert config.get("noise_std", config.get("scale")) == 0.1
     if operator == "1bit":  # a black-and-white measurement picture is read back as the same signs
         again = tmp_path / "again"
-        assert main(["restore", "--image", str(out / "measurement.png"), "--operator", "1bit", "--out", str(again)] + FAST_RESTORE) == 0
+        assert (
+            main(
+                ["restore", "--image", str(out / "measurement.png"), "--operator", "1bit", "--out", str(again)]
+                + FAST_RESTORE
+            )
+            == 0
+        )
         assert np.array_equal(np.load(again / "measurement.npy"), np.load(out / "measurement.npy"))
 
 
@@ -149,7 +260,10 @@ def test_restore_command_errors(tmp_path, examples_dir, capsys):
     assert main(["restore", "--image", str(tmp_path / "none.png"), "--operator", "blur", "--out", out]) == 2
     assert "--image: no such file" in capsys.readouterr().err
     image = str(examples_dir / "images" / "shapesworld_circle.png")
-    assert main(["restore", "--image", image, "--operator", "blur", "--operator-options", '{"sigma": 0}', "--out", out]) == 2
+    assert (
+        main(["restore", "--image", image, "--operator", "blur", "--operator-options", '{"sigma": 0}', "--out", out])
+        == 2
+    )
     assert "--operator-options:" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["restore", "--image", image, "--operator", "sr8", "--out", out])
@@ -159,9 +273,22 @@ def test_restore_command_errors(tmp_path, examples_dir, capsys):
 
 def write_jobs(tmp_path, jobs, defaults=None) -> Path:
     path = tmp_path / "jobs.json"
-    path.write_text(json.dumps({"defaults": {"frames": 16, "steps": 2, "samples": 1, "etas": "0.5,0.2", "dds_steps": 2, "warm_steps": 2,
-                                                 **(defaults or {})},
-                                "jobs": jobs}))
+    path.write_text(
+        json.dumps(
+            {
+                "defaults": {
+                    "frames": 16,
+                    "steps": 2,
+                    "samples": 1,
+                    "etas": "0.5,0.2",
+                    "dds_steps": 2,
+                    "warm_steps": 2,
+                    **(defaults or {}),
+                },
+                "jobs": jobs,
+            }
+        )
+    )
     return path
 
 
@@ -178,7 +305,9 @@ def good_and_bad_jobs(examples_dir):
 
 def test_render_reports_bad_jobs_and_finishes_the_good_ones(tmp_path, examples_dir, capsys):
     out = tmp_path / "out"
-    assert main(["render", str(write_jobs(tmp_path, good_and_bad_jobs(examples_dir))), "--out", str(out), "--quiet"]) == 1
+    assert (
+        main(["render", str(write_jobs(tmp_path, good_and_bad_jobs(examples_dir))), "--out", str(out), "--quiet"]) == 1
+    )
     captured = capsys.readouterr()
     assert "job 2 ('bad-frames'), field 'frames': must be an integer from 1 to 4096, got -4" in captured.err
     assert "no-model: ModelNotFoundError" in captured.err
@@ -192,7 +321,18 @@ def test_render_reports_bad_jobs_and_finishes_the_good_ones(tmp_path, examples_d
 
 
 def test_check_only_validates(tmp_path, examples_dir, capsys):
-    assert main(["render", str(write_jobs(tmp_path, good_and_bad_jobs(examples_dir))), "--out", str(tmp_path / "o"), "--check"]) == 1
+    assert (
+        main(
+            [
+                "render",
+                str(write_jobs(tmp_path, good_and_bad_jobs(examples_dir))),
+                "--out",
+                str(tmp_path / "o"),
+                "--check",
+            ]
+        )
+        == 1
+    )
     text = capsys.readouterr()
     assert "ok: job 5 'v2' (video)" in text.out and "bad-frames" in text.err and not (tmp_path / "o").exists()
 
@@ -219,7 +359,9 @@ def test_resume_skips_complete_jobs_and_redoes_changed_or_damaged_ones(tmp_path,
     capsys.readouterr()
     assert main(["render", str(path), "--out", str(out), "--quiet", "--resume"]) == 0
     assert "3 skipped" in capsys.readouterr().out
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "summary.json"} == {k: v for k, v in stamps.items() if k != "summary.json"}
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "summary.json"} == {
+        k: v for k, v in stamps.items() if k != "summary.json"
+    }
 
     jobs[0]["seed"] = 7  # changed settings
     path = write_jobs(tmp_path, jobs)
@@ -251,7 +393,10 @@ def test_ctrl_c_leaves_no_half_written_file_and_resume_finishes(tmp_path, monkey
         real_write(array, path, fps)
 
     monkeypatch.setattr(video_io, "_write_mp4", write_then_interrupt)
-    path, out = write_jobs(tmp_path, [{"name": f"v{i}", "prompt": "a red circle", "seed": i} for i in range(3)]), tmp_path / "out"
+    path, out = (
+        write_jobs(tmp_path, [{"name": f"v{i}", "prompt": "a red circle", "seed": i} for i in range(3)]),
+        tmp_path / "out",
+    )
     assert main(["render", str(path), "--out", str(out), "--quiet"]) == 130
     assert "rerun with --resume" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["v0.mp4", "v0.mp4.json"]  # no partial v1, no temporary file
@@ -265,8 +410,12 @@ def test_a_folder_plugdiff_did_not_write_is_never_replaced(tmp_path, examples_di
     out.mkdir()
     (out / "holiday.jpg").write_bytes(b"precious")
     image = str(examples_dir / "images" / "shapesworld_circle.png")
-    assert main(["restore", "--image", image, "--operator", "blur", "--simulate", "--out", str(out)] + FAST_RESTORE) == 1
-    assert "was not written by plugdiff" in capsys.readouterr().err and (out / "holiday.jpg").read_bytes() == b"precious"
+    assert (
+        main(["restore", "--image", image, "--operator", "blur", "--simulate", "--out", str(out)] + FAST_RESTORE) == 1
+    )
+    assert (
+        "was not written by plugdiff" in capsys.readouterr().err and (out / "holiday.jpg").read_bytes() == b"precious"
+    )
 
 
 def test_two_processes_render_each_job_exactly_once(tmp_path, examples_dir):
@@ -280,8 +429,22 @@ def test_two_processes_render_each_job_exactly_once(tmp_path, examples_dir):
     with socket.socket() as probe:  # a free port for the processes to meet on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               "-m", "plugdiff", "render", str(path), "--out", str(out), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+        "-m",
+        "plugdiff",
+        "render",
+        str(path),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads((out / "summary.json").read_text())["rows"]

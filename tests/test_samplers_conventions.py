@@ -12,17 +12,23 @@ from diffusers import (
     EulerDiscreteScheduler,
     PNDMScheduler,
 )
+from plugdiff_schedulers import SCHEDULERS
 
 from plugdiff import AcceleratedDDIMScheduler, AcceleratedDDPMScheduler
-from plugdiff_schedulers import SCHEDULERS
 from plugdiff.evaluation import GaussianMixture
 from plugdiff.samplers import denoise
 
 f64 = torch.float64
 OURS = SCHEDULERS
 SD_STYLE = dict(
-    beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-    set_alpha_to_one=False, steps_offset=1, prediction_type="v_prediction", timestep_spacing="leading",
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+    prediction_type="v_prediction",
+    timestep_spacing="leading",
 )
 
 
@@ -32,15 +38,23 @@ def test_config_save_load_round_trip(cls, tmp_path):
     sched.save_pretrained(tmp_path)
     loaded = cls.from_pretrained(tmp_path)
     assert type(loaded) is cls
-    public = lambda config: {k: v for k, v in config.items() if not k.startswith("_")}  # noqa: E731
+    public = lambda config: {k: v for k, v in config.items() if not k.startswith("_")}
     assert public(loaded.config) == public(sched.config)
     assert torch.equal(loaded.alphas_cumprod, sched.alphas_cumprod)
 
 
 @pytest.mark.parametrize("cls", OURS)
-@pytest.mark.parametrize("source", [DDIMScheduler, DDPMScheduler, PNDMScheduler, EulerDiscreteScheduler, DPMSolverMultistepScheduler])
+@pytest.mark.parametrize(
+    "source", [DDIMScheduler, DDPMScheduler, PNDMScheduler, EulerDiscreteScheduler, DPMSolverMultistepScheduler]
+)
 def test_from_config_swap_keeps_the_noise_schedule(cls, source):
-    kwargs = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", prediction_type="v_prediction", steps_offset=1)
+    kwargs = dict(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="v_prediction",
+        steps_offset=1,
+    )
     original = source(**kwargs)
     swapped = cls.from_config(original.config)
     assert torch.equal(swapped.alphas_cumprod, original.alphas_cumprod)
@@ -80,7 +94,9 @@ def test_custom_timesteps_equal_the_same_grid(cls):
     grid = sched.timesteps.tolist()
     by_list, calls = denoise(sched, model, noise, timesteps=grid, generator=torch.Generator().manual_seed(1))
     assert calls == 12 and torch.equal(by_count, by_list)
-    uneven, _ = denoise(sched, model, noise, timesteps=[999, 700, 400, 150, 40, 5], generator=torch.Generator().manual_seed(1))
+    uneven, _ = denoise(
+        sched, model, noise, timesteps=[999, 700, 400, 150, 40, 5], generator=torch.Generator().manual_seed(1)
+    )
     assert torch.isfinite(uneven).all()
 
 
@@ -105,7 +121,9 @@ def test_prediction_types_give_the_same_trajectory(cls, kind):
     eps_model = target.eps_model(eps_sched.alphas_cumprod)
     ref, _ = denoise(eps_sched, eps_model, noise, 10, generator=torch.Generator().manual_seed(3))
     other = cls(clip_sample=False, timestep_spacing="trailing", prediction_type=kind)
-    out, _ = denoise(other, eps_to(kind, eps_model, other.alphas_cumprod), noise, 10, generator=torch.Generator().manual_seed(3))
+    out, _ = denoise(
+        other, eps_to(kind, eps_model, other.alphas_cumprod), noise, 10, generator=torch.Generator().manual_seed(3)
+    )
     assert torch.allclose(out, ref, atol=1e-8)
 
 
@@ -113,7 +131,10 @@ def test_prediction_types_give_the_same_trajectory(cls, kind):
 def test_clip_sample_and_thresholding_bound_x0(cls):
     # data far outside [-1, 1]; image-shaped (diffusers' thresholding needs (B, C, ...))
     target = GaussianMixture([1.0], torch.full((1, 4), 3.0), torch.tensor([0.5]), event_shape=(1, 2, 2))
-    for config, bound in [(dict(clip_sample=True, clip_sample_range=1.5), 1.5), (dict(thresholding=True, sample_max_value=2.0), 2.0)]:
+    for config, bound in [
+        (dict(clip_sample=True, clip_sample_range=1.5), 1.5),
+        (dict(thresholding=True, sample_max_value=2.0), 2.0),
+    ]:
         sched = cls(timestep_spacing="trailing", **config)
         model = target.eps_model(sched.alphas_cumprod)
         sched.set_timesteps(5)
@@ -240,7 +261,9 @@ def test_use_clipped_model_output_matches_ddim_and_rederives_eps():
             sched.set_timesteps(5)
             y = x.clone()
             for t in sched.timesteps:
-                y = sched.step(model(y, t), t, y, generator=torch.Generator().manual_seed(1), use_clipped_model_output=flag).prev_sample
+                y = sched.step(
+                    model(y, t), t, y, generator=torch.Generator().manual_seed(1), use_clipped_model_output=flag
+                ).prev_sample
             runs[cls, flag] = y
     assert not torch.allclose(runs[AcceleratedDDIMScheduler, False], runs[AcceleratedDDIMScheduler, True])
     assert torch.equal(runs[AcceleratedDDPMScheduler, False], runs[AcceleratedDDPMScheduler, True])

@@ -101,7 +101,9 @@ def test_step_shapes_dtypes_and_tuple_output(cls, dtype, prediction_type):
     for return_dict in (True, False):
         sched = cls(prediction_type=prediction_type, timestep_spacing="trailing")
         sched.set_timesteps(5)
-        out = sched.step(output, sched.timesteps[0], sample, generator=torch.Generator().manual_seed(0), return_dict=return_dict)
+        out = sched.step(
+            output, sched.timesteps[0], sample, generator=torch.Generator().manual_seed(0), return_dict=return_dict
+        )
         results.append(tuple(out.values()) if return_dict else out)
     for prev_sample, x0 in results:
         assert prev_sample.shape == x0.shape == sample.shape
@@ -117,12 +119,18 @@ def test_learned_variance_channels_are_dropped(cls):
     for variance_type, model_output in (("fixed_small", output), ("learned_range", learned)):
         sched = cls(variance_type=variance_type)
         sched.set_timesteps(4)
-        runs.append(sched.step(model_output, sched.timesteps[0], sample, generator=torch.Generator().manual_seed(0)).prev_sample)
+        runs.append(
+            sched.step(
+                model_output, sched.timesteps[0], sample, generator=torch.Generator().manual_seed(0)
+            ).prev_sample
+        )
     assert torch.equal(*runs)
 
 
 def test_ddim_signature_and_deterministic_arguments():
-    assert list(inspect.signature(AcceleratedDDIMScheduler.step).parameters) == list(inspect.signature(DDIMScheduler.step).parameters)
+    assert list(inspect.signature(AcceleratedDDIMScheduler.step).parameters) == list(
+        inspect.signature(DDIMScheduler.step).parameters
+    )
     sample, output = sample_and_output()
     sched = AcceleratedDDIMScheduler()
     sched.set_timesteps(4)
@@ -144,7 +152,9 @@ def test_ddpm_signature_and_eta():
     for eta in (0.0, 1.0):
         sched = AcceleratedDDPMScheduler()
         sched.set_timesteps(4)
-        runs.append(sched.step(output, sched.timesteps[0], sample, torch.Generator().manual_seed(0), eta=eta).prev_sample)
+        runs.append(
+            sched.step(output, sched.timesteps[0], sample, torch.Generator().manual_seed(0), eta=eta).prev_sample
+        )
     assert torch.equal(*runs)
     with pytest.raises(ValueError, match="AcceleratedDDIMScheduler"):
         sched.step(output, sched.timesteps[1], sample, eta=0.3)
@@ -192,7 +202,9 @@ def test_stock_ddim_pipeline_runs_our_schedulers(cls):
     pipe = DDIMPipeline(unet=unet, scheduler=DDIMScheduler(timestep_spacing="trailing"))
     pipe.set_progress_bar_config(disable=True)
     pipe.scheduler = cls.from_config(pipe.scheduler.config)
-    images = pipe(batch_size=2, num_inference_steps=5, generator=torch.Generator().manual_seed(0), output_type="np").images
+    images = pipe(
+        batch_size=2, num_inference_steps=5, generator=torch.Generator().manual_seed(0), output_type="np"
+    ).images
 
     g = torch.Generator().manual_seed(0)
     noise = randn_tensor((2, 3, 16, 16), generator=g)

@@ -38,7 +38,7 @@ def test_correction_coefficient_is_the_exact_integral():
     levels = np.array([4.0e-5, 0.003, 0.05, 0.3, 0.7, 0.95, 1.0])
     coeffs = ab2_correction_coefficients(levels)
     assert coeffs[0] == 0.0
-    sig = lambda a: math.sqrt(1 / a - 1)  # noqa: E731
+    sig = lambda a: math.sqrt(1 / a - 1)
     for k in range(1, len(levels) - 1):
         a_prev, a_cur, a_next = levels[k - 1], levels[k], levels[k + 1]
         integral = quad(lambda s: 1 / (1 + s * s) - a_cur, sig(a_cur), sig(a_next), epsabs=1e-13, epsrel=1e-12)[0]
@@ -61,7 +61,7 @@ def test_constant_eps_reproduces_ddim(spacing):
     roots in float32) to float32 accuracy. Only grids where DDIMScheduler's `t - T // N` lands
     on the next grid point: with "linspace" it steps off the grid and the two differ."""
     eps = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=f64)
-    model = lambda x, t: eps  # noqa: E731
+    model = lambda x, t: eps
     noise = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=f64)
     config = dict(clip_sample=False, timestep_spacing=spacing)
     sched = AcceleratedDDIMScheduler(**config)
@@ -82,7 +82,9 @@ def test_first_step_is_ddim_and_later_steps_are_not():
     t0, t1 = ours.timesteps[:2]
     x1 = ours.step(model(x, t0), t0, x).prev_sample
     assert torch.allclose(x1, ddim.step(model(x, t0), t0, x).prev_sample, atol=1e-12)
-    assert not torch.allclose(ours.step(model(x1, t1), t1, x1).prev_sample, ddim.step(model(x1, t1), t1, x1).prev_sample)
+    assert not torch.allclose(
+        ours.step(model(x1, t1), t1, x1).prev_sample, ddim.step(model(x1, t1), t1, x1).prev_sample
+    )
 
 
 def endpoint_errors(scheduler_cls, target, steps, n=48):
@@ -105,7 +107,7 @@ def test_observed_order_on_mixture_is_higher_than_ddim():
     target = six_d_mixture()
     acc = endpoint_errors(AcceleratedDDIMScheduler, target, steps)
     ddim = endpoint_errors(DDIMScheduler, target, steps)
-    slope = lambda e: np.polyfit(np.log(steps), np.log(e), 1)[0]  # noqa: E731
+    slope = lambda e: np.polyfit(np.log(steps), np.log(e), 1)[0]
     s_acc, s_ddim = slope(acc), slope(ddim)
     print(f"slopes: accelerated {s_acc:.2f}, ddim {s_ddim:.2f}; errors acc {acc}, ddim {ddim}")
     # measured: accelerated -1.47, DDIM -0.97; error ratio 0.39 at 20 steps, 0.17 at 100
@@ -155,6 +157,6 @@ def test_stochastic_sampler_is_seeded():
     sched = AcceleratedDDPMScheduler(**EXACT)
     model = target.eps_model(sched.alphas_cumprod)
     x = torch.randn(16, 4, dtype=f64, generator=torch.Generator().manual_seed(0))
-    run = lambda seed: denoise(sched, model, x, 10, generator=torch.Generator().manual_seed(seed))[0]  # noqa: E731
+    run = lambda seed: denoise(sched, model, x, 10, generator=torch.Generator().manual_seed(seed))[0]
     assert torch.equal(run(5), run(5))
     assert not torch.allclose(run(5), run(6))

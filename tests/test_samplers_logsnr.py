@@ -11,9 +11,8 @@ import torch
 from scipy.integrate import quad
 from test_samplers_exact import EXACT, endpoint_errors, six_d_mixture
 
-from plugdiff.samplers import make_scheduler
 from plugdiff.evaluation import solve_probability_flow
-from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedLogSNRScheduler, denoise
+from plugdiff.samplers import AcceleratedDDIMScheduler, AcceleratedLogSNRScheduler, denoise, make_scheduler
 from plugdiff.samplers.scheduling_accelerated_logsnr import (
     INTERPOLATIONS,
     EpsJump,
@@ -46,7 +45,9 @@ def test_data_step_weights_are_the_exact_integral(interpolation, p):
         nodes = [float(rho(lam[i])) for i in nodes_idx]
         for j in range(p):
             basis = lagrange(nodes, j)
-            exact = quad(lambda u: math.exp(u - h) * basis(float(rho(lam[s] + u))), 0, h, epsabs=1e-14, epsrel=1e-12)[0]
+            exact = quad(lambda u: math.exp(u - h) * basis(float(rho(lam[s] + u))), 0, h, epsabs=1e-14, epsrel=1e-12)[
+                0
+            ]
             assert w[j] == pytest.approx(exact, rel=1e-9, abs=1e-13), (s, j)
 
 
@@ -73,7 +74,16 @@ def test_final_eps_weights_are_the_exact_integral(p):
         assert w[j] == pytest.approx(quad(lambda x: basis(x * x), 0, sbar[s], epsabs=1e-14)[0], rel=1e-10, abs=1e-14)
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(solver_order=3), dict(use_corrector=True), dict(use_corrector=True, lower_order_final=True), dict(interpolation="log_snr")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(solver_order=3),
+        dict(use_corrector=True),
+        dict(use_corrector=True, lower_order_final=True),
+        dict(interpolation="log_snr"),
+    ],
+)
 @pytest.mark.parametrize("alpha_to_one", [True, False])
 def test_constant_data_prediction_is_integrated_exactly(kwargs, alpha_to_one):
     """A model whose x0 is a constant c (data = a point mass) has the exact flow
@@ -82,7 +92,7 @@ def test_constant_data_prediction_is_integrated_exactly(kwargs, alpha_to_one):
     sched = AcceleratedLogSNRScheduler(**EXACT, set_alpha_to_one=alpha_to_one, **kwargs)
     c = torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=f64)
     ac = sched.alphas_cumprod.double()
-    model = lambda x, t: (x - ac[int(t)].sqrt() * c) / (1 - ac[int(t)]).sqrt()  # noqa: E731
+    model = lambda x, t: (x - ac[int(t)].sqrt() * c) / (1 - ac[int(t)]).sqrt()
     x = torch.randn(6, 3, generator=torch.Generator().manual_seed(1), dtype=f64)
     out, _ = denoise(sched, model, x, 7)
     a0, a_end = sched.levels[0], sched.levels[-1]
@@ -127,9 +137,20 @@ def test_gaussian_final_step_lowers_the_error_and_raises_the_order():
     steps = [20, 25, 40, 50, 100]
     target = six_d_mixture()
     plain = endpoint_errors(partial(AcceleratedLogSNRScheduler, solver_order=3), target, steps)
-    gauss = {interpolation: endpoint_errors(partial(AcceleratedLogSNRScheduler, solver_order=3, use_corrector=True,
-                                                    final_step="gaussian", interpolation=interpolation), target, steps)
-             for interpolation in ("asinh_sigma", "asinh_sigma_sq")}
+    gauss = {
+        interpolation: endpoint_errors(
+            partial(
+                AcceleratedLogSNRScheduler,
+                solver_order=3,
+                use_corrector=True,
+                final_step="gaussian",
+                interpolation=interpolation,
+            ),
+            target,
+            steps,
+        )
+        for interpolation in ("asinh_sigma", "asinh_sigma_sq")
+    }
     print({k: (round(slope(steps, e), 2), np.round(plain / e, 1).tolist()) for k, e in gauss.items()})
     assert slope(steps, gauss["asinh_sigma"]) < -2.3
     assert slope(steps, gauss["asinh_sigma_sq"]) < -2.9
@@ -152,9 +173,31 @@ def test_asinh_sigma_sq_beats_asinh_sigma_off_the_benchmark(target):
     model = mixture.eps_model(ac)
 
     def errors(interpolation):
-        return np.array([float((denoise(AcceleratedLogSNRScheduler(**config, solver_order=3, use_corrector=True,
-                                                                   final_step="gaussian", interpolation=interpolation),
-                                        model, x, n)[0] - ref).pow(2).mean().sqrt()) for n in (5, 8, 10, 15, 20)])
+        return np.array(
+            [
+                float(
+                    (
+                        denoise(
+                            AcceleratedLogSNRScheduler(
+                                **config,
+                                solver_order=3,
+                                use_corrector=True,
+                                final_step="gaussian",
+                                interpolation=interpolation,
+                            ),
+                            model,
+                            x,
+                            n,
+                        )[0]
+                        - ref
+                    )
+                    .pow(2)
+                    .mean()
+                    .sqrt()
+                )
+                for n in (5, 8, 10, 15, 20)
+            ]
+        )
 
     ratio = errors("asinh_sigma_sq") / errors("asinh_sigma")
     print(np.round(ratio, 2).tolist())
@@ -230,12 +273,18 @@ def test_bad_arguments_name_the_argument(kwargs, error, match):
         AcceleratedLogSNRScheduler(**kwargs)
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("accelerated-logsnr-2m", dict(solver_order=2, use_corrector=False)),
-    ("accelerated-logsnr-3m", dict(solver_order=3, use_corrector=False)),
-    ("accelerated-logsnr-pc", dict(solver_order=2, use_corrector=True, lower_order_final=True)),
-    ("accelerated-logsnr-gauss", dict(solver_order=3, use_corrector=True, final_step="gaussian", interpolation="asinh_sigma_sq")),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("accelerated-logsnr-2m", dict(solver_order=2, use_corrector=False)),
+        ("accelerated-logsnr-3m", dict(solver_order=3, use_corrector=False)),
+        ("accelerated-logsnr-pc", dict(solver_order=2, use_corrector=True, lower_order_final=True)),
+        (
+            "accelerated-logsnr-gauss",
+            dict(solver_order=3, use_corrector=True, final_step="gaussian", interpolation="asinh_sigma_sq"),
+        ),
+    ],
+)
 def test_named_variants_keep_the_models_schedule(name, expected):
     from diffusers import DDPMScheduler
 
@@ -252,7 +301,12 @@ def log_snr_uniform_config(num_train_timesteps: int = 1001, lam_max: float = 5.0
     lam = np.linspace(lam_max, lam_min, num_train_timesteps)
     a = 1 / (1 + np.exp(-2 * lam))
     betas = 1 - a / np.append(1.0, a[:-1])
-    return dict(num_train_timesteps=num_train_timesteps, trained_betas=betas.tolist(), set_alpha_to_one=False, clip_sample=False)
+    return dict(
+        num_train_timesteps=num_train_timesteps,
+        trained_betas=betas.tolist(),
+        set_alpha_to_one=False,
+        clip_sample=False,
+    )
 
 
 def test_orders_on_an_even_log_snr_grid():

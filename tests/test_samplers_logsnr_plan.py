@@ -45,8 +45,9 @@ class NaiveLogSNR:
         x0, _ = self.grid._x0_and_eps(model_output, sample, float(a[k]))
         n, order, rho = len(a) - 1, c.solver_order, INTERPOLATIONS[c.interpolation]
         alpha, sigma, lam = np.sqrt(a), np.sqrt(1.0 - a), log_snr(a)
-        gaussian_final = (c.final_step == "gaussian" and n > 1 and sigma[n] == 0
-                          and a[n - 1] >= c.final_fit_min_alpha_bar)
+        gaussian_final = (
+            c.final_step == "gaussian" and n > 1 and sigma[n] == 0 and a[n - 1] >= c.final_fit_min_alpha_bar
+        )
         ode_before_jump = n > 1 and sigma[n] == 0 and (gaussian_final or not c.lower_order_final)
 
         def tau2(j):  # of step j -> j + 1
@@ -71,8 +72,9 @@ class NaiveLogSNR:
         self.state = state
         if k == n - 1 and gaussian_final:
             eps_now = (state - alpha[k] * x0) / sigma[k]
-            return gaussian_final_step(state / alpha[k], eps_now, self.epss[k - 1], sigma[k] / alpha[k],
-                                       sigma[k - 1] / alpha[k - 1])
+            return gaussian_final_step(
+                state / alpha[k], eps_now, self.epss[k - 1], sigma[k] / alpha[k], sigma[k - 1] / alpha[k - 1]
+            )
         if sigma[k + 1] == 0 and not c.lower_order_final:
             nodes = list(range(k, max(k - min(order, 2), -1), -1))
             w = alpha[k + 1] * final_eps_weights(sigma / alpha, k, nodes)

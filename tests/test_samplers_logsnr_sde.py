@@ -12,11 +12,11 @@ from scipy.integrate import quad
 from test_samplers_exact import EXACT, gaussian_target, output_kl
 from test_samplers_logsnr import LEVELS, lagrange
 
-from plugdiff.samplers import make_scheduler
 from plugdiff.samplers import (
     AcceleratedDDPMScheduler,
     AcceleratedLogSNRScheduler,
     denoise,
+    make_scheduler,
 )
 from plugdiff.samplers.scheduling_accelerated_logsnr import (
     INTERPOLATIONS,
@@ -42,16 +42,30 @@ def test_sde_step_weights_are_the_exact_integral(rate, p):
         nodes = [float(rho(lam[i])) for i in nodes_idx]
         for j in range(p):
             basis = lagrange(nodes, j)
-            exact = quad(lambda u, h=h, basis=basis, s=s: rate * math.exp(rate * (u - h)) * basis(float(rho(lam[s] + u))), 0, h,
-                         epsabs=1e-14, epsrel=1e-12)[0]
+            exact = quad(
+                lambda u, h=h, basis=basis, s=s: rate * math.exp(rate * (u - h)) * basis(float(rho(lam[s] + u))),
+                0,
+                h,
+                epsabs=1e-14,
+                epsrel=1e-12,
+            )[0]
             assert w[j] == pytest.approx(exact, rel=1e-9, abs=1e-13), (s, j)
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(solver_order=3, use_corrector=True, final_step="gaussian"),
-                                    dict(use_corrector=True, lower_order_final=True)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(solver_order=3, use_corrector=True, final_step="gaussian"),
+        dict(use_corrector=True, lower_order_final=True),
+    ],
+)
 def test_zero_stochasticity_is_the_ode_bit_for_bit(kwargs):
     target = gaussian_target()
-    ode, sde0 = AcceleratedLogSNRScheduler(**EXACT, **kwargs), AcceleratedLogSNRScheduler(**EXACT, **kwargs, stochasticity=0.0)
+    ode, sde0 = (
+        AcceleratedLogSNRScheduler(**EXACT, **kwargs),
+        AcceleratedLogSNRScheduler(**EXACT, **kwargs, stochasticity=0.0),
+    )
     model = target.eps_model(ode.alphas_cumprod)
     x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0), dtype=f64)
     for steps in (5, 12):
@@ -139,13 +153,17 @@ def test_ddpm_pipeline_drives_the_sde_with_its_generator():
     equals the plain loop with the same generator, and another seed gives another image."""
     from diffusers import DDPMPipeline, DDPMScheduler
     from diffusers.utils.torch_utils import randn_tensor
+
     from plugdiff.testing import tiny_unet2d
 
     unet = tiny_unet2d().eval()
     pipe = DDPMPipeline(unet=unet, scheduler=DDPMScheduler(timestep_spacing="trailing"))
     pipe.scheduler = make_scheduler("accelerated-logsnr-sde", pipe.scheduler)
-    run = lambda seed: pipe(batch_size=2, num_inference_steps=6, generator=torch.Generator().manual_seed(seed),
-                            output_type="np").images
+    run = lambda seed: (
+        pipe(
+            batch_size=2, num_inference_steps=6, generator=torch.Generator().manual_seed(seed), output_type="np"
+        ).images
+    )
     g = torch.Generator().manual_seed(0)
     noise = randn_tensor((2, 3, 16, 16), generator=g)
     with torch.no_grad():

@@ -19,12 +19,15 @@ def test_stored_settings_override_the_generic_ones(tmp_path):
     assert sampling_defaults(tmp_path) == {**GENERIC, "scheduler": "accelerated-ddim", "steps": 12, "source": "x.json"}
 
 
-@pytest.mark.parametrize("stored, message", [
-    ({"step": 12}, "unknown key"),
-    ({"steps": "12"}, "steps must be int"),
-    ({"steps": True}, "steps must be int"),
-    ({"guidance": "high"}, "guidance must be a number"),
-])
+@pytest.mark.parametrize(
+    "stored, message",
+    [
+        ({"step": 12}, "unknown key"),
+        ({"steps": "12"}, "steps must be int"),
+        ({"steps": True}, "steps must be int"),
+        ({"guidance": "high"}, "guidance must be a number"),
+    ],
+)
 def test_a_wrong_file_is_refused_by_key(tmp_path, stored, message):
     (tmp_path / FILE).write_text(json.dumps(stored))
     with pytest.raises(ValueError, match=message):
@@ -36,7 +39,11 @@ def test_the_bundled_video_model_stores_what_its_main_job_was_scored_with():
 
     stored = sampling_defaults("shapesworld-t2v")
     assert {k: stored[k] for k in ("scheduler", "steps", "guidance", "transition")} == {
-        "scheduler": "default", "steps": 25, "guidance": 7.5, "transition": 4}
+        "scheduler": "default",
+        "steps": 25,
+        "guidance": 7.5,
+        "transition": 4,
+    }
     results = Path(__file__).resolve().parents[1] / stored["source"].split(":")[0]
     assert results.is_file()
 
@@ -47,7 +54,8 @@ def test_video_jobs_take_the_models_stored_settings_unless_given():
     stored = sampling_defaults("shapesworld-t2v")
     job = make_job("video", {"prompt": "a red circle moving right on a white background"})
     assert {k: job.settings[k] for k in ("scheduler", "steps", "guidance", "transition")} == {
-        k: stored[k] for k in ("scheduler", "steps", "guidance", "transition")}
+        k: stored[k] for k in ("scheduler", "steps", "guidance", "transition")
+    }
     given = make_job("video", {"prompt": "a red circle", "guidance": 9, "steps": 3, "scheduler": "euler"})
     assert (given.settings["guidance"], given.settings["steps"], given.settings["scheduler"]) == (9.0, 3, "euler")
 

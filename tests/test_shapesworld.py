@@ -197,8 +197,15 @@ def test_centred_placement_hides_the_direction_in_the_positions(shape):
     for seed in range(20):
         mids, paths = {}, {}
         for direction in DIRECTIONS:
-            spec = random_spec(gen(seed), shapes=[shape], colours=["red"], directions=[direction],
-                               num_frames=16, placement="centred", include_held_out=True)
+            spec = random_spec(
+                gen(seed),
+                shapes=[shape],
+                colours=["red"],
+                directions=[direction],
+                num_frames=16,
+                placement="centred",
+                include_held_out=True,
+            )
             centres = spec.centres(16)
             mids[direction] = centres.mean(0)
             paths[direction] = float((centres[-1] - centres[0]).norm())
@@ -206,8 +213,12 @@ def test_centred_placement_hides_the_direction_in_the_positions(shape):
             assert torch.allclose(mids[direction], mids["still"], atol=1e-9)
         moving = [paths[d] for d in DIRECTIONS if d != "still"]
         assert max(moving) - min(moving) < 1e-9 and min(moving) > 0 and paths["still"] == 0
-    uniform = {d: random_spec(gen(0), shapes=[shape], colours=["red"], directions=[d], include_held_out=True).centres(16).mean(0)
-               for d in ("left", "up")}
+    uniform = {
+        d: random_spec(gen(0), shapes=[shape], colours=["red"], directions=[d], include_held_out=True)
+        .centres(16)
+        .mean(0)
+        for d in ("left", "up")
+    }
     assert not torch.allclose(uniform["left"], uniform["up"], atol=0.5)  # uniform: the axis shows
     with pytest.raises(ValueError, match="placement"):
         random_spec(gen(0), placement="corner")

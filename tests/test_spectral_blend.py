@@ -39,6 +39,7 @@ def naive_blend(g, l, spatial, d_t, d_s):
         mixed = torch.fft.ifftshift(G * P + L_ * (1 - P), dim=1)
         return torch.fft.ifft(mixed, dim=1).real.float()
     H, W = spatial
+
     def to_grid(x):  # (B, C, N, H, W)
         return x.double().reshape(rows // (H * W), H, W, N, C).permute(0, 4, 3, 1, 2)
 
@@ -90,7 +91,7 @@ def test_local_windows():
 def naive_attention(attn, query_in, kv_in):
     heads = attn.heads
     q, k, v = attn.to_q(query_in), attn.to_k(kv_in), attn.to_v(kv_in)
-    split = lambda x: x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)  # noqa: E731
+    split = lambda x: x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
     q, k, v = split(q), split(k), split(v)
     weights = torch.softmax(q @ k.transpose(-1, -2) * attn.scale, dim=-1)
     out = (weights @ v).transpose(1, 2).reshape(query_in.shape[0], query_in.shape[1], -1)
@@ -197,6 +198,7 @@ def test_processors_see_the_features_without_positions_when_they_act(unet):
     block.norm1.register_forward_hook(lambda m, a, out: seen.__setitem__("norm", out))
     processor = unet.attn_processors[name]
     inner = processor.__call__
+
     def recording(self, attn, hidden_states, *args, **kwargs):
         seen["input"] = hidden_states
         return inner(attn, hidden_states, *args, **kwargs)
@@ -262,6 +264,7 @@ def test_tiara_reweights_both_branches(unet, monkeypatch):
 
     lengths = []
     original = tiara_module.tiara_attention
+
     def recording(query, *args, **kwargs):
         lengths.append(query.shape[2])
         return original(query, *args, **kwargs)
@@ -274,16 +277,21 @@ def test_tiara_reweights_both_branches(unet, monkeypatch):
 
 
 def test_settings_and_errors(unet):
-    bad = [(dict(local_stride=0), "local_stride"), (dict(local_frames=4, local_stride=5), "local_stride"),
-           (dict(temporal_cutoff=-1.0), "temporal_cutoff"), (dict(spatial_cutoff=float("nan")), "spatial_cutoff"),
-           (dict(local_frames=1), "local_frames")]
+    bad = [
+        (dict(local_stride=0), "local_stride"),
+        (dict(local_frames=4, local_stride=5), "local_stride"),
+        (dict(temporal_cutoff=-1.0), "temporal_cutoff"),
+        (dict(spatial_cutoff=float("nan")), "spatial_cutoff"),
+        (dict(local_frames=1), "local_frames"),
+    ]
     for kwargs, match in bad:
         with pytest.raises(ValueError, match=match):
             SpectralBlendSettings(**kwargs)
     with pytest.raises(ValueError, match="positions"):
         enable_spectral_blend(unet, local_frames=40, local_stride=4)
     assert spectral_blend_controller(unet) is None and not any(
-        isinstance(p, SpectralBlendAttnProcessor) for p in unet.attn_processors.values())
+        isinstance(p, SpectralBlendAttnProcessor) for p in unet.attn_processors.values()
+    )
     with pytest.raises(TypeError, match="UNetMotionModel"):
         enable_spectral_blend(tiny_unet3d())
     with pytest.raises(ValueError, match="either"):

@@ -17,7 +17,8 @@ from plugdiff.attention_processors import (
     tiara_controller,
     tiara_rho,
 )
-from plugdiff.testing import motion_unet, tiny_unet3d as unet3d, unet2d_condition
+from plugdiff.testing import motion_unet, unet2d_condition
+from plugdiff.testing import tiny_unet3d as unet3d
 
 
 def naive_rho(A: np.ndarray, L: int, band) -> np.ndarray:
@@ -35,7 +36,9 @@ def naive_rho(A: np.ndarray, L: int, band) -> np.ndarray:
     return rho
 
 
-@pytest.mark.parametrize("N, L", [(5, 1), (5, 3), (8, 3), (8, 4), (8, 7), (16, 7), (16, 8), (16, 9), (17, 9), (17, 16), (24, 24)])
+@pytest.mark.parametrize(
+    "N, L", [(5, 1), (5, 3), (8, 3), (8, 4), (8, 7), (16, 7), (16, 8), (16, 9), (17, 9), (17, 16), (24, 24)]
+)
 def test_vectorised_rho_equals_naive_dstft(N, L):
     g = torch.Generator().manual_seed(N * 100 + L)
     logits = 3 * torch.randn(3, N, N, generator=g, dtype=torch.float64)
@@ -75,7 +78,7 @@ def test_penalty_lowers_the_diagonal(adaptive):
     plain = tiara_attention(q, k, identity, scale=0.25, alpha=0.0)
     reweighted = tiara_attention(q, k, identity, scale=0.25, alpha=5.0, adaptive=adaptive)
     assert torch.allclose(reweighted.sum(-1), torch.ones(6, 2, 16), atol=1e-5)
-    diag = lambda P: P.diagonal(dim1=-2, dim2=-1).mean()  # noqa: E731
+    diag = lambda P: P.diagonal(dim1=-2, dim2=-1).mean()
     assert diag(reweighted) < 0.5 * diag(plain)
 
 
@@ -83,7 +86,9 @@ def test_static_penalty_is_exact_and_head_averaging_shares_rho():
     q, k, v = qkv(N=8, dim=8)
     scale, alpha = 8**-0.5, 2.0
     logits = (q @ k.transpose(-1, -2)) * scale - alpha * torch.eye(8)
-    assert torch.allclose(tiara_attention(q, k, v, scale=scale, alpha=alpha, adaptive=False), logits.softmax(-1) @ v, atol=1e-6)
+    assert torch.allclose(
+        tiara_attention(q, k, v, scale=scale, alpha=alpha, adaptive=False), logits.softmax(-1) @ v, atol=1e-6
+    )
     # head-averaged rho: the same penalty on every head, so swapping heads' keys only permutes
     out = tiara_attention(q, k, v, scale=scale, alpha=alpha, per_head=False)
     swapped = tiara_attention(q.flip(1), k.flip(1), v.flip(1), scale=scale, alpha=alpha, per_head=False)
@@ -103,7 +108,9 @@ def test_far_frame_penalty_equals_softmax_of_penalised_logits(adaptive, far):
     offset = (torch.arange(8)[None, :] - torch.arange(8)[:, None]).abs()
     penalised = (offset == 0) | (offset > far)
     logits = S - alpha * (1 - rho).unsqueeze(-1) * penalised
-    out = tiara_attention(q, k, v, scale=scale, alpha=alpha, window_length=L, band=band, adaptive=adaptive, far_frames=far)
+    out = tiara_attention(
+        q, k, v, scale=scale, alpha=alpha, window_length=L, band=band, adaptive=adaptive, far_frames=far
+    )
     assert torch.allclose(out, logits.softmax(-1) @ v, atol=1e-5)
 
 

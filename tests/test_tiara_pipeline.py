@@ -12,8 +12,6 @@ from plugdiff.testing import animatediff_components
 SIZE = dict(height=16, width=16)
 
 
-
-
 @pytest.fixture(scope="module")
 def pipe():
     pipe = TiaraAnimateDiffPipeline(**animatediff_components())
@@ -23,8 +21,13 @@ def pipe():
 
 def generate(pipe, num_frames=8, steps=2, seed=0, **kwargs):
     return pipe(
-        "a red circle", num_frames=num_frames, num_inference_steps=steps, output_type="pt",
-        generator=torch.Generator().manual_seed(seed), **SIZE, **kwargs,
+        "a red circle",
+        num_frames=num_frames,
+        num_inference_steps=steps,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(seed),
+        **SIZE,
+        **kwargs,
     ).frames
 
 
@@ -39,7 +42,9 @@ def test_short_video_equals_diffusers_animatediff(pipe):
 
 
 def test_48_frames_with_window_16_and_tiara(pipe):
-    frames = generate(pipe, num_frames=48, steps=1, tiara={"alpha": 5.0}, windows={"context_length": 16, "context_stride": 4})
+    frames = generate(
+        pipe, num_frames=48, steps=1, tiara={"alpha": 5.0}, windows={"context_length": 16, "context_stride": 4}
+    )
     assert frames.shape == (1, 48, 3, 16, 16) and torch.isfinite(frames).all()
     assert tiara_controller(pipe) is None  # per-call TiARA leaves the pipeline as it was
     plain = generate(pipe, num_frames=48, steps=1, windows={"context_length": 16, "context_stride": 4})

@@ -123,13 +123,21 @@ def test_lora_scale_reaches_the_text_encoder(pipes, monkeypatch):
     original = ours.encode_prompt
     monkeypatch.setattr(ours, "encode_prompt", lambda *a, **k: scales.append(k.get("lora_scale")) or original(*a, **k))
     run(ours, cross_attention_kwargs={"scale": 0.5})
-    run(ours, prompt={0: "a red circle", 2: "a blue square"}, prompt_blend=False, cross_attention_kwargs={"scale": 0.5})
+    run(
+        ours, prompt={0: "a red circle", 2: "a blue square"}, prompt_blend=False, cross_attention_kwargs={"scale": 0.5}
+    )
     assert scales and set(scales) == {0.5}
 
 
 def test_clip_skip_uses_an_earlier_layer(pipes):
     ours, stock = pipes
-    ids = ours.tokenizer(CALL["prompt"], padding="max_length", max_length=ours.tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+    ids = ours.tokenizer(
+        CALL["prompt"],
+        padding="max_length",
+        max_length=ours.tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
     hidden = ours.text_encoder(ids, output_hidden_states=True).hidden_states
     encoder = getattr(ours.text_encoder, "text_model", ours.text_encoder)
     expected = encoder.final_layer_norm(hidden[-2])
@@ -153,20 +161,35 @@ def ip_adapter_state_dict(unet, image_embed_dim: int, cross_attention_dim: int) 
             block = unet.down_blocks[index] if name.startswith("down_blocks") else unet.up_blocks[index]
         hidden_size = block.resnets[0].out_channels
         layer = IPAdapterAttnProcessor2_0(hidden_size, cross_attention_dim, scale=1.0).state_dict()
-        ip_layers.update({f"{key}.to_k_ip.weight": layer["to_k_ip.0.weight"], f"{key}.to_v_ip.weight": layer["to_v_ip.0.weight"]})
+        ip_layers.update(
+            {f"{key}.to_k_ip.weight": layer["to_k_ip.0.weight"], f"{key}.to_v_ip.weight": layer["to_v_ip.0.weight"]}
+        )
         key += 2
     proj = torch.nn.Linear(image_embed_dim, cross_attention_dim * 4)
     norm = torch.nn.LayerNorm(cross_attention_dim)
-    image_proj = {"proj.weight": proj.weight, "proj.bias": proj.bias, "norm.weight": norm.weight, "norm.bias": norm.bias}
+    image_proj = {
+        "proj.weight": proj.weight,
+        "proj.bias": proj.bias,
+        "norm.weight": norm.weight,
+        "norm.bias": norm.bias,
+    }
     return {"image_proj": image_proj, "ip_adapter": ip_layers}
 
 
 def test_ip_adapter_image_and_embeds_equal_stock():
     components = animatediff_components()
     torch.manual_seed(0)
-    components["image_encoder"] = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=4, intermediate_size=37,
-    )).eval()
+    components["image_encoder"] = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            projection_dim=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=4,
+            intermediate_size=37,
+        )
+    ).eval()
     components["feature_extractor"] = CLIPImageProcessor(crop_size=32, size=32)
     ours = TiaraAnimateDiffPipeline(**components)
     stock = AnimateDiffPipeline(**ours.components)

@@ -14,7 +14,22 @@ def _weights(folder):
 
 
 def _train(out, steps, *extra):
-    return main(["ddpm", "--out", str(out), "--steps", str(steps), "--batch", "2", "--size", "8", "--checkpoint-every", "2", *extra])
+    return main(
+        [
+            "ddpm",
+            "--out",
+            str(out),
+            "--steps",
+            str(steps),
+            "--batch",
+            "2",
+            "--size",
+            "8",
+            "--checkpoint-every",
+            "2",
+            *extra,
+        ]
+    )
 
 
 def test_resumed_training_equals_uninterrupted_training(tmp_path):
@@ -32,7 +47,9 @@ def test_output_is_a_safetensors_ddpm_pipeline(tmp_path):
     pipe = load_pipeline(str(tmp_path / "m"))
     assert isinstance(pipe, DDPMPipeline) and pipe.scheduler.config.prediction_type == "epsilon"
     assert pipe.scheduler.config.beta_schedule == "linear" and pipe.scheduler.config.num_train_timesteps == 1000
-    images = pipe(batch_size=1, num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0)).images
+    images = pipe(
+        batch_size=1, num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0)
+    ).images
     assert images.shape == (1, 8, 8, 3)
 
 
@@ -73,7 +90,9 @@ def test_capped_truncated_snr_weight_of_the_epsilon_loss():
         trainer = Trainer(args, {"m": torch.nn.Linear(1, 1)})
         value = trainer.epsilon_loss(scheduler, x0, predict, max_weight=cap)
         abar = scheduler.alphas_cumprod.double()[seen["t"]]
-        noise = (seen["noisy"].double() - abar.sqrt()[:, None, None, None] * x0) / (1 - abar).sqrt()[:, None, None, None]
+        noise = (seen["noisy"].double() - abar.sqrt()[:, None, None, None] * x0) / (1 - abar).sqrt()[
+            :, None, None, None
+        ]
         return float(value), noise.pow(2).flatten(1).mean(1), seen["t"]
 
     plain, per_sample, t = loss(1.0)

@@ -25,11 +25,32 @@ def vae_dir(tmp_path_factory):
 
 
 def _t2v(out, vae_dir, steps, *extra):
-    return main([
-        "t2v", "--out", str(out), "--vae", str(vae_dir), "--steps", str(steps), "--image-steps", "2",
-        "--batch", "2", "--image-batch", "3", "--frames", "4", "--size", "16", "--pool-clips", "3",
-        "--checkpoint-every", "2", *extra,
-    ])
+    return main(
+        [
+            "t2v",
+            "--out",
+            str(out),
+            "--vae",
+            str(vae_dir),
+            "--steps",
+            str(steps),
+            "--image-steps",
+            "2",
+            "--batch",
+            "2",
+            "--image-batch",
+            "3",
+            "--frames",
+            "4",
+            "--size",
+            "16",
+            "--pool-clips",
+            "3",
+            "--checkpoint-every",
+            "2",
+            *extra,
+        ]
+    )
 
 
 def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
@@ -39,15 +60,24 @@ def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
     assert not list(vae_dir.rglob("*.bin"))
 
 
-@pytest.mark.parametrize("recipe", [(), ("--placement", "centred", "--clip-weight-max", "5", "--direction-probe", "0.1",
-                                     "--track-loss", "1"), ("--world", "v5", "--image-mix", "2", "--pool-clips", "8")])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        (),
+        ("--placement", "centred", "--clip-weight-max", "5", "--direction-probe", "0.1", "--track-loss", "1"),
+        ("--world", "v5", "--image-mix", "2", "--pool-clips", "8"),
+    ],
+)
 def test_t2v_resume_across_the_stage_boundary_is_bit_exact(tmp_path, vae_dir, recipe):
     straight = _t2v(tmp_path / "a", vae_dir, 4, *recipe)
     _t2v(tmp_path / "b", vae_dir, 2, *recipe)
     resumed = _t2v(tmp_path / "b", vae_dir, 4, "--resume", *recipe)
     assert straight.losses == resumed.losses and len(straight.losses) == 4
-    for part in ("unet/diffusion_pytorch_model.safetensors", "motion_adapter/diffusion_pytorch_model.safetensors",
-                 "text_encoder/model.safetensors"):
+    for part in (
+        "unet/diffusion_pytorch_model.safetensors",
+        "motion_adapter/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+    ):
         a, b = load_file(str(tmp_path / "a" / part)), load_file(str(tmp_path / "b" / part))
         assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -67,15 +97,35 @@ def test_export_is_an_animatediff_folder_that_diffusers_and_plugdiff_load(tmp_pa
     assert isinstance(vanilla.unet, UNetMotionModel)
     pipe = load_pipeline(str(tmp_path / "m"))
     assert type(pipe) is TiaraAnimateDiffPipeline and pipe.vae_scale_factor == 4
-    out = pipe("a red circle moving left on a white background", num_frames=4, num_inference_steps=2,
-               output_type="pt", generator=torch.Generator().manual_seed(0))
+    out = pipe(
+        "a red circle moving left on a white background",
+        num_frames=4,
+        num_inference_steps=2,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.frames.shape == (1, 4, 3, 16, 16)
 
 
 def test_warm_start_begins_at_the_exported_weights(tmp_path, vae_dir):
     _t2v(tmp_path / "m", vae_dir, 2)
-    args = parse_args(["t2v", "--out", str(tmp_path / "w"), "--vae", str(vae_dir), "--init", str(tmp_path / "m"),
-                       "--size", "16", "--frames", "4", "--pool-clips", "2"])
+    args = parse_args(
+        [
+            "t2v",
+            "--out",
+            str(tmp_path / "w"),
+            "--vae",
+            str(vae_dir),
+            "--init",
+            str(tmp_path / "m"),
+            "--size",
+            "16",
+            "--frames",
+            "4",
+            "--pool-clips",
+            "2",
+        ]
+    )
     trainer = TRAINERS["t2v"](args)
     exported = load_file(str(tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors"))
     weights = trainer.models["unet"].state_dict()
@@ -126,7 +176,9 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
 )
 def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):
     with pytest.raises(SystemExit):
-        parse_args(["t2v", "--out", str(tmp_path), "--vae", str(vae_dir), "--steps", "8", "--image-steps", "2", *extra])
+        parse_args(
+            ["t2v", "--out", str(tmp_path), "--vae", str(vae_dir), "--steps", "8", "--image-steps", "2", *extra]
+        )
     assert message in capsys.readouterr().err
 
 
@@ -149,7 +201,7 @@ def test_track_displacement_reads_the_motion_of_rendered_clips():
     for direction in DIRECTIONS:
         spec = random_spec(g, directions=[direction], include_held_out=True, num_frames=16, placement="centred")
         clip = render_clip(spec, 16).transpose(0, 1)[None].double()  # (1, 3, F, H, W)
-        (dx, dy), = track_displacement(clip).tolist()
+        ((dx, dy),) = track_displacement(clip).tolist()
         vx, vy = spec.velocity()
         assert abs(dx - 15 * vx) < 0.3 and abs(dy - 15 * vy) < 0.3, (direction, dx, dy)
     z0 = torch.randn(3, 4, 8, 8, 8, generator=g)

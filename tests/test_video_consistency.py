@@ -17,7 +17,9 @@ from plugdiff.shapesworld.video_consistency import (
 )
 from plugdiff.shapesworld.world import ClipSpec, render_clip
 
-SPEC = ClipSpec(shape="square", colour="red", background="blue", direction="right", speed=0.25, radius=5.0, start=(8.0, 16.0))
+SPEC = ClipSpec(
+    shape="square", colour="red", background="blue", direction="right", speed=0.25, radius=5.0, start=(8.0, 16.0)
+)
 
 
 def _changed(spec, at: int, frames: int, **change) -> torch.Tensor:

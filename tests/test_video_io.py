@@ -20,7 +20,9 @@ def frames(n=12, h=33, w=30):
 
 def test_mp4_is_h264_yuv420p_and_readable(tmp_path):
     path = save_video(frames(), tmp_path / "out" / "clip.mp4", fps=8, metadata={"seed": 3, "prompt": "a red circle"})
-    info = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    info = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    ).stderr
     stream = next(line for line in info.splitlines() if "Video:" in line)
     assert "h264" in stream and "yuv420p" in stream and "8 fps" in stream
     video = iio.imread(path, plugin="FFMPEG")

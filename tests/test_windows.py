@@ -6,7 +6,9 @@ import torch
 from plugdiff.pipelines import WindowSettings, context_windows, denoise_in_windows, reuse_noise, window_weights
 
 
-@pytest.mark.parametrize("frames, length, stride", [(48, 16, 4), (50, 16, 4), (16, 16, 4), (10, 16, 4), (33, 8, 8), (17, 16, 1)])
+@pytest.mark.parametrize(
+    "frames, length, stride", [(48, 16, 4), (50, 16, 4), (16, 16, 4), (10, 16, 4), (33, 8, 8), (17, 16, 1)]
+)
 def test_windows_cover_every_frame_in_order(frames, length, stride):
     windows = context_windows(frames, length, stride)
     assert all(len(w) == min(length, frames) for w in windows)
@@ -26,7 +28,7 @@ def test_window_weights():
 def test_frame_local_model_is_unchanged_by_windowing():
     """A model with no temporal interaction gives the same output however the video is cut."""
     latents = torch.randn(2, 4, 40, 3, 3)
-    model = lambda x, frames: torch.sin(3 * x) + 0.1 * x**2  # noqa: E731
+    model = lambda x, frames: torch.sin(3 * x) + 0.1 * x**2
     for length, stride, scheme in [(16, 4, "pyramid"), (8, 8, "flat"), (16, 1, "pyramid")]:
         windows = context_windows(40, length, stride)
         out = denoise_in_windows(model, latents, windows, window_weights(length, scheme))
@@ -39,7 +41,9 @@ def test_fusion_is_the_weighted_average():
     windows = context_windows(12, 8, 2)
     weights = window_weights(8, "pyramid")
     counter = iter(range(len(windows)))
-    out = denoise_in_windows(lambda x, frames: torch.full_like(x, float(next(counter))), torch.zeros(1, 1, 12, 1, 1), windows, weights)
+    out = denoise_in_windows(
+        lambda x, frames: torch.full_like(x, float(next(counter))), torch.zeros(1, 1, 12, 1, 1), windows, weights
+    )
     for f in range(12):
         num = sum(float(weights[w.index(f)]) * k for k, w in enumerate(windows) if f in w)
         den = sum(float(weights[w.index(f)]) for w in windows if f in w)

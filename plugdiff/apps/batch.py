@@ -129,7 +129,9 @@ class Renderers:
             cls = RENDERERS[kind]
             dtype = self.dtype(kind)
             kwargs = {} if dtype == torch.float32 else {"torch_dtype": dtype}  # float32: loads as saved, no warning
-            pipe = load_pipeline(model, pipeline_cls=cls.pipeline_class(), allow_download=self.options.allow_download, **kwargs)
+            pipe = load_pipeline(
+                model, pipeline_cls=cls.pipeline_class(), allow_download=self.options.allow_download, **kwargs
+            )
             pipe.to(self.device)
             self._loaded[kind, model] = cls(pipe)
         return self._loaded[kind, model]
@@ -161,7 +163,12 @@ def render_and_write(job: Job, output: Path, renderers: Renderers, *, process: i
         staged = outputs.prepare(output)
         rendered.write(staged)
         written = time.perf_counter()
-        timings = {"load_s": loaded - start, "render_s": done - loaded, "write_s": written - done, "total_s": written - start}
+        timings = {
+            "load_s": loaded - start,
+            "render_s": done - loaded,
+            "write_s": written - done,
+            "total_s": written - start,
+        }
         outputs.install(output, _sidecar(job, output, staged, renderers, rendered.results, timings, process))
     except BaseException:
         outputs.recover(output)  # committed: finish; not yet: throw the staged files away
@@ -175,7 +182,14 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
     match its files is not trusted by ``resume``: the job is rendered again, and the row's
     ``note`` says why."""
     output = out_dir / job.output_name()
-    row = {"job": job.name, "index": job.index, "kind": job.kind, "output": str(output), "process": process, "error": None}
+    row = {
+        "job": job.name,
+        "index": job.index,
+        "kind": job.kind,
+        "output": str(output),
+        "process": process,
+        "error": None,
+    }
     start = time.perf_counter()
     try:
         outputs.recover(output)  # a write interrupted by a kill is finished or undone first
@@ -189,7 +203,12 @@ def run_job(job: Job, out_dir: Path, renderers: Renderers, *, process: int = 0) 
         render_and_write(job, output, renderers, process=process)
     except Exception as err:  # one failing job is reported; the batch goes on
         message = shorten(str(err).strip() or type(err).__name__)
-        return {**row, "status": "failed", "seconds": time.perf_counter() - start, "error": f"{type(err).__name__}: {message}"}
+        return {
+            **row,
+            "status": "failed",
+            "seconds": time.perf_counter() - start,
+            "error": f"{type(err).__name__}: {message}",
+        }
     return {**row, "status": "done", "seconds": time.perf_counter() - start}
 
 
@@ -258,8 +277,12 @@ def holding(out_dir, options: RunOptions, *, command: str | None = None):
     if state.is_main_process:
         try:
             check_out_dir(out_dir)
-            lock = folder_lock.acquire(out_dir, wait=options.wait, command=command,
-                                       on_wait=lambda line: print(line, file=sys.stderr, flush=True))
+            lock = folder_lock.acquire(
+                out_dir,
+                wait=options.wait,
+                command=command,
+                on_wait=lambda line: print(line, file=sys.stderr, flush=True),
+            )
         except folder_lock.FolderBusy as err:
             failure = (str(err), True)
         except (ValueError, folder_lock.LockError) as err:
@@ -271,8 +294,11 @@ def holding(out_dir, options: RunOptions, *, command: str | None = None):
     if failure is not None:
         raise OutDirError(*failure)
     if lock is not None and lock.stale is not None:
-        print(f"note: {lock.path} was left by a run that ended without releasing it ({folder_lock.describe(lock.stale)}); "
-              "taken over", file=sys.stderr)
+        print(
+            f"note: {lock.path} was left by a run that ended without releasing it "
+            f"({folder_lock.describe(lock.stale)}); taken over",
+            file=sys.stderr,
+        )
     _HELD.add(key)
     try:
         yield
@@ -282,15 +308,26 @@ def holding(out_dir, options: RunOptions, *, command: str | None = None):
             lock.release()
 
 
-def _sidecar(job: Job, output: Path, staged: Path, renderers: Renderers, results: dict, timings: dict, process: int) -> dict:
+def _sidecar(
+    job: Job, output: Path, staged: Path, renderers: Renderers, results: dict, timings: dict, process: int
+) -> dict:
     """The sidecar record of ``output``, its file list read from the ``staged`` copy."""
     files = [staged] if staged.is_file() else sorted(p for p in staged.rglob("*") if p.is_file())
     return {
-        "format": SIDECAR_FORMAT, "writer": outputs.WRITER, "output": output.name, "status": "complete",
-        "job": job.name, "kind": job.kind,
-        "settings": _jsonable(job.settings), "seed": job.settings["seed"], "model": job.settings["model"],
-        "device": str(renderers.device), "dtype": str(renderers.dtype(job.kind)).removeprefix("torch."),
-        "process": process, "versions": stack_versions(), "results": results,
+        "format": SIDECAR_FORMAT,
+        "writer": outputs.WRITER,
+        "output": output.name,
+        "status": "complete",
+        "job": job.name,
+        "kind": job.kind,
+        "settings": _jsonable(job.settings),
+        "seed": job.settings["seed"],
+        "model": job.settings["model"],
+        "device": str(renderers.device),
+        "dtype": str(renderers.dtype(job.kind)).removeprefix("torch."),
+        "process": process,
+        "versions": stack_versions(),
+        "results": results,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "files": [{"path": str(p.relative_to(staged.parent)), "bytes": p.stat().st_size} for p in files],

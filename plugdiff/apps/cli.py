@@ -64,38 +64,68 @@ def build_parser() -> argparse.ArgumentParser:
     run = argparse.ArgumentParser(add_help=False)
     group = run.add_argument_group("running")
     group.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    group.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
-                       help="auto: float16 for video on CUDA, else float32")
+    group.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "float16", "bfloat16"],
+        help="auto: float16 for video on CUDA, else float32",
+    )
     group.add_argument("--quiet", action="store_true", help="no progress bars or per-job lines")
-    group.add_argument("--allow-download", action="store_true", help="let diffusers fetch hub models (offline otherwise)")
-    group.add_argument("--no-memory-check", dest="memory_check", action="store_false",
-                       help="render a job even when its estimated memory exceeds what is available")
-    group.add_argument("--wait", action="store_true",
-                       help="wait for another plugdiff run writing into the same output folder to finish "
-                            f"(default: stop at once with status {EXIT_BUSY}, naming it)")
+    group.add_argument(
+        "--allow-download", action="store_true", help="let diffusers fetch hub models (offline otherwise)"
+    )
+    group.add_argument(
+        "--no-memory-check",
+        dest="memory_check",
+        action="store_false",
+        help="render a job even when its estimated memory exceeds what is available",
+    )
+    group.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for another plugdiff run writing into the same output folder to finish "
+        f"(default: stop at once with status {EXIT_BUSY}, naming it)",
+    )
 
-    video = sub.add_parser("video", parents=[run], help="render one long video (TiARA, PromptBlend)",
-                           description="Render one video; the output's suffix picks the format (.mp4, .gif, .webp, "
-                                       "none: a folder of PNG frames). A JSON sidecar is written beside it.")
-    video.add_argument("--out", type=Path, required=True, help="output file (.mp4 / .gif / .webp) or folder for PNG frames")
+    video = sub.add_parser(
+        "video",
+        parents=[run],
+        help="render one long video (TiARA, PromptBlend)",
+        description="Render one video; the output's suffix picks the format (.mp4, .gif, .webp, "
+        "none: a folder of PNG frames). A JSON sidecar is written beside it.",
+    )
+    video.add_argument(
+        "--out", type=Path, required=True, help="output file (.mp4 / .gif / .webp) or folder for PNG frames"
+    )
     _add_field_flags(video, "video", skip=("name", "format"))
-    restore = sub.add_parser("restore", parents=[run], help="restore one image (DPnP or DPS posterior sampling)",
-                             description="Sample the posterior of one measured image; writes mean, std and sample PNGs, "
-                                         "measurement.npy and a JSON sidecar beside the folder.")
+    restore = sub.add_parser(
+        "restore",
+        parents=[run],
+        help="restore one image (DPnP or DPS posterior sampling)",
+        description="Sample the posterior of one measured image; writes mean, std and sample PNGs, "
+        "measurement.npy and a JSON sidecar beside the folder.",
+    )
     restore.add_argument("--out", type=Path, required=True, help="output folder")
     _add_field_flags(restore, "restore", skip=("name",))
 
-    render = sub.add_parser("render", parents=[run], help="render a batch of video and restore jobs from a YAML / JSON file",
-                            description="Render every job of a job file into --out: validated up front, each output "
-                                        "written atomically with a JSON sidecar, failures reported while the rest go "
-                                        "on, a summary at the end (and --out/summary.json). Under accelerate launch or "
-                                        "torchrun the jobs are split across the processes.")
+    render = sub.add_parser(
+        "render",
+        parents=[run],
+        help="render a batch of video and restore jobs from a YAML / JSON file",
+        description="Render every job of a job file into --out: validated up front, each output "
+        "written atomically with a JSON sidecar, failures reported while the rest go "
+        "on, a summary at the end (and --out/summary.json). Under accelerate launch or "
+        "torchrun the jobs are split across the processes.",
+    )
     render.add_argument("jobs", type=Path, help="job file (YAML or JSON; see examples/jobs/)")
     render.add_argument("--out", type=Path, required=True, help="output folder")
     render.add_argument("--resume", action="store_true", help="skip jobs whose outputs and sidecars are complete")
     render.add_argument("--check", action="store_true", help="only validate the job file and list the jobs")
-    demo = sub.add_parser("demo", help="start the web UI (needs the ui extra: pip install 'plugdiff[ui]')",
-                          description="Start the plugdiff web UI (Gradio) on the bundled ShapesWorld models or --model.")
+    demo = sub.add_parser(
+        "demo",
+        help="start the web UI (needs the ui extra: pip install 'plugdiff[ui]')",
+        description="Start the plugdiff web UI (Gradio) on the bundled ShapesWorld models or --model.",
+    )
     from .gradio_app import add_arguments
 
     add_arguments(demo)
@@ -108,7 +138,13 @@ def _add_field_flags(parser: argparse.ArgumentParser, kind: str, skip: tuple[str
     for field in fields_of(kind).values():
         if field.name in skip or field.flag_type is None:
             continue
-        default = " (required)" if field.default is fields.REQUIRED else "" if field.default in (None, {}) else f" (default: {field.default})"
+        default = (
+            " (required)"
+            if field.default is fields.REQUIRED
+            else ""
+            if field.default in (None, {})
+            else f" (default: {field.default})"
+        )
         common = dict(default=argparse.SUPPRESS, help=field.help + default)
         if field.flag_type is bool:
             group.add_argument(field.flag, action=argparse.BooleanOptionalAction, **common)
@@ -120,7 +156,9 @@ def _add_field_flags(parser: argparse.ArgumentParser, kind: str, skip: tuple[str
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    args.command_line = " ".join(["plugdiff", *argv])  # recorded in the output folder's lock for a second run's message
+    args.command_line = " ".join(
+        ["plugdiff", *argv]
+    )  # recorded in the output folder's lock for a second run's message
     hide_unactionable_messages()
     try:
         if args.command == "info":
@@ -133,16 +171,26 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         return _single(args)
     except KeyboardInterrupt:
-        print("\ninterrupted: finished outputs are kept (every file is written atomically); "
-              "rerun with --resume to continue.", file=sys.stderr)
+        print(
+            "\ninterrupted: finished outputs are kept (every file is written atomically); "
+            "rerun with --resume to continue.",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 
 def _options(args, resume: bool = False):
     from .batch import RunOptions
 
-    return RunOptions(device=args.device, dtype=args.dtype, quiet=args.quiet, allow_download=args.allow_download, resume=resume,
-                      memory_check=args.memory_check, wait=args.wait)
+    return RunOptions(
+        device=args.device,
+        dtype=args.dtype,
+        quiet=args.quiet,
+        allow_download=args.allow_download,
+        resume=resume,
+        memory_check=args.memory_check,
+        wait=args.wait,
+    )
 
 
 def _single(args) -> int:
@@ -153,7 +201,9 @@ def _single(args) -> int:
     if args.command == "video":
         suffix_format = {suffix: name for name, suffix in FORMATS.items()}
         if out.suffix.lower() not in suffix_format:
-            return _usage_error(f"--out: unknown video format {out.suffix!r}; use .mp4, .gif, .webp or no suffix (PNG frames)")
+            return _usage_error(
+                f"--out: unknown video format {out.suffix!r}; use .mp4, .gif, .webp or no suffix (PNG frames)"
+            )
         values["format"] = suffix_format[out.suffix.lower()]
     try:
         job = make_job(args.command, values, label=args.command)
@@ -211,8 +261,19 @@ def _render(args) -> int:
     try:
         with holding(args.out, options, command=args.command_line):
             rows = run_jobs(jobs, args.out, options)
-            rows += [{"job": err.label, "index": err.index, "kind": "?", "status": "invalid", "seconds": 0.0,
-                      "output": None, "process": None, "error": str(err)} for err in errors]
+            rows += [
+                {
+                    "job": err.label,
+                    "index": err.index,
+                    "kind": "?",
+                    "status": "invalid",
+                    "seconds": 0.0,
+                    "output": None,
+                    "process": None,
+                    "error": str(err),
+                }
+                for err in errors
+            ]
             rows.sort(key=lambda r: r["index"])
             written = True
             if main_process:
@@ -220,8 +281,11 @@ def _render(args) -> int:
                     write_summary(args.out, {"jobs_file": str(args.jobs), "rows": rows})
                 except OSError as err:
                     written = False
-                    print(f"error: could not write {args.out / 'summary.json'}: {err.strerror or err}; the outputs "
-                          "listed below are as their rows say (each finished one has its sidecar)", file=sys.stderr)
+                    print(
+                        f"error: could not write {args.out / 'summary.json'}: {err.strerror or err}; the outputs "
+                        "listed below are as their rows say (each finished one has its sidecar)",
+                        file=sys.stderr,
+                    )
     except OutDirError as err:
         return _out_dir_error(err, show=main_process)
     except ValueError as err:
@@ -287,7 +351,10 @@ def _models(args) -> int:
         return 0
     width = max(len(r["name"]) for r in rows)
     for r in rows:
-        print(f"{r['name']:<{width}}  {'available' if r['available'] else 'missing':9}  {r['kind']:5}  {r['description']}")
+        print(
+            f"{r['name']:<{width}}  {'available' if r['available'] else 'missing':9}  {r['kind']:5}  "
+            f"{r['description']}"
+        )
         if r["get_it"]:
             first, *rest = (line.strip() for line in r["get_it"].splitlines())
             print(f"{'':<{width}}  get it: {first}")
@@ -304,11 +371,17 @@ def models_report() -> list[dict]:
     rows = []
     for spec in REGISTRY.values():
         available = is_available(spec.name)
-        rows.append({
-            "name": spec.name, "kind": spec.kind, "source": spec.source, "pipeline": spec.pipeline,
-            "description": spec.description, "available": available,
-            "get_it": None if available else spec.get_it(),
-        })
+        rows.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "source": spec.source,
+                "pipeline": spec.pipeline,
+                "description": spec.description,
+                "available": available,
+                "get_it": None if available else spec.get_it(),
+            }
+        )
     return rows
 
 

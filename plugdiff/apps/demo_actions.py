@@ -20,9 +20,12 @@ import torch
 from PIL import Image
 
 from ..argument_checks import ArgumentError, check_int, quote
+from ..attention_processors.tiara_settings import TiaraSettings
 from ..media import save_video
 from ..media.fileio import write_json
 from ..media.image_io import to_pil
+from ..pipelines.animatediff.hosts import WindowSettings
+from ..samplers import SCHEDULERS, make_scheduler
 from .batch import (
     Renderers,
     RunOptions,
@@ -30,9 +33,6 @@ from .batch import (
     render_and_write,
     resolve_device,
 )
-from ..attention_processors.tiara_settings import TiaraSettings
-from ..pipelines.animatediff.hosts import WindowSettings
-from ..samplers import SCHEDULERS, make_scheduler
 from .fields import shorten
 from .jobs import JobError, make_job
 
@@ -83,14 +83,21 @@ class DemoSession:
             session ends). At most KEPT_RESULTS results are kept; the oldest go first.
     """
 
-    def __init__(self, video_model: str = "shapesworld-t2v", image_model: str = "shapesworld-ddpm", device: str = "auto",
-                 work_dir=None):
+    def __init__(
+        self,
+        video_model: str = "shapesworld-t2v",
+        image_model: str = "shapesworld-ddpm",
+        device: str = "auto",
+        work_dir=None,
+    ):
         self.video_model, self.image_model = video_model, image_model
         self.device = resolve_device(device, process_state(device))
         self.renderers = Renderers(RunOptions(device=device), self.device)
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="plugdiff-demo-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self._remove = weakref.finalize(self, shutil.rmtree, self.work_dir, ignore_errors=True) if work_dir is None else None
+        self._remove = (
+            weakref.finalize(self, shutil.rmtree, self.work_dir, ignore_errors=True) if work_dir is None else None
+        )
 
     @property
     def video_defaults(self) -> dict:
@@ -116,13 +123,28 @@ class DemoSession:
         return folder
 
     # ------------------------------------------------------------------ long video
-    def video(self, schedule_rows, negative_prompt: str = "", frames: int = 32,
-              window: int = WindowSettings.context_length, stride: int = WindowSettings.context_stride,
-              tiara: bool = True, alpha: float = TiaraSettings.alpha, window_length: int = TiaraSettings.window_length,
-              adaptive: bool = TiaraSettings.adaptive,
-              prompt_blend: bool = True, transition: float | None = None, scheduler: str | None = None,
-              steps: int | None = None, guidance: float | None = None, seed: int = 0, compare: bool = False,
-              fps: float = 8.0, upscale: int = 4, long_video: str = "windows") -> dict:
+    def video(
+        self,
+        schedule_rows,
+        negative_prompt: str = "",
+        frames: int = 32,
+        window: int = WindowSettings.context_length,
+        stride: int = WindowSettings.context_stride,
+        tiara: bool = True,
+        alpha: float = TiaraSettings.alpha,
+        window_length: int = TiaraSettings.window_length,
+        adaptive: bool = TiaraSettings.adaptive,
+        prompt_blend: bool = True,
+        transition: float | None = None,
+        scheduler: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int = 0,
+        compare: bool = False,
+        fps: float = 8.0,
+        upscale: int = 4,
+        long_video: str = "windows",
+    ) -> dict:
         """Render a video from schedule rows [(frame, prompt), ...] with the long-video method
         ``long_video`` ("windows", "fifo" or "freelong"). ``transition``, ``scheduler``, ``steps``
         and ``guidance`` left None take the video model's stored defaults (:attr:`video_defaults`).
@@ -134,14 +156,24 @@ class DemoSession:
         prompt = _schedule(schedule_rows)
         frames = _whole_setting(frames, "frames", 1, MAX_FRAMES)
         values = {
-            **prompt, "negative_prompt": (negative_prompt or "").strip() or None, "model": self.video_model,
-            "scheduler": scheduler, "steps": None if steps is None else _whole_setting(steps, "steps", 1, 1000),
-            "guidance": guidance, "seed": _whole_setting(seed, "seed", 0),
-            "frames": frames, "window": _whole_setting(window, "window", 1), "stride": _whole_setting(stride, "stride", 1),
-            "tiara": {"alpha": float(alpha) if tiara else 0.0,
-                      "window_length": _whole_setting(window_length, "tiara", 1, label="TiARA window length"),
-                      "adaptive": bool(adaptive)},
-            "prompt_blend": bool(prompt_blend), "transition": transition, "fps": fps,
+            **prompt,
+            "negative_prompt": (negative_prompt or "").strip() or None,
+            "model": self.video_model,
+            "scheduler": scheduler,
+            "steps": None if steps is None else _whole_setting(steps, "steps", 1, 1000),
+            "guidance": guidance,
+            "seed": _whole_setting(seed, "seed", 0),
+            "frames": frames,
+            "window": _whole_setting(window, "window", 1),
+            "stride": _whole_setting(stride, "stride", 1),
+            "tiara": {
+                "alpha": float(alpha) if tiara else 0.0,
+                "window_length": _whole_setting(window_length, "tiara", 1, label="TiARA window length"),
+                "adaptive": bool(adaptive),
+            },
+            "prompt_blend": bool(prompt_blend),
+            "transition": transition,
+            "fps": fps,
             "upscale": _whole_setting(upscale, "upscale", 1, 16),
             "long_video": long_video,
         }
@@ -156,13 +188,27 @@ class DemoSession:
             without = folder / "without-tiara.mp4"
             self._render(off, without)
         settings = job.settings
-        return {"mp4": str(folder / "video.mp4"), "gif": str(gif), "settings": settings,
-                "settings_file": str(write_json(folder / "settings.json", settings, indent=2)),
-                "mp4_without_tiara": str(without) if without else None}
+        return {
+            "mp4": str(folder / "video.mp4"),
+            "gif": str(gif),
+            "settings": settings,
+            "settings_file": str(write_json(folder / "settings.json", settings, indent=2)),
+            "mp4_without_tiara": str(without) if without else None,
+        }
 
     # ------------------------------------------------------------------ restore
-    def restore(self, image: np.ndarray | None, example: str | None, operator: str = "sr4", noise: float = 0.05,
-                method: str = "dpnp", samples: int = 2, simulate: bool = True, seed: int = 0, dps_steps: int = 250) -> dict:
+    def restore(
+        self,
+        image: np.ndarray | None,
+        example: str | None,
+        operator: str = "sr4",
+        noise: float = 0.05,
+        method: str = "dpnp",
+        samples: int = 2,
+        simulate: bool = True,
+        seed: int = 0,
+        dps_steps: int = 250,
+    ) -> dict:
         """Restore an uploaded picture (a file path, or a uint8 (H, W[, C]) array) or a named example.
         DPnP runs the authors' recipe (a 186-step DPS warm start, then 16 annealing steps x 4 UNet
         evaluations: 250 in all); DPS runs ``dps_steps``; DAPS spends as many UNet evaluations, as
@@ -184,19 +230,33 @@ class DemoSession:
             origin = f"example: {example}"
         else:
             raise DemoInputError(f"image: upload an image or pick an example ({', '.join(EXAMPLE_FRAMES)}).", "image")
-        values = {"name": "restore", "image": str(source), "operator": operator, "noise": noise, "method": method,
-                  "samples": _whole_setting(samples, "samples", 1, 16), "simulate": bool(simulate),
-                  "seed": _whole_setting(seed, "seed", 0), "steps": _whole_setting(dps_steps, "steps", 1, 1000, label="DPS steps"),
-                  "model": self.image_model}
+        values = {
+            "name": "restore",
+            "image": str(source),
+            "operator": operator,
+            "noise": noise,
+            "method": method,
+            "samples": _whole_setting(samples, "samples", 1, 16),
+            "simulate": bool(simulate),
+            "seed": _whole_setting(seed, "seed", 0),
+            "steps": _whole_setting(dps_steps, "steps", 1, 1000, label="DPS steps"),
+            "model": self.image_model,
+        }
         if method == "daps":
             values.update(levels=max(1, values["steps"] // 2), ode_steps=2)
         job = self._job("restore", values)
         rendered = self._render(job, folder / "restore")
-        captions = {"truth.png": "clean", "measurement.png": "measurement", "mean.png": "posterior mean",
-                    "std.png": "per-pixel std (white: the largest)"}
+        captions = {
+            "truth.png": "clean",
+            "measurement.png": "measurement",
+            "mean.png": "posterior mean",
+            "std.png": "per-pixel std (white: the largest)",
+        }
         order = [n for n in captions if n in rendered.media and n != "std.png"]
         order += sorted(n for n in rendered.media if n.startswith("sample_"))[:4] + ["std.png"]
-        pictures = [(_preview(rendered.media[n]), captions.get(n, n.removesuffix(".png").replace("_", " "))) for n in order]
+        pictures = [
+            (_preview(rendered.media[n]), captions.get(n, n.removesuffix(".png").replace("_", " "))) for n in order
+        ]
         return {"pictures": pictures, "settings": {**job.settings, "image": origin}, "results": rendered.results}
 
     # ------------------------------------------------------------------ samplers
@@ -206,15 +266,20 @@ class DemoSession:
         names = [n for n in (names or []) if n]
         unknown = [n for n in names if n not in SCHEDULERS]
         if not names or unknown:
-            raise DemoInputError(f"choose one or more samplers from: {', '.join(SCHEDULERS)}" + (f" (not {unknown[0]!r})" if unknown else ""),
-                                 "samplers")
+            raise DemoInputError(
+                f"choose one or more samplers from: {', '.join(SCHEDULERS)}"
+                + (f" (not {unknown[0]!r})" if unknown else ""),
+                "samplers",
+            )
         steps, seed = _whole_setting(steps, "steps", 1, 1000), _whole_setting(seed, "seed", 0)
         from ..samplers.loop import denoise
 
         pipe = self.renderers.load("restore", self.image_model).pipes["dpnp"]  # the Restore tab's prior, loaded once
         config = pipe.unet.config
         size = (config.sample_size,) * 2 if isinstance(config.sample_size, int) else tuple(config.sample_size)
-        noise = torch.randn((1, config.in_channels, *size), generator=torch.Generator().manual_seed(seed)).to(self.device)
+        noise = torch.randn((1, config.in_channels, *size), generator=torch.Generator().manual_seed(seed)).to(
+            self.device
+        )
 
         def eps(x, t):
             return pipe.unet(x, t).sample
@@ -223,7 +288,9 @@ class DemoSession:
         for name in names:
             scheduler = make_scheduler(name, pipe.scheduler)
             start = time.perf_counter()
-            image, calls = denoise(scheduler, eps, noise, steps, generator=torch.Generator(self.device).manual_seed(seed))
+            image, calls = denoise(
+                scheduler, eps, noise, steps, generator=torch.Generator(self.device).manual_seed(seed)
+            )
             seconds = time.perf_counter() - start
             pictures.append((_preview(image), f"{name}: {calls} NFE, {seconds:.2f} s"))
             rows.append([name, calls, round(seconds, 3)])
@@ -302,10 +369,13 @@ def _schedule(rows) -> dict:
 def _picture(array) -> Image.Image:
     array = np.asarray(array)
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
-        raise DemoInputError(f"image: expected an 8-bit gray or RGB picture, got an array of {array.dtype} {array.shape}.",
-                             "image")
+        raise DemoInputError(
+            f"image: expected an 8-bit gray or RGB picture, got an array of {array.dtype} {array.shape}.", "image"
+        )
     if max(array.shape[:2]) > MAX_IMAGE_SIDE or min(array.shape[:2]) < 8:
-        raise DemoInputError(f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {array.shape[1]}x{array.shape[0]}.", "image")
+        raise DemoInputError(
+            f"image: sides must be 8 to {MAX_IMAGE_SIDE} pixels, got {array.shape[1]}x{array.shape[0]}.", "image"
+        )
     image = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
     return image.convert("RGB")
 
@@ -319,8 +389,10 @@ def upload_refusal(path) -> str | None:
             with Image.open(path) as image:
                 width, height = image.size
     except Image.DecompressionBombError:
-        return (f"image: the picture has more than {2 * Image.MAX_IMAGE_PIXELS} pixels; sides must be 8 to "
-                f"{MAX_IMAGE_SIDE} pixels.")
+        return (
+            f"image: the picture has more than {2 * Image.MAX_IMAGE_PIXELS} pixels; sides must be 8 to "
+            f"{MAX_IMAGE_SIDE} pixels."
+        )
     except Image.UnidentifiedImageError:
         return "image: not a picture file this app can read (PNG, JPEG, WebP, GIF, BMP, ...)."
     except (OSError, ValueError, SyntaxError) as err:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..argument_checks import check_bool, check_choice, check_int, check_number, quote
 
@@ -168,8 +169,10 @@ def name(value):
     """A job name: used as a file name, so no path separators, no control characters (NUL
     included), no leading dot, and at most MAX_NAME_BYTES bytes."""
     value = text(value)
-    rule = (f"must be a file name (no '/' or '\\\\', no control characters, no leading '.', at most {MAX_NAME_BYTES} "
-            "bytes)")
+    rule = (
+        f"must be a file name (no '/' or '\\\\', no control characters, no leading '.', at most {MAX_NAME_BYTES} "
+        "bytes)"
+    )
     if "/" in value or "\\" in value or value.startswith(".") or any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError(f"{rule}, {got(value)}")
     try:

@@ -17,10 +17,10 @@ import os
 import socket
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 LOCK_NAME = ".plugdiff.lock"
 """The lock file inside an output folder (hidden; plugdiff's own)."""
@@ -33,8 +33,10 @@ class FolderBusy(RuntimeError):
 
     def __init__(self, folder: Path, holder: dict | None):
         self.folder, self.holder = folder, holder
-        super().__init__(f"--out: {folder} is in use by another plugdiff run ({describe(holder)}); "
-                         "wait for it to finish, or pass --wait to wait for it")
+        super().__init__(
+            f"--out: {folder} is in use by another plugdiff run ({describe(holder)}); "
+            "wait for it to finish, or pass --wait to wait for it"
+        )
 
 
 class LockError(OSError):
@@ -89,8 +91,9 @@ class FolderLock:
         self.release()
 
 
-def acquire(folder, *, wait: bool = False, command: str | None = None,
-            on_wait: Callable[[str], None] | None = None) -> FolderLock:
+def acquire(
+    folder, *, wait: bool = False, command: str | None = None, on_wait: Callable[[str], None] | None = None
+) -> FolderLock:
     """Take ``folder``'s lock.
 
     Args:
@@ -137,8 +140,10 @@ def _open(path: Path) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise LockError(f"--out: {path} is a symbolic link; plugdiff keeps its lock file there and never follows "
-                            "a link: remove the link") from None
+            raise LockError(
+                f"--out: {path} is a symbolic link; plugdiff keeps its lock file there and never follows "
+                "a link: remove the link"
+            ) from None
         raise LockError(f"--out: cannot create the lock file {path}: {err.strerror or err}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
@@ -166,9 +171,12 @@ def _read_holder(fd: int) -> dict | None:
 def _write_holder(fd: int, command: str | None) -> None:
     """Record who holds the lock; best effort (a full disk must not stop the run: the message
     then says the holder is not recorded)."""
-    holder = {"pid": os.getpid(), "host": socket.gethostname(),
-              "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-              "command": command if command is not None else " ".join(["plugdiff", *sys.argv[1:]])}
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": command if command is not None else " ".join(["plugdiff", *sys.argv[1:]]),
+    }
     data = json.dumps(holder).encode("utf-8")[:MAX_HOLDER_BYTES]
     try:
         os.ftruncate(fd, 0)

@@ -37,7 +37,10 @@ from .restore import OPERATORS
 from .third_party_logs import hide_unactionable_messages
 from .ui_messages import CSS, InputMessages
 
-DEFAULT_SCHEDULE = [[0, "a red circle moving right on a white background"], [16, "a blue circle moving right on a white background"]]
+DEFAULT_SCHEDULE = [
+    [0, "a red circle moving right on a white background"],
+    [16, "a blue circle moving right on a white background"],
+]
 MAX_FILE_SIZE = "10mb"
 CACHE_LIFETIME = (600, 3600)
 """gradio's delete_cache: every 10 minutes, files older than an hour are removed from its cache
@@ -99,8 +102,9 @@ class ErrorRelay:
         def show(request: gr.Request):
             return messages.show(self._last.pop(request.session_hash, None))
 
-        button.click(handler, inputs_kwargs=inputs, outputs=outputs, api_name=api_name, concurrency_id="model").failure(
-            show, None, messages.outputs, api_visibility="private")
+        button.click(
+            handler, inputs_kwargs=inputs, outputs=outputs, api_name=api_name, concurrency_id="model"
+        ).failure(show, None, messages.outputs, api_visibility="private")
 
 
 def video_tab(session: "DemoSession", errors: ErrorRelay) -> None:
@@ -108,7 +112,10 @@ def video_tab(session: "DemoSession", errors: ErrorRelay) -> None:
     MP4, optionally the same seed with TiARA off, the GIF and the settings."""
     import gradio as gr
 
-    messages, defaults = InputMessages(), session.video_defaults  # the model's stored scheduler, steps, guidance, transition
+    messages, defaults = (
+        InputMessages(),
+        session.video_defaults,
+    )  # the model's stored scheduler, steps, guidance, transition
     with gr.Row():
         with gr.Column():
             inputs = {**_schedule_and_method(messages, defaults), **_sampling(messages, defaults)}
@@ -123,18 +130,33 @@ def video_tab(session: "DemoSession", errors: ErrorRelay) -> None:
             settings_file = gr.File(label="Settings (JSON)")
             settings = gr.JSON(label="Settings")
     gr.Examples(
-        [[[[0, "a red circle moving right on a gray background"]], 32, 10, False],
-         [DEFAULT_SCHEDULE, 32, 10, False],
-         [[[0, "a yellow square moving up on a black background"]], 32, 10, True]],
-        [inputs[name] for name in ("rows", "frames", "steps", "compare")], label="Examples (7-12 s each on a 2-core CPU)",
+        [
+            [[[0, "a red circle moving right on a gray background"]], 32, 10, False],
+            [DEFAULT_SCHEDULE, 32, 10, False],
+            [[[0, "a yellow square moving up on a black background"]], 32, 10, True],
+        ],
+        [inputs[name] for name in ("rows", "frames", "steps", "compare")],
+        label="Examples (7-12 s each on a 2-core CPU)",
     )
 
-    def on_video(request: gr.Request, progress=gr.Progress(track_tqdm=True), *, rows, negative, blend,  # noqa: B008
-                 **values):
+    def on_video(
+        request: gr.Request,
+        progress=gr.Progress(track_tqdm=True),
+        *,
+        rows,
+        negative,
+        blend,
+        **values,
+    ):
         with errors.caught(request):
             out = session.video(rows, negative_prompt=negative, prompt_blend=blend, **values)
-        return {video: out["mp4"], without: out["mp4_without_tiara"], gif: out["gif"], settings_file: out["settings_file"],
-                settings: out["settings"]}
+        return {
+            video: out["mp4"],
+            without: out["mp4_without_tiara"],
+            gif: out["gif"],
+            settings_file: out["settings_file"],
+            settings: out["settings"],
+        }
 
     errors.on_click(generate, on_video, inputs, [video, without, gif, settings_file, settings], "video", messages)
 
@@ -147,8 +169,12 @@ def _schedule_and_method(messages: InputMessages, defaults: dict) -> dict:
     from .demo_actions import MAX_FRAMES
 
     rows = gr.Dataframe(
-        value=DEFAULT_SCHEDULE, headers=["frame", "prompt"], datatype=["number", "str"], column_count=(2, "fixed"),
-        label="Prompt schedule: the prompt holds from its frame on ('|' separates slots)", interactive=True,
+        value=DEFAULT_SCHEDULE,
+        headers=["frame", "prompt"],
+        datatype=["number", "str"],
+        column_count=(2, "fixed"),
+        label="Prompt schedule: the prompt holds from its frame on ('|' separates slots)",
+        interactive=True,
     )
     schedule_message = messages.under([rows], "schedule", "prompt")
     negative = gr.Textbox(label="Negative prompt")
@@ -162,9 +188,11 @@ def _schedule_and_method(messages: InputMessages, defaults: dict) -> dict:
         stride = gr.Slider(1, 32, value=WindowSettings.context_stride, step=1, label="Stride (frames)")
         messages.under([stride, window], "stride", accordion=more)
         long_video = gr.Dropdown(
-            list(HOSTS), value="windows", label="Long-video method",
+            list(HOSTS),
+            value="windows",
+            label="Long-video method",
             info="windows: every frame in 4 windows per step; fifo: FIFO-Diffusion, flat memory, "
-                 "steps a multiple of the window; freelong: all frames at once, memory grows",
+            "steps a multiple of the window; freelong: all frames at once, memory grows",
         )
         messages.under([long_video, window], "long_video", "fifo_lookahead", accordion=more)
         tiara = gr.Checkbox(value=True, label="TiARA")
@@ -175,8 +203,20 @@ def _schedule_and_method(messages: InputMessages, defaults: dict) -> dict:
         blend = gr.Checkbox(value=True, label="PromptBlend (off: linear interpolation)")
         transition = gr.Number(value=defaults["transition"], label="PromptBlend transition (fraction <= 1, or frames)")
         messages.under([transition, blend], "transition", "blend_steps", accordion=more)
-    return dict(rows=rows, negative=negative, frames=frames, window=window, stride=stride, long_video=long_video, tiara=tiara,
-                alpha=alpha, window_length=window_length, adaptive=adaptive, blend=blend, transition=transition)
+    return dict(
+        rows=rows,
+        negative=negative,
+        frames=frames,
+        window=window,
+        stride=stride,
+        long_video=long_video,
+        tiara=tiara,
+        alpha=alpha,
+        window_length=window_length,
+        adaptive=adaptive,
+        blend=blend,
+        transition=transition,
+    )
 
 
 def _sampling(messages: InputMessages, defaults: dict) -> dict:
@@ -218,16 +258,25 @@ def restore_tab(session: "DemoSession", errors: ErrorRelay) -> None:
     messages = InputMessages()
     with gr.Row():
         with gr.Column():
-            image = check_uploads_first(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                                 label="Image (upload)"))
-            example = gr.Dropdown(list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example")
+            image = check_uploads_first(
+                gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image (upload)")
+            )
+            example = gr.Dropdown(
+                list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example"
+            )
             messages.under([example, image], "image")
             operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
             noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
             messages.under([noise, operator], "operator", "noise", "operator_options")
             method = gr.Radio(["dpnp", "dps", "daps"], value="dpnp", label="Method")
             messages.under([method], "method")
-            dps_steps = gr.Slider(10, 1000, value=250, step=10, label="DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)")
+            dps_steps = gr.Slider(
+                10,
+                1000,
+                value=250,
+                step=10,
+                label="DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)",
+            )
             messages.under([dps_steps], "steps", "step_size")
             samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
             messages.under([samples], "samples")
@@ -235,16 +284,32 @@ def restore_tab(session: "DemoSession", errors: ErrorRelay) -> None:
             seed = gr.Number(value=0, precision=0, label="Seed")
             messages.under([seed], "seed")
             restore = gr.Button("Restore", variant="primary")
-            inputs = dict(image=image, example=example, operator=operator, noise=noise, method=method, samples=samples,
-                          simulate=simulate, seed=seed, dps_steps=dps_steps)
+            inputs = dict(
+                image=image,
+                example=example,
+                operator=operator,
+                noise=noise,
+                method=method,
+                samples=samples,
+                simulate=simulate,
+                seed=seed,
+                dps_steps=dps_steps,
+            )
             messages.others(list(inputs.values()))
         with gr.Column():
             pictures = gr.Gallery(label="Restoration", columns=3, object_fit="contain", format="png")
             report = gr.JSON(label="Settings and results")
-    gr.Examples([["yellow square on red", "inpaint-box", "dps"], ["green triangle on white", "motion-blur", "dpnp"],
-                 ["red circle on blue", "1bit", "dpnp"]], [example, operator, method], label="Examples")
+    gr.Examples(
+        [
+            ["yellow square on red", "inpaint-box", "dps"],
+            ["green triangle on white", "motion-blur", "dpnp"],
+            ["red circle on blue", "1bit", "dpnp"],
+        ],
+        [example, operator, method],
+        label="Examples",
+    )
 
-    def on_restore(request: gr.Request, progress=gr.Progress(track_tqdm=True), **values):  # noqa: B008
+    def on_restore(request: gr.Request, progress=gr.Progress(track_tqdm=True), **values):
         with errors.caught(request):
             out = session.restore(**values)
         return {pictures: out["pictures"], report: {"settings": out["settings"], "results": out["results"]}}
@@ -260,8 +325,11 @@ def samplers_tab(session: "DemoSession", errors: ErrorRelay) -> None:
     messages = InputMessages()
     with gr.Row():
         with gr.Column():
-            names = gr.CheckboxGroup([n for n in SCHEDULERS if n != "default"], value=["ddim", "accelerated-ddim", "dpm-solver"],
-                                     label="Samplers")
+            names = gr.CheckboxGroup(
+                [n for n in SCHEDULERS if n != "default"],
+                value=["ddim", "accelerated-ddim", "dpm-solver"],
+                label="Samplers",
+            )
             messages.under([names], "samplers")
             steps = gr.Slider(1, 100, value=10, step=1, label="Steps")
             messages.under([steps], "steps")
@@ -274,7 +342,7 @@ def samplers_tab(session: "DemoSession", errors: ErrorRelay) -> None:
             sampled = gr.Gallery(label="Same noise, each sampler", columns=3, object_fit="contain", format="png")
             timing = gr.Dataframe(headers=["sampler", "NFE", "seconds"], label="Time per image")
 
-    def on_samplers(request: gr.Request, progress=gr.Progress(track_tqdm=True), **values):  # noqa: B008
+    def on_samplers(request: gr.Request, progress=gr.Progress(track_tqdm=True), **values):
         with errors.caught(request):
             out = session.samplers(**values)
         return {sampled: out["pictures"], timing: out["rows"]}
@@ -308,7 +376,10 @@ def check_uploads_first(image):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="shapesworld-t2v", help="video model: registry name, folder or hub id")
     parser.add_argument("--image-model", default="shapesworld-ddpm", help="image prior for Restore and Samplers")
-    parser.add_argument("--host", help=f"address to listen on (0.0.0.0: every interface; default: $GRADIO_SERVER_NAME or {DEFAULT_HOST})")
+    parser.add_argument(
+        "--host",
+        help=f"address to listen on (0.0.0.0: every interface; default: $GRADIO_SERVER_NAME or {DEFAULT_HOST})",
+    )
     parser.add_argument("--port", type=int, help=f"port to listen on (default: $GRADIO_SERVER_PORT or {DEFAULT_PORT})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--queue-size", type=int, default=16, help="requests waiting at most; more are turned away")
@@ -345,7 +416,9 @@ def check_free(host: str, port: int) -> None:
 
 def _address_error(host: str, port: int, err: OSError) -> ServerAddressError:
     if err.errno == errno.EADDRINUSE or "empty port" in str(err):
-        return ServerAddressError(f"port {port} on {host} is in use; start the web UI on another one with --port, e.g. --port {port + 1}")
+        return ServerAddressError(
+            f"port {port} on {host} is in use; start the web UI on another one with --port, e.g. --port {port + 1}"
+        )
     return ServerAddressError(f"cannot listen on {host}:{port} ({err.strerror or err}); check --host and --port")
 
 
@@ -375,8 +448,15 @@ def launch(args, *, block: bool = True):
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
     close = _closer(demo, session, cache)
     try:
-        demo.launch(server_name=host, server_port=port, max_file_size=MAX_FILE_SIZE, show_error=True, css=CSS,
-                    prevent_thread_lock=True, quiet=not block)
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            max_file_size=MAX_FILE_SIZE,
+            show_error=True,
+            css=CSS,
+            prevent_thread_lock=True,
+            quiet=not block,
+        )
     except OSError as err:  # taken between the check and the start
         close()
         raise _address_error(host, port, err) from None

@@ -162,7 +162,9 @@ def read_job_file(path) -> dict:
     except json.JSONDecodeError as err:
         raise JobFileError(f"{path} is not valid JSON: {err}") from None
     except RecursionError:
-        raise JobFileError(f"{path} nests deeper than {MAX_NESTING} levels; a job file is a mapping of jobs of fields") from None
+        raise JobFileError(
+            f"{path} nests deeper than {MAX_NESTING} levels; a job file is a mapping of jobs of fields"
+        ) from None
     except _TooLarge as err:
         raise JobFileError(f"{path}: {err}") from None
     except Exception as err:  # yaml.YAMLError and its subclasses: say where the syntax breaks
@@ -185,8 +187,11 @@ def _safe_yaml(text: str):
         if depth > MAX_NESTING:
             raise _TooLarge(f"nests deeper than {MAX_NESTING} levels")
         if id(node) not in sizes:
-            children = node.value if isinstance(node, yaml.SequenceNode) else (
-                [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+            children = (
+                node.value
+                if isinstance(node, yaml.SequenceNode)
+                else ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+            )
             sizes[id(node)] = 1 + sum(expanded(child, depth + 1) for child in children)
             if sizes[id(node)] > MAX_YAML_NODES:
                 raise _TooLarge(f"expands to more than {MAX_YAML_NODES} values (YAML aliases); refused")
@@ -209,7 +214,9 @@ def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) ->
     if isinstance(data, list):
         data = {"jobs": data}
     if not isinstance(data, dict):
-        raise JobFileError(f"{source}: expected a mapping with 'jobs' (and optional 'defaults'), got {type(data).__name__}")
+        raise JobFileError(
+            f"{source}: expected a mapping with 'jobs' (and optional 'defaults'), got {type(data).__name__}"
+        )
     unknown = [k for k in data if k not in _TOP_LEVEL]
     if unknown:
         raise JobFileError(f"{source}: unknown top-level key {f.quote(unknown[0])}; allowed: {', '.join(_TOP_LEVEL)}")
@@ -222,7 +229,10 @@ def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) ->
     all_fields = {name for kind in KINDS for name in fields_of(kind)} | {"kind"}
     for key in defaults:
         if key not in all_fields or key == "name":
-            raise JobFileError(f"{source}: defaults: unknown field {f.quote(key)}; allowed: {', '.join(sorted(all_fields - {'name'}))}")
+            raise JobFileError(
+                f"{source}: defaults: unknown field {f.quote(key)}; allowed: "
+                f"{', '.join(sorted(all_fields - {'name'}))}"
+            )
 
     valid, errors, names = [], [], set()
     for index, values in enumerate(jobs, start=1):
@@ -238,10 +248,16 @@ def parse_jobs(data, *, source: str = "job file", base_dir: Path = Path(".")) ->
             job = make_job(kind, own, index=index, label=label, base_dir=base_dir)
             written = {job.output_name(), job.output_name() + ".json"}
             if written & names:
-                raise JobError(label, "name", f"another job already writes {sorted(written & names)[0]!r}; names must be unique")
+                raise JobError(
+                    label, "name", f"another job already writes {sorted(written & names)[0]!r}; names must be unique"
+                )
             if written & RESERVED:
-                raise JobError(label, "name", f"{job.name!r} would write {sorted(written & RESERVED)[0]!r}, which the batch "
-                               "itself writes (its summary); choose another name")
+                raise JobError(
+                    label,
+                    "name",
+                    f"{job.name!r} would write {sorted(written & RESERVED)[0]!r}, which the batch "
+                    "itself writes (its summary); choose another name",
+                )
             names |= written
             valid.append(job)
         except JobError as err:
@@ -291,10 +307,15 @@ def check_names_fit(jobs: list[Job], out_dir) -> tuple[list[Job], list[JobError]
     for job in jobs:
         longest = job.longest_name_bytes()
         if longest > limit:
-            errors.append(JobError(
-                f"job {job.index} ({f.quote(job.name)})", "name",
-                f"too long for the file system of {out_dir}: writing it makes names of {longest} bytes, and that file "
-                f"system takes at most {limit} bytes per name; shorten the name", index=job.index))
+            errors.append(
+                JobError(
+                    f"job {job.index} ({f.quote(job.name)})",
+                    "name",
+                    f"too long for the file system of {out_dir}: writing it makes names of {longest} bytes, and that "
+                    f"file system takes at most {limit} bytes per name; shorten the name",
+                    index=job.index,
+                )
+            )
         else:
             fit.append(job)
     return fit, errors

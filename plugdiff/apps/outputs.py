@@ -92,8 +92,12 @@ def _is_ours(record: dict, name: str) -> bool:
     recognised by their plugdiff version and a file list inside the output."""
     if record.get("format") == 1:
         files = record.get("files")
-        return (isinstance(record.get("versions"), dict) and "plugdiff" in record["versions"] and isinstance(files, list)
-                and all(isinstance(e, dict) and str(e.get("path", "")).split("/")[0] == name for e in files))
+        return (
+            isinstance(record.get("versions"), dict)
+            and "plugdiff" in record["versions"]
+            and isinstance(files, list)
+            and all(isinstance(e, dict) and str(e.get("path", "")).split("/")[0] == name for e in files)
+        )
     return record.get("writer") == WRITER and record.get("output") == name
 
 
@@ -116,7 +120,9 @@ def files_on_disk(output: Path) -> dict[str, int]:
             path = Path(folder) / name
             entry = os.lstat(path)
             if stat.S_ISLNK(entry.st_mode) or not (stat.S_ISREG(entry.st_mode) or stat.S_ISDIR(entry.st_mode)):
-                raise NotOurs(f"{path} is {'a symbolic link' if stat.S_ISLNK(entry.st_mode) else 'not a regular file'}")
+                raise NotOurs(
+                    f"{path} is {'a symbolic link' if stat.S_ISLNK(entry.st_mode) else 'not a regular file'}"
+                )
             if stat.S_ISREG(entry.st_mode):
                 found[str(path.relative_to(output.parent))] = entry.st_size
     return found
@@ -127,7 +133,8 @@ def mismatch(output: Path, record: dict) -> str | None:
     every file it lists is there with its size and nothing else is."""
     listed = record.get("files")
     if not isinstance(listed, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("bytes"), int) for e in listed):
+        isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("bytes"), int) for e in listed
+    ):
         return "its file list is malformed"
     if not listed:
         return "it lists no files"
@@ -144,7 +151,9 @@ def mismatch(output: Path, record: dict) -> str | None:
     wrong = sorted(p for p in sizes if p in disk and disk[p] != sizes[p])
     extra = sorted(set(disk) - set(sizes))
     if missing:
-        return f"{missing[0]} is missing" + (f" (and {len(missing) - 1} more of its {len(sizes)} files)" if len(missing) > 1 else "")
+        return f"{missing[0]} is missing" + (
+            f" (and {len(missing) - 1} more of its {len(sizes)} files)" if len(missing) > 1 else ""
+        )
     if wrong:
         return f"{wrong[0]} has {disk[wrong[0]]} bytes, it says {sizes[wrong[0]]}"
     if extra:
@@ -196,13 +205,17 @@ def check_staging_root(out_dir: Path) -> None:
 
 def _check_ours(path: Path, st: os.stat_result) -> None:
     if stat.S_ISLNK(st.st_mode):
-        raise NotOurs(f"{path} is a symbolic link; plugdiff stages its writes in a folder it makes there and never "
-                      "follows a link: remove the link")
+        raise NotOurs(
+            f"{path} is a symbolic link; plugdiff stages its writes in a folder it makes there and never "
+            "follows a link: remove the link"
+        )
     if not stat.S_ISDIR(st.st_mode):
         raise NotOurs(f"{path} is not a folder; plugdiff stages its writes in a folder it makes there: move it away")
     if st.st_uid != os.geteuid():
-        raise NotOurs(f"{path} belongs to another user (uid {st.st_uid}); plugdiff stages its writes only in a folder "
-                      "of its own: move it away")
+        raise NotOurs(
+            f"{path} belongs to another user (uid {st.st_uid}); plugdiff stages its writes only in a folder "
+            "of its own: move it away"
+        )
 
 
 def _is_staged_name(entry: str, name: str) -> bool:
@@ -259,8 +272,10 @@ def _stage_exists(root_fd: int, output: Path) -> bool:
         os.close(fd)
     if foreign:
         more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
-        raise NotOurs(f"{folder} holds {foreign[0]!r}{more}, which plugdiff did not put there; it stages {output.name} "
-                      "in that folder: move it away")
+        raise NotOurs(
+            f"{folder} holds {foreign[0]!r}{more}, which plugdiff did not put there; it stages {output.name} "
+            "in that folder: move it away"
+        )
     return True
 
 

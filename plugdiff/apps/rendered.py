@@ -4,9 +4,10 @@ media itself for front ends that show it (the web UI)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -32,8 +33,10 @@ class Rendered:
         tensors = self.media.items() if isinstance(self.media, dict) else [("frames", self.media)]
         for name, tensor in tensors:
             if isinstance(tensor, torch.Tensor) and not bool(torch.isfinite(tensor).all()):
-                raise ValueError(f"the result {name} holds NaN or infinite values (the sampler diverged); "
-                                 "lower the guidance or step size, or check the inputs")
+                raise ValueError(
+                    f"the result {name} holds NaN or infinite values (the sampler diverged); "
+                    "lower the guidance or step size, or check the inputs"
+                )
         bad = _non_finite(self.results)
         if bad:
             raise ValueError(f"the result {bad!r} is NaN or infinite (the sampler diverged); nothing was written")

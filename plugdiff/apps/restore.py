@@ -73,36 +73,98 @@ def operator_options(value) -> dict:
 
 FIELDS = (
     f.Field("name", None, f.optional(f.name), "job name: the output folder's name (default: job-NNN)"),
-    f.Field("image", f.REQUIRED, f.text, "the clean image with simulate; otherwise the measurement "
-            "(an image, or .npy in the operator's measurement space)"),
+    f.Field(
+        "image",
+        f.REQUIRED,
+        f.text,
+        "the clean image with simulate; otherwise the measurement "
+        "(an image, or .npy in the operator's measurement space)",
+    ),
     f.Field("operator", f.REQUIRED, f.choice(*OPERATORS), "forward model", choices=tuple(OPERATORS)),
-    f.Field("noise", None, f.optional(f.number(0, MAX_NOISE)), "measurement noise std in [-1, 1] units (1bit: the logistic scale); "
-            "default: the operator's", float),
-    f.Field("simulate", False, f.boolean, "measure the clean image with the operator (seeded) and save the "
-            "truth and measurement beside the result", bool),
+    f.Field(
+        "noise",
+        None,
+        f.optional(f.number(0, MAX_NOISE)),
+        "measurement noise std in [-1, 1] units (1bit: the logistic scale); default: the operator's",
+        float,
+    ),
+    f.Field(
+        "simulate",
+        False,
+        f.boolean,
+        "measure the clean image with the operator (seeded) and save the truth and measurement beside the result",
+        bool,
+    ),
     f.Field("method", "dpnp", f.choice(*METHODS), "posterior sampler", choices=METHODS),
     f.Field("samples", 4, f.integer(1, MAX_SAMPLES), "independent posterior samples", int),
     f.Field("model", "shapesworld-ddpm", f.text, "unconditional image prior: registry name, local folder or hub id"),
     f.Field("seed", 0, f.integer(0, f.SEED_MAX), "random seed (measurement noise and sampling)", int),
-    f.Field("recipe", "authors", f.choice(*RECIPES), "DPnP / DAPS settings: authors (DPnP: DPS warm start, official "
-            "schedule, sharpened likelihood; DAPS: DAPS-1K, 200 levels x 5 ODE steps) or posterior (exact-posterior "
-            "mode)", choices=RECIPES),
-    f.Field("etas", None, f.optional(etas_setting), "DPnP annealing: official, accurate, or comma-separated noise "
-            "levels (default: the recipe's)"),
-    f.Field("dds_steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPnP: UNet evaluations per denoising step "
-            "(default: the recipe's, 4)", int),
-    f.Field("warm_steps", None, f.optional(f.integer(1, MAX_STEPS)), "DPnP: DPS warm-start steps (default: the "
-            "recipe's, 186)", int),
-    f.Field("steps", 250, f.optional(f.integer(1, MAX_STEPS)), "DPS: timesteps (default 250, the budget of DPnP's "
-            "recipe)", int),
-    f.Field("levels", None, f.optional(f.integer(1, MAX_STEPS)), "DAPS: annealing levels (default: the recipe's, 200 "
-            "for authors, 250 for posterior; 125 levels x 2 ODE steps is DPnP's budget of 250)", int),
-    f.Field("ode_steps", None, f.optional(f.integer(1, MAX_ODE_STEPS)), "DAPS: UNet evaluations per level, the "
-            "ODE's Euler steps (default: the recipe's, 5 for authors, 1 for posterior)", int),
-    f.Field("step_size", None, f.optional(f.number(0, MAX_STEP_SIZE, exclusive=True)), "DPS likelihood step zeta, "
-            "also DPnP's warm start (default: per operator)", float),
-    f.Field("operator_options", {}, operator_options, "further operator arguments, e.g. {\"sigma\": 2.0} for blur "
-            "(on the command line: JSON)", f.json_object),
+    f.Field(
+        "recipe",
+        "authors",
+        f.choice(*RECIPES),
+        "DPnP / DAPS settings: authors (DPnP: DPS warm start, official "
+        "schedule, sharpened likelihood; DAPS: DAPS-1K, 200 levels x 5 ODE steps) or posterior (exact-posterior "
+        "mode)",
+        choices=RECIPES,
+    ),
+    f.Field(
+        "etas",
+        None,
+        f.optional(etas_setting),
+        "DPnP annealing: official, accurate, or comma-separated noise levels (default: the recipe's)",
+    ),
+    f.Field(
+        "dds_steps",
+        None,
+        f.optional(f.integer(1, MAX_STEPS)),
+        "DPnP: UNet evaluations per denoising step (default: the recipe's, 4)",
+        int,
+    ),
+    f.Field(
+        "warm_steps",
+        None,
+        f.optional(f.integer(1, MAX_STEPS)),
+        "DPnP: DPS warm-start steps (default: the recipe's, 186)",
+        int,
+    ),
+    f.Field(
+        "steps",
+        250,
+        f.optional(f.integer(1, MAX_STEPS)),
+        "DPS: timesteps (default 250, the budget of DPnP's recipe)",
+        int,
+    ),
+    f.Field(
+        "levels",
+        None,
+        f.optional(f.integer(1, MAX_STEPS)),
+        "DAPS: annealing levels (default: the recipe's, 200 "
+        "for authors, 250 for posterior; 125 levels x 2 ODE steps is DPnP's budget of 250)",
+        int,
+    ),
+    f.Field(
+        "ode_steps",
+        None,
+        f.optional(f.integer(1, MAX_ODE_STEPS)),
+        "DAPS: UNet evaluations per level, the "
+        "ODE's Euler steps (default: the recipe's, 5 for authors, 1 for posterior)",
+        int,
+    ),
+    f.Field(
+        "step_size",
+        None,
+        f.optional(f.number(0, MAX_STEP_SIZE, exclusive=True)),
+        "DPS likelihood step zeta, also DPnP's warm start (default: per operator)",
+        float,
+    ),
+    f.Field(
+        "operator_options",
+        {},
+        operator_options,
+        "further operator arguments, e.g. {\"sigma\": 2.0} for blur (on the command line: JSON)",
+        f.json_object,
+    ),
 )
 
 
@@ -209,8 +271,13 @@ class RestoreRenderer:
         else:
             y = _read_measurement(settings, operator, shape).to(pipe.device)
         if settings["method"] == "dpnp":
-            method = dict(recipe=settings["recipe"], etas=settings["etas"], num_dds_steps=settings["dds_steps"],
-                          init_steps=settings["warm_steps"], init_step_size=settings["step_size"])
+            method = dict(
+                recipe=settings["recipe"],
+                etas=settings["etas"],
+                num_dds_steps=settings["dds_steps"],
+                init_steps=settings["warm_steps"],
+                init_step_size=settings["step_size"],
+            )
         elif settings["method"] == "daps":
             method = dict(recipe=settings["recipe"], num_levels=settings["levels"], ode_steps=settings["ode_steps"])
         else:
@@ -220,8 +287,13 @@ class RestoreRenderer:
 
         shown, scales = posterior_pictures(y, out, config.in_channels)
         pictures.update(shown)
-        results = {"operator_config": operator.config(), "image_size": [height, width], "model_evals": out.model_evals,
-                   "acceptance_rate": out.acceptance_rate, **scales}
+        results = {
+            "operator_config": operator.config(),
+            "image_size": [height, width],
+            "model_evals": out.model_evals,
+            "acceptance_rate": out.acceptance_rate,
+            **scales,
+        }
         if settings["simulate"]:
             from ..evaluation.image_quality import psnr
 

@@ -49,8 +49,14 @@ class InputMessages:
         import gradio as gr
 
         for source in inputs:
-            source.change(lambda: gr.update(value="", visible=False), None, box, queue=False, show_progress="hidden",
-                          api_visibility="private")
+            source.change(
+                lambda: gr.update(value="", visible=False),
+                None,
+                box,
+                queue=False,
+                show_progress="hidden",
+                api_visibility="private",
+            )
 
     def show(self, error) -> list:
         """Updates for :attr:`outputs`: ``error`` (a
@@ -60,4 +66,6 @@ class InputMessages:
 
         target = None if error is None else self.fields.get(error.field, self.fallback)
         shown = [gr.update(value=f"⚠ {error}", visible=True) if box is target else gr.update() for box in self.boxes]
-        return shown + [gr.update(open=True) if self.opened_by.get(id(target)) is a else gr.update() for a in self.accordions]
+        return shown + [
+            gr.update(open=True) if self.opened_by.get(id(target)) is a else gr.update() for a in self.accordions
+        ]

@@ -84,38 +84,100 @@ def blend_steps(value) -> list[float]:
 FIELDS = (
     f.Field("name", None, f.optional(f.name), "job name: the output file's name without suffix (default: job-NNN)"),
     f.Field("prompt", None, f.optional(f.text), "one prompt for the whole video (or give a schedule)"),
-    f.Field("schedule", None, lambda v: v, "prompt schedule file ('<frame>: <prompt>' lines, or a JSON object); "
-            "in a job file also an inline mapping {frame: prompt}"),
+    f.Field(
+        "schedule",
+        None,
+        lambda v: v,
+        "prompt schedule file ('<frame>: <prompt>' lines, or a JSON object); "
+        "in a job file also an inline mapping {frame: prompt}",
+    ),
     f.Field("negative_prompt", None, f.optional(f.text), "negative prompt"),
     f.Field("model", "shapesworld-t2v", f.text, "registry name (plugdiff models), local pipeline folder or hub id"),
-    f.Field("scheduler", None, f.optional(f.choice(*SCHEDULERS)), "sampler ('default': the model's own scheduler "
-            "config; unset: the model's stored sampling defaults)", choices=tuple(SCHEDULERS)),
-    f.Field("steps", None, f.optional(f.integer(1, MAX_STEPS)), "denoising steps (unset: the model's stored default)",
-            int),
-    f.Field("guidance", None, f.optional(f.number(0, MAX_GUIDANCE)), "classifier-free guidance scale (1: off; unset: "
-            "the model's stored default)", float),
+    f.Field(
+        "scheduler",
+        None,
+        f.optional(f.choice(*SCHEDULERS)),
+        "sampler ('default': the model's own scheduler config; unset: the model's stored sampling defaults)",
+        choices=tuple(SCHEDULERS),
+    ),
+    f.Field(
+        "steps", None, f.optional(f.integer(1, MAX_STEPS)), "denoising steps (unset: the model's stored default)", int
+    ),
+    f.Field(
+        "guidance",
+        None,
+        f.optional(f.number(0, MAX_GUIDANCE)),
+        "classifier-free guidance scale (1: off; unset: the model's stored default)",
+        float,
+    ),
     f.Field("seed", 0, f.integer(0, f.SEED_MAX), "random seed", int),
     f.Field("frames", 64, f.integer(1, MAX_FRAMES), "number of frames", int),
     f.Field("size", None, f.optional(frame_size), "frame size N or WxH in pixels (default: the model's)"),
-    f.Field("window", WindowSettings().context_length, f.integer(1, MAX_WINDOW), "frames per denoising window (the "
-            "motion module's length)", int),
-    f.Field("stride", WindowSettings().context_stride, f.integer(1, MAX_WINDOW), "frames between window starts "
-            "(<= window)", int),
-    f.Field("long_video", "windows", f.choice(*HOSTS), "long-video method: windows (window denoising, FreeNoise noise), "
-            "fifo (FIFO-Diffusion: flat memory; steps must be a multiple of window) or freelong (SpectralBlend "
-            "attention over all frames at once: memory grows with frames); see docs/long-video.md", choices=HOSTS),
-    f.Field("fifo_lookahead", True, f.boolean, "FIFO: lookahead denoising (half-overlapping windows, about 2x the "
-            "model calls; window must be even)", bool),
-    f.Field("tiara", TiaraSettings().alpha, tiara_setting, "TiARA strength alpha, 0: off; or a mapping (flag: JSON) of TiaraSettings fields, "
-            "e.g. {\"alpha\": 5, \"window_length\": 9, \"adaptive\": false}", tiara_flag),
-    f.Field("prompt_blend", True, f.boolean, "PromptBlend between scheduled prompts (off: diffusers' linear interpolation)", bool),
-    f.Field("transition", None, f.optional(f.number(0, MAX_FRAMES, exclusive=True)), "PromptBlend transition: a "
-            "fraction of each gap (<= 1) or frames (> 1); unset: the model's stored default", float),
-    f.Field("blend_steps", list(PromptBlendSettings().step_range), blend_steps, "PromptBlend: fractions t1,t2 of the trajectory where every "
-            "cross-attention layer gets the blended condition"),
-    f.Field("format", "mp4", f.choice(*FORMATS), "output format (png: a folder of PNG frames)", choices=tuple(FORMATS)),
+    f.Field(
+        "window",
+        WindowSettings().context_length,
+        f.integer(1, MAX_WINDOW),
+        "frames per denoising window (the motion module's length)",
+        int,
+    ),
+    f.Field(
+        "stride",
+        WindowSettings().context_stride,
+        f.integer(1, MAX_WINDOW),
+        "frames between window starts (<= window)",
+        int,
+    ),
+    f.Field(
+        "long_video",
+        "windows",
+        f.choice(*HOSTS),
+        "long-video method: windows (window denoising, FreeNoise noise), "
+        "fifo (FIFO-Diffusion: flat memory; steps must be a multiple of window) or freelong (SpectralBlend "
+        "attention over all frames at once: memory grows with frames); see docs/long-video.md",
+        choices=HOSTS,
+    ),
+    f.Field(
+        "fifo_lookahead",
+        True,
+        f.boolean,
+        "FIFO: lookahead denoising (half-overlapping windows, about 2x the model calls; window must be even)",
+        bool,
+    ),
+    f.Field(
+        "tiara",
+        TiaraSettings().alpha,
+        tiara_setting,
+        "TiARA strength alpha, 0: off; or a mapping (flag: JSON) of TiaraSettings fields, "
+        "e.g. {\"alpha\": 5, \"window_length\": 9, \"adaptive\": false}",
+        tiara_flag,
+    ),
+    f.Field(
+        "prompt_blend",
+        True,
+        f.boolean,
+        "PromptBlend between scheduled prompts (off: diffusers' linear interpolation)",
+        bool,
+    ),
+    f.Field(
+        "transition",
+        None,
+        f.optional(f.number(0, MAX_FRAMES, exclusive=True)),
+        "PromptBlend transition: a fraction of each gap (<= 1) or frames (> 1); unset: the model's stored default",
+        float,
+    ),
+    f.Field(
+        "blend_steps",
+        list(PromptBlendSettings().step_range),
+        blend_steps,
+        "PromptBlend: fractions t1,t2 of the trajectory where every cross-attention layer gets the blended condition",
+    ),
+    f.Field(
+        "format", "mp4", f.choice(*FORMATS), "output format (png: a folder of PNG frames)", choices=tuple(FORMATS)
+    ),
     f.Field("fps", 8.0, f.number(MIN_FPS, MAX_FPS), "frames per second of the file", float),
-    f.Field("upscale", 1, f.integer(1, MAX_UPSCALE), "enlarge frames by this integer factor (nearest) when saving", int),
+    f.Field(
+        "upscale", 1, f.integer(1, MAX_UPSCALE), "enlarge frames by this integer factor (nearest) when saving", int
+    ),
 )
 
 
@@ -133,8 +195,10 @@ def check(settings: dict, base_dir: Path) -> dict:
             if isinstance(schedule, str):
                 schedule = read_schedule_file(_schedule_file(base_dir / Path(schedule).expanduser()))
             elif not isinstance(schedule, dict) or len(schedule) > MAX_SCHEDULE_PROMPTS:
-                raise ValueError(f"must be a file path or a mapping {{frame: prompt}} of at most "
-                                 f"{MAX_SCHEDULE_PROMPTS} prompts, {f.got(schedule)}")
+                raise ValueError(
+                    f"must be a file path or a mapping {{frame: prompt}} of at most "
+                    f"{MAX_SCHEDULE_PROMPTS} prompts, {f.got(schedule)}"
+                )
             parsed = PromptSchedule.parse(schedule)
             if len(parsed.frames) > MAX_SCHEDULE_PROMPTS:
                 raise ValueError(f"at most {MAX_SCHEDULE_PROMPTS} prompts, got {len(parsed.frames)}")
@@ -178,9 +242,16 @@ def model_defaults(settings: dict) -> dict:
     return settings
 
 
-FIFO_REFUSED_SCHEDULERS = ("accelerated-ddim", "accelerated-logsnr-2m", "accelerated-logsnr-3m",
-                           "accelerated-logsnr-pc", "accelerated-logsnr-gauss", "accelerated-logsnr-sde",
-                           "dpm-solver", "unipc")
+FIFO_REFUSED_SCHEDULERS = (
+    "accelerated-ddim",
+    "accelerated-logsnr-2m",
+    "accelerated-logsnr-3m",
+    "accelerated-logsnr-pc",
+    "accelerated-logsnr-gauss",
+    "accelerated-logsnr-sde",
+    "dpm-solver",
+    "unipc",
+)
 """Samplers FIFO-Diffusion cannot use: they combine earlier model outputs of one trajectory, while FIFO
 steps every frame at its own level (plugdiff.pipelines.animatediff.fifo.FrameStepper)."""
 
@@ -208,7 +279,9 @@ def _schedule_file(path: Path) -> Path:
     if not path.is_file():
         raise ValueError(f"could not read the schedule file {path}: no such file, or not a regular file")
     if path.stat().st_size > MAX_SCHEDULE_BYTES:
-        raise ValueError(f"the schedule file {path} is {path.stat().st_size} bytes; at most {MAX_SCHEDULE_BYTES} are read")
+        raise ValueError(
+            f"the schedule file {path} is {path.stat().st_size} bytes; at most {MAX_SCHEDULE_BYTES} are read"
+        )
     return path
 
 
@@ -239,7 +312,12 @@ class VideoRenderer:
         width, height = settings["size"] or (pipe.unet.config.sample_size * pipe.vae_scale_factor,) * 2
         frames, k = settings["frames"], settings["upscale"]
         pixels = frames * height * width
-        latents = frames * pipe.unet.config.in_channels * (height // pipe.vae_scale_factor) * (width // pipe.vae_scale_factor)
+        latents = (
+            frames
+            * pipe.unet.config.in_channels
+            * (height // pipe.vae_scale_factor)
+            * (width // pipe.vae_scale_factor)
+        )
         return pixels * 3 * 4 + pixels * k * k * 3 * (4 + 1) + 4 * latents * 4
 
     def __call__(self, settings: dict, generator: torch.Generator) -> Rendered:
@@ -253,18 +331,33 @@ class VideoRenderer:
         pipe.scheduler = make_scheduler(settings["scheduler"], self.default_scheduler)
         width, height = settings["size"] or (None, None)
         transition = settings["transition"]
-        blend = {"transition": int(transition) if transition > 1 else transition, "step_range": tuple(settings["blend_steps"])}
+        blend = {
+            "transition": int(transition) if transition > 1 else transition,
+            "step_range": tuple(settings["blend_steps"]),
+        }
         blend = blend if settings["prompt_blend"] else False
         frames = pipe(
             prompt=settings["prompt"] if settings["schedule"] is None else settings["schedule"],
-            negative_prompt=settings["negative_prompt"], num_frames=settings["frames"],
-            num_inference_steps=settings["steps"], guidance_scale=settings["guidance"], height=height, width=width,
-            tiara=settings["tiara"], windows=_windows(settings), long_video=_long_video(settings),
-            prompt_blend=blend, generator=generator, output_type="pt",
+            negative_prompt=settings["negative_prompt"],
+            num_frames=settings["frames"],
+            num_inference_steps=settings["steps"],
+            guidance_scale=settings["guidance"],
+            height=height,
+            width=width,
+            tiara=settings["tiara"],
+            windows=_windows(settings),
+            long_video=_long_video(settings),
+            prompt_blend=blend,
+            generator=generator,
+            output_type="pt",
         ).frames[0]
         frames = frames.repeat_interleave(k, dim=-1).repeat_interleave(k, dim=-2)
-        results = {"frames": int(frames.shape[0]), "height": int(frames.shape[-2]), "width": int(frames.shape[-1]),
-                   "scheduler_class": type(pipe.scheduler).__name__}
+        results = {
+            "frames": int(frames.shape[0]),
+            "height": int(frames.shape[-2]),
+            "width": int(frames.shape[-1]),
+            "scheduler_class": type(pipe.scheduler).__name__,
+        }
         return Rendered(lambda path: save_video(frames, path, fps=settings["fps"]), results, frames)
 
 

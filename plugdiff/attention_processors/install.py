@@ -80,8 +80,16 @@ class ProcessorInstallation:
         on_call: ``on_call(args, kwargs)`` with each UNet call's arguments, before the call.
     """
 
-    def __init__(self, unet, controller, select: Callable[[str], bool], make: Callable, *,
-                 beneath_wrappers: bool = False, on_call: Callable | None = None):
+    def __init__(
+        self,
+        unet,
+        controller,
+        select: Callable[[str], bool],
+        make: Callable,
+        *,
+        beneath_wrappers: bool = False,
+        on_call: Callable | None = None,
+    ):
         self.unet = unet
         self.controller = controller
         self.select = select
@@ -170,9 +178,17 @@ def _holds(processor, target) -> bool:
     return target is not None and any(p is target for p in _chain(processor))
 
 
-def install_processors(unet, method: str, controller, select: Callable[[str], bool], make: Callable, *,
-                       beneath_wrappers: bool = False, on_call: Callable | None = None,
-                       hooks: Iterable[Callable] = ()) -> ProcessorInstallation:
+def install_processors(
+    unet,
+    method: str,
+    controller,
+    select: Callable[[str], bool],
+    make: Callable,
+    *,
+    beneath_wrappers: bool = False,
+    on_call: Callable | None = None,
+    hooks: Iterable[Callable] = (),
+) -> ProcessorInstallation:
     """Replace ``method``'s installation on ``unet`` (if any) by a new
     :class:`ProcessorInstallation` with these arguments, install it and store it on the UNet.
 
@@ -187,8 +203,9 @@ def install_processors(unet, method: str, controller, select: Callable[[str], bo
         The installation.
     """
     remove_processors(unet, method)
-    installation = ProcessorInstallation(unet, controller, select, make, beneath_wrappers=beneath_wrappers,
-                                         on_call=on_call)
+    installation = ProcessorInstallation(
+        unet, controller, select, make, beneath_wrappers=beneath_wrappers, on_call=on_call
+    )
     installation.hooks.extend(register() for register in hooks)
     installation.install()
     installations = unet.__dict__.setdefault(_INSTALLATIONS_ATTR, {})

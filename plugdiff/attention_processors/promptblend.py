@@ -49,7 +49,9 @@ class PromptBlendController:
     def update(self, anchor: torch.Tensor, blended: torch.Tensor, timestep) -> None:
         """Set the next UNet call's anchor and blended conditions (same shape) and its timestep."""
         if anchor.shape != blended.shape:
-            raise ValueError(f"anchor {tuple(anchor.shape)} and blended {tuple(blended.shape)} conditions must have the same shape.")
+            raise ValueError(
+                f"anchor {tuple(anchor.shape)} and blended {tuple(blended.shape)} conditions must have the same shape."
+            )
         self.anchor, self.blended = anchor, blended
         self.timestep = scalar_timestep(timestep)
 
@@ -61,13 +63,15 @@ class PromptBlendController:
         """The condition a cross-attention layer sees now: blended in the decoder or inside
         ``step_range``, else the anchor."""
         if self.anchor is None:
-            raise RuntimeError("PromptBlend: no conditions for this UNet call; call controller.update(anchor, blended, t) first.")
+            raise RuntimeError(
+                "PromptBlend: no conditions for this UNet call; call controller.update(anchor, blended, t) first."
+            )
         condition = self.blended if decoder or self.blends_everywhere() else self.anchor
         if condition.shape[0] != batch:
             raise ValueError(
-                f"PromptBlend: the cross-attention layer sees a batch of {batch} but the conditions hold {condition.shape[0]} "
-                "(batch x frames) rows; per-frame conditions need the whole batch in one call (FreeNoise split inference "
-                "is not supported)."
+                f"PromptBlend: the cross-attention layer sees a batch of {batch} but the conditions hold "
+                f"{condition.shape[0]} (batch x frames) rows; per-frame conditions need the whole batch in one call "
+                "(FreeNoise split inference is not supported)."
             )
         return condition
 
@@ -75,7 +79,8 @@ class PromptBlendController:
 class PromptBlendAttnProcessor:
     r"""diffusers cross-attention processor that feeds a layer PromptBlend's gated condition:
 
-    .. math:: c_f = \begin{cases} (1 - a_f)\,P_{i(f)} + a_f\,P_{i(f)+1} & \text{decoder layer, or } t_1 \le 1 - t/T \le t_2 \\
+    .. math:: c_f = \begin{cases} (1 - a_f)\,P_{i(f)} + a_f\,P_{i(f)+1}
+              & \text{decoder layer, or } t_1 \le 1 - t/T \le t_2 \\
               P_{i(f)} & \text{otherwise} \end{cases}
 
     per frame f (Li et al., arXiv 2412.17254, our reading; the gating follows FreeNoise's motion
@@ -93,7 +98,9 @@ class PromptBlendAttnProcessor:
         self.controller = controller
         self.decoder = decoder
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+    def __call__(
+        self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs
+    ):
         condition = self.controller.condition(self.decoder, hidden_states.shape[0])
         return self.fallback(attn, hidden_states, condition, attention_mask, temb, *args, **kwargs)
 
@@ -109,7 +116,9 @@ def cross_attention_processor_names(unet) -> list[str]:
     ]
 
 
-def enable_promptblend(pipe_or_unet, step_range=DEFAULT_STEP_RANGE, *, num_train_timesteps: int | None = None) -> PromptBlendController:
+def enable_promptblend(
+    pipe_or_unet, step_range=DEFAULT_STEP_RANGE, *, num_train_timesteps: int | None = None
+) -> PromptBlendController:
     """Install PromptBlend processors on every spatial cross-attention layer of a video UNet
     (``UNetMotionModel`` or ``UNet3DConditionModel``), wrapping the processors there; temporal
     layers (TiARA's included) keep theirs. Feed conditions with the returned controller's
@@ -126,7 +135,10 @@ def enable_promptblend(pipe_or_unet, step_range=DEFAULT_STEP_RANGE, *, num_train
     names = set(cross_attention_processor_names(unet))
     controller = PromptBlendController(step_range, num_train_timesteps)
     install_processors(
-        unet, "PromptBlend", controller, names.__contains__,
+        unet,
+        "PromptBlend",
+        controller,
+        names.__contains__,
         lambda name, inner: PromptBlendAttnProcessor(inner, controller, decoder=name.startswith("up_blocks.")),
     )
     return controller

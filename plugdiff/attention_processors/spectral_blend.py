@@ -47,6 +47,7 @@ from diffusers import UNetMotionModel
 
 from .install import find_controller, install_processors, remove_processors, temporal_predicate
 from .spectral_blend_settings import SpectralBlendSettings
+
 NATIVE_FRAMES = 16
 """AnimateDiff's training length, the default local window."""
 
@@ -96,8 +97,12 @@ def lowpass_filter(shape: tuple[int, ...], temporal_cutoff: float, spatial_cutof
     return torch.exp(-0.5 * exponent).to(device=device, dtype=torch.float32)
 
 
-def blend_branches(global_out: torch.Tensor, local_out: torch.Tensor, settings: SpectralBlendSettings,
-                   spatial: tuple[int, int] | None = None) -> torch.Tensor:
+def blend_branches(
+    global_out: torch.Tensor,
+    local_out: torch.Tensor,
+    settings: SpectralBlendSettings,
+    spatial: tuple[int, int] | None = None,
+) -> torch.Tensor:
     r""":math:`l + \mathcal{F}^{-1}[P\,\mathcal{F}(g - l)]`, the low frequencies of ``global_out``
     with the high ones of ``local_out``, in float32.
 
@@ -181,15 +186,20 @@ class SpectralBlendAttnProcessor:
         self.controller = controller
         self.positions = positions
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args,
-                 **kwargs):
+    def __call__(
+        self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs
+    ):
         if hidden_states.ndim != 3 or not self.controller.acts(hidden_states.shape[1]):
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
         if encoder_hidden_states is not None or attention_mask is not None:
             raise ValueError("SpectralBlend acts on temporal self-attention without a mask.")
         call = lambda x: self.fallback(attn, x, None, None, temb, *args, **kwargs)  # noqa: E731
-        return blend_branches(self.global_attention(hidden_states, call), self.local_attention(hidden_states, call),
-                              self.settings, None if self.settings.spatial_cutoff is None else self.controller.spatial)
+        return blend_branches(
+            self.global_attention(hidden_states, call),
+            self.local_attention(hidden_states, call),
+            self.settings,
+            None if self.settings.spatial_cutoff is None else self.controller.spatial,
+        )
 
     def local_attention(self, hidden_states: torch.Tensor, call) -> torch.Tensor:
         """Each frame's output from the L-frame window it is most central in, every window with
@@ -214,14 +224,16 @@ class SpectralBlendAttnProcessor:
     def global_attention(self, hidden_states: torch.Tensor, call) -> torch.Tensor:
         """Attention over all frames, positions spread evenly over the window's 0..L-1."""
         if self.positions is not None:
-            pe = _interpolated_positions(hidden_states.shape[1], self.settings.local_frames, hidden_states.shape[-1],
-                                         hidden_states.device)
+            pe = _interpolated_positions(
+                hidden_states.shape[1], self.settings.local_frames, hidden_states.shape[-1], hidden_states.device
+            )
             hidden_states = hidden_states + pe.to(hidden_states.dtype)
         return call(hidden_states)
 
 
-def enable_spectral_blend(pipe_or_unet, settings: SpectralBlendSettings | None = None,
-                          **params) -> SpectralBlendController:
+def enable_spectral_blend(
+    pipe_or_unet, settings: SpectralBlendSettings | None = None, **params
+) -> SpectralBlendController:
     """Install SpectralBlend on the temporal attention of AnimateDiff's UNet (a pipeline's
     ``.unet`` or the ``UNetMotionModel``), on top of whatever processors are there (TiARA's
     included, which then reweights both branches). Calling it again replaces the settings;
@@ -242,8 +254,9 @@ def enable_spectral_blend(pipe_or_unet, settings: SpectralBlendSettings | None =
     if not isinstance(unet, UNetMotionModel):
         raise TypeError(f"SpectralBlend is implemented for AnimateDiff's UNetMotionModel, got {type(unet).__name__}.")
     if settings.local_frames is None:
-        settings = SpectralBlendSettings(NATIVE_FRAMES, min(settings.local_stride, NATIVE_FRAMES),
-                                         settings.temporal_cutoff, settings.spatial_cutoff)
+        settings = SpectralBlendSettings(
+            NATIVE_FRAMES, min(settings.local_stride, NATIVE_FRAMES), settings.temporal_cutoff, settings.spatial_cutoff
+        )
     modules, blocks = {}, {}
     for name in unet.attn_processors:
         if is_temporal(name):
@@ -263,11 +276,17 @@ def enable_spectral_blend(pipe_or_unet, settings: SpectralBlendSettings | None =
         block = unet.get_submodule(name.rsplit(".", 2)[0])
         return SpectralBlendAttnProcessor(settings, inner, controller, getattr(block, "pos_embed", None))
 
-    hooks = [functools.partial(unet.get_submodule(path).register_forward_pre_hook, controller.record_spatial,
-                               with_kwargs=True) for path in modules]
+    hooks = [
+        functools.partial(
+            unet.get_submodule(path).register_forward_pre_hook, controller.record_spatial, with_kwargs=True
+        )
+        for path in modules
+    ]
     for positions in tables:
-        hooks += [functools.partial(positions.register_forward_pre_hook, controller.defer_positions),
-                  functools.partial(positions.register_forward_hook, controller.restore_input)]
+        hooks += [
+            functools.partial(positions.register_forward_pre_hook, controller.defer_positions),
+            functools.partial(positions.register_forward_hook, controller.restore_input),
+        ]
     install_processors(unet, "SpectralBlend", controller, is_temporal, make, hooks=hooks)
     return controller
 

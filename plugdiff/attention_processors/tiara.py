@@ -33,7 +33,11 @@ def circulant_window(num_frames: int, window_length: int, device=None) -> torch.
     check_window_length(window_length)
     if window_length > num_frames:
         raise ValueError(f"`window_length`={window_length} exceeds the attention length N={num_frames}.")
-    psi = torch.blackman_window(window_length, periodic=False, dtype=torch.float64) if window_length > 1 else torch.ones(1, dtype=torch.float64)
+    psi = (
+        torch.blackman_window(window_length, periodic=False, dtype=torch.float64)
+        if window_length > 1
+        else torch.ones(1, dtype=torch.float64)
+    )
     offsets = torch.arange(window_length) - window_length // 2
     row = torch.zeros(num_frames, dtype=torch.float64)
     row[offsets % num_frames] = psi
@@ -190,7 +194,9 @@ class TiaraAttnProcessor:
             return False
         return self.controller is None or self.controller.is_active(self.settings)
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+    def __call__(
+        self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs
+    ):
         if not self._acts(encoder_hidden_states, attention_mask):
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
         residual = hidden_states
@@ -214,8 +220,16 @@ class TiaraAttnProcessor:
         self.settings.check_frames(query.shape[2])
         s = self.settings
         out = tiara_attention(
-            query, key, value, scale=attn.scale, alpha=s.alpha, window_length=s.window_length,
-            band=s.band, adaptive=s.adaptive, per_head=s.per_head, far_frames=s.far_frames,
+            query,
+            key,
+            value,
+            scale=attn.scale,
+            alpha=s.alpha,
+            window_length=s.window_length,
+            band=s.band,
+            adaptive=s.adaptive,
+            per_head=s.per_head,
+            far_frames=s.far_frames,
         )
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
@@ -253,7 +267,9 @@ class TiaraController:
         return in_step_range(self.timestep, self.num_train_timesteps, settings.step_range)
 
 
-def enable_tiara(pipe_or_unet, settings: TiaraSettings | None = None, *, num_train_timesteps: int | None = None, **params) -> TiaraController:
+def enable_tiara(
+    pipe_or_unet, settings: TiaraSettings | None = None, *, num_train_timesteps: int | None = None, **params
+) -> TiaraController:
     """Install TiARA on the temporal attention layers of a pipeline's UNet (or of a UNet).
 
     Spatial and cross-attention layers keep their processors (SDPA, xformers, ...). TiARA's
@@ -281,9 +297,13 @@ def enable_tiara(pipe_or_unet, settings: TiaraSettings | None = None, *, num_tra
     is_temporal = temporal_predicate(unet)  # type check before touching anything
     controller = TiaraController(settings, num_train_timesteps)
     install_processors(
-        unet, "TiARA", controller, is_temporal,
+        unet,
+        "TiARA",
+        controller,
+        is_temporal,
         lambda name, inner: TiaraAttnProcessor(settings, inner, controller=controller),
-        beneath_wrappers=True, on_call=controller.observe_call,
+        beneath_wrappers=True,
+        on_call=controller.observe_call,
     )
     return controller
 

@@ -9,7 +9,10 @@ import torch
 def gaussian_kl(mean_p, cov_p, mean_q, cov_q) -> float:
     r"""Closed-form :math:`KL(\mathcal N(m_p, S_p)\,\|\,\mathcal N(m_q, S_q))
     = \tfrac12[\mathrm{tr}(S_q^{-1}S_p) + (m_q-m_p)^\top S_q^{-1}(m_q-m_p) - d + \log\det S_q - \log\det S_p]`."""
-    mp, mq = torch.as_tensor(mean_p, dtype=torch.float64).reshape(-1), torch.as_tensor(mean_q, dtype=torch.float64).reshape(-1)
+    mp, mq = (
+        torch.as_tensor(mean_p, dtype=torch.float64).reshape(-1),
+        torch.as_tensor(mean_q, dtype=torch.float64).reshape(-1),
+    )
     Sp, Sq = torch.as_tensor(cov_p, dtype=torch.float64), torch.as_tensor(cov_q, dtype=torch.float64)
     d = mp.numel()
     Lq = torch.linalg.cholesky(Sq)
@@ -29,7 +32,9 @@ def empirical_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, centred.T @ centred / (xf.shape[0] - 1)
 
 
-def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, generator: torch.Generator | None = None) -> float:
+def sliced_wasserstein(
+    x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, generator: torch.Generator | None = None
+) -> float:
     r"""Sliced 2-Wasserstein distance :math:`\big(\mathbb E_\theta W_2^2(\theta^\top x, \theta^\top y)\big)^{1/2}`
     over ``num_projections`` random unit directions (Bonneel et al. 2015); equal sample counts,
     so each 1-D W2 is the distance between sorted projections."""

@@ -61,11 +61,13 @@ class GaussianMixture:
                 raise ValueError("`covariances` must be symmetric.")
             eigvals, basis = torch.linalg.eigh(cov)
         else:
-            raise ValueError(f"`covariances` must have shape ({K},), ({K}, {D}) or ({K}, {D}, {D}); got {tuple(cov.shape)}.")
+            raise ValueError(
+                f"`covariances` must have shape ({K},), ({K}, {D}) or ({K}, {D}, {D}); got {tuple(cov.shape)}."
+            )
         self._init(weights, means, eigvals, basis, event_shape)
 
     @classmethod
-    def from_eigen(cls, weights, means, eigvals, basis=None, event_shape=None) -> "GaussianMixture":
+    def from_eigen(cls, weights, means, eigvals, basis=None, event_shape=None) -> GaussianMixture:
         """Build from eigenvalues (K, D) and an orthonormal basis: None (identity), (D, D) shared
         by all components (cheap for image-shaped targets, e.g. a DCT basis) or (K, D, D)."""
         obj = cls.__new__(cls)
@@ -151,7 +153,9 @@ class GaussianMixture:
     def _flatten(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(x)
         if tuple(x.shape[1:]) != self.event_shape:
-            raise ValueError(f"expected samples of shape (B, {', '.join(map(str, self.event_shape))}), got {tuple(x.shape)}.")
+            raise ValueError(
+                f"expected samples of shape (B, {', '.join(map(str, self.event_shape))}), got {tuple(x.shape)}."
+            )
         return x.reshape(x.shape[0], -1).to(torch.float64)
 
     # ------------------------------------------------------------------ diffused marginals
@@ -231,7 +235,7 @@ class GaussianMixture:
         return x0.reshape(n, *self.event_shape)
 
     # ------------------------------------------------------------------ inverse problems
-    def posterior(self, A, y, noise_std: float) -> "GaussianMixture":
+    def posterior(self, A, y, noise_std: float) -> GaussianMixture:
         r"""Exact posterior p(x0 | y) for y = A x0 + noise_std * n, n ~ N(0, I).
 
         Per component (Bishop, PRML eq. 2.113-2.117): with

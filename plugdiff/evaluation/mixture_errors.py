@@ -35,8 +35,12 @@ def mixture_errors(samples: torch.Tensor, target: GaussianMixture, seed: int = 0
         rows = flat[owner == k]
         if w < min_weight or len(rows) < 2:
             continue
-        component = GaussianMixture.from_eigen([1.0], target.means[k : k + 1], target.eigvals[k : k + 1],
-                                               None if target.basis is None else target._basis_per_component()[k : k + 1])
+        component = GaussianMixture.from_eigen(
+            [1.0],
+            target.means[k : k + 1],
+            target.eigvals[k : k + 1],
+            None if target.basis is None else target._basis_per_component()[k : k + 1],
+        )
         exact = component.sample(len(rows), generator=gen)
         mode_sw += w * sliced_wasserstein(rows, exact, generator=gen)
         total += w

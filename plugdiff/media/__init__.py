@@ -6,8 +6,11 @@ Names are imported on first use."""
 
 from .._lazy import lazy_exports
 
-lazy_exports(globals(), {
-    ".fileio": ["atomic_folder", "atomic_write", "write_json"],
-    ".image_io": ["read_image", "save_image", "to_pil"],
-    ".video_io": ["save_video", "to_uint8_frames", "write_metadata"],
-})
+lazy_exports(
+    globals(),
+    {
+        ".fileio": ["atomic_folder", "atomic_write", "write_json"],
+        ".image_io": ["read_image", "save_image", "to_pil"],
+        ".video_io": ["save_video", "to_uint8_frames", "write_metadata"],
+    },
+)

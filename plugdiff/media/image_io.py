@@ -65,7 +65,10 @@ def posterior_pictures(measurement: torch.Tensor, output, channels: int) -> tupl
     ``sample_000.png``, ...; plus the scales used (``measurement_png_scale``, ``std_png_max``).
 
     ``output``: a :class:`~plugdiff.pipelines.PosteriorPipelineOutput` of ``output_type="pt"``."""
-    scales = {"measurement_png_scale": max(1.0, float(measurement.abs().max())), "std_png_max": max(float(output.std.max()), 1e-8)}
+    scales = {
+        "measurement_png_scale": max(1.0, float(measurement.abs().max())),
+        "std_png_max": max(float(output.std.max()), 1e-8),
+    }
     pictures = {}
     if measurement.ndim == 4 and measurement.shape[1] == channels:
         pictures["measurement.png"] = measurement / scales["measurement_png_scale"]

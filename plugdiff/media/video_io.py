@@ -33,8 +33,10 @@ def check_frame_size(suffix: str, height: int, width: int) -> None:
     if suffix.lower() == ".mp4":
         height, width = height + height % 2, width + width % 2
     if limit is not None and max(height, width) > limit:
-        raise ValueError(f"frames of {width}x{height} pixels are too large for {suffix} files (at most {limit} pixels "
-                         "a side); lower the size or upscale, or write PNG frames")
+        raise ValueError(
+            f"frames of {width}x{height} pixels are too large for {suffix} files (at most {limit} pixels "
+            "a side); lower the size or upscale, or write PNG frames"
+        )
 
 
 def to_uint8_frames(frames) -> np.ndarray:
@@ -90,8 +92,11 @@ def save_video(frames, path, fps: float = 8.0, metadata: dict | None = None) -> 
         atomic_write(path, lambda tmp: _write_mp4(array, tmp, fps), lambda tmp: verify_video(tmp, *expected))
     elif suffix in (".gif", ".webp"):
         options = {"lossless": True} if suffix == ".webp" else {}
-        atomic_write(path, lambda tmp: iio.imwrite(tmp, array, extension=suffix, duration=1000.0 / fps, loop=0, **options),
-                     lambda tmp: verify_video(tmp, *expected))
+        atomic_write(
+            path,
+            lambda tmp: iio.imwrite(tmp, array, extension=suffix, duration=1000.0 / fps, loop=0, **options),
+            lambda tmp: verify_video(tmp, *expected),
+        )
     else:
         atomic_folder(path, lambda tmp: _write_png_frames(array, tmp), lambda tmp: verify_video(tmp, *expected))
     if metadata is not None:
@@ -114,16 +119,26 @@ def verify_video(path, frames: int, height: int, width: int) -> None:
     sizes = {(h, w) for h, w, *_ in shapes}
     if len(shapes) != frames or not sizes <= {(height, width), (height + height % 2, width + width % 2)}:
         found = f"{len(shapes)} frames of {sorted(sizes)}" if shapes else "no frames"
-        raise OSError(f"the written video {path.name} holds {found}, expected {frames} frames of {height}x{width}; "
-                      "the previous file (if any) is kept")
+        raise OSError(
+            f"the written video {path.name} holds {found}, expected {frames} frames of {height}x{width}; "
+            "the previous file (if any) is kept"
+        )
 
 
 def _write_mp4(array: np.ndarray, path: Path, fps: float) -> None:
     h, w = array.shape[1:3]
     even = np.pad(array, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # yuv420p needs even sizes
     iio.imwrite(
-        path, even, plugin="FFMPEG", extension=".mp4", fps=fps, codec="libx264", pixelformat="yuv420p",
-        macro_block_size=1, quality=None, output_params=["-crf", "18", "-movflags", "+faststart"],
+        path,
+        even,
+        plugin="FFMPEG",
+        extension=".mp4",
+        fps=fps,
+        codec="libx264",
+        pixelformat="yuv420p",
+        macro_block_size=1,
+        quality=None,
+        output_params=["-crf", "18", "-movflags", "+faststart"],
     )
 
 

@@ -12,10 +12,31 @@ Names are imported on first use."""
 
 from .._lazy import lazy_exports
 
-lazy_exports(globals(), {
-    ".animatediff": ["SLOTS", "FifoSettings", "FrameConditions", "KeyFrame", "PromptBlendSettings", "PromptSchedule",
-        "TiaraAnimateDiffPipeline", "WindowSettings", "align_slots", "aligned_input_ids", "context_windows",
-        "denoise_in_windows", "frame_mixing", "is_schedule", "mix", "read_schedule_file", "reuse_noise",
-        "rule_based_slots", "structure_prompt", "window_weights"],
-    ".posterior": ["DAPSPipeline", "DPnPPipeline", "DPSPipeline", "PosteriorPipelineOutput"],
-})
+lazy_exports(
+    globals(),
+    {
+        ".animatediff": [
+            "SLOTS",
+            "FifoSettings",
+            "FrameConditions",
+            "KeyFrame",
+            "PromptBlendSettings",
+            "PromptSchedule",
+            "TiaraAnimateDiffPipeline",
+            "WindowSettings",
+            "align_slots",
+            "aligned_input_ids",
+            "context_windows",
+            "denoise_in_windows",
+            "frame_mixing",
+            "is_schedule",
+            "mix",
+            "read_schedule_file",
+            "reuse_noise",
+            "rule_based_slots",
+            "structure_prompt",
+            "window_weights",
+        ],
+        ".posterior": ["DAPSPipeline", "DPnPPipeline", "DPSPipeline", "PosteriorPipelineOutput"],
+    },
+)

@@ -8,12 +8,15 @@ Names are imported on first use (the presets need neither torch nor diffusers)."
 
 from .._lazy import lazy_exports
 
-lazy_exports(globals(), {
-    ".loop": ["denoise"],
-    ".presets": ["SCHEDULERS", "make_scheduler"],
-    ".scheduling_accelerated_ddim": ["AcceleratedDDIMScheduler", "ab2_correction_coefficients"],
-    ".scheduling_accelerated_ddpm": ["AcceleratedDDPMScheduler"],
-    ".scheduling_accelerated_logsnr": ["AcceleratedLogSNRScheduler"],
-    ".scheduling_base": ["AcceleratedSchedulerOutput"],
-    ".timestep_grids": ["logsnr_timesteps"],
-})
+lazy_exports(
+    globals(),
+    {
+        ".loop": ["denoise"],
+        ".presets": ["SCHEDULERS", "make_scheduler"],
+        ".scheduling_accelerated_ddim": ["AcceleratedDDIMScheduler", "ab2_correction_coefficients"],
+        ".scheduling_accelerated_ddpm": ["AcceleratedDDPMScheduler"],
+        ".scheduling_accelerated_logsnr": ["AcceleratedLogSNRScheduler"],
+        ".scheduling_base": ["AcceleratedSchedulerOutput"],
+        ".timestep_grids": ["logsnr_timesteps"],
+    },
+)

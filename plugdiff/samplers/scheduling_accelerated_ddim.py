@@ -81,8 +81,13 @@ class AcceleratedDDIMScheduler(AcceleratedSchedulerBase):
                 "or use AcceleratedDDPMScheduler (with `generator=`) for a stochastic one."
             )
         return super().step(
-            model_output, timestep, sample, generator=generator, return_dict=return_dict,
-            use_clipped_model_output=use_clipped_model_output, eta=eta,
+            model_output,
+            timestep,
+            sample,
+            generator=generator,
+            return_dict=return_dict,
+            use_clipped_model_output=use_clipped_model_output,
+            eta=eta,
         )
 
     def _precompute(self, levels: np.ndarray) -> None:

@@ -80,8 +80,9 @@ def final_eps_weights(sigma_bar: np.ndarray, start: int, node_idx) -> np.ndarray
     return interpolation_weights(nodes, moments)
 
 
-def gaussian_final_step(xbar: torch.Tensor, eps: torch.Tensor, eps_before: torch.Tensor, sigma_bar: float,
-                        sigma_bar_before: float) -> torch.Tensor:
+def gaussian_final_step(
+    xbar: torch.Tensor, eps: torch.Tensor, eps_before: torch.Tensor, sigma_bar: float, sigma_bar_before: float
+) -> torch.Tensor:
     r"""The jump from DDIM's :math:`\bar x = x/\alpha` at noise :math:`\bar\sigma` to sigma = 0, exact
     when every element follows the flow of a one-dimensional Gaussian :math:`N(m, s^2)`.
 
@@ -99,8 +100,9 @@ def gaussian_final_step(xbar: torch.Tensor, eps: torch.Tensor, eps_before: torch
     widest = (sigma_bar_before / sigma_bar) ** 2
     ratio2 = torch.where(q * q_before > 0, (q / q_before) ** 2, torch.full_like(q, widest)).clamp(1.0, widest)
     gap = sigma_bar_before**2 - ratio2 * sigma_bar**2  # = (R^2 - 1) s^2 >= 0
-    v = torch.where(gap > 0, sigma_bar**2 * (ratio2 - 1) / gap.clamp_min(torch.finfo(q.dtype).tiny),
-                    torch.full_like(q, math.inf))  # sigma_bar^2 / s^2
+    v = torch.where(
+        gap > 0, sigma_bar**2 * (ratio2 - 1) / gap.clamp_min(torch.finfo(q.dtype).tiny), torch.full_like(q, math.inf)
+    )  # sigma_bar^2 / s^2
     phi = 1 - 1 / (1 + torch.sqrt(1 + v))
     return xbar - q * sigma_bar**2 * phi
 
@@ -251,12 +253,21 @@ class AcceleratedLogSNRScheduler(AcceleratedSchedulerBase):
         check_number(stochasticity, "stochasticity", minimum=0)
         # diffusers reads the config keys off this signature, so the base arguments are repeated here
         super().__init__(
-            num_train_timesteps=num_train_timesteps, beta_start=beta_start, beta_end=beta_end,
-            beta_schedule=beta_schedule, trained_betas=trained_betas, clip_sample=clip_sample,
-            set_alpha_to_one=set_alpha_to_one, steps_offset=steps_offset, prediction_type=prediction_type,
-            thresholding=thresholding, dynamic_thresholding_ratio=dynamic_thresholding_ratio,
-            clip_sample_range=clip_sample_range, sample_max_value=sample_max_value,
-            timestep_spacing=timestep_spacing, rescale_betas_zero_snr=rescale_betas_zero_snr,
+            num_train_timesteps=num_train_timesteps,
+            beta_start=beta_start,
+            beta_end=beta_end,
+            beta_schedule=beta_schedule,
+            trained_betas=trained_betas,
+            clip_sample=clip_sample,
+            set_alpha_to_one=set_alpha_to_one,
+            steps_offset=steps_offset,
+            prediction_type=prediction_type,
+            thresholding=thresholding,
+            dynamic_thresholding_ratio=dynamic_thresholding_ratio,
+            clip_sample_range=clip_sample_range,
+            sample_max_value=sample_max_value,
+            timestep_spacing=timestep_spacing,
+            rescale_betas_zero_snr=rescale_betas_zero_snr,
             variance_type=variance_type,
         )
 
@@ -267,8 +278,9 @@ class AcceleratedLogSNRScheduler(AcceleratedSchedulerBase):
         rho = INTERPOLATIONS[config.interpolation]
         alpha, sigma, lam = np.sqrt(levels), np.sqrt(1.0 - levels), log_snr(levels)
         ends_at_zero = n > 1 and sigma[n] == 0
-        gaussian_final = (ends_at_zero and config.final_step == "gaussian"
-                          and levels[n - 1] >= config.final_fit_min_alpha_bar)
+        gaussian_final = (
+            ends_at_zero and config.final_step == "gaussian" and levels[n - 1] >= config.final_fit_min_alpha_bar
+        )
         tau2 = np.full(n, float(config.stochasticity) ** 2)  # per step
         if ends_at_zero and (gaussian_final or not config.lower_order_final):
             tau2[n - 2] = 0.0  # the jump to sigma = 0 reads the last two outputs as points of one flow
@@ -291,8 +303,9 @@ class AcceleratedLogSNRScheduler(AcceleratedSchedulerBase):
             else:
                 w = final_eps_weights(sigma / alpha, k, newest(k, min(config.solver_order, 2)))
                 self._plan.append(EpsJump(alpha[k + 1] / alpha[k], (alpha[k + 1] * w).tolist()))
-        self._corrections = [None] + [Correction(decay[k - 1], data_weights(k - 1, newest(k, config.solver_order + 1)))
-                                      for k in range(1, n)]
+        self._corrections = [None] + [
+            Correction(decay[k - 1], data_weights(k - 1, newest(k, config.solver_order + 1))) for k in range(1, n)
+        ]
         self._alpha, self._sigma = alpha.tolist(), sigma.tolist()
 
     def _reset_state(self) -> None:
@@ -310,15 +323,17 @@ class AcceleratedLogSNRScheduler(AcceleratedSchedulerBase):
         step = self._plan[k]
         if isinstance(step, GaussianJump):
             eps_here = (sample - self._alpha[k] * x0) / self._sigma[k]  # the corrected sample's eps, x0 kept
-            return gaussian_final_step(sample / self._alpha[k], eps_here, history.eps[1], step.sigma_bar,
-                                       step.sigma_bar_before)
+            return gaussian_final_step(
+                sample / self._alpha[k], eps_here, history.eps[1], step.sigma_bar, step.sigma_bar_before
+            )
         if isinstance(step, EpsJump):
             return step.alpha_ratio * sample - _combine(step.weights, history.eps)
         prev_sample = step.decay * sample + _combine(step.weights, history.x0s)
         history.noise = None
         if step.noise_std > 0:
-            history.noise = step.noise_std * randn_tensor(sample.shape, generator=generator, device=sample.device,
-                                                          dtype=sample.dtype)
+            history.noise = step.noise_std * randn_tensor(
+                sample.shape, generator=generator, device=sample.device, dtype=sample.dtype
+            )
             prev_sample = prev_sample + history.noise
         return prev_sample
 

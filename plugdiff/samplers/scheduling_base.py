@@ -58,8 +58,9 @@ class AcceleratedSchedulerOutput(BaseOutput):
     pred_original_sample: torch.Tensor | None = None
 
 
-def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str,
-                     steps_offset: int = 0) -> np.ndarray:
+def spaced_timesteps(
+    num_train_timesteps: int, num_inference_steps: int, spacing: str, steps_offset: int = 0
+) -> np.ndarray:
     """Descending integer timesteps for ``num_inference_steps`` steps, with diffusers' spacing
     rules ("linspace", "leading", "trailing"; Table 2 of Lin et al. 2023, arXiv 2305.08891)."""
     if spacing == "linspace":

@@ -11,8 +11,9 @@ from ..argument_checks import check_int
 from .scheduling_accelerated_logsnr import log_snr
 
 
-def logsnr_timesteps(alphas_cumprod: torch.Tensor | np.ndarray, num_inference_steps: int,
-                     final_timestep: int = 50) -> list[int]:
+def logsnr_timesteps(
+    alphas_cumprod: torch.Tensor | np.ndarray, num_inference_steps: int, final_timestep: int = 50
+) -> list[int]:
     r"""``num_inference_steps`` descending training timesteps evenly spaced in log-SNR
     :math:`\lambda_t = \tfrac12 \log(\bar a_t / (1 - \bar a_t))`, from the last training timestep
     down to ``final_timestep`` (each point rounded to the timestep of nearest :math:`\lambda`).

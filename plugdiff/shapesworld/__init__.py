@@ -18,13 +18,48 @@ Names are imported on first use."""
 
 from .._lazy import lazy_exports
 
-lazy_exports(globals(), {
-    ".detector": ["COLOUR_TOLERANCE", "FOREGROUND_THRESHOLD", "MAX_AREA_FRACTION", "MIN_AREA_FRACTION",
-        "MIN_COMPONENT_FRACTION", "Detection", "detect", "detect_direction", "nearest_colour", "object_colour"],
-    ".long_video_scores": ["identity_drift", "inbetween_errors", "video_scores"],
-    ".tracks": ["unwrap_track"],
-    ".world": ["BACKGROUNDS", "COLOURS", "DIRECTIONS", "HELD_OUT", "PALETTE", "PLACEMENTS", "REFERENCE_SIZE", "SHAPES",
-        "ClipSpec", "FrameTruth", "Mix", "V5_SHADES", "WORLDS", "colour_tensor", "frame_states", "parse_caption",
-        "random_mix", "random_spec", "random_v5_spec", "render_clip",
-        "render_frames", "sample_clips", "sample_frames", "truth"],
-})
+lazy_exports(
+    globals(),
+    {
+        ".detector": [
+            "COLOUR_TOLERANCE",
+            "FOREGROUND_THRESHOLD",
+            "MAX_AREA_FRACTION",
+            "MIN_AREA_FRACTION",
+            "MIN_COMPONENT_FRACTION",
+            "Detection",
+            "detect",
+            "detect_direction",
+            "nearest_colour",
+            "object_colour",
+        ],
+        ".long_video_scores": ["identity_drift", "inbetween_errors", "video_scores"],
+        ".tracks": ["unwrap_track"],
+        ".world": [
+            "BACKGROUNDS",
+            "COLOURS",
+            "DIRECTIONS",
+            "HELD_OUT",
+            "PALETTE",
+            "PLACEMENTS",
+            "REFERENCE_SIZE",
+            "SHAPES",
+            "ClipSpec",
+            "FrameTruth",
+            "Mix",
+            "V5_SHADES",
+            "WORLDS",
+            "colour_tensor",
+            "frame_states",
+            "parse_caption",
+            "random_mix",
+            "random_spec",
+            "random_v5_spec",
+            "render_clip",
+            "render_frames",
+            "sample_clips",
+            "sample_frames",
+            "truth",
+        ],
+    },
+)

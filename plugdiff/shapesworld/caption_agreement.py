@@ -60,8 +60,17 @@ def clip_agreement(frames: torch.Tensor, caption: str) -> ClipAgreement:
     track = unwrap_track([d.centre if d is not None else None for d in found], size)
     direction = detect_direction([tuple(c) for c in track.tolist()], size=size)
     drift = identity_drift(found)
-    return ClipAgreement(caption, colour, shape, clean, background, direction, direction == want["direction"],
-                         drift["size_cv"], bool(drift["shade_spread"] <= SHADE_TOLERANCE))
+    return ClipAgreement(
+        caption,
+        colour,
+        shape,
+        clean,
+        background,
+        direction,
+        direction == want["direction"],
+        drift["size_cv"],
+        bool(drift["shade_spread"] <= SHADE_TOLERANCE),
+    )
 
 
 def summarize(scores: Sequence[ClipAgreement]) -> dict[str, float]:
@@ -101,22 +110,28 @@ def triple_captions(triples, per_triple: int, seed: int) -> list[str]:
     return [random_spec(gen, combos=[t]).caption for t in triples for _ in range(per_triple)]
 
 
-def generate_clips(pipe, prompts: list[str], *, steps: int, guidance: float, seed: int, batch: int,
-                   num_frames: int = 16) -> torch.Tensor:
+def generate_clips(
+    pipe, prompts: list[str], *, steps: int, guidance: float, seed: int, batch: int, num_frames: int = 16
+) -> torch.Tensor:
     """(N, F, 3, H, W) in [-1, 1]: one ``num_frames`` clip per prompt from a text-to-video
     pipeline, ``batch`` prompts per call, call i seeded with ``seed + i``."""
     clips = []
     for i in range(0, len(prompts), batch):
         out = pipe(
-            prompts[i: i + batch], num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
-            generator=torch.Generator().manual_seed(seed + i), output_type="pt",
+            prompts[i : i + batch],
+            num_frames=num_frames,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=torch.Generator().manual_seed(seed + i),
+            output_type="pt",
         )
         clips.append(out.frames.float().cpu() * 2 - 1)
     return torch.cat(clips)
 
 
-def score_triples(pipe, triples, *, per_triple: int, steps: int, guidance: float, seed: int = 0,
-                  batch: int = 8) -> tuple[dict[str, float], list[ClipAgreement], torch.Tensor]:
+def score_triples(
+    pipe, triples, *, per_triple: int, steps: int, guidance: float, seed: int = 0, batch: int = 8
+) -> tuple[dict[str, float], list[ClipAgreement], torch.Tensor]:
     """Generate ``per_triple`` clips for each triple and score them: (summary, per-clip scores,
     clips)."""
     prompts = triple_captions(triples, per_triple, seed)

@@ -193,8 +193,11 @@ def _detect_one(x: np.ndarray) -> Detection | None:
     named, shade = object_colour(colour_rgb)
     colour = named if spread <= COLOUR_TOLERANCE else None
     background = nearest_colour(bg)
-    colours = {"shade": shade, "rgb": tuple(((colour_rgb + 1) / 2).tolist()),
-               "background_rgb": tuple(((bg + 1) / 2).tolist())}
+    colours = {
+        "shade": shade,
+        "rgb": tuple(((colour_rgb + 1) / 2).tolist()),
+        "background_rgb": tuple(((bg + 1) / 2).tolist()),
+    }
 
     grown = ndimage.binary_dilation(comp, structure=_EIGHT)
     axis = colour_rgb - bg
@@ -221,8 +224,12 @@ def _detect_one(x: np.ndarray) -> Detection | None:
 
     rows = np.flatnonzero(grown.any(axis=1))
     cols = np.flatnonzero(grown.any(axis=0))
-    bbox = (float(cols[0]) + shift_x, float(rows[0]) + shift_y, float(cols[-1]) + 1 + shift_x,
-            float(rows[-1]) + 1 + shift_y)
+    bbox = (
+        float(cols[0]) + shift_x,
+        float(rows[0]) + shift_y,
+        float(cols[-1]) + 1 + shift_x,
+        float(rows[-1]) + 1 + shift_y,
+    )
     cx, cy = (cx + shift_x) % w, (cy + shift_y) % h
     one_object = (
         num_components == 1
@@ -232,8 +239,19 @@ def _detect_one(x: np.ndarray) -> Detection | None:
     )
     clean = one_object and colour in COLOURS
     features = {"fill": fill, "skew": skew, "cross": cross, "colour_spread": spread}
-    return Detection(shape, colour, (cx, cy), area, num_components, bool(clean), background, bbox, features,
-                     one_object=bool(one_object), **colours)
+    return Detection(
+        shape,
+        colour,
+        (cx, cy),
+        area,
+        num_components,
+        bool(clean),
+        background,
+        bbox,
+        features,
+        one_object=bool(one_object),
+        **colours,
+    )
 
 
 def _background(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -56,12 +56,16 @@ class DirectionProbe(nn.Module):
         kept features."""
         features, self._features = self._features, []
         if len(features) != len(self.heads):
-            raise RuntimeError(f"expected {len(self.heads)} probed features from one forward pass, got {len(features)}")
+            raise RuntimeError(
+                f"expected {len(self.heads)} probed features from one forward pass, got {len(features)}"
+            )
         keep = captioned.repeat_interleave(frames)
         target = directions.repeat_interleave(frames)[keep]
         if not keep.any():
             return features[0].sum() * 0.0
-        losses = [nn.functional.cross_entropy(head(f[keep]), target) for head, f in zip(self.heads, features, strict=True)]
+        losses = [
+            nn.functional.cross_entropy(head(f[keep]), target) for head, f in zip(self.heads, features, strict=True)
+        ]
         return torch.stack(losses).mean()
 
 

@@ -50,8 +50,16 @@ MOVING_SPEED = 0.3
 Detections = Sequence[Detection | None]
 
 __all__ = [
-    "BACKGROUND_TOLERANCE", "MOVING_SPEED", "SHADE_TOLERANCE", "SIZE_TOLERANCE", "background_consistency",
-    "flicker_outside", "identity_drift", "inbetween_errors", "seam_discontinuity", "subject_consistency",
+    "BACKGROUND_TOLERANCE",
+    "MOVING_SPEED",
+    "SHADE_TOLERANCE",
+    "SIZE_TOLERANCE",
+    "background_consistency",
+    "flicker_outside",
+    "identity_drift",
+    "inbetween_errors",
+    "seam_discontinuity",
+    "subject_consistency",
     "video_scores",
 ]
 
@@ -96,7 +104,8 @@ def background_consistency(detections: Detections, caption: str | None = None) -
     median = np.median(np.stack(backs), axis=0)
     want = parse_caption(caption)["background"] if caption else None
     hits = sum(
-        d is not None and float(np.linalg.norm(np.asarray(d.background_rgb) - median)) <= BACKGROUND_TOLERANCE
+        d is not None
+        and float(np.linalg.norm(np.asarray(d.background_rgb) - median)) <= BACKGROUND_TOLERANCE
         and (want is None or d.background == want)
         for d in detections
     )
@@ -109,8 +118,10 @@ def flicker_outside(frames: torch.Tensor, detections: Detections, margin: float 
     the torus (a wrapped object's box reaches past the edge and continues at the other side).
     Where either frame has no detection the whole frame counts. 0 for a static background."""
     if frames.ndim != 4 or len(frames) != len(detections) or len(frames) < 2:
-        raise ValueError(f"expected >= 2 frames (F, 3, H, W) with one detection each, got {tuple(frames.shape)} "
-                         f"and {len(detections)}.")
+        raise ValueError(
+            f"expected >= 2 frames (F, 3, H, W) with one detection each, got {tuple(frames.shape)} "
+            f"and {len(detections)}."
+        )
     h, w = frames.shape[-2:]
     ys, xs = np.arange(h)[:, None] + 0.5, np.arange(w)[None, :] + 0.5
 
@@ -158,8 +169,14 @@ def inbetween_errors(detections: Detections, objects: np.ndarray, backgrounds: n
     return {"object": obj, "background": back}
 
 
-def video_scores(frames: torch.Tensor, detections: Detections, *, caption: str | None = None,
-                 seams: Sequence[int] = (), size: int | None = None) -> dict[str, float]:
+def video_scores(
+    frames: torch.Tensor,
+    detections: Detections,
+    *,
+    caption: str | None = None,
+    seams: Sequence[int] = (),
+    size: int | None = None,
+) -> dict[str, float]:
     """Every score of the module doc for one video (frames (F, 3, H, W) in [-1, 1]), plus the
     track's ``jumps`` (:func:`~.tracks.jumps`), ``wraps`` and ``speed_ratio`` (last 32 frames
     over the first 32; NaN for videos shorter than 64 frames). ``caption``: a single prompt to
@@ -168,7 +185,7 @@ def video_scores(frames: torch.Tensor, detections: Detections, *, caption: str |
     centres = [d.centre if d is not None and d.one_object else None for d in detections]
     track = unwrap_track(centres, size)
     second = track[2:] - 2 * track[1:-1] + track[:-2]
-    jerk = (second ** 2).sum(1)
+    jerk = (second**2).sum(1)
     jerk = jerk[np.isfinite(jerk)]
     speed = net_speed(track)
     return {

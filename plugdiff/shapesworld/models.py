@@ -39,29 +39,45 @@ _T2V_CHANNELS = (64, 128)
 def image_unet(size: int) -> UNet2DModel:
     """The image prior's UNet: 1.1M parameters, attention at the coarsest level only."""
     return UNet2DModel(
-        sample_size=size, in_channels=3, out_channels=3, block_out_channels=(32, 64, 64), layers_per_block=1,
+        sample_size=size,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(32, 64, 64),
+        layers_per_block=1,
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=8,
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
     )
 
 
 def frame_autoencoder(size: int = 32) -> AutoencoderKL:
     """KL autoencoder, (3, size, size) in [-1, 1] <-> (4, size/4, size/4); three levels."""
     return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=LATENT_CHANNELS, block_out_channels=(32, 64, 64),
-        layers_per_block=1, down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-        norm_num_groups=8, sample_size=size,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=LATENT_CHANNELS,
+        block_out_channels=(32, 64, 64),
+        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        norm_num_groups=8,
+        sample_size=size,
     )
 
 
 def text_to_video_unet(latent_size: int = 8) -> UNet2DConditionModel:
     """The spatial (per-frame) half of the text-to-video model: cross-attention at both levels."""
     return UNet2DConditionModel(
-        sample_size=latent_size, in_channels=LATENT_CHANNELS, out_channels=LATENT_CHANNELS,
-        block_out_channels=_T2V_CHANNELS, layers_per_block=1,
+        sample_size=latent_size,
+        in_channels=LATENT_CHANNELS,
+        out_channels=LATENT_CHANNELS,
+        block_out_channels=_T2V_CHANNELS,
+        layers_per_block=1,
         down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=TEXT_WIDTH, attention_head_dim=8, norm_num_groups=32,
+        cross_attention_dim=TEXT_WIDTH,
+        attention_head_dim=8,
+        norm_num_groups=32,
     )
 
 
@@ -70,8 +86,12 @@ def motion_adapter() -> MotionAdapter:
     every temporal transformer's output projection zero-initialised (AnimateDiff, Guo et al.,
     ICLR 2024, Sec. 4.2) so that a fresh adapter leaves the spatial UNet's output unchanged."""
     adapter = MotionAdapter(
-        block_out_channels=_T2V_CHANNELS, motion_layers_per_block=1, motion_num_attention_heads=8,
-        motion_norm_num_groups=32, motion_max_seq_length=32, use_motion_mid_block=True,
+        block_out_channels=_T2V_CHANNELS,
+        motion_layers_per_block=1,
+        motion_num_attention_heads=8,
+        motion_norm_num_groups=32,
+        motion_max_seq_length=32,
+        use_motion_mid_block=True,
     )
     with torch.no_grad():
         for name, param in adapter.named_parameters():
@@ -84,8 +104,15 @@ def video_scheduler() -> DDIMScheduler:
     """DDIM over DDPM's linear betas (1e-4 .. 0.02, 1000 steps; nearly zero terminal SNR, which
     tiny latents need), ``trailing`` spacing so that few steps start at t = 999."""
     return DDIMScheduler(
-        num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear", clip_sample=False,
-        set_alpha_to_one=False, steps_offset=0, timestep_spacing="trailing", prediction_type="epsilon",
+        num_train_timesteps=1000,
+        beta_start=1e-4,
+        beta_end=0.02,
+        beta_schedule="linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=0,
+        timestep_spacing="trailing",
+        prediction_type="epsilon",
     )
 
 
@@ -118,7 +145,7 @@ def _learn_merges(words: list[str]) -> list[tuple[str, str]]:
         for i, symbols in enumerate(spelled):
             merged, j = [], 0
             while j < len(symbols):
-                if symbols[j: j + 2] == best:
+                if symbols[j : j + 2] == best:
                     merged.append(best[0] + best[1])
                     j += 2
                 else:

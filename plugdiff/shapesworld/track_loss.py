@@ -49,8 +49,14 @@ def track_displacement(z: torch.Tensor) -> torch.Tensor:
     return torch.stack([(cx * frames).sum(-1), (cy * frames).sum(-1)], dim=-1) * scale
 
 
-def track_loss(z0: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
-               alphas_cumprod: torch.Tensor, captioned: torch.Tensor) -> torch.Tensor:
+def track_loss(
+    z0: torch.Tensor,
+    noisy: torch.Tensor,
+    t: torch.Tensor,
+    eps: torch.Tensor,
+    alphas_cumprod: torch.Tensor,
+    captioned: torch.Tensor,
+) -> torch.Tensor:
     """:math:`\\mathcal L_\\text{track}` of the module doc for clips ``z0`` (B, C, F, h, w), their
     noisy versions at timesteps ``t`` (B,) and the model's noise prediction ``eps``; 0 (with a
     gradient path) when no sample qualifies."""

@@ -57,25 +57,53 @@ def _parser(model: str) -> argparse.ArgumentParser:
         p.add_argument("--image-batch", type=int, default=128, help="frames per single-frame step")
         p.add_argument("--frames", type=int, default=16, help="clip length of the video stage")
         p.add_argument("--pool-clips", type=int, default=2048, help="clips drawn once and encoded as training data")
-        p.add_argument("--placement", choices=PLACEMENTS, default="uniform",
-                       help="where training clips sit: uniform starts, or centred paths whose mean position does not "
-                            "give the direction away (see shapesworld.world)")
-        p.add_argument("--world", choices=WORLDS, default="v4",
-                       help="training clips: v4 (bounded motion, pure captions) or v5 (wrapping motion, a shade the "
-                            "caption does not name, in-between captions and prompt changes; see shapesworld.world)")
-        p.add_argument("--clip-weight-max", type=float, default=1.0,
-                       help="cap of the truncated-SNR weight max(1, 1/SNR) of the clip loss (1: the plain loss)")
-        p.add_argument("--track-loss", type=float, default=0.0,
-                       help="weight of the auxiliary loss on the predicted clip's object drift (0: off; see shapesworld.track_loss)")
+        p.add_argument(
+            "--placement",
+            choices=PLACEMENTS,
+            default="uniform",
+            help="where training clips sit: uniform starts, or centred paths whose mean position does not "
+            "give the direction away (see shapesworld.world)",
+        )
+        p.add_argument(
+            "--world",
+            choices=WORLDS,
+            default="v4",
+            help="training clips: v4 (bounded motion, pure captions) or v5 (wrapping motion, a shade the "
+            "caption does not name, in-between captions and prompt changes; see shapesworld.world)",
+        )
+        p.add_argument(
+            "--clip-weight-max",
+            type=float,
+            default=1.0,
+            help="cap of the truncated-SNR weight max(1, 1/SNR) of the clip loss (1: the plain loss)",
+        )
+        p.add_argument(
+            "--track-loss",
+            type=float,
+            default=0.0,
+            help="weight of the auxiliary loss on the predicted clip's object drift (0: off; see "
+            "shapesworld.track_loss)",
+        )
         p.add_argument("--uncond-prob", type=float, default=0.1, help="caption dropout for guidance")
         p.add_argument("--init", type=Path, default=None, help="start from the weights of an exported t2v folder")
-        p.add_argument("--fresh-text", action="store_true",
-                       help="with --init: new tokenizer and text encoder, only the UNet and motion adapter from --init")
+        p.add_argument(
+            "--fresh-text",
+            action="store_true",
+            help="with --init: new tokenizer and text encoder, only the UNet and motion adapter from --init",
+        )
         p.add_argument("--image-mix", type=int, default=0, help="single frames added to every clip step's loss")
-        p.add_argument("--direction-probe", type=float, default=0.0,
-                       help="weight of the auxiliary direction-probe loss (0: off; see shapesworld.direction_probe)")
-        p.add_argument("--eval-clips", type=int, default=0,
-                       help="score every export on this many clips per held-out and seen triple (0: off)")
+        p.add_argument(
+            "--direction-probe",
+            type=float,
+            default=0.0,
+            help="weight of the auxiliary direction-probe loss (0: off; see shapesworld.direction_probe)",
+        )
+        p.add_argument(
+            "--eval-clips",
+            type=int,
+            default=0,
+            help="score every export on this many clips per held-out and seen triple (0: off)",
+        )
     return p
 
 
@@ -115,7 +143,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.model == "vae" and not args.kl_weight >= 0:
         top.error("--kl-weight must be >= 0")
     if args.model == "t2v" and not (args.vae / "config.json").is_file():
-        top.error(f"--vae {args.vae}: no autoencoder there (train one: python -m plugdiff.shapesworld.train vae --out DIR)")
+        top.error(
+            f"--vae {args.vae}: no autoencoder there (train one: python -m plugdiff.shapesworld.train vae --out DIR)"
+        )
     if args.model == "t2v" and args.init is not None and not (args.init / "model_index.json").is_file():
         top.error(f"--init {args.init}: not an exported t2v folder (no model_index.json)")
     return args
@@ -124,8 +154,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Trainer:
     args = parse_args(argv)
     trainer = TRAINERS[args.model](args)
-    return run(trainer, args.out, steps=args.steps, checkpoint_every=args.checkpoint_every, resume=args.resume,
-               desc=f"train {args.model}")
+    return run(
+        trainer,
+        args.out,
+        steps=args.steps,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        desc=f"train {args.model}",
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ class AutoencoderTrainer(Trainer):
     @torch.no_grad()
     def export(self, out: Path) -> None:
         vae = self.ema["vae"]
-        images = sample_frames(_SCALE_FRAMES, torch.Generator().manual_seed(self.args.seed + 3), size=self.args.size)[0]
+        images = sample_frames(_SCALE_FRAMES, torch.Generator().manual_seed(self.args.seed + 3), size=self.args.size)[
+            0
+        ]
         latents = vae.encode(images.to(self.device)).latent_dist.mean
         vae.register_to_config(scaling_factor=round(1.0 / float(latents.std()), 5))
         vae.save_pretrained(out, safe_serialization=True)

@@ -108,7 +108,9 @@ class TextToVideoTrainer(Trainer):
 
     def _tokenize(self, captions: list[str]) -> torch.Tensor:
         tok = self.tokenizer
-        ids = tok(captions, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
+        ids = tok(
+            captions, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt"
+        )
         return ids.input_ids.to(self.device)
 
     @torch.no_grad()
@@ -117,8 +119,14 @@ class TextToVideoTrainer(Trainer):
         the mixes' other ends (the caption itself where a clip has no mix) and the per-frame mix
         weights (pool_clips, frames); the captions' directions (indices into ``DIRECTIONS``)."""
         pool = torch.Generator().manual_seed(self.args.seed + 3)
-        clips, captions, specs = sample_clips(self.args.pool_clips, self.args.frames, pool, size=self.args.size,
-                                              placement=self.args.placement, world=self.args.world)
+        clips, captions, specs = sample_clips(
+            self.args.pool_clips,
+            self.args.frames,
+            pool,
+            size=self.args.size,
+            placement=self.args.placement,
+            world=self.args.world,
+        )
         frames = clips.flatten(0, 1)
         latents = torch.cat(
             [self.vae.encode(chunk.to(self.device)).latent_dist.mean for chunk in frames.split(_ENCODE_CHUNK)]
@@ -128,8 +136,13 @@ class TextToVideoTrainer(Trainer):
         others = [s.mix_caption or s.caption for s in specs]
         t = np.arange(self.args.frames)
         weights = torch.tensor(np.stack([s.mix.weight(t) if s.mix else np.zeros(len(t)) for s in specs]))
-        return (latents.unflatten(0, clips.shape[:2]), self._tokenize(captions), self._tokenize(others),
-                weights.float().to(self.device), directions.to(self.device))
+        return (
+            latents.unflatten(0, clips.shape[:2]),
+            self._tokenize(captions),
+            self._tokenize(others),
+            weights.float().to(self.device),
+            directions.to(self.device),
+        )
 
     def video_stage(self) -> bool:
         return self.step >= self.args.image_steps
@@ -165,13 +178,15 @@ class TextToVideoTrainer(Trainer):
             text = (1 - w) * text + w * self.models["text_encoder"](other)[0][:, None]
         return text.flatten(0, 1)
 
-    def _epsilon_loss(self, z0: torch.Tensor, ids: tuple, directions: torch.Tensor,
-                      captioned: torch.Tensor, max_weight: float = 1.0) -> torch.Tensor:
+    def _epsilon_loss(
+        self, z0: torch.Tensor, ids: tuple, directions: torch.Tensor, captioned: torch.Tensor, max_weight: float = 1.0
+    ) -> torch.Tensor:
         def predict(noisy, t):
             return self.models["unet"](noisy, t, self._text(ids)).sample
 
         extra = None
         if self.args.track_loss and z0.shape[2] > 1:
+
             def extra(noisy, t, pred):
                 return self.args.track_loss * track_loss(z0, noisy, t, pred, self.scheduler.alphas_cumprod, captioned)
 
@@ -204,8 +219,14 @@ class TextToVideoTrainer(Trainer):
         pipe.set_progress_bar_config(disable=True)
         groups = {"held_out": sorted(HELD_OUT), "seen": seen_triples(len(HELD_OUT))}
         return {
-            group: score_triples(pipe, triples, per_triple=self.args.eval_clips, steps=20, guidance=6.0,
-                                 batch=len(triples) * self.args.eval_clips)[0]
+            group: score_triples(
+                pipe,
+                triples,
+                per_triple=self.args.eval_clips,
+                steps=20,
+                guidance=6.0,
+                batch=len(triples) * self.args.eval_clips,
+            )[0]
             for group, triples in groups.items()
         }
 
@@ -218,8 +239,12 @@ class TextToVideoTrainer(Trainer):
         unet.load_state_dict({k: v for k, v in weights.items() if "motion_modules" not in k})
         adapter.load_state_dict({k: v for k, v in weights.items() if "motion_modules" in k})
         components = {
-            "unet": unet, "motion_adapter": adapter, "vae": self.vae, "text_encoder": self.ema["text_encoder"],
-            "tokenizer": self.tokenizer, "scheduler": self.scheduler,
+            "unet": unet,
+            "motion_adapter": adapter,
+            "vae": self.vae,
+            "text_encoder": self.ema["text_encoder"],
+            "tokenizer": self.tokenizer,
+            "scheduler": self.scheduler,
         }
         index = {"_class_name": "AnimateDiffPipeline", "_diffusers_version": diffusers.__version__}
         for name, component in components.items():

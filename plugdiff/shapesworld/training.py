@@ -72,7 +72,9 @@ class Trainer:
         """Standard normal noise from ``self.noise`` (drawn on the CPU: the same on any device)."""
         return torch.randn(shape, generator=self.noise).to(self.device)
 
-    def epsilon_loss(self, scheduler, x0: torch.Tensor, predict, *, max_weight: float = 1.0, extra=None) -> torch.Tensor:
+    def epsilon_loss(
+        self, scheduler, x0: torch.Tensor, predict, *, max_weight: float = 1.0, extra=None
+    ) -> torch.Tensor:
         r"""Epsilon-prediction loss (Ho et al., NeurIPS 2020, Algorithm 1) for one batch:
         :math:`w_t \lVert \varepsilon - \varepsilon_\theta(\sqrt{\bar a_t} x_0 + \sqrt{1-\bar a_t}\,
         \varepsilon, t)\rVert^2` with t uniform over the scheduler's training steps, one per
@@ -87,7 +89,9 @@ class Trainer:
 
         ``extra(noisy, t, pred)``, if given, is a further loss on the same prediction, added."""
         noise = self.randn(x0.shape)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=self.noise).to(self.device)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=self.noise).to(
+            self.device
+        )
         noisy = scheduler.add_noise(x0, noise, t)
         with self.autocast():
             pred = predict(noisy, t)
@@ -130,8 +134,13 @@ class Trainer:
         tensors["rng.data"] = self.data.get_state()
         tensors["rng.noise"] = self.noise.get_state()
         atomic_write(folder / "state.safetensors", lambda tmp: save_file(tensors, str(tmp)))
-        meta = {"step": self.step, "losses": self.losses, "seconds": self.seconds, "curve": self.curve,
-                "args": vars(self.args)}
+        meta = {
+            "step": self.step,
+            "losses": self.losses,
+            "seconds": self.seconds,
+            "curve": self.curve,
+            "args": vars(self.args),
+        }
         write_json(folder / "state.json", meta)
 
     def load_checkpoint(self, folder: Path) -> None:
@@ -140,7 +149,7 @@ class Trainer:
         for prefix, group in (("model", self.models), ("ema", self.ema)):
             for name, module in group.items():
                 head = f"{prefix}.{name}."
-                module.load_state_dict({k[len(head):]: v for k, v in tensors.items() if k.startswith(head)})
+                module.load_state_dict({k[len(head) :]: v for k, v in tensors.items() if k.startswith(head)})
         state = self.optimizer.state_dict()
         opt_state: dict = {}
         for key, value in tensors.items():
@@ -188,8 +197,12 @@ def run(trainer: Trainer, out: Path, *, steps: int, checkpoint_every: int, resum
             if trainer.step % checkpoint_every == 0 or trainer.step == steps:
                 export_folder(out, trainer.export)
                 recent = trainer.losses[-checkpoint_every:]
-                row = {"step": trainer.step, "seconds": round(trainer.seconds, 1),
-                       "loss": round(sum(recent) / len(recent), 5), "scores": trainer.evaluate(out)}
+                row = {
+                    "step": trainer.step,
+                    "seconds": round(trainer.seconds, 1),
+                    "loss": round(sum(recent) / len(recent), 5),
+                    "scores": trainer.evaluate(out),
+                }
                 trainer.curve.append(row)
                 trainer.save_checkpoint(checkpoint)
                 write_json(out / "training_curve.json", {"args": vars(trainer.args), "curve": trainer.curve})

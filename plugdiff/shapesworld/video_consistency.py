@@ -55,7 +55,9 @@ def flicker(frames: torch.Tensor, detections: Detections, margin: float = 1.0) -
     pixels. Where either frame has no detection the whole frame counts, so an object that
     vanishes or reappears is flicker too. 0 for a static background."""
     if frames.ndim != 4 or len(frames) != len(detections):
-        raise ValueError(f"expected frames (F, 3, H, W) with one detection each, got {tuple(frames.shape)} and {len(detections)}.")
+        raise ValueError(
+            f"expected frames (F, 3, H, W) with one detection each, got {tuple(frames.shape)} and {len(detections)}."
+        )
     if len(frames) < 2:
         raise ValueError("flicker needs at least 2 frames.")
     height, width = frames.shape[-2:]
@@ -130,11 +132,11 @@ def prompt_transition(detections: Detections, caption_a: str, caption_b: str, se
         return "A" if seen == tuple(a[k] for k in keys) else "B" if seen == tuple(b[k] for k in keys) else None
 
     labels = [label(d) for d in detections]
-    first_b = next((t for t in range(len(labels) - settle + 1) if all(x == "B" for x in labels[t: t + settle])), None)
+    first_b = next((t for t in range(len(labels) - settle + 1) if all(x == "B" for x in labels[t : t + settle])), None)
     last_a = None if first_b is None else next((t for t in range(first_b - 1, -1, -1) if labels[t] == "A"), None)
     if first_b is None or last_a is None:
         return Transition(False, None, False, last_a, first_b)
-    between = detections[last_a + 1: first_b]
+    between = detections[last_a + 1 : first_b]
     coherent = all(d is not None and d.clean for d in between)
     one_object = all(d is not None and d.one_object for d in between)
     return Transition(True, first_b - last_a - 1, coherent, last_a, first_b, one_object)

@@ -364,7 +364,9 @@ def _triples(colours, shapes, directions, include_held_out, combos) -> list[tupl
             _vocab("colours", [c], COLOURS), _vocab("shapes", [s], SHAPES), _vocab("directions", [d], DIRECTIONS)
     else:
         product = itertools.product(
-            _vocab("colours", colours, COLOURS), _vocab("shapes", shapes, SHAPES), _vocab("directions", directions, DIRECTIONS)
+            _vocab("colours", colours, COLOURS),
+            _vocab("shapes", shapes, SHAPES),
+            _vocab("directions", directions, DIRECTIONS),
         )
         triples = [t for t in product if include_held_out or t not in HELD_OUT]
     if not triples:
@@ -473,8 +475,9 @@ V5_MIX_SHARE, V5_TRANSITION_SHARE = 0.25, 0.25
 V5_MAX_TRANSITION = 12
 
 
-def random_mix(spec: ClipSpec, generator: torch.Generator, *, num_frames: int, transition: bool,
-               include_held_out: bool = False) -> ClipSpec:
+def random_mix(
+    spec: ClipSpec, generator: torch.Generator, *, num_frames: int, transition: bool, include_held_out: bool = False
+) -> ClipSpec:
     """``spec`` with a :class:`Mix`: one slot, uniform over ``MIX_SLOTS``, blended towards a
     uniformly drawn other value that keeps both ends valid captions (and, unless
     ``include_held_out``, out of ``HELD_OUT``). A static mix has one weight, uniform in (0, 1);
@@ -511,8 +514,14 @@ def random_mix(spec: ClipSpec, generator: torch.Generator, *, num_frames: int, t
     return dataclasses.replace(spec, mix=Mix(slot, value, weights))
 
 
-def random_v5_spec(generator: torch.Generator, *, num_frames: int = 16, mix_share: float = V5_MIX_SHARE,
-                   transition_share: float = V5_TRANSITION_SHARE, **vocab) -> ClipSpec:
+def random_v5_spec(
+    generator: torch.Generator,
+    *,
+    num_frames: int = 16,
+    mix_share: float = V5_MIX_SHARE,
+    transition_share: float = V5_TRANSITION_SHARE,
+    **vocab,
+) -> ClipSpec:
     """A v5 clip: :func:`random_spec` with ``wrap`` and the shade drawn from ``V5_SHADES``, then
     with probability ``mix_share`` a static in-between caption and with ``transition_share`` a
     prompt change inside the clip (:func:`random_mix`). ``vocab``: the rest of ``random_spec``'s

@@ -27,5 +27,12 @@ from .loading import ModelNotFoundError, load_pretrained
 from .registry import REGISTRY, ModelSpec, is_available, load_pipeline
 from .sampling_defaults import sampling_defaults
 
-__all__ = ["REGISTRY", "ModelNotFoundError", "ModelSpec", "is_available", "load_pipeline", "load_pretrained",
-           "sampling_defaults"]
+__all__ = [
+    "REGISTRY",
+    "ModelNotFoundError",
+    "ModelSpec",
+    "is_available",
+    "load_pipeline",
+    "load_pretrained",
+    "sampling_defaults",
+]

@@ -62,7 +62,11 @@ def load_pretrained(pipeline_cls, name_or_path: str, *, allow_download: bool = F
     try:
         return pipeline_cls.from_pretrained(name_or_path, local_files_only=not allow_download, **kwargs)
     except (OSError, ValueError) as err:
-        hint = "" if allow_download else ", or a hub id with downloads allowed (allow_download=True; CLI: --allow-download)"
+        hint = (
+            ""
+            if allow_download
+            else ", or a hub id with downloads allowed (allow_download=True; CLI: --allow-download)"
+        )
         raise ModelNotFoundError(
             f"could not load a {pipeline_cls.__name__} from {name_or_path!r}: {err}\n"
             f"Pass a folder saved with save_pretrained{hint}."

@@ -182,14 +182,18 @@ def _load(name_or_path, pipeline_cls, allow_download: bool, kwargs: dict):
     if path.is_dir():
         return _load_folder(path, cls, allow_download, kwargs)
     if path.exists():
-        raise ModelNotFoundError(f"{text!r} is a file, not a model folder: pass the folder that holds model_index.json.")
+        raise ModelNotFoundError(
+            f"{text!r} is a file, not a model folder: pass the folder that holds model_index.json."
+        )
     if _looks_local(text):
         raise ModelNotFoundError(
             f"no such directory: {text!r} (resolved to {path.absolute()}). Pass a folder written by "
             f"save_pretrained, a hub id 'org/name', or one of: {', '.join(REGISTRY)}."
         )
     if _HUB_ID.match(text):
-        return _load_hub(text, cls, allow_download, kwargs, hint=f"hf download {text} --include '*.json' '*.txt' '*.safetensors'")
+        return _load_hub(
+            text, cls, allow_download, kwargs, hint=f"hf download {text} --include '*.json' '*.txt' '*.safetensors'"
+        )
     close = difflib.get_close_matches(text, REGISTRY, n=1)
     raise ValueError(
         f"unknown model {text!r}{f' (did you mean {close[0]!r}?)' if close else ''}. "
@@ -214,14 +218,19 @@ def is_available(name: str, cache_dir: str | os.PathLike | None = None) -> bool:
         return (bundled_dir(name) / "model_index.json").is_file()
     from huggingface_hub import try_to_load_from_cache
 
-    needed = [(spec.source, "config.json"), (spec.base, "model_index.json")] if spec.base else [(spec.source, "model_index.json")]
+    needed = (
+        [(spec.source, "config.json"), (spec.base, "model_index.json")]
+        if spec.base
+        else [(spec.source, "model_index.json")]
+    )
     return all(isinstance(try_to_load_from_cache(repo, file, cache_dir=cache_dir), str) for repo, file in needed)
 
 
 def _looks_local(text: str) -> bool:
     seps = tuple(s for s in (os.sep, os.altsep) if s)
     return (
-        text.startswith(("./", "../", "~", "/", ".\\", "..\\")) or os.path.isabs(text)
+        text.startswith(("./", "../", "~", "/", ".\\", "..\\"))
+        or os.path.isabs(text)
         or (any(s in text for s in seps) and not _HUB_ID.match(text))
     )
 
@@ -232,8 +241,12 @@ def _pipeline_classes() -> dict:
 
     from ..pipelines import DPnPPipeline, DPSPipeline, TiaraAnimateDiffPipeline
 
-    classes = {"TiaraAnimateDiffPipeline": TiaraAnimateDiffPipeline, "DDPMPipeline": DDPMPipeline,
-               "DPnPPipeline": DPnPPipeline, "DPSPipeline": DPSPipeline}
+    classes = {
+        "TiaraAnimateDiffPipeline": TiaraAnimateDiffPipeline,
+        "DDPMPipeline": DDPMPipeline,
+        "DPnPPipeline": DPnPPipeline,
+        "DPSPipeline": DPSPipeline,
+    }
     return {name: classes[target] for name, target in _CLASS_FOR_INDEX.items()}
 
 
@@ -242,7 +255,9 @@ def _resolve_class(pipeline_cls):
         return pipeline_cls
     classes = _pipeline_classes()
     if pipeline_cls not in classes:
-        raise ValueError(f"unknown pipeline_cls {pipeline_cls!r}; supported names: {', '.join(sorted(classes))}, or pass a class.")
+        raise ValueError(
+            f"unknown pipeline_cls {pipeline_cls!r}; supported names: {', '.join(sorted(classes))}, or pass a class."
+        )
     return classes[pipeline_cls]
 
 
@@ -252,8 +267,8 @@ def _load_spec(spec: ModelSpec, cls, allow_download: bool, kwargs: dict):
         folder = bundled_dir(spec.name)
         if not (folder / "model_index.json").is_file():
             raise ModelNotFoundError(
-                f"the bundled model {spec.name!r} is not installed in this checkout (expected {folder}/model_index.json).\n"
-                f"Train it with:\n    {spec.get_it()}"
+                f"the bundled model {spec.name!r} is not installed in this checkout (expected "
+                f"{folder}/model_index.json).\nTrain it with:\n    {spec.get_it()}"
             )
         return _load_folder(folder, cls, allow_download, kwargs)
     hint = spec.download_hint
@@ -261,7 +276,10 @@ def _load_spec(spec: ModelSpec, cls, allow_download: bool, kwargs: dict):
         from diffusers import MotionAdapter
 
         adapter_kwargs = {k: kwargs[k] for k in ("torch_dtype", "cache_dir", "token") if k in kwargs}
-        kwargs = {**kwargs, "motion_adapter": _load_hub(spec.source, MotionAdapter, allow_download, adapter_kwargs, hint, spec.name)}
+        kwargs = {
+            **kwargs,
+            "motion_adapter": _load_hub(spec.source, MotionAdapter, allow_download, adapter_kwargs, hint, spec.name),
+        }
     return _load_hub(spec.base or spec.source, cls, allow_download, kwargs, hint, spec.name)
 
 
@@ -275,12 +293,15 @@ def _load_hub(repo_id: str, cls, allow_download: bool, kwargs: dict, hint: str, 
         name = registry_name or repo_id
         local = f"models/{repo_id.split('/')[-1]}"
         raise ModelNotFoundError(
-            f"{name + ' is not on this machine: ' if registry_name else ''}{repo_id!r} is not a local folder and "
-            f"not in the Hugging Face cache, and downloads are off.\nDownload it once (into the cache, then {name!r} loads offline):\n"
-            f"    {hint}\n"
-            + ("" if registry_name else
-               f"or into a folder and pass that folder:\n    hf download {repo_id} --local-dir {local}\n"
-               f"    load_pipeline({local!r})\n")
+            f"{name + ' is not on this machine: ' if registry_name else ''}{repo_id!r} is not a local folder and not "
+            f"in the Hugging Face cache, and downloads are off.\nDownload it once (into the cache, then {name!r} "
+            f"loads offline):\n    {hint}\n"
+            + (
+                ""
+                if registry_name
+                else f"or into a folder and pass that folder:\n    hf download {repo_id} --local-dir {local}\n"
+                f"    load_pipeline({local!r})\n"
+            )
             + f"or allow downloads: load_pipeline({name!r}, allow_download=True) (CLI: --allow-download).\n"
             "(`hf` comes with huggingface_hub; older versions call it `huggingface-cli download`.)"
         ) from err
@@ -291,7 +312,9 @@ def _hub_model_index(repo_id: str, allow_download: bool, kwargs: dict) -> dict:
 
     try:
         file = hf_hub_download(
-            repo_id, "model_index.json", local_files_only=not allow_download,
+            repo_id,
+            "model_index.json",
+            local_files_only=not allow_download,
             **{k: kwargs[k] for k in ("revision", "cache_dir", "token") if k in kwargs},
         )
     except Exception as err:  # offline, missing from the cache, no such repo, HTTP errors

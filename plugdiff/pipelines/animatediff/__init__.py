@@ -20,17 +20,26 @@ Names are imported on first use."""
 
 from ..._lazy import lazy_exports
 
-lazy_exports(globals(), {
-    "...attention_processors.promptblend_settings": ["PromptBlendSettings"],
-    ".fifo": ["FrameStepper", "PER_FRAME_SCHEDULERS", "diagonal_queue", "fifo_denoise", "fifo_windows",
-              "warmup_frames"],
-    ".frame_conditions": ["FrameConditions"],
-    ".frame_timesteps": ["FrameTimesteps", "frame_timesteps"],
-    ".hosts": ["HOSTS", "FifoSettings", "WindowSettings", "resolve_host"],
-    ".pipeline_tiara_animatediff": ["TiaraAnimateDiffPipeline"],
-    ".prompt_alignment": ["align_slots", "aligned_input_ids"],
-    ".prompt_interpolation": ["frame_mixing", "mix"],
-    ".prompt_schedule": ["KeyFrame", "PromptSchedule", "is_schedule", "read_schedule_file"],
-    ".prompt_slots": ["SLOTS", "rule_based_slots", "structure_prompt"],
-    ".windows": ["context_windows", "denoise_in_windows", "reuse_noise", "window_weights"],
-})
+lazy_exports(
+    globals(),
+    {
+        "...attention_processors.promptblend_settings": ["PromptBlendSettings"],
+        ".fifo": [
+            "FrameStepper",
+            "PER_FRAME_SCHEDULERS",
+            "diagonal_queue",
+            "fifo_denoise",
+            "fifo_windows",
+            "warmup_frames",
+        ],
+        ".frame_conditions": ["FrameConditions"],
+        ".frame_timesteps": ["FrameTimesteps", "frame_timesteps"],
+        ".hosts": ["HOSTS", "FifoSettings", "WindowSettings", "resolve_host"],
+        ".pipeline_tiara_animatediff": ["TiaraAnimateDiffPipeline"],
+        ".prompt_alignment": ["align_slots", "aligned_input_ids"],
+        ".prompt_interpolation": ["frame_mixing", "mix"],
+        ".prompt_schedule": ["KeyFrame", "PromptSchedule", "is_schedule", "read_schedule_file"],
+        ".prompt_slots": ["SLOTS", "rule_based_slots", "structure_prompt"],
+        ".windows": ["context_windows", "denoise_in_windows", "reuse_noise", "window_weights"],
+    },
+)

@@ -20,7 +20,9 @@ def check_latents(latents, shape: tuple, dtype: torch.dtype, name: str = "latent
         expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"`{name}` must have shape {expected}, got {tuple(latents.shape)}.")
     if latents.dtype != dtype:
-        raise ValueError(f"`{name}` must have the pipeline's dtype {dtype}, got {latents.dtype}; pass {name}.to({dtype}).")
+        raise ValueError(
+            f"`{name}` must have the pipeline's dtype {dtype}, got {latents.dtype}; pass {name}.to({dtype})."
+        )
     if not bool(torch.isfinite(latents).all()):
         raise ValueError(f"`{name}` has non-finite values (nan or inf).")
 

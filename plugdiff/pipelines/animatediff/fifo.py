@@ -34,7 +34,7 @@ its next state and one window's activations, whatever the number of frames.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler
@@ -44,7 +44,11 @@ from ...samplers import AcceleratedDDPMScheduler
 #: Schedulers whose step needs nothing but the current sample, model output and timestep, so that
 #: every frame can be stepped at its own level (subclasses included).
 PER_FRAME_SCHEDULERS = (
-    DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, AcceleratedDDPMScheduler,
+    DDIMScheduler,
+    DDPMScheduler,
+    EulerDiscreteScheduler,
+    EulerAncestralDiscreteScheduler,
+    AcceleratedDDPMScheduler,
 )
 
 CLEAN_TIMESTEP = 0
@@ -95,8 +99,9 @@ class FrameStepper:
         self._fresh()
         return out
 
-    def step(self, model_output: torch.Tensor, sample: torch.Tensor, timesteps: torch.Tensor,
-             **kwargs) -> torch.Tensor:
+    def step(
+        self, model_output: torch.Tensor, sample: torch.Tensor, timesteps: torch.Tensor, **kwargs
+    ) -> torch.Tensor:
         """The samples one grid level further, frame by frame ((B, C, F, H, W), timesteps (F,)
         on the grid); ``kwargs`` go to ``scheduler.step`` (eta, generator)."""
         out = torch.empty_like(sample)

@@ -17,7 +17,7 @@ timestep is bit-identical to the stock UNet (tested).
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from diffusers import UNetMotionModel

@@ -45,7 +45,9 @@ class WindowSettings:
         check_int(self.context_length, "context_length", minimum=1)
         check_int(self.context_stride, "context_stride", minimum=1)
         if self.context_stride > self.context_length:
-            raise ValueError(f"`context_stride`={self.context_stride} must not exceed `context_length`={self.context_length}.")
+            raise ValueError(
+                f"`context_stride`={self.context_stride} must not exceed `context_length`={self.context_length}."
+            )
         check_choice(self.weighting, "weighting", WEIGHTINGS)
         check_choice(self.noise_reuse, "noise_reuse", NOISE_REUSE)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -115,7 +116,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         cross_attention_kwargs: dict[str, Any] | None = None,
         clip_skip: int | None = None,
         callback_on_step_end: Callable | None = None,
-        callback_on_step_end_tensor_inputs: list[str] = ["latents"],
+        callback_on_step_end_tensor_inputs: tuple[str, ...] | list[str] = ("latents",),
         decode_chunk_size: int = 16,
         tiara: TiaraSettings | dict | None = None,
         windows: WindowSettings | dict | bool | None = None,
@@ -171,8 +172,17 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         blend_settings = _blend_settings(prompt_blend)
         host, host_settings = resolve_host(long_video)
         schedule = self._check_prompt(
-            prompt, num_frames, height, width, callback_steps, negative_prompt, prompt_embeds, negative_prompt_embeds,
-            ip_adapter_image, ip_adapter_image_embeds, callback_on_step_end_tensor_inputs,
+            prompt,
+            num_frames,
+            height,
+            width,
+            callback_steps,
+            negative_prompt,
+            prompt_embeds,
+            negative_prompt_embeds,
+            ip_adapter_image,
+            ip_adapter_image_embeds,
+            callback_on_step_end_tensor_inputs,
         )
         if host == "fifo":
             self._check_fifo_call(latents, callback_on_step_end, callback)
@@ -186,8 +196,9 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             temporal_frames = min(num_frames, host_settings.local_frames)
         else:
             window_settings, frame_windows = self._plan_windows(windows, num_frames)
-            temporal_frames = (min(num_frames, self._free_noise_context_length) if self.free_noise_enabled
-                               else len(frame_windows[0]))
+            temporal_frames = (
+                min(num_frames, self._free_noise_context_length) if self.free_noise_enabled else len(frame_windows[0])
+            )
         self._check_window_frames(tiara_settings, temporal_frames)
         self._guidance_scale = guidance_scale
         self._clip_skip = clip_skip
@@ -197,11 +208,20 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         lora_scale = (cross_attention_kwargs or {}).get("scale")
 
         if schedule is not None:
-            conditions = self._schedule_conditions(schedule, blend_settings, num_frames, negative_prompt, device, clip_skip, lora_scale)
+            conditions = self._schedule_conditions(
+                schedule, blend_settings, num_frames, negative_prompt, device, clip_skip, lora_scale
+            )
             conditions = conditions.repeat_videos(num_videos_per_prompt)
         else:
             conditions = self._prompt_conditions(
-                prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip, lora_scale, num_videos_per_prompt
+                prompt,
+                negative_prompt,
+                prompt_embeds,
+                negative_prompt_embeds,
+                device,
+                clip_skip,
+                lora_scale,
+                num_videos_per_prompt,
             )
         batch_size = conditions.anchor.shape[0]
         added_cond_kwargs = None
@@ -212,11 +232,13 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             added_cond_kwargs = {"image_embeds": image_embeds}
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
-        with self._tiara_for_call(tiara_settings), self._promptblend_for_call(conditions, blend_settings) as blend, \
-                self._spectral_blend_for_call(host_settings if host == "freelong" else None):
+        with (
+            self._tiara_for_call(tiara_settings),
+            self._promptblend_for_call(conditions, blend_settings) as blend,
+            self._spectral_blend_for_call(host_settings if host == "freelong" else None),
+        ):
 
             def window_model(x: torch.Tensor, frames: list[int], t) -> torch.Tensor:
                 model_input = torch.cat([x] * 2) if self.do_classifier_free_guidance else x
@@ -225,27 +247,59 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 if blend is not None:
                     blend.update(encoder_hidden_states, conditions.window(frames, blended=True), t)
                 noise_pred = self.unet(
-                    model_input, t, encoder_hidden_states=encoder_hidden_states, cross_attention_kwargs=cross_attention_kwargs,
+                    model_input,
+                    t,
+                    encoder_hidden_states=encoder_hidden_states,
+                    cross_attention_kwargs=cross_attention_kwargs,
                     added_cond_kwargs=added_cond_kwargs,
                 ).sample
                 return self._guided(noise_pred)
 
             if host == "fifo":
                 latents = self._fifo_denoise(
-                    window_model, conditions, blend, host_settings, fifo_window, num_frames, batch_size, height, width,
-                    device, generator, extra_step_kwargs, added_cond_kwargs, cross_attention_kwargs,
+                    window_model,
+                    conditions,
+                    blend,
+                    host_settings,
+                    fifo_window,
+                    num_frames,
+                    batch_size,
+                    height,
+                    width,
+                    device,
+                    generator,
+                    extra_step_kwargs,
+                    added_cond_kwargs,
+                    cross_attention_kwargs,
                 )
             else:
                 latents = self._window_denoise(
-                    window_model, window_settings, frame_windows, num_frames, num_inference_steps, batch_size, height,
-                    width, conditions, device, generator, latents, extra_step_kwargs, callback_on_step_end,
-                    callback_on_step_end_tensor_inputs, callback, callback_steps, freelong=host == "freelong",
+                    window_model,
+                    window_settings,
+                    frame_windows,
+                    num_frames,
+                    num_inference_steps,
+                    batch_size,
+                    height,
+                    width,
+                    conditions,
+                    device,
+                    generator,
+                    latents,
+                    extra_step_kwargs,
+                    callback_on_step_end,
+                    callback_on_step_end_tensor_inputs,
+                    callback,
+                    callback_steps,
+                    freelong=host == "freelong",
                 )
 
         if output_type == "latent":
             video = latents
         else:
-            video = self.video_processor.postprocess_video(video=self.decode_latents(latents, decode_chunk_size), output_type=output_type)
+            video = self.video_processor.postprocess_video(
+                video=self.decode_latents(latents, decode_chunk_size), output_type=output_type
+            )
         self.maybe_free_model_hooks()
         if not return_dict:
             return (video,)
@@ -260,21 +314,46 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         return uncond + self._guidance_scale * (cond - uncond)
 
     def _window_denoise(
-        self, window_model, window_settings, frame_windows, num_frames, num_inference_steps, batch_size, height, width,
-        conditions, device, generator, latents, extra_step_kwargs, callback_on_step_end, callback_inputs, callback,
-        callback_steps, freelong: bool = False,
+        self,
+        window_model,
+        window_settings,
+        frame_windows,
+        num_frames,
+        num_inference_steps,
+        batch_size,
+        height,
+        width,
+        conditions,
+        device,
+        generator,
+        latents,
+        extra_step_kwargs,
+        callback_on_step_end,
+        callback_inputs,
+        callback,
+        callback_steps,
+        freelong: bool = False,
     ) -> torch.Tensor:
         """Every frame at the same level at every step: window denoising (one window of all frames
         for FreeLong and diffusers' FreeNoise), with FreeInit when enabled."""
         timesteps = self.scheduler.timesteps
         user_latents = latents is not None
         latents = self.prepare_latents(
-            batch_size, self.unet.config.in_channels, num_frames, height, width, conditions.anchor.dtype, device,
-            generator, latents,
+            batch_size,
+            self.unet.config.in_channels,
+            num_frames,
+            height,
+            width,
+            conditions.anchor.dtype,
+            device,
+            generator,
+            latents,
         )
         if window_settings and window_settings.noise_reuse == "shuffle" and not user_latents:
             latents = reuse_noise(
-                latents, window_settings.context_length, window_settings.context_stride,
+                latents,
+                window_settings.context_length,
+                window_settings.context_stride,
                 generator[0] if isinstance(generator, list) else generator,
             )
         # FreeLong's one window of every frame: flat weights, so that the fusion is the identity
@@ -293,13 +372,15 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                     if self.interrupt:
                         continue
                     noise_pred = denoise_in_windows(
-                        lambda x, frames: window_model(x, frames, t), latents, frame_windows, weights
+                        lambda x, frames, t=t: window_model(x, frames, t), latents, frame_windows, weights
                     )
                     latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
                     if callback_on_step_end is not None:
                         step_state = {
-                            "latents": latents, "prompt_embeds": conditions.anchor,
-                            "negative_prompt_embeds": conditions.negative, "noise_pred": noise_pred,
+                            "latents": latents,
+                            "prompt_embeds": conditions.anchor,
+                            "negative_prompt_embeds": conditions.negative,
+                            "noise_pred": noise_pred,
                         }
                         callback_kwargs = {k: step_state[k] for k in callback_inputs}
                         latents = callback_on_step_end(self, i, t, callback_kwargs).pop("latents", latents)
@@ -309,8 +390,21 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         return latents
 
     def _fifo_denoise(
-        self, window_model, conditions, blend, settings: FifoSettings, window: int, num_frames: int, batch_size,
-        height, width, device, generator, extra_step_kwargs, added_cond_kwargs, cross_attention_kwargs,
+        self,
+        window_model,
+        conditions,
+        blend,
+        settings: FifoSettings,
+        window: int,
+        num_frames: int,
+        batch_size,
+        height,
+        width,
+        device,
+        generator,
+        extra_step_kwargs,
+        added_cond_kwargs,
+        cross_attention_kwargs,
     ) -> torch.Tensor:
         """FIFO-Diffusion (:mod:`.fifo`): a ``window``-frame clip denoised the ordinary way starts
         the queue, then diagonal denoising produces the frames one by one."""
@@ -345,15 +439,19 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                         blended = conditions.window(frames, blended=True)
                         blend.update(encoder_hidden_states, blended, levels[len(frames) // 2])
                     noise_pred = frame_unet(
-                        model_input, levels, encoder_hidden_states=encoder_hidden_states,
-                        cross_attention_kwargs=cross_attention_kwargs, added_cond_kwargs=added_cond_kwargs,
+                        model_input,
+                        levels,
+                        encoder_hidden_states=encoder_hidden_states,
+                        cross_attention_kwargs=cross_attention_kwargs,
+                        added_cond_kwargs=added_cond_kwargs,
                     ).sample
                     return self._guided(noise_pred)
 
                 step = lambda output, x, levels: stepper.step(output, x, levels, **extra_step_kwargs)  # noqa: E731
                 frames = []
-                for frame in fifo_denoise(model, step, queue, labels, num_frames, window, settings.lookahead, fresh,
-                                          skip):
+                for frame in fifo_denoise(
+                    model, step, queue, labels, num_frames, window, settings.lookahead, fresh, skip
+                ):
                     frames.append(frame)
                     progress_bar.update()
                     if self.interrupt:
@@ -370,42 +468,87 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
 
     # ------------------------------------------------------------------ conditions
     def _check_prompt(
-        self, prompt, num_frames, height, width, callback_steps, negative_prompt, prompt_embeds, negative_prompt_embeds,
-        ip_adapter_image, ip_adapter_image_embeds, callback_inputs,
+        self,
+        prompt,
+        num_frames,
+        height,
+        width,
+        callback_steps,
+        negative_prompt,
+        prompt_embeds,
+        negative_prompt_embeds,
+        ip_adapter_image,
+        ip_adapter_image_embeds,
+        callback_inputs,
     ) -> PromptSchedule | None:
         """Validate the prompt arguments; the parsed schedule when ``prompt`` is one, else None."""
         if not is_schedule(prompt):
             self.check_inputs(
-                prompt, height, width, callback_steps, negative_prompt, prompt_embeds, negative_prompt_embeds,
-                ip_adapter_image, ip_adapter_image_embeds, callback_inputs,
+                prompt,
+                height,
+                width,
+                callback_steps,
+                negative_prompt,
+                prompt_embeds,
+                negative_prompt_embeds,
+                ip_adapter_image,
+                ip_adapter_image_embeds,
+                callback_inputs,
             )
             return None
         schedule = PromptSchedule.parse(prompt)
         schedule.check_frames(num_frames)
         if prompt_embeds is not None or negative_prompt_embeds is not None:
-            raise ValueError("a prompt schedule is encoded by the pipeline: do not pass `prompt_embeds` / `negative_prompt_embeds` with it.")
+            raise ValueError(
+                "a prompt schedule is encoded by the pipeline: do not pass `prompt_embeds` / `negative_prompt_embeds` "
+                "with it."
+            )
         if not isinstance(negative_prompt, (str, type(None))):
-            raise TypeError(f"with a prompt schedule, `negative_prompt` must be one string (used for every frame), got {type(negative_prompt).__name__}.")
+            raise TypeError(
+                "with a prompt schedule, `negative_prompt` must be one string (used for every frame), got "
+                f"{type(negative_prompt).__name__}."
+            )
         unknown = [name for name in callback_inputs if name not in self._callback_tensor_inputs]
         if unknown:
-            raise ValueError(f"`callback_on_step_end_tensor_inputs` has {unknown}; allowed: {self._callback_tensor_inputs}.")
+            raise ValueError(
+                f"`callback_on_step_end_tensor_inputs` has {unknown}; allowed: {self._callback_tensor_inputs}."
+            )
         return schedule
 
     def _prompt_conditions(
-        self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, device, clip_skip, lora_scale, num_videos_per_prompt
+        self,
+        prompt,
+        negative_prompt,
+        prompt_embeds,
+        negative_prompt_embeds,
+        device,
+        clip_skip,
+        lora_scale,
+        num_videos_per_prompt,
     ) -> FrameConditions:
         """One condition per video (the same for every frame), encoded as diffusers does."""
         positive, negative = self.encode_prompt(
-            prompt, device, num_videos_per_prompt, self.do_classifier_free_guidance, negative_prompt,
-            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds, lora_scale=lora_scale, clip_skip=clip_skip,
+            prompt,
+            device,
+            num_videos_per_prompt,
+            self.do_classifier_free_guidance,
+            negative_prompt,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
+            lora_scale=lora_scale,
+            clip_skip=clip_skip,
         )
         return FrameConditions(positive[:, None], negative[:, None] if self.do_classifier_free_guidance else None)
 
-    def _schedule_conditions(self, schedule, settings, num_frames, negative_prompt, device, clip_skip, lora_scale) -> FrameConditions:
+    def _schedule_conditions(
+        self, schedule, settings, num_frames, negative_prompt, device, clip_skip, lora_scale
+    ) -> FrameConditions:
         """Per-frame conditions of a prompt schedule: PromptBlend's aligned anchor / blended
         conditions, or (``settings`` None) diffusers' linear interpolation of plain encodings."""
         if settings is None:
-            embeddings, _ = self.encode_prompt(schedule.texts, device, 1, False, lora_scale=lora_scale, clip_skip=clip_skip)
+            embeddings, _ = self.encode_prompt(
+                schedule.texts, device, 1, False, lora_scale=lora_scale, clip_skip=clip_skip
+            )
             _, linear = frame_mixing(schedule.frames, num_frames, 1.0)
             anchor, blended = mix(linear, embeddings), None
         else:
@@ -415,7 +558,9 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             anchor, blended = mix(anchor_weights, embeddings), mix(blend_weights, embeddings)
         negative = None
         if self.do_classifier_free_guidance:  # one negative condition for every frame, as diffusers encodes it
-            _, negative = self.encode_prompt("", device, 1, True, negative_prompt, lora_scale=lora_scale, clip_skip=clip_skip)
+            _, negative = self.encode_prompt(
+                "", device, 1, True, negative_prompt, lora_scale=lora_scale, clip_skip=clip_skip
+            )
             negative = negative[:, None]
         return FrameConditions(anchor[None], negative, blended[None] if blended is not None else None)
 
@@ -432,9 +577,16 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         return embeddings.to(dtype=self.text_encoder.dtype, device=device)
 
     def encode_prompt(
-        self, prompt, device, num_images_per_prompt, do_classifier_free_guidance, negative_prompt=None,
-        prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,
-        lora_scale: float | None = None, clip_skip: int | None = None,
+        self,
+        prompt,
+        device,
+        num_images_per_prompt,
+        do_classifier_free_guidance,
+        negative_prompt=None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        lora_scale: float | None = None,
+        clip_skip: int | None = None,
     ):
         """``AnimateDiffPipeline.encode_prompt``, with ``clip_skip`` working on transformers >= 5
         text encoders too (they have no ``text_model``): the prompt is then encoded here, the same
@@ -447,13 +599,24 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
             if isinstance(self, TextualInversionLoaderMixin):
                 prompt = self.maybe_convert_prompt(prompt, self.tokenizer)
             input_ids = self.tokenizer(
-                prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+                prompt,
+                padding="max_length",
+                max_length=self.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
             ).input_ids
             with self._text_encoder_lora_scale(lora_scale):
                 prompt_embeds = self._encode_token_ids(input_ids, device, clip_skip)
         return super().encode_prompt(
-            prompt, device, num_images_per_prompt, do_classifier_free_guidance, negative_prompt,
-            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds, lora_scale=lora_scale, clip_skip=clip_skip,
+            prompt,
+            device,
+            num_images_per_prompt,
+            do_classifier_free_guidance,
+            negative_prompt,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
+            lora_scale=lora_scale,
+            clip_skip=clip_skip,
         )
 
     @contextlib.contextmanager
@@ -508,19 +671,24 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         if windows is False:
             if num_frames > self.motion_max_frames:
                 raise ValueError(
-                    f"`num_frames`={num_frames} exceeds the motion modules' maximum of {self.motion_max_frames} frames "
-                    "per pass: use window denoising (windows=None or True) or diffusers' FreeNoise."
+                    f"`num_frames`={num_frames} exceeds the motion modules' maximum of {self.motion_max_frames} "
+                    "frames per pass: use window denoising (windows=None or True) or diffusers' FreeNoise."
                 )
             return None
-        settings = WindowSettings(context_length=self._default_window()) if windows is True else _as_settings(windows, WindowSettings, "windows")
+        settings = (
+            WindowSettings(context_length=self._default_window())
+            if windows is True
+            else _as_settings(windows, WindowSettings, "windows")
+        )
         if settings.context_length > self.motion_max_frames:
             raise ValueError(
-                f"`context_length`={settings.context_length} exceeds the motion modules' maximum of {self.motion_max_frames} frames."
+                f"`context_length`={settings.context_length} exceeds the motion modules' maximum of "
+                f"{self.motion_max_frames} frames."
             )
         if settings.context_length > num_frames:
             raise ValueError(
-                f"`context_length`={settings.context_length} is larger than `num_frames`={num_frames}: use a window of at "
-                "most num_frames, or windows=False for a single pass."
+                f"`context_length`={settings.context_length} is larger than `num_frames`={num_frames}: use a window "
+                "of at most num_frames, or windows=False for a single pass."
             )
         return settings
 
@@ -580,8 +748,12 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
                 f"{self.motion_max_frames}."
             )
         if window_settings.context_length > num_frames:
-            window_settings = WindowSettings(num_frames, min(window_settings.context_stride, num_frames),
-                                             window_settings.weighting, window_settings.noise_reuse)
+            window_settings = WindowSettings(
+                num_frames,
+                min(window_settings.context_stride, num_frames),
+                window_settings.weighting,
+                window_settings.noise_reuse,
+            )
         stride = min(settings.local_stride, length)
         blend = SpectralBlendSettings(length, stride, settings.temporal_cutoff, settings.spatial_cutoff)
         return window_settings, blend
@@ -634,7 +806,12 @@ def _deprecated_callback(kwargs: dict) -> tuple[Callable | None, int | None]:
         raise TypeError(f"unexpected argument(s) {sorted(kwargs)} for TiaraAnimateDiffPipeline.__call__.")
     for name, value in (("callback", callback), ("callback_steps", callback_steps)):
         if value is not None:
-            deprecate(name, "1.0.0", f"Passing `{name}` as an input argument to `__call__` is deprecated, consider using `callback_on_step_end`")
+            deprecate(
+                name,
+                "1.0.0",
+                f"Passing `{name}` as an input argument to `__call__` is deprecated, consider using "
+                "`callback_on_step_end`",
+            )
     if callback is not None and callback_steps is None:
         callback_steps = 1
     return callback, callback_steps
@@ -655,4 +832,7 @@ def _blend_settings(prompt_blend) -> PromptBlendSettings | None:
         return None
     if isinstance(prompt_blend, (PromptBlendSettings, dict)):
         return _as_settings(prompt_blend, PromptBlendSettings, "prompt_blend")
-    raise TypeError(f"`prompt_blend` must be True, False, a PromptBlendSettings or a dict of its fields; got {type(prompt_blend).__name__}.")
+    raise TypeError(
+        "`prompt_blend` must be True, False, a PromptBlendSettings or a dict of its fields; got "
+        f"{type(prompt_blend).__name__}."
+    )

@@ -28,7 +28,9 @@ def cyclic(tokens: list[int], length: int, fill: int) -> list[int]:
     return [tokens[i % len(tokens)] for i in range(length)]
 
 
-def align_slots(token_slots: list[list[list[int]]], max_tokens: int, fill: int, names=SLOT_ORDER) -> tuple[list[list[int]], list[int]]:
+def align_slots(
+    token_slots: list[list[list[int]]], max_tokens: int, fill: int, names=SLOT_ORDER
+) -> tuple[list[list[int]], list[int]]:
     """Align prompts slot by slot.
 
     Args:
@@ -50,7 +52,9 @@ def align_slots(token_slots: list[list[list[int]]], max_tokens: int, fill: int, 
         k = len(lengths) - 1 - lengths[::-1].index(longest)
         lengths[k] -= 1
     if lengths != wanted:
-        cut = ", ".join(f"{names[k]} {wanted[k]} -> {lengths[k]}" for k in range(len(lengths)) if lengths[k] != wanted[k])
+        cut = ", ".join(
+            f"{names[k]} {wanted[k]} -> {lengths[k]}" for k in range(len(lengths)) if lengths[k] != wanted[k]
+        )
         warnings.warn(
             f"the aligned prompts need {sum(wanted)} tokens but the text encoder takes {max_tokens} besides BOS/EOS; "
             f"shortened the longest slots (tokens per slot: {cut}). Shorten the prompts to keep every word.",

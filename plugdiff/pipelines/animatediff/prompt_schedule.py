@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from .prompt_slots import SLOTS, Rewriter, structure_prompt
 
@@ -54,7 +54,7 @@ class PromptSchedule:
     tail: str = ""
 
     @classmethod
-    def parse(cls, prompt, *, head: str = "", tail: str = "", rewriter: Rewriter | None = None) -> "PromptSchedule":
+    def parse(cls, prompt, *, head: str = "", tail: str = "", rewriter: Rewriter | None = None) -> PromptSchedule:
         """Parse a dict or prompt-travel text (see the module docstring) into a schedule.
 
         Args:
@@ -66,7 +66,9 @@ class PromptSchedule:
         """
         if isinstance(prompt, PromptSchedule):
             if head or tail or rewriter:
-                raise ValueError("pass head / tail / rewriter when building a PromptSchedule, not with an existing one.")
+                raise ValueError(
+                    "pass head / tail / rewriter when building a PromptSchedule, not with an existing one."
+                )
             return prompt
         for name, value in (("head", head), ("tail", tail)):
             if not isinstance(value, str):
@@ -76,7 +78,10 @@ class PromptSchedule:
         elif isinstance(prompt, Mapping):
             items = [(_frame_key(key), value) for key, value in prompt.items()]
         else:
-            raise TypeError(f"a prompt schedule must be a dict {{frame: prompt}} or prompt-travel text, got {type(prompt).__name__}.")
+            raise TypeError(
+                f"a prompt schedule must be a dict {{frame: prompt}} or prompt-travel text, got "
+                f"{type(prompt).__name__}."
+            )
         if not items:
             raise ValueError("the prompt schedule is empty: give at least {0: prompt}.")
         frames = [frame for frame, _ in items]
@@ -86,7 +91,9 @@ class PromptSchedule:
         if frames != sorted(frames):
             raise ValueError(f"prompt schedule: key frames must be in increasing order, got {frames}.")
         if frames[0] != 0:
-            raise ValueError(f"prompt schedule: the first key frame must be 0 (a prompt for the start), got {frames[0]}.")
+            raise ValueError(
+                f"prompt schedule: the first key frame must be 0 (a prompt for the start), got {frames[0]}."
+            )
         head, tail = " ".join(head.split()), " ".join(tail.split())
         keyframes = []
         for frame, value in items:

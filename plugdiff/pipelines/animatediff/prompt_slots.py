@@ -16,7 +16,7 @@ rewriting; here it is offline and deterministic:
 from __future__ import annotations
 
 import re
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 SLOTS = ("subject", "action", "time", "place", "style")
 
@@ -33,7 +33,9 @@ _PREPOSITIONS = frozenset(
     "between among within".split()
 )
 # -ing words that are usually nouns, never the start of an action
-_ING_NOUNS = frozenset("thing king ring wing string spring building ceiling painting clothing evening morning ending".split())
+_ING_NOUNS = frozenset(
+    "thing king ring wing string spring building ceiling painting clothing evening morning ending".split()
+)
 
 
 def rule_based_slots(text: str) -> dict[str, str]:
@@ -98,13 +100,19 @@ def structure_prompt(value, rewriter: Rewriter | None = None, *, where: str = "p
         return _split_bars(rewritten, f"{where} (as rewritten)")
     if isinstance(rewritten, Mapping):
         return _checked_slots(rewritten, f"{where} (as rewritten)")
-    raise TypeError(f"the rewriter must return a dict of slots or a '|'-separated string; for {where} it returned {type(rewritten).__name__}.")
+    raise TypeError(
+        f"the rewriter must return a dict of slots or a '|'-separated string; for {where} it returned "
+        f"{type(rewritten).__name__}."
+    )
 
 
 def _split_bars(text: str, where: str) -> dict[str, str]:
     parts = [part.strip() for part in text.split("|")]
     if len(parts) > len(SLOTS):
-        raise ValueError(f"{where} has {len(parts)} '|'-separated parts; at most {len(SLOTS)} slots are allowed: {' | '.join(SLOTS)}.")
+        raise ValueError(
+            f"{where} has {len(parts)} '|'-separated parts; at most {len(SLOTS)} slots are allowed: "
+            f"{' | '.join(SLOTS)}."
+        )
     return _checked_slots(dict(zip(SLOTS, parts)), where)
 
 

@@ -11,9 +11,10 @@ does not grow with the number of frames. Its settings, :class:`~.hosts.WindowSet
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
+
 
 def context_windows(num_frames: int, length: int, stride: int) -> list[list[int]]:
     """Frame indices of the windows [s, s + length), s = 0, stride, 2 stride, ..., plus one window
@@ -34,7 +35,9 @@ def window_weights(length: int, weighting: str) -> torch.Tensor:
     return torch.minimum(i + 1, length - i)
 
 
-def reuse_noise(noise: torch.Tensor, length: int, stride: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def reuse_noise(
+    noise: torch.Tensor, length: int, stride: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """FreeNoise noise rescheduling on (B, C, F, H, W) noise: every block of ``stride`` frames
     after the first window is a random permutation of the block ``length`` frames earlier, so all
     windows share the first window's noise. Returns a new tensor."""

@@ -21,13 +21,16 @@ Names are imported on first use."""
 
 from ..._lazy import lazy_exports
 
-lazy_exports(globals(), {
-    ".daps": ["daps_sample"],
-    ".daps_recipes": ["daps_recipe"],
-    ".dpnp": ["dpnp_sample"],
-    ".dpnp_recipes": ["dpnp_recipe"],
-    ".dps": ["dps_sample"],
-    ".pipeline_daps": ["DAPSPipeline"],
-    ".pipeline_dpnp": ["DPnPPipeline", "DPSPipeline", "PosteriorPipelineOutput"],
-    ".recipe_names": ["RECIPES"],
-})
+lazy_exports(
+    globals(),
+    {
+        ".daps": ["daps_sample"],
+        ".daps_recipes": ["daps_recipe"],
+        ".dpnp": ["dpnp_sample"],
+        ".dpnp_recipes": ["dpnp_recipe"],
+        ".dps": ["dps_sample"],
+        ".pipeline_daps": ["DAPSPipeline"],
+        ".pipeline_dpnp": ["DPnPPipeline", "DPSPipeline", "PosteriorPipelineOutput"],
+        ".recipe_names": ["RECIPES"],
+    },
+)

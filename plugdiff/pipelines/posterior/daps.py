@@ -95,11 +95,17 @@ X0_STEP_PRESETS = {"langevin": DAPSLangevin(), "mala": PCS_PRESETS["mala"]}
 
 
 def resolve_x0_step(x0_step, operator: ForwardOperator) -> str | DAPSLangevin | LangevinSettings:
-    """"exact", DAPSLangevin or LangevinSettings (MALA) for ``x0_step``: "auto" (exact for linear
+    """ "exact", DAPSLangevin or LangevinSettings (MALA) for ``x0_step``: "auto" (exact for linear
     operators with Gaussian noise, else the authors' Langevin), "exact", "langevin", "mala", or settings
     (see :func:`~plugdiff.pipelines.posterior.proximal_sampling.resolve_sampler`)."""
-    return resolve_sampler(x0_step, operator, name="x0_step", presets=X0_STEP_PRESETS,
-                           settings=(DAPSLangevin, LangevinSettings), auto="langevin")
+    return resolve_sampler(
+        x0_step,
+        operator,
+        name="x0_step",
+        presets=X0_STEP_PRESETS,
+        settings=(DAPSLangevin, LangevinSettings),
+        auto="langevin",
+    )
 
 
 def training_levels(alphas_cumprod: torch.Tensor) -> torch.Tensor:
@@ -161,8 +167,15 @@ def ode_x0(
     return x
 
 
-def daps_langevin_step(operator: ForwardOperator, y: torch.Tensor, center: torch.Tensor, r: float, step: float,
-                       num_steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def daps_langevin_step(
+    operator: ForwardOperator,
+    y: torch.Tensor,
+    center: torch.Tensor,
+    r: float,
+    step: float,
+    num_steps: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """``num_steps`` unadjusted Langevin steps of size ``step`` on the x0-step's law, from ``center``
     (see :class:`DAPSLangevin`)."""
     x = center.clone()

@@ -105,19 +105,22 @@ def daps_recipe(name: str, operator: ForwardOperator, *, num_levels: int | None 
     if name == "authors":
         levels = AUTHORS_LEVELS if num_levels is None else num_levels
         recipe = DAPSRecipe(
-            sigmas=PolynomialSchedule(100.0, 0.1, levels), ode_steps=5,
+            sigmas=PolynomialSchedule(100.0, 0.1, levels),
+            ode_steps=5,
             x0_step=DAPSLangevin(step_scale=step_scale_for(operator)),
-            likelihood_weight=likelihood_weight_for(operator), clip_denoised=False,
+            likelihood_weight=likelihood_weight_for(operator),
+            clip_denoised=False,
         )
     elif name == "posterior":
         levels = 250 if num_levels is None else num_levels
         nonlinear = LangevinSettings(num_steps=50, step_scale=1.0, damping=0.0, metropolis=True)
         recipe = DAPSRecipe(
-            sigmas=PolynomialSchedule(100.0, POSTERIOR_SIGMA_MIN, levels), ode_steps=1,
+            sigmas=PolynomialSchedule(100.0, POSTERIOR_SIGMA_MIN, levels),
+            ode_steps=1,
             x0_step="exact" if operator.is_linear_gaussian else nonlinear,
-            likelihood_weight=1.0, clip_denoised=True,
+            likelihood_weight=1.0,
+            clip_denoised=True,
         )
     else:
         raise ValueError(f"unknown DAPS recipe {name!r}; choose one of {list(RECIPES)}.")
     return replace(recipe, **overrides)
-

@@ -130,7 +130,16 @@ def _initial(model, ac, operator, y, init, image_shape, warm_start, generator) -
         if init != "dps":
             raise ValueError(f"`init` must be None, 'noise', 'dps' or a tensor, got {init!r}.")
         steps, step_size, clip = warm_start
-        warm = dps_sample(model, ac, operator, y, num_steps=steps, step_size=step_size, image_shape=image_shape,
-                          clip_denoised=bool(clip), generator=generator)
+        warm = dps_sample(
+            model,
+            ac,
+            operator,
+            y,
+            num_steps=steps,
+            step_size=step_size,
+            image_shape=image_shape,
+            clip_denoised=bool(clip),
+            generator=generator,
+        )
         return warm.samples
     return init.to(device=y.device, dtype=y.dtype)

@@ -87,16 +87,26 @@ def dpnp_recipe(name: str, operator: ForwardOperator, **overrides) -> DPnPRecipe
     """
     if name == "authors":
         recipe = DPnPRecipe(
-            etas="official", dds="ddim", num_dds_steps=4, init="dps", init_steps=186,
+            etas="official",
+            dds="ddim",
+            num_dds_steps=4,
+            init="dps",
+            init_steps=186,
             init_step_size=WARM_START_STEP_SIZES.get(type(operator), 1.0),
-            likelihood_weight=likelihood_weight_for(operator), clip_denoised=0.25,
+            likelihood_weight=likelihood_weight_for(operator),
+            clip_denoised=0.25,
         )
     elif name == "posterior":
         recipe = DPnPRecipe(
-            etas=AnnealingSchedule(1.0, 0.02, num_decay=25), dds="ddpm", num_dds_steps=10, init=None,
-            init_steps=90, init_step_size=1.0, likelihood_weight=1.0, clip_denoised=True,
+            etas=AnnealingSchedule(1.0, 0.02, num_decay=25),
+            dds="ddpm",
+            num_dds_steps=10,
+            init=None,
+            init_steps=90,
+            init_step_size=1.0,
+            likelihood_weight=1.0,
+            clip_denoised=True,
         )
     else:
         raise ValueError(f"unknown DPnP recipe {name!r}; choose one of {list(RECIPES)}.")
     return replace(recipe, **overrides)
-

@@ -19,7 +19,7 @@ from .annealing import PolynomialSchedule, resolve_etas
 from .daps import DAPS_SCHEDULES, DAPSLangevin, daps_sample
 from .daps_recipes import daps_recipe
 from .operators import ForwardOperator
-from .pipeline_dpnp import PosteriorPipelineOutput, _PosteriorPipeline, _given_arguments
+from .pipeline_dpnp import PosteriorPipelineOutput, _given_arguments, _PosteriorPipeline
 from .proximal_sampling import LangevinSettings
 
 
@@ -95,10 +95,28 @@ class DAPSPipeline(_PosteriorPipeline):
         operator, y, shape = self._prepare(
             measurement, operator, operator_kwargs, num_samples, generator, output_type, image_shape
         )
-        settings = daps_recipe(recipe, operator, num_levels=num_levels, **_given_arguments(
-            sigmas=sigmas, ode_steps=ode_steps, x0_step=x0_step, likelihood_weight=likelihood_weight,
-            clip_denoised=clip_denoised,
-        ))
+        settings = daps_recipe(
+            recipe,
+            operator,
+            num_levels=num_levels,
+            **_given_arguments(
+                sigmas=sigmas,
+                ode_steps=ode_steps,
+                x0_step=x0_step,
+                likelihood_weight=likelihood_weight,
+                clip_denoised=clip_denoised,
+            ),
+        )
         total = len(resolve_etas(settings.sigmas, name="sigmas", presets=DAPS_SCHEDULES, default="authors"))
-        return self._run(daps_sample, total, operator, y, shape, generator=generator, callback=callback,
-                         output_type=output_type, return_dict=return_dict, **settings.sampler_kwargs())
+        return self._run(
+            daps_sample,
+            total,
+            operator,
+            y,
+            shape,
+            generator=generator,
+            callback=callback,
+            output_type=output_type,
+            return_dict=return_dict,
+            **settings.sampler_kwargs(),
+        )

@@ -133,7 +133,8 @@ class _PosteriorPipeline(DiffusionPipeline):
         channels, height, width = shape
         if channels != config.in_channels:
             raise ValueError(
-                f"`image_shape` {shape} ({origin}) has {channels} channels but the UNet takes in_channels={config.in_channels}."
+                f"`image_shape` {shape} ({origin}) has {channels} channels but the UNet takes "
+                f"in_channels={config.in_channels}."
             )
         factor = 2 ** (len(config.block_out_channels) - 1)
         if height % factor or width % factor:
@@ -144,9 +145,20 @@ class _PosteriorPipeline(DiffusionPipeline):
         return shape
 
     # ------------------------------------------------------------------ running and outputs
-    def _run(self, sample: Callable, total: int, operator: ForwardOperator, y: torch.Tensor, shape, *,
-             generator: torch.Generator | None, callback: Callable | None, output_type: str, return_dict: bool,
-             **arguments):
+    def _run(
+        self,
+        sample: Callable,
+        total: int,
+        operator: ForwardOperator,
+        y: torch.Tensor,
+        shape,
+        *,
+        generator: torch.Generator | None,
+        callback: Callable | None,
+        output_type: str,
+        return_dict: bool,
+        **arguments,
+    ):
         """What every pipeline's call ends with: the sampler over tensors,
         ``sample(eps_model, alphas_cumprod, operator, y, **arguments, image_shape=shape, ...)``, run
         with a callback that ticks a progress bar of ``total`` steps and calls the user's
@@ -158,8 +170,16 @@ class _PosteriorPipeline(DiffusionPipeline):
                 if callback is not None:
                     callback(*args)
 
-            result = sample(self.eps_model, self.alphas_cumprod, operator, y, **arguments, image_shape=shape,
-                            generator=generator, callback=step)
+            result = sample(
+                self.eps_model,
+                self.alphas_cumprod,
+                operator,
+                y,
+                **arguments,
+                image_shape=shape,
+                generator=generator,
+                callback=step,
+            )
         return self._output(result, output_type, return_dict)
 
     def _output(self, result: PosteriorSamples, output_type: str, return_dict: bool):
@@ -173,7 +193,11 @@ class _PosteriorPipeline(DiffusionPipeline):
         if not return_dict:
             return images, mean, std
         return PosteriorPipelineOutput(
-            images=images, mean=mean, std=std, model_evals=int(result.model_evals), acceptance_rate=result.acceptance_rate
+            images=images,
+            mean=mean,
+            std=std,
+            model_evals=int(result.model_evals),
+            acceptance_rate=result.acceptance_rate,
         )
 
 
@@ -269,13 +293,33 @@ class DPnPPipeline(_PosteriorPipeline):
         )
         if isinstance(init, torch.Tensor):
             init = _batched(init, num_samples).to(device=y.device, dtype=y.dtype)
-        settings = dpnp_recipe(recipe, operator, **_given_arguments(
-            etas=etas, pcs=pcs, dds=dds, num_dds_steps=num_dds_steps, init=init, init_steps=init_steps,
-            init_step_size=init_step_size, likelihood_weight=likelihood_weight, clip_denoised=clip_denoised,
-        ))
-        return self._run(dpnp_sample, len(resolve_etas(settings.etas)), operator, y, shape, generator=generator,
-                         callback=callback, output_type=output_type, return_dict=return_dict,
-                         **settings.sampler_kwargs())
+        settings = dpnp_recipe(
+            recipe,
+            operator,
+            **_given_arguments(
+                etas=etas,
+                pcs=pcs,
+                dds=dds,
+                num_dds_steps=num_dds_steps,
+                init=init,
+                init_steps=init_steps,
+                init_step_size=init_step_size,
+                likelihood_weight=likelihood_weight,
+                clip_denoised=clip_denoised,
+            ),
+        )
+        return self._run(
+            dpnp_sample,
+            len(resolve_etas(settings.etas)),
+            operator,
+            y,
+            shape,
+            generator=generator,
+            callback=callback,
+            output_type=output_type,
+            return_dict=return_dict,
+            **settings.sampler_kwargs(),
+        )
 
 
 class DPSPipeline(_PosteriorPipeline):
@@ -325,14 +369,27 @@ class DPSPipeline(_PosteriorPipeline):
             num_inference_steps: evenly spaced timesteps, one UNet evaluation and one
                 backpropagation each (None: every training step).
         """
-        check_int(num_inference_steps, "num_inference_steps", minimum=1, maximum=len(self.alphas_cumprod), optional=True)
+        check_int(
+            num_inference_steps, "num_inference_steps", minimum=1, maximum=len(self.alphas_cumprod), optional=True
+        )
         operator, y, shape = self._prepare(
             measurement, operator, operator_kwargs, num_samples, generator, output_type, image_shape
         )
         total = len(timestep_grid(len(self.alphas_cumprod) - 1, num_inference_steps))
-        return self._run(dps_sample, total, operator, y, shape, generator=generator, callback=callback,
-                         output_type=output_type, return_dict=return_dict, step_size=step_size,
-                         num_steps=num_inference_steps, clip_denoised=clip_denoised)
+        return self._run(
+            dps_sample,
+            total,
+            operator,
+            y,
+            shape,
+            generator=generator,
+            callback=callback,
+            output_type=output_type,
+            return_dict=return_dict,
+            step_size=step_size,
+            num_steps=num_inference_steps,
+            clip_denoised=clip_denoised,
+        )
 
 
 # ---------------------------------------------------------------------- helpers
@@ -347,7 +404,9 @@ def _as_operator(operator, operator_kwargs) -> ForwardOperator:
     if not isinstance(operator, ForwardOperator):
         raise ValueError(f"`operator` must be a ForwardOperator or an operator name, got {type(operator).__name__}.")
     if operator_kwargs:
-        raise ValueError("`operator_kwargs` only applies to an operator given by name; this operator is already built.")
+        raise ValueError(
+            "`operator_kwargs` only applies to an operator given by name; this operator is already built."
+        )
     return operator
 
 
@@ -364,7 +423,9 @@ def _as_measurement(measurement, channels: int) -> torch.Tensor:
         pixels = measurement[..., None] if measurement.ndim == 2 else measurement
         return torch.from_numpy(np.array(pixels, dtype=np.uint8, copy=True)).permute(2, 0, 1)[None].float() / 127.5 - 1
     if not isinstance(measurement, torch.Tensor):
-        raise ValueError(f"`measurement` must be a tensor, PIL image or uint8 array, got {type(measurement).__name__}.")
+        raise ValueError(
+            f"`measurement` must be a tensor, PIL image or uint8 array, got {type(measurement).__name__}."
+        )
     if measurement.ndim == 3:
         return measurement[None]
     if measurement.ndim == 4 and measurement.shape[0] == 1:
@@ -394,7 +455,9 @@ def _parse_image_shape(image_shape, channels: int) -> tuple[int, int, int]:
         values = ()
     ok = len(values) in (2, 3) and all(is_int(v) and v >= 1 for v in values)
     if not ok:
-        raise ValueError(f"`image_shape` must be (H, W), (C, H, W) or an int, with positive sizes, got {image_shape!r}.")
+        raise ValueError(
+            f"`image_shape` must be (H, W), (C, H, W) or an int, with positive sizes, got {image_shape!r}."
+        )
     values = tuple(int(v) for v in values)
     return values if len(values) == 3 else (channels, *values)
 
@@ -403,7 +466,9 @@ def _check_generator(generator, device) -> None:
     if generator is None:
         return
     if not isinstance(generator, torch.Generator):
-        raise ValueError(f"`generator` must be one torch.Generator (all chains share it), got {type(generator).__name__}.")
+        raise ValueError(
+            f"`generator` must be one torch.Generator (all chains share it), got {type(generator).__name__}."
+        )
     if generator.device.type != torch.device(device).type:
         raise ValueError(
             f"`generator` is on {generator.device} but the pipeline samples on {device}: "

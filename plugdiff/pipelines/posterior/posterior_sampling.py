@@ -13,7 +13,8 @@ from ...samplers.loop import EpsModel  # the one definition of the eps_model(x_t
 
 @dataclass
 class PosteriorSamples:
-    """Output of :func:`~plugdiff.pipelines.posterior.dpnp.dpnp_sample` and :func:`~plugdiff.pipelines.posterior.dps.dps_sample`.
+    """Output of :func:`~plugdiff.pipelines.posterior.dpnp.dpnp_sample` and
+    :func:`~plugdiff.pipelines.posterior.dps.dps_sample`.
 
     Attributes:
         samples: (B, C, H, W) posterior samples, one per measurement in the batch.
@@ -80,8 +81,13 @@ def denoised(eps_model: EpsModel, x: torch.Tensor, t: int, sigma: float, alpha_b
 AMBIGUITY_TIMESTEPS = (20, 100, 250)
 
 
-def most_probable(eps_model: EpsModel, alphas_cumprod: torch.Tensor, operator, x: torch.Tensor,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def most_probable(
+    eps_model: EpsModel,
+    alphas_cumprod: torch.Tensor,
+    operator,
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     r"""Per sample, the image the prior finds most likely among x and ``operator.ambiguities(x)``
     (images with exactly the same likelihood, e.g. phase retrieval's channel signs).
 

@@ -46,7 +46,9 @@ class LangevinSettings:
         check_bool(self.metropolis, "metropolis")
         check_positive(self.step_scale, "step_scale")
         check_number(self.damping, "damping", minimum=0.0)
-        check_number(self.target_acceptance, "target_acceptance", minimum=0.0, maximum=1.0, open_low=True, open_high=True)
+        check_number(
+            self.target_acceptance, "target_acceptance", minimum=0.0, maximum=1.0, open_low=True, open_high=True
+        )
 
     def to_dict(self) -> dict:
         """The fields, for sidecars and reports."""
@@ -66,8 +68,9 @@ PCS_PRESETS = {
 }
 
 
-def resolve_sampler(choice, operator: ForwardOperator, *, name: str, presets: dict, settings: tuple[type, ...],
-                    auto: str):
+def resolve_sampler(
+    choice, operator: ForwardOperator, *, name: str, presets: dict, settings: tuple[type, ...], auto: str
+):
     """The sampler of a likelihood step (DPnP's proximal step ``pcs``, DAPS's ``x0_step``) that
     ``choice`` names: an instance of one of the ``settings`` classes as it is; "exact" for
     perturb-and-MAP (only for a linear operator with Gaussian noise); "auto", which is "exact" for
@@ -105,7 +108,7 @@ def resolve_sampler(choice, operator: ForwardOperator, *, name: str, presets: di
 
 
 def resolve_pcs(pcs, operator: ForwardOperator) -> str | LangevinSettings:
-    """"exact" or LangevinSettings for ``pcs``: "auto" (exact for linear operators with Gaussian
+    """ "exact" or LangevinSettings for ``pcs``: "auto" (exact for linear operators with Gaussian
     noise, else MALA), "exact", "mala", "langevin" or settings (see :func:`resolve_sampler`)."""
     return resolve_sampler(pcs, operator, name="pcs", presets=PCS_PRESETS, settings=(LangevinSettings,), auto="mala")
 

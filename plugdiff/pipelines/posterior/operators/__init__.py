@@ -51,8 +51,7 @@ def make_operator(name: str, **kwargs) -> ForwardOperator:
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         raise ValueError(
-            f"unknown argument {unknown[0]!r} for operator {key!r} ({cls.__name__}); "
-            f"accepted: {', '.join(accepted)}."
+            f"unknown argument {unknown[0]!r} for operator {key!r} ({cls.__name__}); accepted: {', '.join(accepted)}."
         )
     return cls(**kwargs)
 

@@ -260,9 +260,7 @@ class LinearOperator(GaussianMeasurement):
 
     def solve_normal(self, rhs: torch.Tensor, eta: float) -> torch.Tensor:
         """(A^T A / s^2 + I / eta^2)^{-1} rhs; conjugate gradients unless a subclass knows better."""
-        return conjugate_gradients(
-            lambda v: self.adjoint(self.A(v), v.shape) / self.noise_level**2 + v / eta**2, rhs
-        )
+        return conjugate_gradients(lambda v: self.adjoint(self.A(v), v.shape) / self.noise_level**2 + v / eta**2, rhs)
 
     def proximal_sample(
         self, center: torch.Tensor, y: torch.Tensor, eta: float, generator: torch.Generator | None = None

@@ -98,11 +98,19 @@ class Inpainting(LinearOperator):
         else:
             raise ValueError(f"`mask` must be 'box', 'random' or an (H, W) tensor of 0/1, got {mask!r}.")
         self._masks = ShapeCache(make, seed)
-        self._config = {"mask": mask_config, "box": box, "fraction": fraction, "noise_std": self.noise_std, "seed": seed}
+        self._config = {
+            "mask": mask_config,
+            "box": box,
+            "fraction": fraction,
+            "noise_std": self.noise_std,
+            "seed": seed,
+        }
 
     def _check_size(self, hw: tuple[int, int]) -> None:
         if self._fixed_size is not None and hw != self._fixed_size:
-            raise ValueError(f"`mask` tensor is {self._fixed_size[0]}x{self._fixed_size[1]} but the image is {hw[0]}x{hw[1]}.")
+            raise ValueError(
+                f"`mask` tensor is {self._fixed_size[0]}x{self._fixed_size[1]} but the image is {hw[0]}x{hw[1]}."
+            )
 
     def mask(self, height: int, width: int, device="cpu", dtype=torch.float64) -> torch.Tensor:
         """The (H, W) mask (1 = observed) for images of that size."""

@@ -27,7 +27,9 @@ class MatrixOperator(LinearOperator):
         for v in image_shape[1:]:
             D *= int(v)
         if D != self.matrix.shape[1]:
-            raise ValueError(f"images of shape {tuple(image_shape)} hold {D} values; `matrix` expects {self.matrix.shape[1]}.")
+            raise ValueError(
+                f"images of shape {tuple(image_shape)} hold {D} values; `matrix` expects {self.matrix.shape[1]}."
+            )
 
     def measurement_shape(self, image_shape) -> tuple[int, ...]:
         self._check(image_shape)
