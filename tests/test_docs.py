@@ -188,7 +188,21 @@ def placeholder_folders(tmp_path_factory):
     return folders
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if snippets(_text(p))], ids=lambda p: p.name)
+# long-video.md's snippets render 48-frame videos with FIFO, FreeLong, TiARA and PromptBlend: about
+# 2.5 minutes on a 2-core CPU, so they run with -m slow (the same paths have fast tests of their own:
+# test_fifo, test_long_video_hosts, test_promptblend_pipeline)
+SLOW_SNIPPET_PAGES = ("long-video.md",)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_SNIPPET_PAGES else p
+        for p in PAGES
+        if snippets(_text(p))
+    ],
+    ids=lambda p: p.name,
+)
 def test_every_python_snippet_runs(page, placeholder_folders, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # snippets that write files write them here
     monkeypatch.syspath_prepend(str(ROOT))

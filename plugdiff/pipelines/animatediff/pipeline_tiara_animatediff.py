@@ -116,7 +116,7 @@ class TiaraAnimateDiffPipeline(AnimateDiffPipeline):
         cross_attention_kwargs: dict[str, Any] | None = None,
         clip_skip: int | None = None,
         callback_on_step_end: Callable | None = None,
-        callback_on_step_end_tensor_inputs: tuple[str, ...] | list[str] = ("latents",),
+        callback_on_step_end_tensor_inputs: list[str] = ["latents"],  # noqa: B006 (diffusers' default, kept for drop-in use)
         decode_chunk_size: int = 16,
         tiara: TiaraSettings | dict | None = None,
         windows: WindowSettings | dict | bool | None = None,
