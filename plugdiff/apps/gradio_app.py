@@ -28,7 +28,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..attention_processors.tiara_settings import TiaraSettings
 from ..pipelines.animatediff.hosts import HOSTS, WindowSettings
@@ -248,54 +248,61 @@ def new_seed() -> int:
     return random.randint(0, 2**31 - 1)
 
 
+def _restore_inputs(messages: InputMessages) -> tuple[dict, Any]:
+    """The Restore tab's inputs (image or example, operator, noise, method, budget, samples,
+    simulate, seed), each above its message, by parameter name; and the Restore button."""
+    import gradio as gr
+
+    from .demo_actions import EXAMPLE_FRAMES
+
+    image = check_uploads_first(
+        gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image (upload)")
+    )
+    example = gr.Dropdown(list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example")
+    messages.under([example, image], "image")
+    operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
+    noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
+    messages.under([noise, operator], "operator", "noise", "operator_options")
+    method = gr.Radio(["dpnp", "dps", "daps"], value="dpnp", label="Method")
+    messages.under([method], "method")
+    dps_steps = gr.Slider(
+        10,
+        1000,
+        value=250,
+        step=10,
+        label="DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)",
+    )
+    messages.under([dps_steps], "steps", "step_size")
+    samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
+    messages.under([samples], "samples")
+    simulate = gr.Checkbox(value=True, label="Simulate: measure the image with the operator first")
+    seed = gr.Number(value=0, precision=0, label="Seed")
+    messages.under([seed], "seed")
+    restore = gr.Button("Restore", variant="primary")
+    inputs = dict(
+        image=image,
+        example=example,
+        operator=operator,
+        noise=noise,
+        method=method,
+        samples=samples,
+        simulate=simulate,
+        seed=seed,
+        dps_steps=dps_steps,
+    )
+    messages.others(list(inputs.values()))
+    return inputs, restore
+
+
 def restore_tab(session: "DemoSession", errors: ErrorRelay) -> None:
     """The Restore tab: an upload or a bundled example, the operator, noise and method; Restore
     (``/restore``) shows the clean image, the measurement, the posterior mean, samples and std."""
     import gradio as gr
 
-    from .demo_actions import EXAMPLE_FRAMES
-
     messages = InputMessages()
     with gr.Row():
         with gr.Column():
-            image = check_uploads_first(
-                gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image (upload)")
-            )
-            example = gr.Dropdown(
-                list(EXAMPLE_FRAMES), value=next(iter(EXAMPLE_FRAMES)), label="... or a bundled example"
-            )
-            messages.under([example, image], "image")
-            operator = gr.Dropdown(list(OPERATORS), value="sr4", label="Operator")
-            noise = gr.Slider(0, 0.5, value=0.05, step=0.01, label="Noise (std; 1bit: logistic scale)")
-            messages.under([noise, operator], "operator", "noise", "operator_options")
-            method = gr.Radio(["dpnp", "dps", "daps"], value="dpnp", label="Method")
-            messages.under([method], "method")
-            dps_steps = gr.Slider(
-                10,
-                1000,
-                value=250,
-                step=10,
-                label="DPS steps; DAPS: as many UNet evaluations (DPnP: 186 + 16 x 4 = 250)",
-            )
-            messages.under([dps_steps], "steps", "step_size")
-            samples = gr.Slider(1, 8, value=2, step=1, label="Samples")
-            messages.under([samples], "samples")
-            simulate = gr.Checkbox(value=True, label="Simulate: measure the image with the operator first")
-            seed = gr.Number(value=0, precision=0, label="Seed")
-            messages.under([seed], "seed")
-            restore = gr.Button("Restore", variant="primary")
-            inputs = dict(
-                image=image,
-                example=example,
-                operator=operator,
-                noise=noise,
-                method=method,
-                samples=samples,
-                simulate=simulate,
-                seed=seed,
-                dps_steps=dps_steps,
-            )
-            messages.others(list(inputs.values()))
+            inputs, restore = _restore_inputs(messages)
         with gr.Column():
             pictures = gr.Gallery(label="Restoration", columns=3, object_fit="contain", format="png")
             report = gr.JSON(label="Settings and results")
@@ -305,7 +312,7 @@ def restore_tab(session: "DemoSession", errors: ErrorRelay) -> None:
             ["green triangle on white", "motion-blur", "dpnp"],
             ["red circle on blue", "1bit", "dpnp"],
         ],
-        [example, operator, method],
+        [inputs["example"], inputs["operator"], inputs["method"]],
         label="Examples",
     )
 

@@ -266,15 +266,9 @@ def daps_sample(
     with torch.no_grad():
         for k, (t, sigma) in enumerate(zip(steps, used, strict=True)):
             x0_hat = ode_x0(model, ac, x_t, t, ode_steps, clip_denoised=clip_denoised)
-            if sampler == "exact":
-                x0_y = target.proximal_sample(x0_hat, y, sigma, generator=generator)
-            elif isinstance(sampler, DAPSLangevin):
-                step = sampler.step(target.noise_level, sigma, k / len(steps))
-                x0_y = daps_langevin_step(target, y, x0_hat, sigma, step, sampler.num_steps, generator)
-            else:
-                x0_y, rate = langevin_proximal_sample(target, y, x0_hat, sigma, sampler, generator=generator)
-                if rate is not None:
-                    acceptance.append(rate)
+            x0_y, rate = _x0_step(sampler, target, y, x0_hat, sigma, k / len(steps), generator)
+            if rate is not None:
+                acceptance.append(rate)
             if callback is not None:
                 callback(k, sigma, x0_y)
             nxt = used[k + 1] if k + 1 < len(used) else 0.0
@@ -288,6 +282,18 @@ def daps_sample(
             "lower DAPSLangevin(step_scale=...) or use x0_step='mala'."
         )
     return PosteriorSamples(samples=x, model_evals=model.calls, acceptance_rate=rate, etas=used)
+
+
+def _x0_step(sampler, target, y, x0_hat, sigma: float, progress: float, generator):
+    """One level's x0-step, a draw of p(y | x)^w N(x; x0_hat, sigma^2 I), by the resolved sampler
+    ("exact", :class:`DAPSLangevin` at ``progress`` through the levels, or MALA settings); returns
+    the draw and MALA's acceptance rate (None for the others)."""
+    if sampler == "exact":
+        return target.proximal_sample(x0_hat, y, sigma, generator=generator), None
+    if isinstance(sampler, DAPSLangevin):
+        step = sampler.step(target.noise_level, sigma, progress)
+        return daps_langevin_step(target, y, x0_hat, sigma, step, sampler.num_steps, generator), None
+    return langevin_proximal_sample(target, y, x0_hat, sigma, sampler, generator=generator)
 
 
 def daps_model_evals(alphas_cumprod, sigmas=None, ode_steps: int = 5) -> int:

@@ -91,18 +91,7 @@ def dpnp_sample(
     check_int(init_steps, "init_steps", minimum=1, optional=True)
     if not isinstance(clip_denoised, bool):
         check_positive(clip_denoised, "clip_denoised")
-    if isinstance(init, torch.Tensor):
-        check_image(init, "init")
-        if image_shape is None:
-            image_shape = tuple(init.shape)
-        elif tuple(init.shape) != tuple(image_shape):
-            raise ValueError(f"`init` must have the image shape {tuple(image_shape)}, got {tuple(init.shape)}.")
-        try:
-            image_shape = check_problem(operator, y, image_shape)
-        except ValueError as err:
-            raise ValueError(f"`init` of shape {tuple(init.shape)} does not fit the measurement: {err}") from None
-    else:
-        image_shape = check_problem(operator, y, image_shape)
+    image_shape = _image_shape(operator, y, init, image_shape)
     model = CountingModel(eps_model)
     x = _initial(model, ac, operator, y, init, image_shape, (init_steps, init_step_size, clip_denoised), generator)
     acceptance = []
@@ -121,6 +110,22 @@ def dpnp_sample(
         x = most_probable(model, ac, operator, x, generator)
     rate = sum(acceptance) / len(acceptance) if acceptance else None
     return PosteriorSamples(samples=x, model_evals=model.calls, acceptance_rate=rate, etas=schedule)
+
+
+def _image_shape(operator, y, init, image_shape) -> tuple:
+    """The checked (B, C, H, W) of the chain: from ``image_shape``, or from ``init`` when it is a
+    tensor (which must then match ``image_shape`` if given, and fit the measurement)."""
+    if not isinstance(init, torch.Tensor):
+        return check_problem(operator, y, image_shape)
+    check_image(init, "init")
+    if image_shape is None:
+        image_shape = tuple(init.shape)
+    elif tuple(init.shape) != tuple(image_shape):
+        raise ValueError(f"`init` must have the image shape {tuple(image_shape)}, got {tuple(init.shape)}.")
+    try:
+        return check_problem(operator, y, image_shape)
+    except ValueError as err:
+        raise ValueError(f"`init` of shape {tuple(init.shape)} does not fit the measurement: {err}") from None
 
 
 def _initial(model, ac, operator, y, init, image_shape, warm_start, generator) -> torch.Tensor:
