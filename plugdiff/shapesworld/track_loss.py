@@ -22,6 +22,13 @@ over the captioned samples (empty-prompt ones are skipped) with :math:`t \le` ``
 :math:`\hat z_0` is not yet dominated by the amplified noise. Training adds ``weight *
 L_track`` to the denoising loss. (A loss on a statistic of the predicted clean sample; this
 one, and its use for direction, are ours.)
+
+On a torus (world v5's wrapping clips, ``periodic=True``) the plain centroid is wrong for an
+object that crosses an edge: its mass splits between the two sides and the centroid jumps by up
+to a frame width, so a clip moving right can get a leftward displacement. There each frame's
+position per axis is the circular mean :math:`\frac{w}{2\pi}\arg \sum_x m_x e^{2\pi i x / w}`,
+and the track is unwrapped by summing the frame-to-frame steps taken on the circle (in
+:math:`(-w/2, w/2]`) before the least-squares fit.
 """
 
 from __future__ import annotations
@@ -32,17 +39,35 @@ CLAMP = 5.0  # latents are scaled to unit variance; the objects' values stay wel
 T_MAX = 700  # 1 / sqrt(abar) <= 12 for the linear betas of the bundled scheduler
 
 
-def track_displacement(z: torch.Tensor) -> torch.Tensor:
+def _linear_track(profile: torch.Tensor) -> torch.Tensor:
+    """(B, F) centroid of a (B, F, n) mass profile along one axis, in pixels."""
+    n = profile.shape[-1]
+    xs = torch.arange(n, dtype=profile.dtype, device=profile.device) + 0.5
+    return (profile * xs).sum(-1) / profile.sum(-1)
+
+
+def _circular_track(profile: torch.Tensor) -> torch.Tensor:
+    """(B, F) unwrapped track of a (B, F, n) mass profile on a circle of n pixels: the circular
+    mean of the first frame plus the running sum of the steps between frames, each the
+    difference of circular means taken in (-n/2, n/2]."""
+    n = profile.shape[-1]
+    angle = 2 * torch.pi * (torch.arange(n, dtype=profile.dtype, device=profile.device) + 0.5) / n
+    re, im = (profile * angle.cos()).sum(-1), (profile * angle.sin()).sum(-1)  # (B, F)
+    # step f -> f+1: the argument of c_{f+1} * conj(c_f)
+    step = torch.atan2(im[:, 1:] * re[:, :-1] - re[:, 1:] * im[:, :-1], re[:, 1:] * re[:, :-1] + im[:, 1:] * im[:, :-1])
+    track = torch.cat([torch.atan2(im[:, :1], re[:, :1]), step], dim=1).cumsum(1)
+    return track * n / (2 * torch.pi)
+
+
+def track_displacement(z: torch.Tensor, *, periodic: bool = False) -> torch.Tensor:
     """(B, 2) least-squares displacement (x, y) over the clip of the object-mass centroid of
-    latents ``z`` (B, C, F, h, w), in latent pixels."""
-    f, h, w = z.shape[2:]
+    latents ``z`` (B, C, F, h, w), in latent pixels; with ``periodic`` the frame is a torus
+    (circular means, unwrapped track)."""
+    f = z.shape[2]
     background = z.flatten(3).median(dim=-1).values[..., None, None]  # (B, C, F, 1, 1)
     mass = ((z - background) ** 2).sum(1).add(1e-6).sqrt()  # (B, F, h, w)
-    total = mass.sum((-2, -1))
-    xs = torch.arange(w, dtype=z.dtype, device=z.device) + 0.5
-    ys = torch.arange(h, dtype=z.dtype, device=z.device) + 0.5
-    cx = (mass.sum(-2) * xs).sum(-1) / total
-    cy = (mass.sum(-1) * ys).sum(-1) / total
+    track = _circular_track if periodic else _linear_track
+    cx, cy = track(mass.sum(-2)), track(mass.sum(-1))
     frames = torch.arange(f, dtype=z.dtype, device=z.device)
     frames = frames - frames.mean()
     scale = (f - 1) / (frames * frames).sum().clamp(min=1e-12)
@@ -56,14 +81,16 @@ def track_loss(
     eps: torch.Tensor,
     alphas_cumprod: torch.Tensor,
     captioned: torch.Tensor,
+    *,
+    periodic: bool = False,
 ) -> torch.Tensor:
     """:math:`\\mathcal L_\\text{track}` of the module doc for clips ``z0`` (B, C, F, h, w), their
     noisy versions at timesteps ``t`` (B,) and the model's noise prediction ``eps``; 0 (with a
-    gradient path) when no sample qualifies."""
+    gradient path) when no sample qualifies. ``periodic``: the clips wrap (world v5)."""
     keep = captioned & (t <= T_MAX)
     if not keep.any():
         return eps.sum() * 0.0
     abar = alphas_cumprod.to(eps.device, torch.float32)[t[keep]].view(-1, 1, 1, 1, 1)
     z0_hat = ((noisy[keep] - (1 - abar).sqrt() * eps[keep].float()) / abar.sqrt()).clamp(-CLAMP, CLAMP)
-    target = track_displacement(z0[keep].float())
-    return ((track_displacement(z0_hat) - target) ** 2).sum(-1).mean() / z0.shape[-1] ** 2
+    target = track_displacement(z0[keep].float(), periodic=periodic)
+    return ((track_displacement(z0_hat, periodic=periodic) - target) ** 2).sum(-1).mean() / z0.shape[-1] ** 2

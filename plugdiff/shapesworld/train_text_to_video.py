@@ -67,7 +67,8 @@ class TextToVideoTrainer(Trainer):
     clip.
 
     With ``track_loss`` > 0, that multiple of :func:`~.track_loss.track_loss` (the predicted
-    clean clip's object drift against the training clip's) is added to every clip term.
+    clean clip's object drift against the training clip's, on a torus for world v5) is added to every
+    clip term.
 
     With ``direction_probe`` > 0, that multiple of :class:`~.direction_probe.DirectionProbe`'s
     loss is added to every batch's loss (the probe's heads are trained, not exported): it carries
@@ -188,7 +189,9 @@ class TextToVideoTrainer(Trainer):
         if self.args.track_loss and z0.shape[2] > 1:
 
             def extra(noisy, t, pred):
-                return self.args.track_loss * track_loss(z0, noisy, t, pred, self.scheduler.alphas_cumprod, captioned)
+                abar = self.scheduler.alphas_cumprod
+                periodic = self.args.world == "v5"  # v5's clips wrap around the frame
+                return self.args.track_loss * track_loss(z0, noisy, t, pred, abar, captioned, periodic=periodic)
 
         loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight, extra=extra)
         if self.args.direction_probe:
