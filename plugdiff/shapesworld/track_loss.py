@@ -54,7 +54,8 @@ def _circular_track(profile: torch.Tensor) -> torch.Tensor:
     angle = 2 * torch.pi * (torch.arange(n, dtype=profile.dtype, device=profile.device) + 0.5) / n
     re, im = (profile * angle.cos()).sum(-1), (profile * angle.sin()).sum(-1)  # (B, F)
     # step f -> f+1: the argument of c_{f+1} * conj(c_f)
-    step = torch.atan2(im[:, 1:] * re[:, :-1] - re[:, 1:] * im[:, :-1], re[:, 1:] * re[:, :-1] + im[:, 1:] * im[:, :-1])
+    (re0, im0), (re1, im1) = (re[:, :-1], im[:, :-1]), (re[:, 1:], im[:, 1:])
+    step = torch.atan2(im1 * re0 - re1 * im0, re1 * re0 + im1 * im0)
     track = torch.cat([torch.atan2(im[:, :1], re[:, :1]), step], dim=1).cumsum(1)
     return track * n / (2 * torch.pi)
 
