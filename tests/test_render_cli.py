@@ -418,6 +418,24 @@ def test_a_folder_plugdiff_did_not_write_is_never_replaced(tmp_path, examples_di
     )
 
 
+def test_render_ends_the_launch_process_group_on_every_way_out(tmp_path, monkeypatch):
+    """Under a launcher each process tears its process group down before it exits (a process
+    exiting with torch.distributed's threads alive can abort), also when the job file is bad."""
+    import torch.distributed as dist
+
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    bad = tmp_path / "jobs.json"
+    bad.write_text("[{")
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        assert main(["render", str(bad), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def test_two_processes_render_each_job_exactly_once(tmp_path, examples_dir):
     """torchrun with 2 CPU processes (accelerate launch --cpu starts only one): PartialState
     splits the jobs, every job is rendered by exactly one process, process 0 writes the summary."""

@@ -393,6 +393,14 @@ def process_state(device: str):
     return state
 
 
+def end_launch() -> None:
+    """End this launch's process group, if there is one, so that each process exits with
+    torch.distributed's threads shut down (a process that exits with them running can abort with
+    "terminate called without an active exception"). A no-op in a single process."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def resolve_device(name: str, state) -> torch.device:
     """The torch device for ``--device name`` in this process (``state``: its PartialState)."""
     if name == "auto":

@@ -231,16 +231,24 @@ def _single(args) -> int:
 
 def _render(args) -> int:
     """``render``: validate the job file; with ``--check`` list the jobs (no model, no torch),
-    else render them."""
+    else render them. Under a launcher every process ends the launch's process group on the way
+    out, whatever happened."""
     if args.check:  # under a launcher only the first process (RANK 0) prints
-        main_process = os.environ.get("RANK", "0") == "0"
-    else:
-        from .batch import process_state
+        return _render_file(args, os.environ.get("RANK", "0") == "0")
+    from .batch import end_launch, process_state
 
+    try:
         try:
             main_process = process_state(args.device).is_main_process
         except ValueError as err:
             return _usage_error(str(err))
+        return _render_file(args, main_process)
+    finally:
+        end_launch()
+
+
+def _render_file(args, main_process: bool) -> int:
+    """``render`` for one process: load and check the job file, then list or render the jobs."""
     try:
         jobs, errors = load_jobs(args.jobs)
     except JobFileError as err:
