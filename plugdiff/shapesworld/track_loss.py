@@ -25,10 +25,14 @@ one, and its use for direction, are ours.)
 
 On a torus (world v5's wrapping clips, ``periodic=True``) the plain centroid is wrong for an
 object that crosses an edge: its mass splits between the two sides and the centroid jumps by up
-to a frame width, so a clip moving right can get a leftward displacement. There each frame's
-position per axis is the circular mean :math:`\frac{w}{2\pi}\arg \sum_x m_x e^{2\pi i x / w}`,
-and the track is unwrapped by summing the frame-to-frame steps taken on the circle (in
-:math:`(-w/2, w/2]`) before the least-squares fit.
+to a frame width, so a clip moving right can get a leftward displacement. There the training
+clip's track is read first, each frame's position the circular mean
+:math:`\frac{w}{2\pi}\arg \sum_x m_x e^{2\pi i x / w}` per axis, unwrapped by summing the
+frame-to-frame steps taken in :math:`(-w/2, w/2]`. Then frame f of *both* clips is rolled by the
+whole pixels :math:`s_f` that bring that track to the middle of the frame, and each centroid is
+the plain one of the rolled frame plus :math:`s_f`. The predicted clip is read around the
+training clip's track, never on its own: a blurry prediction has no reliable circular mean, and
+steps read from it would add up to any displacement at all.
 """
 
 from __future__ import annotations
@@ -39,36 +43,64 @@ CLAMP = 5.0  # latents are scaled to unit variance; the objects' values stay wel
 T_MAX = 700  # 1 / sqrt(abar) <= 12 for the linear betas of the bundled scheduler
 
 
-def _linear_track(profile: torch.Tensor) -> torch.Tensor:
-    """(B, F) centroid of a (B, F, n) mass profile along one axis, in pixels."""
-    n = profile.shape[-1]
-    xs = torch.arange(n, dtype=profile.dtype, device=profile.device) + 0.5
-    return (profile * xs).sum(-1) / profile.sum(-1)
-
-
-def _circular_track(profile: torch.Tensor) -> torch.Tensor:
-    """(B, F) unwrapped track of a (B, F, n) mass profile on a circle of n pixels: the circular
-    mean of the first frame plus the running sum of the steps between frames, each the
-    difference of circular means taken in (-n/2, n/2]."""
-    n = profile.shape[-1]
-    angle = 2 * torch.pi * (torch.arange(n, dtype=profile.dtype, device=profile.device) + 0.5) / n
-    re, im = (profile * angle.cos()).sum(-1), (profile * angle.sin()).sum(-1)  # (B, F)
-    # step f -> f+1: the argument of c_{f+1} * conj(c_f)
-    (re0, im0), (re1, im1) = (re[:, :-1], im[:, :-1]), (re[:, 1:], im[:, 1:])
-    step = torch.atan2(im1 * re0 - re1 * im0, re1 * re0 + im1 * im0)
-    track = torch.cat([torch.atan2(im[:, :1], re[:, :1]), step], dim=1).cumsum(1)
-    return track * n / (2 * torch.pi)
-
-
-def track_displacement(z: torch.Tensor, *, periodic: bool = False) -> torch.Tensor:
-    """(B, 2) least-squares displacement (x, y) over the clip of the object-mass centroid of
-    latents ``z`` (B, C, F, h, w), in latent pixels; with ``periodic`` the frame is a torus
-    (circular means, unwrapped track)."""
-    f = z.shape[2]
+def _object_mass(z: torch.Tensor) -> torch.Tensor:
+    """(B, F, h, w) object mass of latents ``z`` (B, C, F, h, w): the distance over channels from
+    each frame's median (the background)."""
     background = z.flatten(3).median(dim=-1).values[..., None, None]  # (B, C, F, 1, 1)
-    mass = ((z - background) ** 2).sum(1).add(1e-6).sqrt()  # (B, F, h, w)
-    track = _circular_track if periodic else _linear_track
-    cx, cy = track(mass.sum(-2)), track(mass.sum(-1))
+    return ((z - background) ** 2).sum(1).add(1e-6).sqrt()
+
+
+def _centroids(mass: torch.Tensor) -> torch.Tensor:
+    """(B, F, 2) plain centroids (x, y) of a (B, F, h, w) mass, in pixels."""
+    h, w = mass.shape[-2:]
+    xs = torch.arange(w, dtype=mass.dtype, device=mass.device) + 0.5
+    ys = torch.arange(h, dtype=mass.dtype, device=mass.device) + 0.5
+    total = mass.sum((-2, -1))
+    return torch.stack([(mass.sum(-2) * xs).sum(-1) / total, (mass.sum(-1) * ys).sum(-1) / total], dim=-1)
+
+
+def circular_track(z: torch.Tensor) -> torch.Tensor:
+    """(B, F, 2) unwrapped track (x, y) of the object in latents ``z`` (B, C, F, h, w) on a torus,
+    in pixels: the first frame's circular mean plus the running sum of the steps between the
+    frames' circular means, each taken in (-n/2, n/2]."""
+    mass = _object_mass(z)
+    axes = []
+    for profile in (mass.sum(-2), mass.sum(-1)):  # (B, F, w): x; (B, F, h): y
+        n = profile.shape[-1]
+        angle = 2 * torch.pi * (torch.arange(n, dtype=profile.dtype, device=profile.device) + 0.5) / n
+        re, im = (profile * angle.cos()).sum(-1), (profile * angle.sin()).sum(-1)  # (B, F)
+        (re0, im0), (re1, im1) = (re[:, :-1], im[:, :-1]), (re[:, 1:], im[:, 1:])
+        step = torch.atan2(im1 * re0 - re1 * im0, re1 * re0 + im1 * im0)  # arg of c_{f+1} conj(c_f)
+        track = torch.cat([torch.atan2(im[:, :1], re[:, :1]), step], dim=1).cumsum(1)
+        axes.append(track * n / (2 * torch.pi))
+    return torch.stack(axes, dim=-1)
+
+
+def _rolled_centroids(mass: torch.Tensor, around: torch.Tensor) -> torch.Tensor:
+    """(B, F, 2) centroids of a (B, F, h, w) mass on a torus, read with frame f rolled by the
+    whole pixels that bring ``around`` (B, F, 2, unwrapped) to the middle, the roll added back."""
+    h, w = mass.shape[-2:]
+    shift = torch.round(around.detach() - torch.tensor([w / 2, h / 2], dtype=around.dtype, device=around.device))
+    sx, sy = shift[..., 0].long(), shift[..., 1].long()  # (B, F)
+    cols = (torch.arange(w, device=mass.device) + sx[..., None]) % w  # (B, F, w)
+    rows = (torch.arange(h, device=mass.device) + sy[..., None]) % h
+    rolled = mass.gather(-1, cols[:, :, None, :].expand(-1, -1, h, -1))
+    rolled = rolled.gather(-2, rows[:, :, :, None].expand(-1, -1, -1, w))
+    return _centroids(rolled) + shift.to(mass.dtype)
+
+
+def track_displacement(z: torch.Tensor, *, periodic: bool = False, around: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 2) least-squares displacement (x, y) over the clip of the object-mass centroid of
+    latents ``z`` (B, C, F, h, w), in latent pixels. With ``periodic`` the frame is a torus: each
+    frame is read around ``around`` (B, F, 2), an unwrapped track, by default ``z``'s own
+    :func:`circular_track`."""
+    f = z.shape[2]
+    mass = _object_mass(z)
+    if periodic:
+        track = _rolled_centroids(mass, circular_track(z) if around is None else around)
+    else:
+        track = _centroids(mass)
+    cx, cy = track[..., 0], track[..., 1]
     frames = torch.arange(f, dtype=z.dtype, device=z.device)
     frames = frames - frames.mean()
     scale = (f - 1) / (frames * frames).sum().clamp(min=1e-12)
@@ -93,5 +125,8 @@ def track_loss(
         return eps.sum() * 0.0
     abar = alphas_cumprod.to(eps.device, torch.float32)[t[keep]].view(-1, 1, 1, 1, 1)
     z0_hat = ((noisy[keep] - (1 - abar).sqrt() * eps[keep].float()) / abar.sqrt()).clamp(-CLAMP, CLAMP)
-    target = track_displacement(z0[keep].float(), periodic=periodic)
-    return ((track_displacement(z0_hat, periodic=periodic) - target) ** 2).sum(-1).mean() / z0.shape[-1] ** 2
+    z0 = z0[keep].float()
+    around = circular_track(z0) if periodic else None  # the training clip's track, for both
+    target = track_displacement(z0, periodic=periodic, around=around)
+    drift = track_displacement(z0_hat, periodic=periodic, around=around)
+    return ((drift - target) ** 2).sum(-1).mean() / z0.shape[-1] ** 2
