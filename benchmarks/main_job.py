@@ -5,6 +5,8 @@ contact sheet the README shows.
 
     python benchmarks/main_job.py --publish      # seeds 0-4, ~4 minutes on 2 idle CPU cores
     python benchmarks/main_job.py --seeds 0      # one seed, written under outputs/benchmarks/
+    python benchmarks/main_job.py --samplers default:25 accelerated-ddim:15 --publish
+        # the same job under several samplers side by side: main_job_samplers.json, time ratios to the first
 
 Per seed: ``follows``, the share of frames more than ``--margin`` frames away from every prompt
 change whose detected object has the scheduled colour and shape on the scheduled background;
@@ -141,12 +143,77 @@ def contact_sheet(frames: torch.Tensor, path: Path, every: int = 4, scale: int =
     atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG"))
 
 
+def run_seeds(command: list[str], seeds, schedule: PromptSchedule, margin: int, transition, sheet: Path) -> dict:
+    """Render ``command`` once per seed, score every render and time it; the first seed's frames
+    go to the contact sheet ``sheet``. Returns {"seeds": {seed: row}, "mean": {...}}."""
+    rows = {}
+    print(f"{'seed':>4} {'follows':>8} {'present':>8} {'all':>8} {'one_obj':>8} {'seconds':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            out = Path(tmp) / f"seed{seed}"
+            start = time.perf_counter()
+            if plugdiff([*command, "--seed", str(seed), "--out", str(out), "--quiet"]) != 0:
+                raise SystemExit(f"plugdiff video failed for seed {seed}")
+            seconds = time.perf_counter() - start
+            frames = read_frames(out)
+            row = {**score(frames, schedule, margin), **score_all(frames, schedule, transition)}
+            rows[seed] = row = {**row, "seconds": round(seconds, 1)}
+            print(
+                f"{seed:4d} {row['follows']:8.3f} {row['present']:8.3f} {row['follows_all']:8.3f} "
+                f"{row['one_object']:8.3f} {seconds:8.1f}"
+            )
+            if seed == seeds[0]:
+                contact_sheet(frames, sheet)
+    keys = ("follows", "present", "follows_all", "one_object", "seconds")
+    mean = {k: sum(r[k] for r in rows.values()) / len(rows) for k in keys}
+    print("mean " + " ".join(f"{mean[k]:8.3f}" for k in keys))
+    return {"seeds": rows, "mean": mean}
+
+
+def compare_samplers(command: list[str], samplers: list[str], args, schedule, transition) -> dict:
+    """The main job under each ``NAME:STEPS`` sampler (``--scheduler NAME --steps STEPS`` added to
+    the command), side by side; ratios are to the first sampler's means."""
+    result = {"command": _shown(command), "margin": args.margin, "transition": transition, "samplers": {}}
+    for spec in samplers:
+        name, _, steps = spec.partition(":")
+        if not steps.isdigit():
+            raise SystemExit(f"--samplers takes NAME:STEPS, got {spec!r}")
+        print(f"== {name}, {steps} steps")
+        sheet = args.out.with_name(f"main-job-{name}-{steps}.png")
+        sampler = [*command, "--scheduler", name, "--steps", steps]
+        result["samplers"][spec] = run_seeds(sampler, args.seeds, schedule, args.margin, transition, sheet)
+    first = next(iter(result["samplers"].values()))["mean"]
+    for run in result["samplers"].values():
+        run["ratio_to_first"] = {k: run["mean"][k] / first[k] if first[k] else float("nan") for k in first}
+    print(f"{'sampler':>24} {'follows':>8} {'all':>8} {'one_obj':>8} {'seconds':>8} {'time ratio':>10}")
+    for spec, run in result["samplers"].items():
+        m = run["mean"]
+        print(
+            f"{spec:>24} {m['follows']:8.3f} {m['follows_all']:8.3f} {m['one_object']:8.3f} {m['seconds']:8.1f} "
+            f"{run['ratio_to_first']['seconds']:10.2f}"
+        )
+    return result
+
+
+def _shown(command: list[str]) -> str:
+    """The command as the README writes it (the schedule path relative to the repository)."""
+    return "plugdiff " + " ".join(command[:1] + ["--schedule", "examples/schedules/shapesworld.txt"] + command[3:])
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--margin", type=int, default=4, help="frames on each side of a prompt change left unjudged")
     parser.add_argument(
         "--model", default=None, help="another model (registry name or folder) instead of the README's bundled one"
+    )
+    parser.add_argument(
+        "--samplers",
+        nargs="+",
+        default=None,
+        metavar="NAME:STEPS",
+        help="compare samplers (plugdiff video --scheduler NAME --steps STEPS) side by side instead of one run "
+        "with the model's defaults; writes main_job_samplers.json unless --out says otherwise",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "main_job.json")
     parser.add_argument(
@@ -156,44 +223,19 @@ def main(argv=None) -> dict:
         help="contact sheet (default: docs/images/main-job.png with --publish, else beside --out)",
     )
     args = published_results.parse_args(parser, argv)
+    if args.samplers and args.out.name == "main_job.json":
+        args.out = args.out.with_name("main_job_samplers.json")
     if args.sheet is None:
         args.sheet = ROOT / "docs" / "images" / "main-job.png" if args.publish else args.out.with_name("main-job.png")
 
     schedule = PromptSchedule.parse(read_schedule_file(SCHEDULE))
     command = COMMAND + (["--model", args.model] if args.model else [])
-    result = {
-        "command": "plugdiff "
-        + " ".join(command[:1] + ["--schedule", "examples/schedules/shapesworld.txt"] + command[3:]),
-        "margin": args.margin,
-        "seeds": {},
-    }
     transition = _transition(command, args.model or "shapesworld-t2v")
-    result["transition"] = transition
-    print(f"{'seed':>4} {'follows':>8} {'present':>8} {'all':>8} {'one_obj':>8} {'seconds':>8}")
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
-            out = Path(tmp) / f"seed{seed}"
-            start = time.perf_counter()
-            if plugdiff([*command, "--seed", str(seed), "--out", str(out), "--quiet"]) != 0:
-                raise SystemExit(f"plugdiff video failed for seed {seed}")
-            seconds = time.perf_counter() - start
-            frames = read_frames(out)
-            row = {
-                **score(frames, schedule, args.margin),
-                **score_all(frames, schedule, transition),
-                "seconds": round(seconds, 1),
-            }
-            result["seeds"][seed] = row
-            print(
-                f"{seed:4d} {row['follows']:8.3f} {row['present']:8.3f} {row['follows_all']:8.3f} "
-                f"{row['one_object']:8.3f} {seconds:8.1f}"
-            )
-            if seed == args.seeds[0]:
-                contact_sheet(frames, args.sheet)
-    rows = result["seeds"].values()
-    keys = ("follows", "present", "follows_all", "one_object", "seconds")
-    result["mean"] = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
-    print("mean " + " ".join(f"{result['mean'][k]:8.3f}" for k in keys))
+    if args.samplers:
+        result = compare_samplers(command, args.samplers, args, schedule, transition)
+    else:
+        result = {"command": _shown(command), "margin": args.margin, "transition": transition}
+        result.update(run_seeds(command, args.seeds, schedule, args.margin, transition, args.sheet))
     published_results.write_json(args.out, result, models=[args.model or "shapesworld-t2v"])
     return result
 

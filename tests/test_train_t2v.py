@@ -241,6 +241,17 @@ def test_periodic_track_displacement_follows_objects_across_the_edge():
     assert torch.allclose(track_displacement(clip, periodic=True), track_displacement(clip), atol=0.3)
 
 
+def test_v5_shares_set_the_pool_s_mixes(tmp_path, vae_dir, capsys):
+    """--v5-shares 0 0 trains on wrapping, shaded clips with pure captions only; bad shares, or
+    shares without world v5, are refused by name."""
+    trainer = _t2v(tmp_path / "v5", vae_dir, 2, "--world", "v5", "--pool-clips", "16", "--v5-shares", "0", "0")
+    assert not trainer.mix_weights.any() and torch.equal(trainer.mix_ids, trainer.input_ids)
+    for bad in (["--world", "v5", "--v5-shares", "0.8", "0.3"], ["--v5-shares", "0", "0"]):
+        with pytest.raises(SystemExit):
+            parse_args(["t2v", "--out", str(tmp_path), "--vae", str(vae_dir), *bad])
+        assert "--v5-shares" in capsys.readouterr().err
+
+
 def test_v5_text_condition_is_the_per_frame_mix_of_the_two_captions(tmp_path, vae_dir):
     trainer = _t2v(tmp_path / "v5", vae_dir, 2, "--world", "v5", "--pool-clips", "16")
     mixed = trainer.mix_weights.sum(1) > 0

@@ -25,7 +25,7 @@ from .train_autoencoder import AutoencoderTrainer
 from .train_image_prior import ImagePriorTrainer
 from .train_text_to_video import TextToVideoTrainer
 from .training import Trainer, run
-from .world import PLACEMENTS, WORLDS
+from .world import PLACEMENTS, V5_MIX_SHARE, V5_TRANSITION_SHARE, WORLDS
 
 TRAINERS = {"ddpm": ImagePriorTrainer, "vae": AutoencoderTrainer, "t2v": TextToVideoTrainer}
 _DEFAULTS = {  # per model: steps, batch, lr
@@ -70,6 +70,15 @@ def _parser(model: str) -> argparse.ArgumentParser:
             default="v4",
             help="training clips: v4 (bounded motion, pure captions) or v5 (wrapping motion, a shade the "
             "caption does not name, in-between captions and prompt changes; see shapesworld.world)",
+        )
+        p.add_argument(
+            "--v5-shares",
+            type=float,
+            nargs=2,
+            default=[V5_MIX_SHARE, V5_TRANSITION_SHARE],
+            metavar=("MIX", "TRANSITION"),
+            help="world v5: the shares of training clips with a static in-between caption and with a prompt "
+            f"change inside (default {V5_MIX_SHARE} {V5_TRANSITION_SHARE}; 0 0: wrapping, shaded clips only)",
         )
         p.add_argument(
             "--clip-weight-max",
@@ -128,6 +137,11 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--track-loss must be a finite weight >= 0")
         if not (args.direction_probe >= 0 and math.isfinite(args.direction_probe)):
             top.error("--direction-probe must be a finite weight >= 0")
+        mix, transition = args.v5_shares
+        if not (0 <= mix and 0 <= transition and mix + transition <= 1):
+            top.error(f"--v5-shares must be two shares >= 0 with a sum <= 1, got {mix} {transition}")
+        if args.world != "v5" and args.v5_shares != [V5_MIX_SHARE, V5_TRANSITION_SHARE]:
+            top.error("--v5-shares goes with --world v5")
         if args.fresh_text and args.init is None:
             top.error("--fresh-text goes with --init")
         if args.frames > 32:

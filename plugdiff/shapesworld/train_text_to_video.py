@@ -126,7 +126,7 @@ class TextToVideoTrainer(Trainer):
             pool,
             size=self.args.size,
             placement=self.args.placement,
-            world=self.args.world,
+            **self._world(),
         )
         frames = clips.flatten(0, 1)
         latents = torch.cat(
@@ -144,6 +144,13 @@ class TextToVideoTrainer(Trainer):
             weights.float().to(self.device),
             directions.to(self.device),
         )
+
+    def _world(self) -> dict:
+        """``sample_clips``' keyword arguments for the training world (v5: its mix shares)."""
+        if self.args.world != "v5":
+            return {"world": self.args.world}
+        mix, transition = self.args.v5_shares
+        return {"world": "v5", "mix_share": mix, "transition_share": transition}
 
     def video_stage(self) -> bool:
         return self.step >= self.args.image_steps
