@@ -267,6 +267,9 @@ class _FailingSession:
 
     restore = samplers = video
 
+    def host_sampling(self, host):
+        return ("ddpm", 32) if host == "fifo" else ("ddim", 25)
+
 
 @pytest.fixture(scope="module")
 def failing_demo():
@@ -275,6 +278,30 @@ def failing_demo():
 
     session = _FailingSession()
     return session, build_demo(session)
+
+
+def test_choosing_a_long_video_host_sets_its_sampler_and_steps(failing_demo):
+    """The host dropdown's change event writes the model's settings for that host into the
+    Sampler and Steps controls (FIFO cannot step every sampler, and its steps go by the window)."""
+    _, demo = failing_demo
+    (change,) = [f for f in demo.fns.values() if f.name == "host_sampling"]
+    assert [getattr(c, "label", None) for c in change.inputs] == ["Long-video method"]
+    assert [c.label for c in change.outputs] == ["Sampler", "Steps"]
+    assert change.fn("fifo") == ("ddpm", 32)
+
+
+def test_the_session_gives_fifo_the_models_fifo_settings():
+    from plugdiff.apps.demo_actions import DemoSession
+    from plugdiff.weights import sampling_defaults
+
+    session = DemoSession("shapesworld-t2v", "shapesworld-ddpm", device="cpu")
+    try:
+        fifo = sampling_defaults("shapesworld-t2v", host="fifo")
+        assert session.host_sampling("fifo") == (fifo["scheduler"], fifo["steps"])
+        stored = session.video_defaults
+        assert session.host_sampling("windows") == (stored["scheduler"], stored["steps"])
+    finally:
+        session.close()
 
 
 def _shown_under(demo, api_name: str, error: DemoInputError):

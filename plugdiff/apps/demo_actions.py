@@ -107,6 +107,15 @@ class DemoSession:
 
         return sampling_defaults(self.video_model)
 
+    def host_sampling(self, host: str) -> tuple[str, int]:
+        """The video model's stored scheduler and steps for the long-video ``host`` (FIFO has its
+        own: it cannot step samplers with memory, and its steps are a multiple of the window);
+        the web UI sets its controls to them when the host changes."""
+        from ..weights import sampling_defaults
+
+        stored = sampling_defaults(self.video_model, host=host)
+        return stored["scheduler"], stored["steps"]
+
     def close(self) -> None:
         """Remove the temporary working folder now (also done when the session is collected or
         the interpreter exits); a ``work_dir`` given by the caller is kept."""

@@ -120,6 +120,12 @@ def video_tab(session: "DemoSession", errors: ErrorRelay) -> None:
         with gr.Column():
             inputs = {**_schedule_and_method(messages, defaults), **_sampling(messages, defaults)}
             inputs["long_video"] = inputs.pop("long_video")  # /video's last parameter (it was added last)
+            inputs["long_video"].change(  # each host starts at the model's settings for it
+                session.host_sampling,
+                inputs=inputs["long_video"],
+                outputs=[inputs["scheduler"], inputs["steps"]],
+                api_visibility="private",
+            )
             generate = gr.Button("Generate", variant="primary")
             messages.others(list(inputs.values()))
         with gr.Column():

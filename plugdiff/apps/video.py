@@ -228,14 +228,15 @@ def check(settings: dict, base_dir: Path) -> dict:
 
 def model_defaults(settings: dict) -> dict:
     """Fill the sampling settings left unset (scheduler, steps, guidance, transition) with the
-    ones stored with the job's model (:func:`plugdiff.weights.sampling_defaults`; models that
-    store none get diffusers' usual settings). The sidecar then records what was used."""
+    ones stored with the job's model for the job's long-video host
+    (:func:`plugdiff.weights.sampling_defaults`; models that store none get diffusers' usual
+    settings). The sidecar then records what was used."""
     from ..weights import sampling_defaults
 
     unset = [key for key in ("scheduler", "steps", "guidance", "transition") if settings[key] is None]
     if unset:
         try:
-            stored = sampling_defaults(settings["model"])
+            stored = sampling_defaults(settings["model"], host=settings["long_video"])
         except ValueError as err:
             raise ValueError(f"model: {err}") from None
         settings.update({key: stored[key] for key in unset})
