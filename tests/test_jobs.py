@@ -141,7 +141,9 @@ def test_json_job_files_and_duplicate_outputs(tmp_path):
 
 
 def test_make_job_for_the_command_line():
+    from plugdiff.weights import sampling_defaults
+
     job = make_job("video", {"prompt": "a red circle", "frames": 8, "name": "clip"}, label="video")
-    assert job.output_name() == "clip.mp4" and job.settings["steps"] == 25
+    assert job.output_name() == "clip.mp4" and job.settings["steps"] == sampling_defaults("shapesworld-t2v")["steps"]
     with pytest.raises(JobError, match="video, field 'steps': must be an integer from 1 to 1000, got 0"):
         make_job("video", {"prompt": "a red circle", "steps": 0}, label="video")

@@ -29,7 +29,7 @@ def test_hosts_and_what_the_pipeline_gets():
     "values, field, message",
     [
         (dict(long_video="stream"), "long_video", "must be one of windows, fifo, freelong"),
-        (dict(long_video="fifo"), "steps", "25 steps is not a multiple of window=16; use 16 or 32 steps"),
+        (dict(long_video="fifo", steps=25), "steps", "25 steps is not a multiple of window=16; use 16 or 32 steps"),
         (dict(long_video="fifo", window=5, steps=10), "window", "even window"),
         (dict(long_video="fifo", window=1, stride=1, steps=4), "window", "at least 2"),
         (dict(long_video="fifo", steps=32, scheduler="dpm-solver"), "scheduler", "keeps memory of earlier steps"),
