@@ -32,6 +32,16 @@ def leftovers(folder: Path) -> list[str]:
     return [str(p) for p in folder.rglob(".*")]
 
 
+def stored_sampler_pipeline():
+    """The bundled video pipeline with the sampler its folder stores (what the CLI uses unset)."""
+    from plugdiff.samplers.presets import make_scheduler
+
+    pipe = load_pipeline("shapesworld-t2v", pipeline_cls=TiaraAnimateDiffPipeline)
+    pipe.scheduler = make_scheduler(sampling_defaults("shapesworld-t2v")["scheduler"], pipe.scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def test_video_command_matches_the_pipeline_frame_for_frame(tmp_path):
     out = tmp_path / "clip"  # no suffix: lossless PNG frames
     args = [
@@ -49,8 +59,7 @@ def test_video_command_matches_the_pipeline_frame_for_frame(tmp_path):
     ]
     assert main(args + FAST_VIDEO) == 0
     frames = np.stack([iio.imread(p) for p in sorted(out.iterdir())])
-    pipe = load_pipeline("shapesworld-t2v", pipeline_cls=TiaraAnimateDiffPipeline)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = stored_sampler_pipeline()
     expected = pipe(
         "a red circle moving right",
         num_frames=20,
@@ -136,8 +145,7 @@ def test_a_video_shorter_than_the_window_is_one_pass(tmp_path):
     assert (
         main(["video", "--prompt", "a red circle", "--frames", "8", "--steps", "2", "--quiet", "--out", str(out)]) == 0
     )
-    pipe = load_pipeline("shapesworld-t2v", pipeline_cls=TiaraAnimateDiffPipeline)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = stored_sampler_pipeline()
     guidance = sampling_defaults("shapesworld-t2v")["guidance"]  # the CLI uses the model's stored guidance
     expected = pipe(
         "a red circle",
