@@ -4,7 +4,7 @@ ShapesWorld model or any AnimateDiff pipeline folder you have on disk.
     python examples/long_video.py shapesworld-t2v --schedule examples/schedules/shapesworld.txt \
         --frames 64 --upscale 8 --out outputs/shapesworld.mp4
     python examples/long_video.py PIPELINE_DIR_OR_HUB_ID "a red circle moving right" \
-        [--frames 128] [--steps 25] [--alpha 5.0] [--size 512] [--seed 0] [--out outputs/video.mp4]
+        [--frames 128] [--steps N] [--scheduler NAME] [--alpha 5.0] [--size 512] [--seed 0] [--out outputs/video.mp4]
         [--allow-download]
     python examples/long_video.py PIPELINE_DIR --schedule examples/schedules/three_scenes.txt \
         [--transition 0.5] [--no-prompt-blend] [--negative "blurry"] ...
@@ -25,7 +25,8 @@ import torch
 
 from plugdiff.media import save_video
 from plugdiff.pipelines import TiaraAnimateDiffPipeline, read_schedule_file
-from plugdiff.weights import ModelNotFoundError, load_pipeline
+from plugdiff.samplers.presets import make_scheduler
+from plugdiff.weights import ModelNotFoundError, load_pipeline, sampling_defaults
 
 
 def main(argv=None) -> Path:
@@ -36,18 +37,22 @@ def main(argv=None) -> Path:
     parser.add_argument(
         "--transition",
         type=float,
-        default=0.5,
-        help="PromptBlend transition: fraction of each gap between key frames (<= 1) or frames (> 1)",
+        default=None,
+        help="PromptBlend transition: fraction of each gap between key frames (<= 1) or frames (> 1); "
+        "default: the model's stored one",
     )
     parser.add_argument(
         "--no-prompt-blend", action="store_true", help="diffusers' linear interpolation instead of PromptBlend"
     )
     parser.add_argument("--negative", default=None, help="negative prompt")
     parser.add_argument("--frames", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--steps", type=int, default=None, help="default: the model's stored steps")
+    parser.add_argument(
+        "--scheduler", default=None, help="a plugdiff sampler name (--scheduler of the CLI); default: the model's"
+    )
     parser.add_argument("--alpha", type=float, default=5.0, help="TiARA strength; 0 turns it off")
     parser.add_argument("--size", type=int, default=None, help="height = width in pixels (default: the model's)")
-    parser.add_argument("--guidance", type=float, default=7.5)
+    parser.add_argument("--guidance", type=float, default=None, help="default: the model's stored guidance")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=float, default=8.0)
     parser.add_argument(
@@ -64,12 +69,17 @@ def main(argv=None) -> Path:
         prompt = args.prompt if args.schedule is None else read_schedule_file(args.schedule)
     except ValueError as err:
         parser.error(str(err))
+    stored = sampling_defaults(args.model)  # what the model was benchmarked with (sampling_defaults.json)
+    for key in ("transition", "steps", "guidance", "scheduler"):
+        if getattr(args, key) is None:
+            setattr(args, key, stored[key])
     transition = int(args.transition) if args.transition > 1 else args.transition
 
     try:
         pipe = load_pipeline(args.model, pipeline_cls=TiaraAnimateDiffPipeline, allow_download=args.allow_download)
     except (ModelNotFoundError, ValueError) as err:
         sys.exit(str(err))
+    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler)
     if torch.cuda.is_available():
         pipe.to("cuda", torch.float16)
     settings = dict(
