@@ -187,15 +187,18 @@ def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):
             "1",
             "--steps",
             "2",
+            "--steering-noises",
+            "1",
             "--out",
             str(tmp_path / "t2v.json"),
         ]
     )
-    held_out, seen = report["runs"]
+    held_out, seen, steering = report["runs"]
     assert held_out["combos"] == "held_out" and held_out["clips"] == 5 and seen["clips"] == 1
     assert all(
-        0 <= run[key] <= 1 for run in report["runs"] for key in ("colour_frames", "shape_frames", "direction_clips")
+        0 <= run[key] <= 1 for run in (held_out, seen) for key in ("colour_frames", "shape_frames", "direction_clips")
     )
+    assert steering["combos"] == "steering" and steering["noises"] == 1 and 0 <= steering["follows"] <= 1
     assert (tmp_path / "t2v_g6.png").exists()
     ae = _load("shapesworld_autoencoder").main(["--frames", "16", "--out", str(tmp_path / "ae.json")])
     assert ae["colour_agreement"] == ae["shape_agreement"] == 1.0 and ae["mean_abs_error"] < 0.05

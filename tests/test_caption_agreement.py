@@ -101,3 +101,43 @@ def test_v5_training_clips_agree_with_their_captions():
     summary = summarize(scores)
     assert summary["direction_clips"] == 1.0 and summary["shade_clips"] == 1.0
     assert summary["colour_frames"] == summary["shape_frames"] == summary["clean_frames"] == 1.0
+
+
+class _WorldPipe:
+    """A stand-in text-to-video pipeline that draws the world's own clip: the object starts where
+    the noise says and goes the way the caption says, or (``obey=False``) the way the noise says."""
+
+    def __init__(self, obey: bool):
+        from types import SimpleNamespace
+
+        self.obey = obey
+        self.unet = SimpleNamespace(
+            config=SimpleNamespace(in_channels=4, sample_size=8), device=torch.device("cpu"), dtype=torch.float32
+        )
+
+    def __call__(self, prompts, *, latents, num_frames, **_):
+        from types import SimpleNamespace
+
+        from plugdiff.shapesworld.world import DIRECTIONS, parse_caption
+
+        clips = []
+        for prompt, noise in zip(prompts, latents, strict=True):
+            want = parse_caption(prompt)
+            x, y = (float(v) % 32 for v in noise[0, 0, :2, 0] * 8 + 16)
+            direction = want["direction"] if self.obey else DIRECTIONS[int(noise[1].sum().abs() * 1e3) % 4]
+            spec = _spec(
+                colour=want["colour"], shape=want["shape"], background=want["background"], direction=direction
+            )
+            clips.append(render_clip(dataclasses.replace(spec, start=(x, y), wrap=True), num_frames))
+        return SimpleNamespace(frames=(torch.stack(clips) + 1) / 2)
+
+
+def test_direction_steering_tells_a_caption_that_steers_from_noise_that_decides():
+    from plugdiff.shapesworld.caption_agreement import direction_steering
+
+    steered = direction_steering(_WorldPipe(obey=True), noises=3, steps=1, guidance=1.0)
+    assert steered == {"noises": 3, "follows": 1.0, "noise_decides": 0.0}
+    ignored = direction_steering(_WorldPipe(obey=False), noises=3, steps=1, guidance=1.0)
+    assert ignored["follows"] == 0.25 and ignored["noise_decides"] == 1.0
+    with pytest.raises(ValueError, match="noises must be at least 1"):
+        direction_steering(_WorldPipe(obey=True), noises=0, steps=1, guidance=1.0)

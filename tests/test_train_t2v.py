@@ -1,6 +1,8 @@
 """Training the ShapesWorld text-to-video model: the frame autoencoder, the two-stage t2v recipe,
 bit-exact resume across the stage boundary, the AnimateDiff export and the warm start."""
 
+import json
+
 import pytest
 import torch
 from diffusers import AnimateDiffPipeline, AutoencoderKL, UNetMotionModel
@@ -92,7 +94,10 @@ def test_image_stage_leaves_the_motion_modules_at_zero_output(tmp_path, vae_dir)
 
 
 def test_export_is_an_animatediff_folder_that_diffusers_and_plugdiff_load(tmp_path, vae_dir):
-    _t2v(tmp_path / "m", vae_dir, 2)
+    _t2v(tmp_path / "m", vae_dir, 2, "--eval-clips", "1")
+    scores = json.loads((tmp_path / "m" / "training_curve.json").read_text())["curve"][-1]["scores"]
+    assert set(scores) == {"held_out", "seen", "steering"}  # every export is scored
+    assert scores["held_out"]["clips"] == 5 and scores["steering"]["noises"] == 2
     vanilla = AnimateDiffPipeline.from_pretrained(tmp_path / "m", use_safetensors=True)
     assert isinstance(vanilla.unet, UNetMotionModel)
     pipe = load_pipeline(str(tmp_path / "m"))

@@ -12,6 +12,9 @@ Per clip (frames (F, 3, H, W) in [-1, 1]) against its caption:
   :func:`~plugdiff.shapesworld.long_video_scores.identity_drift`: ``size_cv``, the coefficient of
   variation of the object's linear size over the clip, and ``shade_ok``, whether every frame's
   shade is within ``SHADE_TOLERANCE`` of the clip's median shade.
+
+:func:`direction_steering` asks whether the caption, not the noise, decides where the object
+goes: every direction word from the same starting noise.
 """
 
 from __future__ import annotations
@@ -27,6 +30,41 @@ from .long_video_scores import SHADE_TOLERANCE, identity_drift
 from .tracks import unwrap_track
 from .video_consistency import clean_fraction
 from .world import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, parse_caption, random_spec
+
+MOVING: tuple[str, ...] = tuple(d for d in DIRECTIONS if d != "still")
+
+
+def direction_steering(
+    pipe, *, noises: int, steps: int, guidance: float, seed: int = 0, colour="red", shape="circle", background="black"
+) -> dict[str, float]:
+    """Does the caption steer the motion? ``noises`` starting noises, drawn from ``seed``, each
+    denoised once per moving direction word (``MOVING``) with the otherwise same caption; every
+    clip's direction read as in :func:`clip_agreement`. Returns ``follows``: the fraction of clips
+    that move the captioned way (1/4 for a model that moves at random), and ``noise_decides``: the
+    fraction of noises whose four clips all move the same way (the caption has no say: 1/64 for
+    independent random directions, 1 for a model that reads its direction from the noise)."""
+    if noises < 1:
+        raise ValueError(f"noises must be at least 1, got {noises}")
+    prompts = [f"a {colour} {shape} moving {d} on a {background} background" for d in MOVING]
+    unet = pipe.unet
+    channels = unet.config.in_channels
+    size = unet.config.sample_size
+    follows, same = 0, 0
+    for i in range(noises):
+        gen = torch.Generator().manual_seed(seed + i)
+        noise = torch.randn(1, channels, 16, size, size, generator=gen).expand(len(prompts), -1, -1, -1, -1)
+        out = pipe(
+            prompts,
+            num_frames=16,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            latents=noise.to(unet.device, unet.dtype),
+            output_type="pt",
+        )
+        found = [clip_agreement(c.float().cpu() * 2 - 1, p) for c, p in zip(out.frames, prompts, strict=True)]
+        follows += sum(a.direction_ok for a in found)
+        same += len({a.direction for a in found}) == 1
+    return {"noises": noises, "follows": follows / (noises * len(prompts)), "noise_decides": same / noises}
 
 
 @dataclass(frozen=True)

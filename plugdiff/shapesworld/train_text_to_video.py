@@ -16,7 +16,7 @@ from diffusers import (
 )
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .caption_agreement import score_triples, seen_triples
+from .caption_agreement import direction_steering, score_triples, seen_triples
 from .direction_probe import DirectionProbe
 from .models import (
     CAPTION_TOKENS,
@@ -75,7 +75,8 @@ class TextToVideoTrainer(Trainer):
     the caption's direction word into the features the motion modules read.
 
     With ``eval_clips`` > 0, every export is scored (:meth:`evaluate`): ``eval_clips`` clips for
-    each held-out triple and for as many seen ones, 20 DDIM steps, guidance 6.
+    each held-out triple and for as many seen ones, 20 DDIM steps, guidance 6, and
+    :func:`~.caption_agreement.direction_steering` from ``2 * eval_clips`` noises.
     """
 
     def __init__(self, args):
@@ -228,7 +229,7 @@ class TextToVideoTrainer(Trainer):
         pipe = TiaraAnimateDiffPipeline.from_pretrained(out, use_safetensors=True).to(self.device)
         pipe.set_progress_bar_config(disable=True)
         groups = {"held_out": sorted(HELD_OUT), "seen": seen_triples(len(HELD_OUT))}
-        return {
+        scores = {
             group: score_triples(
                 pipe,
                 triples,
@@ -239,6 +240,8 @@ class TextToVideoTrainer(Trainer):
             )[0]
             for group, triples in groups.items()
         }
+        scores["steering"] = direction_steering(pipe, noises=2 * self.args.eval_clips, steps=20, guidance=6.0)
+        return scores
 
     @torch.no_grad()
     def export(self, out: Path) -> None:
