@@ -177,6 +177,7 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
         (["--clip-weight-max", "inf"], "--clip-weight-max"),
         (["--placement", "corner"], "--placement"),
         (["--track-loss", "-1"], "--track-loss"),
+        (["--track-max-t", "1000"], "--track-max-t"),
     ],
 )
 def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):
@@ -271,3 +272,31 @@ def test_v5_text_condition_is_the_per_frame_mix_of_the_two_captions(tmp_path, va
             torch.testing.assert_close(text[i, f], (1 - w) * a[i] + w * b[i], rtol=0, atol=1e-6)
         if not mixed[i]:
             assert torch.equal(other[i], ids[i])
+
+
+def test_periodic_track_loss_reads_a_prediction_with_no_object_as_no_motion():
+    """Read around the training clip's track, a prediction with no object (a uniform latent, or
+    pure noise) must not pass for the training clip's motion: it reads as no drift and pays the
+    whole displacement; a prediction moving the other way pays more."""
+    from plugdiff.shapesworld.track_loss import circular_track, track_displacement, track_loss
+    from plugdiff.shapesworld.world import random_spec, render_clip
+
+    g = torch.Generator().manual_seed(2)
+    spec = random_spec(g, directions=["right"], include_held_out=True, num_frames=16, wrap=True)
+    clip = render_clip(spec, 16).transpose(0, 1)[None].double()  # (1, 3, F, H, W)
+    around = circular_track(clip)
+    ((dx, _),) = track_displacement(clip, periodic=True, around=around).tolist()
+    assert dx > 8  # the clip's own motion
+    flat = torch.zeros_like(clip)
+    assert abs(float(track_displacement(flat, periodic=True, around=around)[0, 0])) < 1e-6
+    noise = torch.randn(clip.shape, generator=g, dtype=torch.float64)
+    assert abs(float(track_displacement(noise, periodic=True, around=around)[0, 0])) < 0.25 * dx
+    backwards = clip.flip(2)  # the same frames in reverse: moving left
+    assert float(track_displacement(backwards, periodic=True, around=around)[0, 0]) < -8
+
+    abar = torch.full((1000,), 0.5, dtype=torch.float64)
+    t, everyone = torch.tensor([100]), torch.ones(1, dtype=torch.bool)
+    eps = torch.zeros_like(clip)
+    loss = lambda z0_hat: float(track_loss(clip, z0_hat * abar[0].sqrt(), t, eps, abar, everyone, periodic=True))
+    assert loss(clip) < 1e-10 and loss(flat) > 0.5 * dx**2 / 32**2 and loss(backwards) > 2 * loss(flat)
+    assert loss(flat) > 0 and track_loss(clip, flat, t, eps, abar, everyone, periodic=True, max_t=99) == 0

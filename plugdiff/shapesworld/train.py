@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .track_loss import T_MAX
 from .train_autoencoder import AutoencoderTrainer
 from .train_image_prior import ImagePriorTrainer
 from .train_text_to_video import TextToVideoTrainer
@@ -93,6 +94,12 @@ def _parser(model: str) -> argparse.ArgumentParser:
             help="weight of the auxiliary loss on the predicted clip's object drift (0: off; see "
             "shapesworld.track_loss)",
         )
+        p.add_argument(
+            "--track-max-t",
+            type=int,
+            default=T_MAX,
+            help=f"highest timestep the track loss is taken at (default {T_MAX}; 0-999)",
+        )
         p.add_argument("--uncond-prob", type=float, default=0.1, help="caption dropout for guidance")
         p.add_argument("--init", type=Path, default=None, help="start from the weights of an exported t2v folder")
         p.add_argument(
@@ -135,6 +142,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--clip-weight-max must be a finite number >= 1")
         if not (args.track_loss >= 0 and math.isfinite(args.track_loss)):
             top.error("--track-loss must be a finite weight >= 0")
+        if not 0 <= args.track_max_t <= 999:
+            top.error(f"--track-max-t must be a timestep in [0, 999], got {args.track_max_t}")
         if not (args.direction_probe >= 0 and math.isfinite(args.direction_probe)):
             top.error("--direction-probe must be a finite weight >= 0")
         mix, transition = args.v5_shares

@@ -68,7 +68,7 @@ class TextToVideoTrainer(Trainer):
 
     With ``track_loss`` > 0, that multiple of :func:`~.track_loss.track_loss` (the predicted
     clean clip's object drift against the training clip's, on a torus for world v5) is added to every
-    clip term.
+    clip term, at timesteps up to ``track_max_t``.
 
     With ``direction_probe`` > 0, that multiple of :class:`~.direction_probe.DirectionProbe`'s
     loss is added to every batch's loss (the probe's heads are trained, not exported): it carries
@@ -199,7 +199,9 @@ class TextToVideoTrainer(Trainer):
             def extra(noisy, t, pred):
                 abar = self.scheduler.alphas_cumprod
                 periodic = self.args.world == "v5"  # v5's clips wrap around the frame
-                return self.args.track_loss * track_loss(z0, noisy, t, pred, abar, captioned, periodic=periodic)
+                return self.args.track_loss * track_loss(
+                    z0, noisy, t, pred, abar, captioned, periodic=periodic, max_t=self.args.track_max_t
+                )
 
         loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight, extra=extra)
         if self.args.direction_probe:
