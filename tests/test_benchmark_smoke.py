@@ -204,6 +204,14 @@ def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):
     assert ae["colour_agreement"] == ae["shape_agreement"] == 1.0 and ae["mean_abs_error"] < 0.05
 
 
+def test_direction_settling_benchmark_quick_run(tmp_path):
+    report = _load("shapesworld_direction_settling").main(["--quick", "--out", str(tmp_path / "settling.json")])
+    ((row),) = report["rows"]
+    assert report["clips"] == 4 and row["t0"] == 800
+    assert 0 <= row["follows_own"] <= 1 and 0 <= row["follows_opposite"] <= 1
+    assert (tmp_path / "settling.json").exists()
+
+
 def test_direction_room_benchmark_quick_run(tmp_path):
     room = _load("shapesworld_direction_room")
     assert room.room_ahead((4.0, 30.0), "left", 32) == 4.0 and room.room_ahead((4.0, 30.0), "down", 32) == 2.0

@@ -38,10 +38,11 @@ per frame: rolled frame by frame onto the track, a prediction with no object at 
 mass) would read as the training clip's own motion and cost nothing; rolled once, it reads as no
 motion.
 
-``max_t`` (default ``T_MAX``) is the highest timestep the loss is taken at. The direction of a
-sample is settled between about t = 800 and 600 (measured on the v5b export: from a training clip
-noised to t = 600 and denoised with the opposite direction word, 0 of 8 clips followed the word;
-from t = 800, the clips went either way), so the experiments raise it.
+``max_t`` (default ``T_MAX``) is the highest timestep the loss is taken at. A sample's direction
+is settled between about t = 850 and 600 (``benchmarks/shapesworld_direction_settling.py``,
+``results/shapesworld_direction_settling_v5b.json``: clips noised to t = 600 follow their own
+motion whatever the word; from t = 700 or 800 they follow neither their own caption nor the
+opposite word above chance), which is why the v5 runs raise it.
 """
 
 from __future__ import annotations
