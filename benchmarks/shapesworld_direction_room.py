@@ -20,11 +20,9 @@ from pathlib import Path
 
 import published_results
 
-from plugdiff.shapesworld.caption_agreement import generate_clips
+from plugdiff.shapesworld.caption_agreement import MOVING, generate_clips
 from plugdiff.shapesworld.detector import detect, detect_direction
 from plugdiff.weights import load_pipeline
-
-MOVING = ("left", "right", "up", "down")
 
 
 def room_ahead(centre: tuple[float, float], direction: str, size: int) -> float:
