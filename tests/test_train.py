@@ -68,6 +68,37 @@ def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
     assert all(v.dtype == torch.float32 for v in _weights(tmp_path / "bf16").values())
 
 
+def test_focused_timesteps_land_in_their_range_in_their_share():
+    """focus=(low, high, share): about ``share`` of the samples draw t from [low, high], the rest
+    from all steps; share 1 puts every t in the range, and the range's ends are reachable."""
+    from types import SimpleNamespace
+
+    from diffusers import DDPMScheduler
+
+    from plugdiff.shapesworld.training import Trainer
+
+    args = SimpleNamespace(lr=1e-3, ema=0.9, seed=0, device="cpu")
+    scheduler = DDPMScheduler(num_train_timesteps=1000)
+    trainer = Trainer(args, {"m": torch.nn.Linear(1, 1)})
+    seen = []
+
+    def predict(noisy, t):
+        seen.append(t)
+        return torch.zeros_like(noisy)
+
+    x0 = torch.zeros(4000, 1)
+    trainer.epsilon_loss(scheduler, x0, predict, focus=(600, 850, 1.0))
+    t = seen[-1]
+    assert int(t.min()) == 600 and int(t.max()) == 850
+    trainer.epsilon_loss(scheduler, x0, predict, focus=(600, 850, 0.5))
+    inside = ((seen[-1] >= 600) & (seen[-1] <= 850)).float().mean()
+    expected = 0.5 + 0.5 * 251 / 1000  # the focused half plus the uniform half's hits
+    assert abs(float(inside) - expected) < 0.03
+    trainer.epsilon_loss(scheduler, x0, predict)
+    inside = ((seen[-1] >= 600) & (seen[-1] <= 850)).float().mean()
+    assert abs(float(inside) - 0.251) < 0.03
+
+
 def test_capped_truncated_snr_weight_of_the_epsilon_loss():
     """max_weight 1 is the plain mean squared error; above 1 every sample's squared error is
     weighted by min(cap, max(1, (1 - abar_t) / abar_t)) divided by that weight's mean over t."""

@@ -66,7 +66,20 @@ def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
     "recipe",
     [
         (),
-        ("--placement", "centred", "--clip-weight-max", "5", "--direction-probe", "0.1", "--track-loss", "1"),
+        (
+            "--placement",
+            "centred",
+            "--clip-weight-max",
+            "5",
+            "--direction-probe",
+            "0.1",
+            "--track-loss",
+            "1",
+            "--clip-t-focus",
+            "600",
+            "850",
+            "0.5",
+        ),
         ("--world", "v5", "--image-mix", "2", "--pool-clips", "8"),
     ],
 )
@@ -178,6 +191,10 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
         (["--placement", "corner"], "--placement"),
         (["--track-loss", "-1"], "--track-loss"),
         (["--track-max-t", "1000"], "--track-max-t"),
+        (["--clip-t-focus", "850", "600", "0.5"], "--clip-t-focus"),
+        (["--clip-t-focus", "600", "1000", "0.5"], "--clip-t-focus"),
+        (["--clip-t-focus", "600.5", "850", "0.5"], "--clip-t-focus"),
+        (["--clip-t-focus", "600", "850", "1.5"], "--clip-t-focus"),
     ],
 )
 def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):

@@ -100,6 +100,14 @@ def _parser(model: str) -> argparse.ArgumentParser:
             default=T_MAX,
             help=f"highest timestep the track loss is taken at (default {T_MAX}; 0-999)",
         )
+        p.add_argument(
+            "--clip-t-focus",
+            type=float,
+            nargs=3,
+            metavar=("LOW", "HIGH", "SHARE"),
+            default=None,
+            help="draw SHARE of the clip terms' timesteps from [LOW, HIGH] instead of from all (default: all uniform)",
+        )
         p.add_argument("--uncond-prob", type=float, default=0.1, help="caption dropout for guidance")
         p.add_argument("--init", type=Path, default=None, help="start from the weights of an exported t2v folder")
         p.add_argument(
@@ -144,6 +152,13 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--track-loss must be a finite weight >= 0")
         if not 0 <= args.track_max_t <= 999:
             top.error(f"--track-max-t must be a timestep in [0, 999], got {args.track_max_t}")
+        if args.clip_t_focus is not None:
+            low, high, share = args.clip_t_focus
+            if not (low == int(low) and high == int(high) and 0 <= low <= high <= 999 and 0 <= share <= 1):
+                top.error(
+                    "--clip-t-focus takes LOW HIGH SHARE: whole timesteps 0 <= LOW <= HIGH <= 999 and a share "
+                    f"in [0, 1], got {' '.join(str(v) for v in args.clip_t_focus)}"
+                )
         if not (args.direction_probe >= 0 and math.isfinite(args.direction_probe)):
             top.error("--direction-probe must be a finite weight >= 0")
         mix, transition = args.v5_shares

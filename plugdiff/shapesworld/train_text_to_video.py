@@ -70,6 +70,12 @@ class TextToVideoTrainer(Trainer):
     clean clip's object drift against the training clip's, on a torus for world v5) is added to every
     clip term, at timesteps up to ``track_max_t``.
 
+    With ``clip_t_focus = (low, high, share)``, that share of the clip terms' timesteps is drawn
+    from [low, high] (:meth:`~.training.Trainer.epsilon_loss`'s ``focus``): on world v5 a clip's
+    direction is decided at t of about 600-850
+    (``benchmarks/results/shapesworld_direction_settling_v5b.json``), which uniform t gives a
+    quarter of the batches.
+
     With ``direction_probe`` > 0, that multiple of :class:`~.direction_probe.DirectionProbe`'s
     loss is added to every batch's loss (the probe's heads are trained, not exported): it carries
     the caption's direction word into the features the motion modules read.
@@ -188,7 +194,13 @@ class TextToVideoTrainer(Trainer):
         return text.flatten(0, 1)
 
     def _epsilon_loss(
-        self, z0: torch.Tensor, ids: tuple, directions: torch.Tensor, captioned: torch.Tensor, max_weight: float = 1.0
+        self,
+        z0: torch.Tensor,
+        ids: tuple,
+        directions: torch.Tensor,
+        captioned: torch.Tensor,
+        max_weight: float = 1.0,
+        focus=None,
     ) -> torch.Tensor:
         def predict(noisy, t):
             return self.models["unet"](noisy, t, self._text(ids)).sample
@@ -203,7 +215,7 @@ class TextToVideoTrainer(Trainer):
                     z0, noisy, t, pred, abar, captioned, periodic=periodic, max_t=self.args.track_max_t
                 )
 
-        loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight, extra=extra)
+        loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight, extra=extra, focus=focus)
         if self.args.direction_probe:
             probe = self.models["direction_probe"].loss(directions, z0.shape[2], captioned)
             loss = loss + self.args.direction_probe * probe
@@ -215,7 +227,12 @@ class TextToVideoTrainer(Trainer):
             p.requires_grad_(video or "motion_modules" not in name)
         if not video:
             return self._epsilon_loss(*self._batch(self.args.image_batch, clips=False))
-        loss = self._epsilon_loss(*self._batch(self.args.batch, clips=True), max_weight=self.args.clip_weight_max)
+        focus = self.args.clip_t_focus
+        if focus is not None:
+            focus = (int(focus[0]), int(focus[1]), focus[2])
+        loss = self._epsilon_loss(
+            *self._batch(self.args.batch, clips=True), max_weight=self.args.clip_weight_max, focus=focus
+        )
         if self.args.image_mix:
             loss = (loss + self._epsilon_loss(*self._batch(self.args.image_mix, clips=False))) / 2
         return loss

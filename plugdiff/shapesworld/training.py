@@ -73,7 +73,7 @@ class Trainer:
         return torch.randn(shape, generator=self.noise).to(self.device)
 
     def epsilon_loss(
-        self, scheduler, x0: torch.Tensor, predict, *, max_weight: float = 1.0, extra=None
+        self, scheduler, x0: torch.Tensor, predict, *, max_weight: float = 1.0, extra=None, focus=None
     ) -> torch.Tensor:
         r"""Epsilon-prediction loss (Ho et al., NeurIPS 2020, Algorithm 1) for one batch:
         :math:`w_t \lVert \varepsilon - \varepsilon_\theta(\sqrt{\bar a_t} x_0 + \sqrt{1-\bar a_t}\,
@@ -87,11 +87,19 @@ class Trainer:
         errors of the predicted clean sample count more at high noise, where only the caption can
         say what the sample will be.
 
+        ``focus = (low, high, share)``, if given, draws each sample's t uniformly from
+        [low, high] with probability ``share`` instead of from all training steps: more of the
+        batch lands where a decision is made (the weight above stays a function of t).
+
         ``extra(noisy, t, pred)``, if given, is a further loss on the same prediction, added."""
         noise = self.randn(x0.shape)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=self.noise).to(
-            self.device
-        )
+        n = x0.shape[0]
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (n,), generator=self.noise)
+        if focus is not None:
+            low, high, share = focus
+            focused = torch.rand(n, generator=self.noise) < share
+            t = torch.where(focused, torch.randint(low, high + 1, (n,), generator=self.noise), t)
+        t = t.to(self.device)
         noisy = scheduler.add_noise(x0, noise, t)
         with self.autocast():
             pred = predict(noisy, t)
