@@ -79,6 +79,10 @@ def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
             "600",
             "850",
             "0.5",
+            "--track-max-t",
+            "850",
+            "--word-contrast",
+            "1",
         ),
         ("--world", "v5", "--image-mix", "2", "--pool-clips", "8"),
     ],
@@ -95,6 +99,18 @@ def test_t2v_resume_across_the_stage_boundary_is_bit_exact(tmp_path, vae_dir, re
     ):
         a, b = load_file(str(tmp_path / "a" / part)), load_file(str(tmp_path / "b" / part))
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_word_contrast_adds_to_the_clip_steps_only(tmp_path, vae_dir):
+    """The swapped-caption pass runs inside the clip steps (next to the direction probe, whose
+    feature count it must not disturb) and adds to their loss; the single-frame steps are not
+    touched. (Seed 2 draws two captioned movers for the one clip step.)"""
+    recipe = ("--world", "v5", "--pool-clips", "8", "--seed", "2", "--uncond-prob", "0", "--direction-probe", "0.1")
+    recipe += ("--track-loss", "1", "--track-max-t", "850", "--clip-t-focus", "750", "850", "1")
+    plain = _t2v(tmp_path / "plain", vae_dir, 3, *recipe)
+    contrast = _t2v(tmp_path / "contrast", vae_dir, 3, *recipe, "--word-contrast", "1")
+    assert plain.losses[:2] == contrast.losses[:2]
+    assert contrast.losses[2] > plain.losses[2]
 
 
 def test_image_stage_leaves_the_motion_modules_at_zero_output(tmp_path, vae_dir):
@@ -192,6 +208,8 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
         (["--track-loss", "-1"], "--track-loss"),
         (["--track-max-t", "1000"], "--track-max-t"),
         (["--clip-t-focus", "850", "600", "0.5"], "--clip-t-focus"),
+        (["--word-contrast", "-1"], "--word-contrast"),
+        (["--word-contrast", "1", "--track-loss", "0"], "--word-contrast needs --track-loss"),
         (["--clip-t-focus", "600", "1000", "0.5"], "--clip-t-focus"),
         (["--clip-t-focus", "600.5", "850", "0.5"], "--clip-t-focus"),
         (["--clip-t-focus", "600", "850", "1.5"], "--clip-t-focus"),

@@ -24,6 +24,8 @@ intermediate features, as in deep supervision; the use here is ours.)
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -40,6 +42,16 @@ class DirectionProbe(nn.Module):
         channels = [layer.config.in_channels for layer in _probed_layers(unet)]
         self.heads = nn.ModuleList(nn.Linear(c, len(DIRECTIONS)) for c in channels)
         self._features: list[torch.Tensor] = []
+        self._paused = False
+
+    @contextmanager
+    def paused(self):
+        """Forward passes inside this block are not probed (a second pass on the same batch)."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
 
     def attach(self, unet: nn.Module) -> None:
         for layer in _probed_layers(unet):
@@ -47,7 +59,7 @@ class DirectionProbe(nn.Module):
 
     def _keep(self, module, args, output) -> None:
         features = output[0] if isinstance(output, tuple) else output.sample
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() and not self._paused:
             self._features.append(features.float().mean(dim=(2, 3)))  # (B * F, C)
 
     def loss(self, directions: torch.Tensor, frames: int, captioned: torch.Tensor) -> torch.Tensor:

@@ -123,6 +123,13 @@ def _parser(model: str) -> argparse.ArgumentParser:
             help="weight of the auxiliary direction-probe loss (0: off; see shapesworld.direction_probe)",
         )
         p.add_argument(
+            "--word-contrast",
+            type=float,
+            default=0.0,
+            help="weight of the swapped-direction-word track loss (0: off; needs --track-loss; see "
+            "shapesworld.word_contrast)",
+        )
+        p.add_argument(
             "--eval-clips",
             type=int,
             default=0,
@@ -152,6 +159,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--track-loss must be a finite weight >= 0")
         if not 0 <= args.track_max_t <= 999:
             top.error(f"--track-max-t must be a timestep in [0, 999], got {args.track_max_t}")
+        if not (args.word_contrast >= 0 and math.isfinite(args.word_contrast)):
+            top.error("--word-contrast must be a finite weight >= 0")
+        if args.word_contrast and not args.track_loss:
+            top.error("--word-contrast needs --track-loss > 0 (it is a track loss on the swapped caption)")
         if args.clip_t_focus is not None:
             low, high, share = args.clip_t_focus
             if not (low == int(low) and high == int(high) and 0 <= low <= high <= 999 and 0 <= share <= 1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .models import (
 )
 from .track_loss import track_loss
 from .training import Trainer
+from .word_contrast import opposite_token_map, swap_directions, word_contrast_loss
 from .world import DIRECTIONS, HELD_OUT, parse_caption, sample_clips
 
 _ENCODE_CHUNK = 1024  # frames per VAE call while building the latent pool
@@ -76,6 +78,11 @@ class TextToVideoTrainer(Trainer):
     (``benchmarks/results/shapesworld_direction_settling_v5b.json``), which uniform t gives a
     quarter of the batches.
 
+    With ``word_contrast`` > 0 (and the track loss on), that multiple of
+    :func:`~.word_contrast.word_contrast_loss` is added to every clip term: run again with the
+    caption's direction words swapped, the model must predict the opposite drift at timesteps
+    from ``word_contrast.MIN_T`` to ``track_max_t``.
+
     With ``direction_probe`` > 0, that multiple of :class:`~.direction_probe.DirectionProbe`'s
     loss is added to every batch's loss (the probe's heads are trained, not exported): it carries
     the caption's direction word into the features the motion modules read.
@@ -113,6 +120,7 @@ class TextToVideoTrainer(Trainer):
         self.scheduler = video_scheduler()
         self.latents, self.input_ids, self.mix_ids, self.mix_weights, self.directions = self._latent_pool()
         self.uncond_ids = self._tokenize([""])
+        self.opposite_tokens = opposite_token_map(self.tokenizer)
 
     def _tokenize(self, captions: list[str]) -> torch.Tensor:
         tok = self.tokenizer
@@ -207,13 +215,28 @@ class TextToVideoTrainer(Trainer):
 
         extra = None
         if self.args.track_loss and z0.shape[2] > 1:
+            abar = self.scheduler.alphas_cumprod
+            periodic = self.args.world == "v5"  # v5's clips wrap around the frame
+            caption, other, weights = ids
+            swapped = (swap_directions(caption, self.opposite_tokens), swap_directions(other, self.opposite_tokens))
+            eligible = captioned & (swapped[0] != caption).any(1)
+
+            def predict_swapped(index, noisy, t):
+                text = self._text((swapped[0][index], swapped[1][index], weights[index]))
+                probe = self.models["direction_probe"] if self.args.direction_probe else None
+                with probe.paused() if probe is not None else contextlib.nullcontext():
+                    return self.models["unet"](noisy, t, text).sample
 
             def extra(noisy, t, pred):
-                abar = self.scheduler.alphas_cumprod
-                periodic = self.args.world == "v5"  # v5's clips wrap around the frame
-                return self.args.track_loss * track_loss(
+                loss = self.args.track_loss * track_loss(
                     z0, noisy, t, pred, abar, captioned, periodic=periodic, max_t=self.args.track_max_t
                 )
+                if self.args.word_contrast:
+                    contrast = word_contrast_loss(
+                        z0, noisy, t, predict_swapped, abar, eligible, periodic=periodic, max_t=self.args.track_max_t
+                    )
+                    loss = loss + self.args.word_contrast * contrast
+                return loss
 
         loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight, extra=extra, focus=focus)
         if self.args.direction_probe:
