@@ -1,13 +1,14 @@
 r"""An auxiliary training loss that makes the direction word, not the noise, set the motion.
 
-Measured on the v5e export at step 1250 (``training/shapesworld-t2v-v5``'s lineage): one model
-call on a noised ground-truth mover, guided at 6, predicts a clean clip whose drift along the
-true direction is the same with the clip's own direction word and with the opposite one at every
-timestep from 300 to 999 (e.g. +0.28 against +0.30 latent pixels at t = 750, +0.05 against +0.05
-at 850; the truth drifts 1.79). The track loss (:mod:`.track_loss`) asks for the right drift, but
-a model can meet it by reading the motion out of the noisy clip, which in training always agrees
-with the caption; from pure noise it then reads a motion out of the noise, and the word has no
-say.
+Measured on the v5e export committed in ``training/shapesworld-t2v-v5``
+(``benchmarks/results/shapesworld_direction_settling_v5e.json``, ``drift_rows``): one model call
+on a noised ground-truth mover, guided at 6, predicts a clean clip whose drift along the true
+direction is the same with the clip's own direction word and with the opposite one at every
+timestep from 300 to 999 (+0.27 against +0.33 latent pixels at t = 750, +0.03 against +0.07 at
+850; the clips themselves drift 1.59). The track loss (:mod:`.track_loss`) asks for the right
+drift, but a model can meet it by reading the motion out of the noisy clip, which in training
+always agrees with the caption; from pure noise it then reads a motion out of the noise, and the
+word has no say.
 
 This loss asks what the word alone must decide. On the same noisy clip :math:`z_t` the model is
 run a second time with every direction word of the caption (and of its mix's other end) replaced
