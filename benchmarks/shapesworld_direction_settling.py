@@ -31,17 +31,14 @@ import published_results
 import torch
 from diffusers import DDIMScheduler
 
-from plugdiff.shapesworld.caption_agreement import MOVING, clip_agreement
-from plugdiff.shapesworld.track_loss import CLAMP, circular_track, track_displacement
-from plugdiff.shapesworld.word_contrast import OPPOSITE_DIRECTIONS
-from plugdiff.shapesworld.world import random_spec, render_clip
+from plugdiff.shapesworld.caption_agreement import (
+    clip_agreement,
+    direction_word_drift,
+    guided_text,
+    opposite_captions,
+    rendered_movers,
+)
 from plugdiff.weights import load_pipeline
-
-
-def _guided_text(pipe, captions: list[str], frames: int) -> torch.Tensor:
-    """(2 N F, L, D) empty-prompt then caption embeddings, one per frame."""
-    cond, uncond = pipe.encode_prompt(captions, pipe.unet.device, 1, True, None)
-    return torch.cat([uncond, cond]).repeat_interleave(frames, 0)
 
 
 def _denoise_from(pipe, z0: torch.Tensor, captions: list[str], t0: int, steps: int, guidance: float, seed: int):
@@ -51,7 +48,7 @@ def _denoise_from(pipe, z0: torch.Tensor, captions: list[str], t0: int, steps: i
     scheduler.set_timesteps(steps)
     timesteps = [t for t in scheduler.timesteps if t <= t0]
     frames = z0.shape[2]
-    text = _guided_text(pipe, captions, frames)
+    text = guided_text(pipe, captions, frames)
     noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
     x = scheduler.add_noise(z0, noise, timesteps[0].reshape(1))
     for t in timesteps:
@@ -59,26 +56,6 @@ def _denoise_from(pipe, z0: torch.Tensor, captions: list[str], t0: int, steps: i
         x = scheduler.step(eps_uncond + guidance * (eps_cond - eps_uncond), t, x).prev_sample
     decoded = pipe.vae.decode(x.transpose(1, 2).flatten(0, 1) / pipe.vae.config.scaling_factor).sample
     return decoded.clamp(-1, 1).unflatten(0, (len(captions), frames))
-
-
-def _predicted_drift(pipe, z0: torch.Tensor, captions: list[str], t: int, guidance: float, seed: int):
-    """(N,) drift along each clip's true direction of the clean clip predicted by one guided model
-    call on ``z0`` noised to ``t``, read around the true track (latent pixels), and (N,) the true
-    clips' own drift the same way."""
-    around = circular_track(z0)
-    truth = track_displacement(z0, periodic=True, around=around)
-    unit = truth / truth.norm(dim=-1, keepdim=True)
-    noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
-    timestep = torch.tensor([t])
-    x = DDIMScheduler.from_config(pipe.scheduler.config).add_noise(z0, noise, timestep)
-    eps_uncond, eps_cond = pipe.unet(
-        torch.cat([x, x]), t, encoder_hidden_states=_guided_text(pipe, captions, z0.shape[2])
-    ).sample.chunk(2)
-    abar = pipe.scheduler.alphas_cumprod[t]
-    eps = eps_uncond + guidance * (eps_cond - eps_uncond)
-    z0_hat = ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-CLAMP, CLAMP)
-    drift = track_displacement(z0_hat, periodic=True, around=around)
-    return (drift * unit).sum(-1), truth.norm(dim=-1)
 
 
 def main(argv=None) -> dict:
@@ -107,18 +84,9 @@ def main(argv=None) -> dict:
         parser.error("--clips must be >= 1 and every --t0 and --drift-t in [0, 999]")
     pipe = load_pipeline(args.model)
     pipe.set_progress_bar_config(disable=True)
-    gen = torch.Generator().manual_seed(args.seed)
-    specs = [
-        random_spec(gen, directions=[d], include_held_out=True, wrap=True) for d in MOVING for _ in range(args.clips)
-    ]
-    clips = torch.stack([render_clip(s, 16) for s in specs])  # (N, F, 3, H, W)
     with torch.no_grad():
-        z0 = pipe.vae.encode(clips.flatten(0, 1)).latent_dist.mean * pipe.vae.config.scaling_factor
-        z0 = z0.unflatten(0, clips.shape[:2]).transpose(1, 2)  # (N, C, F, h, w)
-    captions = {
-        "own": [s.caption for s in specs],
-        "opposite": [s.caption.replace(f" {s.direction} ", f" {OPPOSITE_DIRECTIONS[s.direction]} ") for s in specs],
-    }
+        specs, z0 = rendered_movers(pipe, args.clips, args.seed)
+    captions = {"own": [s.caption for s in specs], "opposite": opposite_captions(specs)}
     rows = []
     print(f"{'t0':>4} {'follows own caption':>20} {'follows opposite word':>22}")
     for t0 in args.t0:
@@ -131,23 +99,15 @@ def main(argv=None) -> dict:
             )
         rows.append(row)
         print(f"{t0:4d} {row['follows_own']:20.3f} {row['follows_opposite']:22.3f}")
-    drift_rows = []
-    if args.drift_t:
+    with torch.no_grad():
+        drift_rows = direction_word_drift(
+            pipe, per_direction=args.clips, timesteps=args.drift_t, guidance=args.guidance, seed=args.seed
+        )
+    if drift_rows:
         print(f"{'t':>4} {'drift, own caption':>19} {'drift, opposite word':>21} {'own > opposite':>15}")
-    for t in args.drift_t:
-        row = {"t": t}
-        with torch.no_grad():
-            for which, words in captions.items():
-                row[which], truth = _predicted_drift(pipe, z0, words, t, args.guidance, args.seed + 7 * t)
-        row = {
-            "t": t,
-            "drift_own": float(row["own"].mean()),
-            "drift_opposite": float(row["opposite"].mean()),
-            "own_beats_opposite": float((row["own"] > row["opposite"]).float().mean()),
-            "true_drift": float(truth.mean()),
-        }
-        drift_rows.append(row)
-        print(f"{t:4d} {row['drift_own']:+19.2f} {row['drift_opposite']:+21.2f} {row['own_beats_opposite']:15.3f}")
+    for row in drift_rows:
+        own, opposite, beats = row["drift_own"], row["drift_opposite"], row["own_beats_opposite"]
+        print(f"{row['t']:4d} {own:+19.2f} {opposite:+21.2f} {beats:15.3f}")
     report = {
         "model": args.model,
         "clips": len(specs),

@@ -141,3 +141,34 @@ def test_direction_steering_tells_a_caption_that_steers_from_noise_that_decides(
     assert ignored["follows"] == 0.25 and ignored["noise_decides"] == 1.0
     with pytest.raises(ValueError, match="noises must be at least 1"):
         direction_steering(_WorldPipe(obey=True), noises=0, steps=1, guidance=1.0)
+
+
+def test_predicted_drift_of_an_oracle_is_the_true_drift_whatever_the_caption():
+    """A model that predicts the noise exactly predicts the clean clip itself: its drift along the
+    true direction is the clip's own, with any caption and at any t."""
+    from types import SimpleNamespace
+
+    from plugdiff.shapesworld.caption_agreement import predicted_drift
+    from plugdiff.shapesworld.models import video_scheduler
+    from plugdiff.shapesworld.world import random_spec, render_clip
+
+    gen = torch.Generator().manual_seed(4)
+    specs = [random_spec(gen, directions=[d], include_held_out=True, wrap=True) for d in ("left", "up")]
+    z0 = torch.stack([render_clip(s, 16) for s in specs]).transpose(1, 2)[:, :, :, ::4, ::4].contiguous()
+    scheduler = video_scheduler()
+
+    def unet(x, t, encoder_hidden_states):
+        abar = scheduler.alphas_cumprod[t]
+        clean = torch.cat([z0, z0])
+        return SimpleNamespace(sample=(x - abar.sqrt() * clean) / (1 - abar).sqrt())
+
+    unet.device = torch.device("cpu")
+    pipe = SimpleNamespace(
+        unet=unet,
+        scheduler=scheduler,
+        encode_prompt=lambda captions, *a: (torch.zeros(len(captions), 2, 3), torch.zeros(len(captions), 2, 3)),
+    )
+    for t in (300, 900):
+        drift, truth = predicted_drift(pipe, z0, ["any", "caption"], t, 6.0, seed=t)
+        torch.testing.assert_close(drift, truth, rtol=1e-4, atol=1e-4)
+        assert bool((truth > 1).all())

@@ -125,7 +125,8 @@ def test_image_stage_leaves_the_motion_modules_at_zero_output(tmp_path, vae_dir)
 def test_export_is_an_animatediff_folder_that_diffusers_and_plugdiff_load(tmp_path, vae_dir):
     _t2v(tmp_path / "m", vae_dir, 2, "--eval-clips", "1")
     scores = json.loads((tmp_path / "m" / "training_curve.json").read_text())["curve"][-1]["scores"]
-    assert set(scores) == {"held_out", "seen", "steering"}  # every export is scored
+    assert set(scores) == {"held_out", "seen", "steering", "word_drift"}  # every export is scored
+    assert [row["t"] for row in scores["word_drift"]] == [750, 850, 950]
     assert scores["held_out"]["clips"] == 5 and scores["steering"]["noises"] == 2
     vanilla = AnimateDiffPipeline.from_pretrained(tmp_path / "m", use_safetensors=True)
     assert isinstance(vanilla.unet, UNetMotionModel)

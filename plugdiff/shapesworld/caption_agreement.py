@@ -14,7 +14,9 @@ Per clip (frames (F, 3, H, W) in [-1, 1]) against its caption:
   shade is within ``SHADE_TOLERANCE`` of the clip's median shade.
 
 :func:`direction_steering` asks whether the caption, not the noise, decides where the object
-goes: every direction word from the same starting noise.
+goes: every direction word from the same starting noise. :func:`direction_word_drift` asks it of
+one model call: on rendered movers noised to t, does the predicted clean clip drift with the
+direction word, or the same way with the opposite word?
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import torch
 
 from .detector import detect, detect_direction
 from .long_video_scores import SHADE_TOLERANCE, identity_drift
+from .track_loss import CLAMP, circular_track, track_displacement
 from .tracks import unwrap_track
 from .video_consistency import clean_fraction
-from .world import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, parse_caption, random_spec
+from .word_contrast import OPPOSITE_DIRECTIONS
+from .world import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, ClipSpec, parse_caption, random_spec, render_clip
 
 MOVING: tuple[str, ...] = tuple(d for d in DIRECTIONS if d != "still")
 
@@ -65,6 +69,76 @@ def direction_steering(
         follows += sum(a.direction_ok for a in found)
         same += len({a.direction for a in found}) == 1
     return {"noises": noises, "follows": follows / (noises * len(prompts)), "noise_decides": same / noises}
+
+
+def rendered_movers(pipe, per_direction: int, seed: int = 0) -> tuple[list[ClipSpec], torch.Tensor]:
+    """``per_direction`` wrapping world-v5 movers for each of ``MOVING`` (held-out triples
+    included) and their (N, C, 16, h, w) scaled latent means under ``pipe.vae``."""
+    gen = torch.Generator().manual_seed(seed)
+    directions = [d for d in MOVING for _ in range(per_direction)]
+    specs = [random_spec(gen, directions=[d], include_held_out=True, wrap=True) for d in directions]
+    clips = torch.stack([render_clip(s, 16) for s in specs]).to(pipe.vae.device, pipe.vae.dtype)
+    z0 = pipe.vae.encode(clips.flatten(0, 1)).latent_dist.mean * pipe.vae.config.scaling_factor
+    return specs, z0.unflatten(0, clips.shape[:2]).transpose(1, 2).float()
+
+
+def opposite_captions(specs: Sequence[ClipSpec]) -> list[str]:
+    """The movers' captions with the direction word replaced by its opposite."""
+    return [s.caption.replace(f" {s.direction} ", f" {OPPOSITE_DIRECTIONS[s.direction]} ") for s in specs]
+
+
+def guided_text(pipe, captions: list[str], frames: int) -> torch.Tensor:
+    """(2 N F, L, D) empty-prompt then caption embeddings, one per frame (the layout of a guided
+    ``UNetMotionModel`` call on ``torch.cat([x, x])``)."""
+    cond, uncond = pipe.encode_prompt(captions, pipe.unet.device, 1, True, None)
+    return torch.cat([uncond, cond]).repeat_interleave(frames, 0)
+
+
+def predicted_drift(
+    pipe, z0: torch.Tensor, captions: list[str], t: int, guidance: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) drift along each clip's true direction of the clean clip predicted by one guided model
+    call on latents ``z0`` (N, C, F, h, w) noised to ``t``, read around the true track as the
+    track loss reads it (latent pixels), and (N,) the clips' own drift read the same way."""
+    around = circular_track(z0)
+    truth = track_displacement(z0, periodic=True, around=around)
+    unit = truth / truth.norm(dim=-1, keepdim=True)
+    noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
+    abar = pipe.scheduler.alphas_cumprod[t]
+    x = abar.sqrt() * z0 + (1 - abar).sqrt() * noise
+    text = guided_text(pipe, captions, z0.shape[2])
+    eps_uncond, eps_cond = pipe.unet(torch.cat([x, x]), t, encoder_hidden_states=text).sample.float().chunk(2)
+    eps = eps_uncond + guidance * (eps_cond - eps_uncond)
+    z0_hat = ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-CLAMP, CLAMP)
+    drift = track_displacement(z0_hat, periodic=True, around=around)
+    return (drift * unit).sum(-1), truth.norm(dim=-1)
+
+
+def direction_word_drift(
+    pipe, *, per_direction: int, timesteps: Sequence[int], guidance: float, seed: int = 0
+) -> list[dict[str, float]]:
+    """Per timestep t, on :func:`rendered_movers` noised to t: the mean :func:`predicted_drift`
+    with the own caption (``drift_own``) and with the opposite direction word
+    (``drift_opposite``), the fraction of clips where the own word's drift is the larger
+    (``own_beats_opposite``, 1/2 for a word with no say) and the clips' own drift
+    (``true_drift``)."""
+    specs, z0 = rendered_movers(pipe, per_direction, seed)
+    captions = {"own": [s.caption for s in specs], "opposite": opposite_captions(specs)}
+    rows = []
+    for t in timesteps:
+        drift = {}
+        for which, words in captions.items():
+            drift[which], truth = predicted_drift(pipe, z0, words, t, guidance, seed + 7 * t)
+        rows.append(
+            {
+                "t": t,
+                "drift_own": float(drift["own"].mean()),
+                "drift_opposite": float(drift["opposite"].mean()),
+                "own_beats_opposite": float((drift["own"] > drift["opposite"]).float().mean()),
+                "true_drift": float(truth.mean()),
+            }
+        )
+    return rows
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from diffusers import (
 )
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .caption_agreement import direction_steering, score_triples, seen_triples
+from .caption_agreement import direction_steering, direction_word_drift, score_triples, seen_triples
 from .direction_probe import DirectionProbe
 from .models import (
     CAPTION_TOKENS,
@@ -35,6 +35,7 @@ from .word_contrast import opposite_token_map, swap_directions, word_contrast_lo
 from .world import DIRECTIONS, HELD_OUT, parse_caption, sample_clips
 
 _ENCODE_CHUNK = 1024  # frames per VAE call while building the latent pool
+WORD_DRIFT_T = (750, 850, 950)  # where a v5 clip's direction is decided (direction-settling benchmark)
 
 
 class TextToVideoTrainer(Trainer):
@@ -89,7 +90,9 @@ class TextToVideoTrainer(Trainer):
 
     With ``eval_clips`` > 0, every export is scored (:meth:`evaluate`): ``eval_clips`` clips for
     each held-out triple and for as many seen ones, 20 DDIM steps, guidance 6, and
-    :func:`~.caption_agreement.direction_steering` from ``2 * eval_clips`` noises.
+    :func:`~.caption_agreement.direction_steering` from ``2 * eval_clips`` noises, and
+    :func:`~.caption_agreement.direction_word_drift` on ``eval_clips`` movers per direction at
+    ``WORD_DRIFT_T`` (where a v5 clip's direction is decided).
     """
 
     def __init__(self, args):
@@ -283,6 +286,9 @@ class TextToVideoTrainer(Trainer):
             for group, triples in groups.items()
         }
         scores["steering"] = direction_steering(pipe, noises=2 * self.args.eval_clips, steps=20, guidance=6.0)
+        scores["word_drift"] = direction_word_drift(
+            pipe, per_direction=self.args.eval_clips, timesteps=WORD_DRIFT_T, guidance=6.0
+        )
         return scores
 
     @torch.no_grad()
