@@ -113,6 +113,21 @@ def test_word_contrast_adds_to_the_clip_steps_only(tmp_path, vae_dir):
     assert contrast.losses[2] > plain.losses[2]
 
 
+def test_motion_only_clip_steps_change_the_motion_modules_and_nothing_else(tmp_path, vae_dir):
+    """Read in the checkpoint's trained weights (the export is the EMA, which keeps moving
+    towards them for a while after a layer is frozen)."""
+    _t2v(tmp_path / "m", vae_dir, 4, "--motion-only")  # two single-frame steps, two clip steps
+    before = load_file(str(tmp_path / "m" / "checkpoint" / "state.safetensors"))
+    _t2v(tmp_path / "m", vae_dir, 6, "--resume", "--motion-only")
+    after = load_file(str(tmp_path / "m" / "checkpoint" / "state.safetensors"))
+    trained = [k for k in before if k.startswith("model.")]
+    assert any(".motion_modules." in k for k in trained) and any(k.startswith("model.text_encoder") for k in trained)
+    changed = {k for k in trained if not torch.equal(before[k], after[k])}
+    assert all(".motion_modules." in k for k in changed), sorted(changed)[:3]
+    motion = [k for k in trained if ".motion_modules." in k and not k.endswith("pos_embed.pe")]  # pe: a buffer
+    assert set(motion) <= changed
+
+
 def test_image_stage_leaves_the_motion_modules_at_zero_output(tmp_path, vae_dir):
     _t2v(tmp_path / "m", vae_dir, 2)  # two single-frame steps only
     adapter = load_file(str(tmp_path / "m" / "motion_adapter" / "diffusion_pytorch_model.safetensors"))
@@ -210,6 +225,7 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
         (["--track-max-t", "1000"], "--track-max-t"),
         (["--clip-t-focus", "850", "600", "0.5"], "--clip-t-focus"),
         (["--word-contrast", "-1"], "--word-contrast"),
+        (["--motion-only", "--direction-probe", "0.1"], "--motion-only"),
         (["--word-contrast", "1", "--track-loss", "0"], "--word-contrast needs --track-loss"),
         (["--clip-t-focus", "600", "1000", "0.5"], "--clip-t-focus"),
         (["--clip-t-focus", "600.5", "850", "0.5"], "--clip-t-focus"),

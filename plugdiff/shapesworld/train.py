@@ -130,6 +130,11 @@ def _parser(model: str) -> argparse.ArgumentParser:
             "shapesworld.word_contrast)",
         )
         p.add_argument(
+            "--motion-only",
+            action="store_true",
+            help="in the clip stage train the motion modules only (spatial layers and text encoder frozen)",
+        )
+        p.add_argument(
             "--eval-clips",
             type=int,
             default=0,
@@ -159,6 +164,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--track-loss must be a finite weight >= 0")
         if not 0 <= args.track_max_t <= 999:
             top.error(f"--track-max-t must be a timestep in [0, 999], got {args.track_max_t}")
+        if args.motion_only and args.direction_probe:
+            top.error("--motion-only freezes the layers the direction probe trains: drop --direction-probe")
         if not (args.word_contrast >= 0 and math.isfinite(args.word_contrast)):
             top.error("--word-contrast must be a finite weight >= 0")
         if args.word_contrast and not args.track_loss:

@@ -84,6 +84,11 @@ class TextToVideoTrainer(Trainer):
     caption's direction words swapped, the model must predict the opposite drift at timesteps
     from ``word_contrast.MIN_T`` to ``track_max_t``.
 
+    With ``motion_only``, the clip stage trains the motion modules alone (the spatial layers and
+    the text encoder stay as ``init`` left them): on a v5 export the direction word is already
+    in the features the motion modules read (its probe reads it from every frame at every t),
+    and what is missing is a motion module that uses it.
+
     With ``direction_probe`` > 0, that multiple of :class:`~.direction_probe.DirectionProbe`'s
     loss is added to every batch's loss (the probe's heads are trained, not exported): it carries
     the caption's direction word into the features the motion modules read.
@@ -249,8 +254,11 @@ class TextToVideoTrainer(Trainer):
 
     def loss(self) -> torch.Tensor:
         video = self.video_stage()
+        motion_only = video and self.args.motion_only
         for name, p in self.models["unet"].named_parameters():
-            p.requires_grad_(video or "motion_modules" not in name)
+            p.requires_grad_("motion_modules" in name if motion_only else video or "motion_modules" not in name)
+        if motion_only:
+            self.models["text_encoder"].requires_grad_(False)
         if not video:
             return self._epsilon_loss(*self._batch(self.args.image_batch, clips=False))
         focus = self.args.clip_t_focus
