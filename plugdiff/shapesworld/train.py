@@ -177,6 +177,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "--clip-t-focus takes LOW HIGH SHARE: whole timesteps 0 <= LOW <= HIGH <= 999 and a share "
                     f"in [0, 1], got {' '.join(str(v) for v in args.clip_t_focus)}"
                 )
+            args.clip_t_focus = (int(low), int(high), share)
         if not (args.direction_probe >= 0 and math.isfinite(args.direction_probe)):
             top.error("--direction-probe must be a finite weight >= 0")
         mix, transition = args.v5_shares

@@ -225,25 +225,13 @@ class TextToVideoTrainer(Trainer):
         if self.args.track_loss and z0.shape[2] > 1:
             abar = self.scheduler.alphas_cumprod
             periodic = self.args.world == "v5"  # v5's clips wrap around the frame
-            caption, other, weights = ids
-            swapped = (swap_directions(caption, self.opposite_tokens), swap_directions(other, self.opposite_tokens))
-            eligible = captioned & (swapped[0] != caption).any(1)
-
-            def predict_swapped(index, noisy, t):
-                text = self._text((swapped[0][index], swapped[1][index], weights[index]))
-                probe = self.models["direction_probe"] if self.args.direction_probe else None
-                with probe.paused() if probe is not None else contextlib.nullcontext():
-                    return self.models["unet"](noisy, t, text).sample
 
             def extra(noisy, t, pred):
                 loss = self.args.track_loss * track_loss(
                     z0, noisy, t, pred, abar, captioned, periodic=periodic, max_t=self.args.track_max_t
                 )
                 if self.args.word_contrast:
-                    contrast = word_contrast_loss(
-                        z0, noisy, t, predict_swapped, abar, eligible, periodic=periodic, max_t=self.args.track_max_t
-                    )
-                    loss = loss + self.args.word_contrast * contrast
+                    loss = loss + self.args.word_contrast * self._word_contrast(z0, ids, captioned, noisy, t)
                 return loss
 
         loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight, extra=extra, focus=focus)
@@ -251,6 +239,24 @@ class TextToVideoTrainer(Trainer):
             probe = self.models["direction_probe"].loss(directions, z0.shape[2], captioned)
             loss = loss + self.args.direction_probe * probe
         return loss
+
+    def _word_contrast(self, z0, ids: tuple, captioned, noisy, t) -> torch.Tensor:
+        """:func:`~.word_contrast.word_contrast_loss` of a clip batch: the model run again on the
+        eligible samples with their direction words swapped (unseen by the direction probe)."""
+        caption, other, weights = ids
+        swapped = swap_directions(caption, self.opposite_tokens), swap_directions(other, self.opposite_tokens)
+        eligible = captioned & (swapped[0] != caption).any(1)
+
+        def predict_swapped(index, noisy, t):
+            text = self._text((swapped[0][index], swapped[1][index], weights[index]))
+            probe = self.models["direction_probe"] if self.args.direction_probe else None
+            with probe.paused() if probe is not None else contextlib.nullcontext():
+                return self.models["unet"](noisy, t, text).sample
+
+        abar, periodic = self.scheduler.alphas_cumprod, self.args.world == "v5"
+        return word_contrast_loss(
+            z0, noisy, t, predict_swapped, abar, eligible, periodic=periodic, max_t=self.args.track_max_t
+        )
 
     def loss(self) -> torch.Tensor:
         video = self.video_stage()
@@ -261,11 +267,10 @@ class TextToVideoTrainer(Trainer):
             self.models["text_encoder"].requires_grad_(False)
         if not video:
             return self._epsilon_loss(*self._batch(self.args.image_batch, clips=False))
-        focus = self.args.clip_t_focus
-        if focus is not None:
-            focus = (int(focus[0]), int(focus[1]), focus[2])
         loss = self._epsilon_loss(
-            *self._batch(self.args.batch, clips=True), max_weight=self.args.clip_weight_max, focus=focus
+            *self._batch(self.args.batch, clips=True),
+            max_weight=self.args.clip_weight_max,
+            focus=self.args.clip_t_focus,
         )
         if self.args.image_mix:
             loss = (loss + self._epsilon_loss(*self._batch(self.args.image_mix, clips=False))) / 2
