@@ -2,6 +2,7 @@
 bit-exact resume across the stage boundary, the AnimateDiff export and the warm start."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -308,6 +309,17 @@ def test_v5_shares_set_the_pool_s_mixes(tmp_path, vae_dir, capsys):
         with pytest.raises(SystemExit):
             parse_args(["t2v", "--out", str(tmp_path), "--vae", str(vae_dir), *bad])
         assert "--v5-shares" in capsys.readouterr().err
+
+
+def test_v5_centred_share_reaches_the_pool_s_world_and_bad_shares_are_refused(tmp_path, vae_dir, capsys):
+    base = ["t2v", "--out", str(tmp_path), "--vae", str(vae_dir)]
+    args = parse_args([*base, "--world", "v5", "--v5-centred", "0.5"])
+    world = TRAINERS["t2v"]._world(SimpleNamespace(args=args))
+    assert world["centred_share"] == 0.5 and world["world"] == "v5"
+    for bad in (["--world", "v5", "--v5-centred", "1.5"], ["--v5-centred", "0.5"]):
+        with pytest.raises(SystemExit):
+            parse_args([*base, *bad])
+        assert "--v5-centred" in capsys.readouterr().err
 
 
 def test_v5_text_condition_is_the_per_frame_mix_of_the_two_captions(tmp_path, vae_dir):

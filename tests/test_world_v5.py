@@ -23,6 +23,7 @@ from plugdiff.shapesworld.tracks import jumps, net_speed, speed_ratio, unwrap_tr
 from plugdiff.shapesworld.world import (
     HELD_OUT,
     V5_SHADES,
+    WRAP_CENTRED_BOX,
     ClipSpec,
     Mix,
     frame_states,
@@ -137,6 +138,29 @@ def test_v5_sampling_keeps_captions_valid_and_held_out_combinations_out():
             assert getattr(end, s.mix.slot) == s.mix.value
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     assert [random_v5_spec(g1) for _ in range(5)] == [random_v5_spec(g2) for _ in range(5)]
+
+
+def test_centred_wrapping_clips_start_on_the_side_they_come_from_and_the_rest_are_unchanged():
+    """A centred clip's path midpoint lies in the central box whatever its direction, so its first
+    frame trails the box by half the path; with share 0 the draws are exactly those without it."""
+    g = torch.Generator().manual_seed(3)
+    specs = [random_v5_spec(g, num_frames=16, mix_share=0, transition_share=0, centred_share=1.0) for _ in range(200)]
+    low, high = (32 - WRAP_CENTRED_BOX) / 2, (32 + WRAP_CENTRED_BOX) / 2
+    for s in specs:
+        mid = s.path([0, 15]).mean(axis=0)  # unwrapped
+        assert np.all((mid % 32 >= low - 1e-9) & (mid % 32 <= high + 1e-9)), (s, mid)
+    offset = {d: np.mean([(s.start[0] % 32) - 16 for s in specs if s.direction == d]) for d in ("left", "right")}
+    assert offset["right"] < -4 < 4 < offset["left"]  # half a path (4.5-9 px) on the side it comes from
+    g1, g2 = torch.Generator().manual_seed(8), torch.Generator().manual_seed(8)
+    mixed = [random_v5_spec(g1, centred_share=0.5) for _ in range(100)]
+    plain = [random_v5_spec(g2) for _ in range(100)]
+    moved = [a != b for a, b in zip(mixed, plain, strict=True)]
+    assert 0.3 < sum(moved) / 100 < 0.7  # only the centred half moves, the stream stays the same
+    assert all(dataclasses.replace(a, start=b.start) == b for a, b in zip(mixed, plain, strict=True))
+    with pytest.raises(ValueError, match="centred_share"):
+        random_v5_spec(g1, centred_share=1.5)
+    with pytest.raises(ValueError, match="placement='centred'"):
+        random_spec(g1, centred_share=0.5)
 
 
 def test_bad_mixes_are_refused_by_name():

@@ -82,6 +82,15 @@ def _parser(model: str) -> argparse.ArgumentParser:
             f"change inside (default {V5_MIX_SHARE} {V5_TRANSITION_SHARE}; 0 0: wrapping, shaded clips only)",
         )
         p.add_argument(
+            "--v5-centred",
+            type=float,
+            default=0.0,
+            metavar="SHARE",
+            help="world v5: the share of training clips whose path's midpoint lies in the frame's central "
+            "square, so that where the object starts tells its direction, as in world v4 (default 0: every "
+            "start uniform over the torus)",
+        )
+        p.add_argument(
             "--clip-weight-max",
             type=float,
             default=1.0,
@@ -185,6 +194,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error(f"--v5-shares must be two shares >= 0 with a sum <= 1, got {mix} {transition}")
         if args.world != "v5" and args.v5_shares != [V5_MIX_SHARE, V5_TRANSITION_SHARE]:
             top.error("--v5-shares goes with --world v5")
+        if not 0 <= args.v5_centred <= 1:
+            top.error(f"--v5-centred must be a share in [0, 1], got {args.v5_centred}")
+        if args.world != "v5" and args.v5_centred:
+            top.error("--v5-centred goes with --world v5")
         if args.fresh_text and args.init is None:
             top.error("--fresh-text goes with --init")
         if args.frames > 32:

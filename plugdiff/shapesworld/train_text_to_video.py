@@ -169,11 +169,12 @@ class TextToVideoTrainer(Trainer):
         )
 
     def _world(self) -> dict:
-        """``sample_clips``' keyword arguments for the training world (v5: its mix shares)."""
+        """``sample_clips``' keyword arguments for the training world (v5: its mix shares and the
+        share of centred paths)."""
         if self.args.world != "v5":
             return {"world": self.args.world}
         mix, transition = self.args.v5_shares
-        return {"world": "v5", "mix_share": mix, "transition_share": transition}
+        return {"world": "v5", "mix_share": mix, "transition_share": transition, "centred_share": self.args.v5_centred}
 
     def video_stage(self) -> bool:
         return self.step >= self.args.image_steps

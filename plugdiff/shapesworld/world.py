@@ -83,6 +83,7 @@ __all__ = [
     "SHAPES",
     "V5_SHADES",
     "WORLDS",
+    "WRAP_CENTRED_BOX",
     "ClipSpec",
     "FrameTruth",
     "Mix",
@@ -117,6 +118,9 @@ SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "still")
 #: How ``random_spec`` places a clip in the frame (see the module doc).
 PLACEMENTS: tuple[str, ...] = ("uniform", "centred")
+#: Side of the central square (reference pixels) holding the path midpoint of a wrapping clip
+#: placed centred (``random_spec``'s ``centred_share``).
+WRAP_CENTRED_BOX = 16.0
 
 #: (colour, shape, direction) triples never sampled unless ``include_held_out=True``.
 HELD_OUT: frozenset[tuple[str, str, str]] = frozenset(
@@ -394,6 +398,7 @@ def random_spec(
     placement: str = "uniform",
     wrap: bool = False,
     shade_range: tuple[float, float] = (1.0, 1.0),
+    centred_share: float = 0.0,
 ) -> ClipSpec:
     """A random clip whose object stays fully inside the frame for ``num_frames`` frames.
 
@@ -408,12 +413,18 @@ def random_spec(
     of a 32x32 frame. Uses exactly one ``torch.rand`` call of ``generator``.
 
     World v5: with ``wrap`` the frame is a torus, so the speed is never capped and the start is
-    uniform over the whole frame (``placement`` is moot: no position gives a direction away); a
-    ``shade_range`` other than (1, 1) draws the shade uniformly from it. Either makes a second
-    ``torch.rand`` call.
+    uniform over the whole frame (``placement`` is moot: no position gives a direction away),
+    except in a ``centred_share`` of clips, whose path's midpoint is uniform over the central
+    ``WRAP_CENTRED_BOX`` square (the same for every direction), so that their first frame sits
+    on the side the object comes from, as in world v4; a ``shade_range`` other than (1, 1) draws
+    the shade uniformly from it. Either makes a second ``torch.rand`` call.
     """
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if not 0 <= centred_share <= 1:
+        raise ValueError(f"centred_share must lie in [0, 1], got {centred_share}")
+    if centred_share and not wrap:
+        raise ValueError("centred_share places wrapping clips; without wrap use placement='centred'")
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; known: {', '.join(PLACEMENTS)}")
     triples = _triples(colours, shapes, directions, include_held_out, combos)
@@ -438,7 +449,15 @@ def random_spec(
         shade = shade_range[0] + v[0] * (shade_range[1] - shade_range[0])
         if wrap:
             speed = speed_range[0] + u[3] * (speed_range[1] - speed_range[0])  # still: for direction mixes
-            start = (v[1] * REFERENCE_SIZE, v[2] * REFERENCE_SIZE)
+            if u[4] < centred_share:  # the midpoint in the central box; the start trails it by half the path
+                half_path = speed * (num_frames - 1) / 2
+                low = (REFERENCE_SIZE - WRAP_CENTRED_BOX) / 2
+                start = (
+                    (low + v[1] * WRAP_CENTRED_BOX - ux * half_path) % REFERENCE_SIZE,
+                    (low + v[2] * WRAP_CENTRED_BOX - uy * half_path) % REFERENCE_SIZE,
+                )
+            else:
+                start = (v[1] * REFERENCE_SIZE, v[2] * REFERENCE_SIZE)
             return ClipSpec(shape, colour, background, direction, float(speed), float(radius), start, shade, True)
     else:
         shade = 1.0
