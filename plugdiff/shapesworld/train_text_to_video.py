@@ -176,6 +176,11 @@ class TextToVideoTrainer(Trainer):
         mix, transition = self.args.v5_shares
         return {"world": "v5", "mix_share": mix, "transition_share": transition, "centred_share": self.args.v5_centred}
 
+    @property
+    def wraps(self) -> bool:
+        """Whether the training clips wrap around the frame (world v5), so tracks are read on the torus."""
+        return self.args.world == "v5"
+
     def video_stage(self) -> bool:
         return self.step >= self.args.image_steps
 
@@ -225,7 +230,7 @@ class TextToVideoTrainer(Trainer):
         extra = None
         if self.args.track_loss and z0.shape[2] > 1:
             abar = self.scheduler.alphas_cumprod
-            periodic = self.args.world == "v5"  # v5's clips wrap around the frame
+            periodic = self.wraps
 
             def extra(noisy, t, pred):
                 loss = self.args.track_loss * track_loss(
@@ -254,9 +259,9 @@ class TextToVideoTrainer(Trainer):
             with probe.paused() if probe is not None else contextlib.nullcontext():
                 return self.models["unet"](noisy, t, text).sample
 
-        abar, periodic = self.scheduler.alphas_cumprod, self.args.world == "v5"
+        abar = self.scheduler.alphas_cumprod
         return word_contrast_loss(
-            z0, noisy, t, predict_swapped, abar, eligible, periodic=periodic, max_t=self.args.track_max_t
+            z0, noisy, t, predict_swapped, abar, eligible, periodic=self.wraps, max_t=self.args.track_max_t
         )
 
     def loss(self) -> torch.Tensor:
