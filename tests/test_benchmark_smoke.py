@@ -202,6 +202,13 @@ def test_shapesworld_t2v_and_autoencoder_benchmarks_quick_run(tmp_path):
     assert (tmp_path / "t2v_g6.png").exists()
     ae = _load("shapesworld_autoencoder").main(["--frames", "16", "--out", str(tmp_path / "ae.json")])
     assert ae["colour_agreement"] == ae["shape_agreement"] == 1.0 and ae["mean_abs_error"] < 0.05
+    ae5 = _load("shapesworld_autoencoder").main(
+        ["--frames", "32", "--world", "v5", "--out", str(tmp_path / "ae5.json")]
+    )
+    assert ae5["world"] == "v5" and 0 < ae5["edge"]["frames"] < 32
+    assert all(
+        0 <= part[k] <= 1 for part in (ae5, ae5["edge"]) for k in ("colour_agreement", "shape_agreement", "clean")
+    )
 
 
 def test_direction_settling_benchmark_quick_run(tmp_path):

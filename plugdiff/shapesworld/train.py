@@ -50,8 +50,23 @@ def _parser(model: str) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--mixed-precision", choices=["no", "bf16"], default="no", help="bf16 autocast of the forward pass")
+    if model in ("vae", "t2v"):
+        p.add_argument(
+            "--world",
+            choices=WORLDS,
+            default="v4",
+            help="training data: world v4 (bounded motion, pure captions) or v5 (wrapping motion, a shade the "
+            "caption does not name, in-between captions and prompt changes; see shapesworld.world)",
+        )
     if model == "vae":
         p.add_argument("--kl-weight", type=float, default=1e-6, help="weight of the per-pixel KL term")
+        p.add_argument("--init", type=Path, default=None, help="start from an exported autoencoder folder")
+        p.add_argument(
+            "--decoder-only",
+            action="store_true",
+            help="with --init: train the decoder alone; the encoder and the scaling factor stay the init's, "
+            "so the latents a text-to-video model was trained on keep their meaning",
+        )
     if model == "t2v":
         p.add_argument("--vae", type=Path, required=True, help="folder of the trained frame autoencoder")
         p.add_argument("--image-steps", type=int, default=1000, help="steps of the single-frame stage")
@@ -64,13 +79,6 @@ def _parser(model: str) -> argparse.ArgumentParser:
             default="uniform",
             help="where training clips sit: uniform starts, or centred paths whose mean position does not "
             "give the direction away (see shapesworld.world)",
-        )
-        p.add_argument(
-            "--world",
-            choices=WORLDS,
-            default="v4",
-            help="training clips: v4 (bounded motion, pure captions) or v5 (wrapping motion, a shade the "
-            "caption does not name, in-between captions and prompt changes; see shapesworld.world)",
         )
         p.add_argument(
             "--v5-shares",
@@ -210,8 +218,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         top.error(f"--size must be a multiple of {multiple}")
     if not (args.lr > 0 and math.isfinite(args.lr)) or not 0 <= args.ema < 1:
         top.error("--lr must be > 0 and --ema in [0, 1)")
-    if args.model == "vae" and not args.kl_weight >= 0:
-        top.error("--kl-weight must be >= 0")
+    if args.model == "vae":
+        if not args.kl_weight >= 0:
+            top.error("--kl-weight must be >= 0")
+        if args.decoder_only and args.init is None:
+            top.error("--decoder-only goes with --init (the encoder it keeps)")
+        if args.init is not None and not (args.init / "config.json").is_file():
+            top.error(f"--init {args.init}: not an exported autoencoder folder (no config.json)")
     if args.model == "t2v" and not (args.vae / "config.json").is_file():
         top.error(
             f"--vae {args.vae}: no autoencoder there (train one: python -m plugdiff.shapesworld.train vae --out DIR)"

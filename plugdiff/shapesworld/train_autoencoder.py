@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from diffusers import AutoencoderKL
 
 from .models import frame_autoencoder
 from .training import Trainer
@@ -20,14 +21,32 @@ class AutoencoderTrainer(Trainer):
     :math:`\mathcal L = \lVert \hat x - x\rVert_1 + \lVert \hat x - x\rVert_2^2 + w\,
     \mathrm{KL}(q(z|x)\,\Vert\,\mathcal N(0, I))`, :math:`\hat x = D(z),\ z \sim q(z|x)`, with a
     small ``kl_weight`` w. The export sets ``scaling_factor`` to 1 / std of the latent means over
-    a fixed batch of frames, so that scaled latents have unit variance as diffusion expects."""
+    a fixed batch of frames, so that scaled latents have unit variance as diffusion expects.
+
+    Frames come from ``args.world`` (v4 or v5: :func:`~plugdiff.shapesworld.world.sample_frames`).
+    ``args.init`` starts from an exported autoencoder; with ``args.decoder_only`` only the decoder
+    (``post_quant_conv`` and ``decoder``) trains and the export keeps the init's scaling factor, so
+    the encoder's latents, and a text-to-video model trained on them, are unchanged: this is how
+    the decoder learns to draw what a new world adds (objects split across the frame's edges,
+    in-between colours) under a model that already exists."""
 
     def __init__(self, args):
         torch.manual_seed(args.seed)
-        super().__init__(args, {"vae": frame_autoencoder(args.size)})
+        if args.init is None:
+            vae = frame_autoencoder(args.size)
+        else:
+            vae = AutoencoderKL.from_pretrained(args.init, use_safetensors=True)
+        if args.decoder_only:
+            vae.requires_grad_(False)
+            for part in (vae.post_quant_conv, vae.decoder):
+                part.requires_grad_(True)
+        super().__init__(args, {"vae": vae})
+
+    def _frames(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return sample_frames(n, generator, size=self.args.size, world=self.args.world)[0]
 
     def loss(self) -> torch.Tensor:
-        images = sample_frames(self.args.batch, self.data, size=self.args.size)[0].to(self.device)
+        images = self._frames(self.args.batch, self.data).to(self.device)
         vae = self.models["vae"]
         with self.autocast():
             posterior = vae.encode(images).latent_dist
@@ -39,9 +58,8 @@ class AutoencoderTrainer(Trainer):
     @torch.no_grad()
     def export(self, out: Path) -> None:
         vae = self.ema["vae"]
-        images = sample_frames(_SCALE_FRAMES, torch.Generator().manual_seed(self.args.seed + 3), size=self.args.size)[
-            0
-        ]
-        latents = vae.encode(images.to(self.device)).latent_dist.mean
-        vae.register_to_config(scaling_factor=round(1.0 / float(latents.std()), 5))
+        if not self.args.decoder_only:
+            images = self._frames(_SCALE_FRAMES, torch.Generator().manual_seed(self.args.seed + 3))
+            latents = vae.encode(images.to(self.device)).latent_dist.mean
+            vae.register_to_config(scaling_factor=round(1.0 / float(latents.std()), 5))
         vae.save_pretrained(out, safe_serialization=True)
