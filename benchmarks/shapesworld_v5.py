@@ -12,7 +12,8 @@ slot's distance is within 0.15 ([0, 1] units). Shape and direction mixes report 
 frame shows one object, and the direction mix the track's speed against the mixed velocity's.
 
 ``long``: single-prompt videos of movers (the held-out movers first, then seen ones), window
-denoising over ``--frames`` frames. Per video: the speed over the last 32 frames against the
+denoising over ``--frames`` frames (``--long-video fifo`` / ``freelong``: that host, with the
+model's stored settings for it). Per video: the speed over the last 32 frames against the
 first 32, wraps and jumps (`plugdiff.shapesworld.tracks`); a video passes when the ratio is
 >= 0.7, it wraps at least once and it makes no jump. Also the VBench-style scores of
 `plugdiff.shapesworld.long_video_scores.video_scores`.
@@ -57,9 +58,9 @@ TOLERANCE = 0.15
 _UNIT = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "still": (0, 0)}
 
 
-def _pipeline(args) -> tuple[TiaraAnimateDiffPipeline, dict]:
+def _pipeline(args, host: str | None = None) -> tuple[TiaraAnimateDiffPipeline, dict]:
     pipe = load_pipeline(args.model, pipeline_cls=TiaraAnimateDiffPipeline)
-    settings = {**sampling_defaults(args.model)}
+    settings = {**sampling_defaults(args.model, host=host)}
     for key in ("steps", "guidance", "scheduler"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
@@ -171,7 +172,8 @@ def inbetween(args) -> dict:
 
 
 def long_movers(args) -> dict:
-    pipe, settings = _pipeline(args)
+    host = None if args.long_video == "windows" else args.long_video
+    pipe, settings = _pipeline(args, host)
     movers = sorted(t for t in HELD_OUT if t[2] != "still")
     seen = [t for t in itertools.product(COLOURS, SHAPES, DIRECTIONS[:4]) if t not in HELD_OUT]
     order = torch.randperm(len(seen), generator=torch.Generator().manual_seed(args.seed)).tolist()
@@ -190,6 +192,7 @@ def long_movers(args) -> dict:
             guidance_scale=settings["guidance"],
             generator=torch.Generator().manual_seed(args.seed + i),
             output_type="pt",
+            long_video=host,
         )
         seconds = time.perf_counter() - start
         frames = out.frames[0].float() * 2 - 1
@@ -218,7 +221,7 @@ def long_movers(args) -> dict:
         }.items()
     }
     print("shares of videos:", share)
-    return {"settings": settings, "frames": args.frames, "rows": rows, "shares": share}
+    return {"settings": settings, "long_video": args.long_video, "frames": args.frames, "rows": rows, "shares": share}
 
 
 def main(argv=None) -> dict:
@@ -233,6 +236,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--clips", type=int, default=4, help="inbetween: clips per pair and weight")
     parser.add_argument("--videos", type=int, default=8, help="long: videos")
     parser.add_argument("--frames", type=int, default=128, help="long: frames per video")
+    parser.add_argument(
+        "--long-video",
+        choices=["windows", "fifo", "freelong"],
+        default="windows",
+        help="long: the host (window denoising, FIFO-Diffusion, FreeLong; the pipeline's long_video)",
+    )
     parser.add_argument(
         "--out",
         type=Path,

@@ -394,3 +394,33 @@ def test_long_video_benchmark_runs_fifo_and_freelong(tmp_path):
     assert all(len(row["videos"]) == 1 and row["seconds_per_frame"] > 0 for row in single.values())
     parser_hosts = module.HOST_METHODS
     assert set(parser_hosts) == {"fifo", "freelong"} and "FIFO+TiARA" in parser_hosts["fifo"]
+
+
+def test_shapesworld_v5_benchmark_quick_run(tmp_path):
+    from plugdiff.pipelines import TiaraAnimateDiffPipeline
+    from plugdiff.testing import animatediff_components
+
+    model = tmp_path / "t2v"
+    TiaraAnimateDiffPipeline(**animatediff_components()).save_pretrained(model, safe_serialization=True)
+    module = _load("shapesworld_v5")
+    common = ["--model", str(model), "--steps", "2"]
+    for host in ("windows", "freelong"):
+        report = module.main(
+            [
+                "long",
+                *common,
+                "--videos",
+                "1",
+                "--frames",
+                "24",
+                "--long-video",
+                host,
+                "--out",
+                str(tmp_path / "l.json"),
+            ]
+        )
+        assert report["long_video"] == host and report["frames"] == 24 and len(report["rows"]) == 1
+        assert set(report["shares"]) == {"speed_kept", "wraps", "no_jump", "passes"}
+    report = module.main(["inbetween", *common, "--pairs", "1", "--clips", "1", "--out", str(tmp_path / "i.json")])
+    assert len(report["rows"]) == 4 * len(module.WEIGHTS)
+    assert set(report["summary"]) == {"colour", "background", "shape", "direction"}
