@@ -35,6 +35,7 @@ import published_results
 import torch
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.pipelines.animatediff.hosts import HOSTS
 from plugdiff.samplers import make_scheduler
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.long_video_scores import inbetween_errors, video_scores
@@ -58,7 +59,7 @@ TOLERANCE = 0.15
 _UNIT = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "still": (0, 0)}
 
 
-def _pipeline(args, host: str | None = None) -> tuple[TiaraAnimateDiffPipeline, dict]:
+def _pipeline(args, host: str = "windows") -> tuple[TiaraAnimateDiffPipeline, dict]:
     pipe = load_pipeline(args.model, pipeline_cls=TiaraAnimateDiffPipeline)
     settings = {**sampling_defaults(args.model, host=host)}
     for key in ("steps", "guidance", "scheduler"):
@@ -172,8 +173,7 @@ def inbetween(args) -> dict:
 
 
 def long_movers(args) -> dict:
-    host = None if args.long_video == "windows" else args.long_video
-    pipe, settings = _pipeline(args, host)
+    pipe, settings = _pipeline(args, args.long_video)
     movers = sorted(t for t in HELD_OUT if t[2] != "still")
     seen = [t for t in itertools.product(COLOURS, SHAPES, DIRECTIONS[:4]) if t not in HELD_OUT]
     order = torch.randperm(len(seen), generator=torch.Generator().manual_seed(args.seed)).tolist()
@@ -192,7 +192,7 @@ def long_movers(args) -> dict:
             guidance_scale=settings["guidance"],
             generator=torch.Generator().manual_seed(args.seed + i),
             output_type="pt",
-            long_video=host,
+            long_video=args.long_video,
         )
         seconds = time.perf_counter() - start
         frames = out.frames[0].float() * 2 - 1
@@ -238,7 +238,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--frames", type=int, default=128, help="long: frames per video")
     parser.add_argument(
         "--long-video",
-        choices=["windows", "fifo", "freelong"],
+        choices=HOSTS,
         default="windows",
         help="long: the host (window denoising, FIFO-Diffusion, FreeLong; the pipeline's long_video)",
     )

@@ -38,7 +38,7 @@ def test_decoder_only_changes_the_decoder_alone_and_keeps_the_scaling_factor(bas
     assert scale[0] == scale[1]
 
 
-def test_a_full_fine_tune_from_init_moves_the_encoder_and_rescales(base, tmp_path):
+def test_a_full_fine_tune_from_init_moves_the_encoder(base, tmp_path):
     _vae(tmp_path, 2, "--init", str(base), "--world", "v5", "--lr", "1e-2")
     before, after = load_file(str(base / WEIGHTS)), load_file(str(tmp_path / WEIGHTS))
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
