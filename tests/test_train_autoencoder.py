@@ -52,6 +52,26 @@ def test_the_world_decides_the_training_frames(base, tmp_path):
     assert not torch.equal(want, v4)
 
 
+def test_latent_noise_adds_noise_of_its_std_in_scaled_units_to_what_the_decoder_sees(base, tmp_path, monkeypatch):
+    from diffusers import AutoencoderKL
+
+    seen = []
+    decode = AutoencoderKL.decode
+
+    def spy(self, z, *args, **kwargs):
+        seen.append((z.detach().clone(), self.config.scaling_factor))
+        return decode(self, z, *args, **kwargs)
+
+    monkeypatch.setattr(AutoencoderKL, "decode", spy)
+    _vae(tmp_path / "a", 1, "--init", str(base), "--decoder-only", "--checkpoint-every", "5")
+    clean, scale = seen[0]
+    seen.clear()
+    _vae(tmp_path / "b", 1, "--init", str(base), "--decoder-only", "--latent-noise", "3", "--checkpoint-every", "5")
+    eps = (seen[0][0] - clean) / (3 / scale)
+    assert eps.abs().max() > 0
+    assert abs(float(eps.std()) - 1) < 0.3 and abs(float(eps.mean())) < 0.3
+
+
 def test_bad_options_are_refused_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
         _vae(tmp_path / "a", 2, "--decoder-only")
@@ -62,3 +82,9 @@ def test_bad_options_are_refused_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
         _vae(tmp_path / "c", 2, "--world", "v9")
     assert "--world" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _vae(tmp_path / "d", 2, "--latent-noise", "0.1")
+    assert "--latent-noise goes with --decoder-only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _vae(tmp_path / "e", 2, "--init", str(tmp_path), "--decoder-only", "--latent-noise", "-1")
+    assert "--latent-noise must be a finite number >= 0" in capsys.readouterr().err

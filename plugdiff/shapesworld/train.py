@@ -67,6 +67,13 @@ def _parser(model: str) -> argparse.ArgumentParser:
             help="with --init: train the decoder alone; the encoder and the scaling factor stay the init's, "
             "so the latents a text-to-video model was trained on keep their meaning",
         )
+        p.add_argument(
+            "--latent-noise",
+            type=float,
+            default=0.0,
+            help="with --decoder-only: std of Gaussian noise added to the latents the decoder sees, in the "
+            "diffusion model's (scaled) latent units, so it learns to draw slightly-off latents too",
+        )
     if model == "t2v":
         p.add_argument("--vae", type=Path, required=True, help="folder of the trained frame autoencoder")
         p.add_argument("--image-steps", type=int, default=1000, help="steps of the single-frame stage")
@@ -223,6 +230,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             top.error("--kl-weight must be >= 0")
         if args.decoder_only and args.init is None:
             top.error("--decoder-only goes with --init (the encoder it keeps)")
+        if not (args.latent_noise >= 0 and math.isfinite(args.latent_noise)):
+            top.error(f"--latent-noise must be a finite number >= 0, got {args.latent_noise}")
+        if args.latent_noise and not args.decoder_only:
+            top.error("--latent-noise goes with --decoder-only (its units are the kept encoder's)")
         if args.init is not None and not (args.init / "config.json").is_file():
             top.error(f"--init {args.init}: not an exported autoencoder folder (no config.json)")
     if args.model == "t2v" and not (args.vae / "config.json").is_file():

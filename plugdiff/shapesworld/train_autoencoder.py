@@ -28,7 +28,10 @@ class AutoencoderTrainer(Trainer):
     (``post_quant_conv`` and ``decoder``) trains and the export keeps the init's scaling factor, so
     the encoder's latents, and a text-to-video model trained on them, are unchanged: this is how
     the decoder learns to draw what a new world adds (objects split across the frame's edges,
-    in-between colours) under a model that already exists."""
+    in-between colours) under a model that already exists. ``args.latent_noise`` :math:`\sigma`
+    (decoder-only) decodes :math:`z + (\sigma / s)\,\epsilon` instead, :math:`s` the scaling
+    factor, so that the decoder learns what latents a diffusion model leaves slightly off
+    (:math:`\sigma` in that model's units) mean, instead of only the encoder's exact ones."""
 
     def __init__(self, args):
         torch.manual_seed(args.seed)
@@ -51,6 +54,8 @@ class AutoencoderTrainer(Trainer):
         with self.autocast():
             posterior = vae.encode(images).latent_dist
             z = posterior.mean + posterior.std * self.randn(posterior.mean.shape)
+            if self.args.latent_noise:
+                z = z + self.args.latent_noise / vae.config.scaling_factor * self.randn(z.shape)
             recon = vae.decode(z).sample.float()
         kl = posterior.kl().mean() / images[0].numel()
         return F.l1_loss(recon, images) + F.mse_loss(recon, images) + self.args.kl_weight * kl
