@@ -13,9 +13,10 @@ frame shows one object, and the direction mix the track's speed against the mixe
 
 ``long``: single-prompt videos of movers (the held-out movers first, then seen ones), window
 denoising over ``--frames`` frames (``--long-video fifo`` / ``freelong``: that host, with the
-model's stored settings for it). Per video: the speed over the last 32 frames against the
-first 32, wraps and jumps (`plugdiff.shapesworld.tracks`); a video passes when the ratio is
->= 0.7, it wraps at least once and it makes no jump. Also the VBench-style scores of
+model's stored settings for it; ``--noise-reuse random``: windows with fresh noise for every
+frame instead of FreeNoise's shuffled re-use of the first window's). Per video: the speed over
+the last 32 frames against the first 32, wraps and jumps (`plugdiff.shapesworld.tracks`); a
+video passes when the ratio is >= 0.7, it wraps at least once and it makes no jump. Also the VBench-style scores of
 `plugdiff.shapesworld.long_video_scores.video_scores`.
 
 Both use the model's stored sampling defaults (`plugdiff.weights.sampling_defaults`) unless
@@ -35,7 +36,7 @@ import published_results
 import torch
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
-from plugdiff.pipelines.animatediff.hosts import HOSTS
+from plugdiff.pipelines.animatediff.hosts import HOSTS, NOISE_REUSE
 from plugdiff.samplers import make_scheduler
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.long_video_scores import inbetween_errors, video_scores
@@ -193,6 +194,7 @@ def long_movers(args) -> dict:
             generator=torch.Generator().manual_seed(args.seed + i),
             output_type="pt",
             long_video=args.long_video,
+            **({"windows": {"noise_reuse": args.noise_reuse}} if args.long_video == "windows" else {}),
         )
         seconds = time.perf_counter() - start
         frames = out.frames[0].float() * 2 - 1
@@ -221,7 +223,10 @@ def long_movers(args) -> dict:
         }.items()
     }
     print("shares of videos:", share)
-    return {"settings": settings, "long_video": args.long_video, "frames": args.frames, "rows": rows, "shares": share}
+    host = {"long_video": args.long_video}
+    if args.long_video == "windows":
+        host["noise_reuse"] = args.noise_reuse
+    return {"settings": settings, **host, "frames": args.frames, "rows": rows, "shares": share}
 
 
 def main(argv=None) -> dict:
@@ -243,12 +248,20 @@ def main(argv=None) -> dict:
         help="long: the host (window denoising, FIFO-Diffusion, FreeLong; the pipeline's long_video)",
     )
     parser.add_argument(
+        "--noise-reuse",
+        choices=NOISE_REUSE,
+        default="shuffle",
+        help="long, windows: FreeNoise's shuffled re-use of the first window's noise, or fresh noise per frame",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=RESULTS / "shapesworld_v5_SECTION.json",
         help="SECTION is replaced by the section's name",
     )
     args = published_results.parse_args(parser, argv)
+    if args.noise_reuse != "shuffle" and (args.section, args.long_video) != ("long", "windows"):
+        parser.error("--noise-reuse goes with the long section on the windows host")
     args.out = Path(str(args.out).replace("SECTION", args.section))
     result = inbetween(args) if args.section == "inbetween" else long_movers(args)
     published_results.write_json(args.out, {"model": args.model, **result}, models=[args.model])

@@ -396,13 +396,21 @@ def test_long_video_benchmark_runs_fifo_and_freelong(tmp_path):
     assert set(parser_hosts) == {"fifo", "freelong"} and "FIFO+TiARA" in parser_hosts["fifo"]
 
 
-def test_shapesworld_v5_benchmark_quick_run(tmp_path):
+def test_shapesworld_v5_benchmark_quick_run(tmp_path, monkeypatch):
     from plugdiff.pipelines import TiaraAnimateDiffPipeline
     from plugdiff.testing import animatediff_components
 
     model = tmp_path / "t2v"
     TiaraAnimateDiffPipeline(**animatediff_components()).save_pretrained(model, safe_serialization=True)
     module = _load("shapesworld_v5")
+    calls = []
+    call = TiaraAnimateDiffPipeline.__call__
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("windows"))
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(TiaraAnimateDiffPipeline, "__call__", spy)
     common = ["--model", str(model), "--steps", "2"]
     for host in ("windows", "freelong"):
         report = module.main(
@@ -415,12 +423,24 @@ def test_shapesworld_v5_benchmark_quick_run(tmp_path):
                 "24",
                 "--long-video",
                 host,
+                *(["--noise-reuse", "random"] if host == "windows" else []),
                 "--out",
                 str(tmp_path / "l.json"),
             ]
         )
         assert report["long_video"] == host and report["frames"] == 24 and len(report["rows"]) == 1
         assert set(report["shares"]) == {"speed_kept", "wraps", "no_jump", "passes"}
+        assert calls.pop() == ({"noise_reuse": "random"} if host == "windows" else None)
+        assert report.get("noise_reuse") == ("random" if host == "windows" else None)
     report = module.main(["inbetween", *common, "--pairs", "1", "--clips", "1", "--out", str(tmp_path / "i.json")])
     assert len(report["rows"]) == 4 * len(module.WEIGHTS)
     assert set(report["summary"]) == {"colour", "background", "shape", "direction"}
+
+
+def test_shapesworld_v5_benchmark_refuses_noise_reuse_off_the_windows_host(capsys):
+    module = _load("shapesworld_v5")
+    fifo = ["long", "--long-video", "fifo"]
+    for argv in (["inbetween", "--noise-reuse", "random"], [*fifo, "--noise-reuse", "random"]):
+        with pytest.raises(SystemExit):
+            module.main(argv)
+        assert "--noise-reuse goes with the long section on the windows host" in capsys.readouterr().err
