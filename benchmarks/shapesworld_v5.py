@@ -114,36 +114,49 @@ def _rgb(name: str) -> np.ndarray:
     return np.asarray(PALETTE[name], dtype=np.float64)
 
 
+def mixed_embeds(pipe, a: str, b: str, w: float, clips: int) -> dict:
+    """The pipeline keywords of ``clips`` clips of the in-between caption: the convex mix
+    ``(1 - w) tau(a) + w tau(b)`` of the two captions' text encodings, against the empty prompt."""
+    pos, neg = pipe.encode_prompt([a, b], "cpu", 1, True, None)
+    embeds = ((1 - w) * pos[0] + w * pos[1])[None].expand(clips, -1, -1)
+    return {"prompt_embeds": embeds, "negative_prompt_embeds": neg[:1].expand(clips, -1, -1)}
+
+
+def inbetween_scores(clips: torch.Tensor, slot: str, a: str, b: str, w: float) -> tuple[list, list, list]:
+    """Per-frame (right, one object) and per-clip speed errors (direction mixes) of 16-frame
+    ``clips`` (N, F, 3, H, W) in [-1, 1] drawn for the mix of captions ``a`` and ``b`` in
+    ``slot`` with weight ``w``."""
+    pa, pb = parse_caption(a), parse_caption(b)
+    colour = (1 - w) * _rgb(pa["colour"]) + w * _rgb(pb["colour"])
+    background = (1 - w) * _rgb(pa["background"]) + w * _rgb(pb["background"])
+    right, one, speed_errors = [], [], []
+    for clip in clips:
+        found = detect(clip)
+        errors = inbetween_errors(found, np.tile(colour, (len(clip), 1)), np.tile(background, (len(clip), 1)))
+        key = "background" if slot == "background" else "object"
+        right += [bool(e <= TOLERANCE) for e in errors[key]]
+        one += [d is not None and d.one_object for d in found]
+        if slot == "direction":
+            track = unwrap_track([d.centre if d is not None else None for d in found], 32)
+            ua, ub = np.asarray(_UNIT[pa["direction"]]), np.asarray(_UNIT[pb["direction"]])
+            speed_errors.append(net_speed(track) - float(np.hypot(*((1 - w) * ua + w * ub))))
+    return right, one, speed_errors
+
+
 def inbetween(args) -> dict:
     pipe, settings = _pipeline(args)
     rows = []
     print(f"{'slot':>10} {'w':>5} {'right':>6} {'one_obj':>7}  caption a -> caption b")
     for (slot, a, b), w in itertools.product(mixed_pairs(args.pairs), WEIGHTS):
-        pos, neg = pipe.encode_prompt([a, b], "cpu", 1, True, None)
-        embeds = ((1 - w) * pos[0] + w * pos[1])[None].expand(args.clips, -1, -1)
         out = pipe(
-            prompt_embeds=embeds,
-            negative_prompt_embeds=neg[:1].expand(args.clips, -1, -1),
+            **mixed_embeds(pipe, a, b, w, args.clips),
             num_frames=16,
             num_inference_steps=settings["steps"],
             guidance_scale=settings["guidance"],
             generator=torch.Generator().manual_seed(args.seed),
             output_type="pt",
         )
-        pa, pb = parse_caption(a), parse_caption(b)
-        colour = (1 - w) * _rgb(pa["colour"]) + w * _rgb(pb["colour"])
-        background = (1 - w) * _rgb(pa["background"]) + w * _rgb(pb["background"])
-        right, one, speed_errors = [], [], []
-        for clip in out.frames.float() * 2 - 1:
-            found = detect(clip)
-            errors = inbetween_errors(found, np.tile(colour, (16, 1)), np.tile(background, (16, 1)))
-            key = "background" if slot == "background" else "object"
-            right += [bool(e <= TOLERANCE) for e in errors[key]]
-            one += [d is not None and d.one_object for d in found]
-            if slot == "direction":
-                track = unwrap_track([d.centre if d is not None else None for d in found], 32)
-                ua, ub = np.asarray(_UNIT[pa["direction"]]), np.asarray(_UNIT[pb["direction"]])
-                speed_errors.append(net_speed(track) - float(np.hypot(*((1 - w) * ua + w * ub))))
+        right, one, speed_errors = inbetween_scores(out.frames.float() * 2 - 1, slot, a, b, w)
         row = {
             "slot": slot,
             "caption_a": a,

@@ -39,6 +39,7 @@ HEAVY = {
     "test_benchmark_smoke.py::test_tiara_overhead_benchmark_quick_run",
     "test_benchmark_smoke.py::test_direction_settling_benchmark_quick_run",
     "test_benchmark_smoke.py::test_shapesworld_v5_benchmark_quick_run",
+    "test_benchmark_smoke.py::test_shapesworld_decoders_compares_decoders_of_one_encoder",
     "test_train_t2v.py::test_export_is_an_animatediff_folder_that_diffusers_and_plugdiff_load",
     "test_docs.py::test_every_python_snippet_runs[shapesworld.md]",
     "test_docs.py::test_every_python_snippet_runs[inverse-problems.md]",

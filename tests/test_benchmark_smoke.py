@@ -4,6 +4,7 @@ import importlib
 import json
 
 import pytest
+import torch
 
 
 def _load(name: str):
@@ -444,3 +445,42 @@ def test_shapesworld_v5_benchmark_refuses_noise_reuse_off_the_windows_host(capsy
         with pytest.raises(SystemExit):
             module.main(argv)
         assert "--noise-reuse goes with the long section on the windows host" in capsys.readouterr().err
+
+
+def test_shapesworld_decoders_compares_decoders_of_one_encoder(tmp_path):
+    from diffusers import AutoencoderKL
+
+    from plugdiff.pipelines import TiaraAnimateDiffPipeline
+    from plugdiff.shapesworld.caption_agreement import generate_clips
+    from plugdiff.testing import animatediff_components
+
+    model = tmp_path / "t2v"
+    pipe = TiaraAnimateDiffPipeline(**animatediff_components())
+    pipe.save_pretrained(model, safe_serialization=True)
+    vae = AutoencoderKL.from_pretrained(model / "vae")
+    with torch.no_grad():
+        vae.decoder.conv_out.bias += 0.5
+    vae.save_pretrained(tmp_path / "decoder", safe_serialization=True)
+    with torch.no_grad():
+        vae.encoder.conv_in.bias += 0.5
+    vae.save_pretrained(tmp_path / "encoder", safe_serialization=True)
+    module = _load("shapesworld_decoders")
+
+    # the model's own decoder gives exactly the frames the pipeline returns
+    pipe.set_progress_bar_config(disable=True)
+    settings = {"steps": 2, "guidance": 6.0, "seed": 0, "batch": 2}
+    frames = generate_clips(pipe, ["a red circle moving left on a white background"] * 2, **settings)
+    latents = generate_clips(
+        pipe, ["a red circle moving left on a white background"] * 2, **settings, output_type="latent"
+    )
+    torch.testing.assert_close(module.decode(pipe, latents, pipe.vae), frames, rtol=0, atol=0)
+
+    common = ["--model", str(model), "--steps", "2", "--clips-per-combo", "1", "--pairs", "1", "--clips", "1"]
+    vaes = [str(model / "vae"), str(tmp_path / "decoder")]
+    report = module.main([*common, "--vae", *vaes, "--out", str(tmp_path / "d.json")])
+    assert [row["vae"] for row in report["decoders"]] == vaes
+    for row in report["decoders"]:
+        assert row["held_out"]["clips"] == len(module.HELD_OUT)
+        assert set(row["inbetween_right_frames"]) == {"colour", "background"}
+    with pytest.raises(SystemExit, match="its encoder is not the model's"):
+        module.main([*common, "--vae", str(tmp_path / "encoder"), "--out", str(tmp_path / "e.json")])

@@ -223,10 +223,19 @@ def triple_captions(triples, per_triple: int, seed: int) -> list[str]:
 
 
 def generate_clips(
-    pipe, prompts: list[str], *, steps: int, guidance: float, seed: int, batch: int, num_frames: int = 16
+    pipe,
+    prompts: list[str],
+    *,
+    steps: int,
+    guidance: float,
+    seed: int,
+    batch: int,
+    num_frames: int = 16,
+    output_type: str = "pt",
 ) -> torch.Tensor:
     """(N, F, 3, H, W) in [-1, 1]: one ``num_frames`` clip per prompt from a text-to-video
-    pipeline, ``batch`` prompts per call, call i seeded with ``seed + i``."""
+    pipeline, ``batch`` prompts per call, call i seeded with ``seed + i``. ``output_type="latent"``
+    returns the (N, C, F, h, w) latents instead, undecoded."""
     clips = []
     for i in range(0, len(prompts), batch):
         out = pipe(
@@ -235,9 +244,9 @@ def generate_clips(
             num_inference_steps=steps,
             guidance_scale=guidance,
             generator=torch.Generator().manual_seed(seed + i),
-            output_type="pt",
+            output_type=output_type,
         )
-        clips.append(out.frames.float().cpu() * 2 - 1)
+        clips.append(out.frames.cpu() if output_type == "latent" else out.frames.float().cpu() * 2 - 1)
     return torch.cat(clips)
 
 
