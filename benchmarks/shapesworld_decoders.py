@@ -74,13 +74,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS / "shapesworld_decoders.json")
     args = published_results.parse_args(parser, argv)
+    for name in ("clips_per_combo", "pairs", "clips", "steps", "batch"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name in args.vae:
+        if not (Path(name) / "config.json").is_file():
+            parser.error(f"--vae {name}: not an autoencoder folder (no config.json)")
 
     pipe = load_pipeline(args.model, pipeline_cls=TiaraAnimateDiffPipeline)
     pipe.set_progress_bar_config(disable=True)
     decoders = {}
     for name in args.vae:
-        if not (Path(name) / "config.json").is_file():
-            parser.error(f"--vae {name}: not an autoencoder folder (no config.json)")
         decoders[name] = AutoencoderKL.from_pretrained(name, use_safetensors=True)
         _same_encoder(pipe.vae, decoders[name], name)
     settings = {"steps": args.steps, "guidance": args.guidance, "seed": args.seed}

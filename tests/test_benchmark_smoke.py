@@ -484,3 +484,15 @@ def test_shapesworld_decoders_compares_decoders_of_one_encoder(tmp_path):
         assert set(row["inbetween_right_frames"]) == {"colour", "background"}
     with pytest.raises(SystemExit, match="its encoder is not the model's"):
         module.main([*common, "--vae", str(tmp_path / "encoder"), "--out", str(tmp_path / "e.json")])
+
+
+def test_shapesworld_decoders_refuses_bad_counts_and_folders_by_name(tmp_path, capsys):
+    module = _load("shapesworld_decoders")
+    for argv, message in (
+        (["--vae", "x", "--clips-per-combo", "0"], "--clips-per-combo must be >= 1, got 0"),
+        (["--vae", "x", "--pairs", "-1"], "--pairs must be >= 1, got -1"),
+        (["--vae", str(tmp_path)], f"--vae {tmp_path}: not an autoencoder folder (no config.json)"),
+    ):
+        with pytest.raises(SystemExit):
+            module.main(argv)
+        assert message in capsys.readouterr().err
