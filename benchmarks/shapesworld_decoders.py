@@ -26,7 +26,7 @@ import numpy as np
 import published_results
 import torch
 from diffusers import AutoencoderKL
-from shapesworld_v5 import WEIGHTS, inbetween_scores, mixed_embeds, mixed_pairs
+from shapesworld_v5 import WEIGHTS, inbetween_scores, mixed_clips, mixed_pairs
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
 from plugdiff.shapesworld.caption_agreement import clip_agreement, generate_clips, summarize, triple_captions
@@ -39,10 +39,13 @@ SLOTS = ("colour", "background")
 
 def decode(pipe, latents: torch.Tensor, vae: AutoencoderKL) -> torch.Tensor:
     """(N, F, 3, H, W) in [-1, 1]: ``latents`` (N, C, F, h, w) through ``vae``'s decoder, as the
-    pipeline decodes its own."""
-    pipe.vae = vae
-    with torch.no_grad():
-        video = pipe.decode_latents(latents, latents.shape[2])
+    pipeline decodes its own (the pipeline keeps its own autoencoder)."""
+    own, pipe.vae = pipe.vae, vae
+    try:
+        with torch.no_grad():
+            video = pipe.decode_latents(latents, latents.shape[2])
+    finally:
+        pipe.vae = own
     return pipe.video_processor.postprocess_video(video=video, output_type="pt").float() * 2 - 1
 
 
@@ -99,16 +102,9 @@ def main(argv=None) -> dict:
     right = {name: {slot: [] for slot in SLOTS} for name in decoders}
     pairs = [p for p in mixed_pairs(args.pairs, args.seed) if p[0] in SLOTS]
     for (slot, a, b), w in itertools.product(pairs, WEIGHTS):
-        out = pipe(
-            **mixed_embeds(pipe, a, b, w, args.clips),
-            num_frames=16,
-            num_inference_steps=args.steps,
-            guidance_scale=args.guidance,
-            generator=torch.Generator().manual_seed(args.seed),
-            output_type="latent",
-        )
+        mixed = mixed_clips(pipe, a, b, w, clips=args.clips, **settings, output_type="latent")
         for name, vae in decoders.items():
-            right[name][slot] += inbetween_scores(decode(pipe, out.frames, vae), slot, a, b, w)[0]
+            right[name][slot] += inbetween_scores(decode(pipe, mixed, vae), slot, a, b, w)[0]
     print(f"{'colour':>7} {'shape':>7} {'clean':>7} {'bground':>7} {'shade':>7} {'mix col':>7} {'mix bg':>7}  vae")
     for name in decoders:
         rows[name]["inbetween_right_frames"] = {slot: float(np.mean(right[name][slot])) for slot in SLOTS}

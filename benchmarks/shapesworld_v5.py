@@ -16,8 +16,8 @@ denoising over ``--frames`` frames (``--long-video fifo`` / ``freelong``: that h
 model's stored settings for it; ``--noise-reuse random``: windows with fresh noise for every
 frame instead of FreeNoise's shuffled re-use of the first window's). Per video: the speed over
 the last 32 frames against the first 32, wraps and jumps (`plugdiff.shapesworld.tracks`); a
-video passes when the ratio is >= 0.7, it wraps at least once and it makes no jump. Also the VBench-style scores of
-`plugdiff.shapesworld.long_video_scores.video_scores`.
+video passes when the ratio is >= 0.7, it wraps at least once and it makes no jump. Also the
+VBench-style scores of `plugdiff.shapesworld.long_video_scores.video_scores`.
 
 Both use the model's stored sampling defaults (`plugdiff.weights.sampling_defaults`) unless
 ``--steps`` / ``--guidance`` / ``--scheduler`` say otherwise.
@@ -114,12 +114,24 @@ def _rgb(name: str) -> np.ndarray:
     return np.asarray(PALETTE[name], dtype=np.float64)
 
 
-def mixed_embeds(pipe, a: str, b: str, w: float, clips: int) -> dict:
-    """The pipeline keywords of ``clips`` clips of the in-between caption: the convex mix
-    ``(1 - w) tau(a) + w tau(b)`` of the two captions' text encodings, against the empty prompt."""
+def mixed_clips(
+    pipe, a: str, b: str, w: float, *, clips: int, steps: int, guidance: float, seed: int, output_type: str = "pt"
+) -> torch.Tensor:
+    """``clips`` 16-frame clips of the in-between caption, conditioned on the convex mix
+    ``(1 - w) tau(a) + w tau(b)`` of the two captions' text encodings against the empty prompt,
+    seeded with ``seed``: (N, F, 3, H, W) in [-1, 1], or with ``output_type="latent"`` the
+    (N, C, F, h, w) latents, undecoded."""
     pos, neg = pipe.encode_prompt([a, b], "cpu", 1, True, None)
-    embeds = ((1 - w) * pos[0] + w * pos[1])[None].expand(clips, -1, -1)
-    return {"prompt_embeds": embeds, "negative_prompt_embeds": neg[:1].expand(clips, -1, -1)}
+    out = pipe(
+        prompt_embeds=((1 - w) * pos[0] + w * pos[1])[None].expand(clips, -1, -1),
+        negative_prompt_embeds=neg[:1].expand(clips, -1, -1),
+        num_frames=16,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        generator=torch.Generator().manual_seed(seed),
+        output_type=output_type,
+    )
+    return out.frames if output_type == "latent" else out.frames.float() * 2 - 1
 
 
 def inbetween_scores(clips: torch.Tensor, slot: str, a: str, b: str, w: float) -> tuple[list, list, list]:
@@ -148,15 +160,10 @@ def inbetween(args) -> dict:
     rows = []
     print(f"{'slot':>10} {'w':>5} {'right':>6} {'one_obj':>7}  caption a -> caption b")
     for (slot, a, b), w in itertools.product(mixed_pairs(args.pairs), WEIGHTS):
-        out = pipe(
-            **mixed_embeds(pipe, a, b, w, args.clips),
-            num_frames=16,
-            num_inference_steps=settings["steps"],
-            guidance_scale=settings["guidance"],
-            generator=torch.Generator().manual_seed(args.seed),
-            output_type="pt",
+        clips = mixed_clips(
+            pipe, a, b, w, clips=args.clips, steps=settings["steps"], guidance=settings["guidance"], seed=args.seed
         )
-        right, one, speed_errors = inbetween_scores(out.frames.float() * 2 - 1, slot, a, b, w)
+        right, one, speed_errors = inbetween_scores(clips, slot, a, b, w)
         row = {
             "slot": slot,
             "caption_a": a,
@@ -193,6 +200,7 @@ def long_movers(args) -> dict:
     order = torch.randperm(len(seen), generator=torch.Generator().manual_seed(args.seed)).tolist()
     triples = (movers + [seen[i] for i in order])[: args.videos]
     backgrounds = ["white", "black", "gray", "blue", "yellow", "green", "red"]
+    windows = {"noise_reuse": args.noise_reuse} if args.long_video == "windows" else None
     rows = []
     print(f"{'video':>5} {'ratio':>6} {'wraps':>5} {'jumps':>5} {'pass':>5} {'s':>6}  caption")
     for i, (colour, shape, direction) in enumerate(triples):
@@ -207,7 +215,7 @@ def long_movers(args) -> dict:
             generator=torch.Generator().manual_seed(args.seed + i),
             output_type="pt",
             long_video=args.long_video,
-            **({"windows": {"noise_reuse": args.noise_reuse}} if args.long_video == "windows" else {}),
+            windows=windows,
         )
         seconds = time.perf_counter() - start
         frames = out.frames[0].float() * 2 - 1
@@ -236,10 +244,14 @@ def long_movers(args) -> dict:
         }.items()
     }
     print("shares of videos:", share)
-    host = {"long_video": args.long_video}
-    if args.long_video == "windows":
-        host["noise_reuse"] = args.noise_reuse
-    return {"settings": settings, **host, "frames": args.frames, "rows": rows, "shares": share}
+    return {
+        "settings": settings,
+        "long_video": args.long_video,
+        **(windows or {}),
+        "frames": args.frames,
+        "rows": rows,
+        "shares": share,
+    }
 
 
 def main(argv=None) -> dict:
