@@ -86,6 +86,7 @@ def test_autoencoder_export_has_a_unit_variance_scaling_factor(vae_dir):
             "1",
         ),
         ("--world", "v5", "--image-mix", "2", "--pool-clips", "8"),
+        ("--world", "v5", "--pool-clips", "8", "--frame-noise", "1", "--track-loss", "1", "--track-max-t", "950"),
     ],
 )
 def test_t2v_resume_across_the_stage_boundary_is_bit_exact(tmp_path, vae_dir, recipe):
@@ -112,6 +113,22 @@ def test_word_contrast_adds_to_the_clip_steps_only(tmp_path, vae_dir):
     contrast = _t2v(tmp_path / "contrast", vae_dir, 3, *recipe, "--word-contrast", "1")
     assert plain.losses[:2] == contrast.losses[:2]
     assert contrast.losses[2] > plain.losses[2]
+
+
+def test_frame_noise_changes_the_clip_steps_only_and_one_level_per_frame_is_the_plain_call(tmp_path, vae_dir):
+    """--frame-noise leaves the single-frame steps as they were and changes the clip steps; the
+    trainer's UNet call with the same timestep in every frame is the plain call, bit for bit."""
+    plain = _t2v(tmp_path / "plain", vae_dir, 3, "--world", "v5", "--pool-clips", "8")
+    ramped = _t2v(tmp_path / "ramped", vae_dir, 3, "--world", "v5", "--pool-clips", "8", "--frame-noise", "1")
+    assert plain.losses[:2] == ramped.losses[:2] and plain.losses[2] != ramped.losses[2]
+    z0, (ids, other, weights), _, _ = ramped._batch(2, clips=True)
+    noisy = torch.randn(z0.shape, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([300, 800])
+    with torch.no_grad():
+        text = ramped._text((ids, other, weights))
+        assert torch.equal(ramped._unet(noisy, t[:, None].expand(-1, 4), text), ramped._unet(noisy, t, text))
+        ramp = torch.tensor([[0, 300, 600, 900]] * 2)
+        assert not torch.equal(ramped._unet(noisy, ramp, text), ramped._unet(noisy, t, text))
 
 
 def test_motion_only_clip_steps_change_the_motion_modules_and_nothing_else(tmp_path, vae_dir):
@@ -231,6 +248,8 @@ def test_world_tokenizer_makes_every_caption_word_one_token(tmp_path):
         (["--clip-t-focus", "600", "1000", "0.5"], "--clip-t-focus"),
         (["--clip-t-focus", "600.5", "850", "0.5"], "--clip-t-focus"),
         (["--clip-t-focus", "600", "850", "1.5"], "--clip-t-focus"),
+        (["--frame-noise", "1.5"], "--frame-noise"),
+        (["--frame-noise", "nan"], "--frame-noise"),
     ],
 )
 def test_bad_t2v_arguments(tmp_path, vae_dir, extra, message, capsys):

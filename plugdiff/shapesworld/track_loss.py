@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import torch
 
+from .frame_noise import per_frame_abar
+
 CLAMP = 5.0  # latents are scaled to unit variance; the objects' values stay well inside
 T_MAX = 700  # 1 / sqrt(abar) <= 12 for the linear betas of the bundled scheduler
 
@@ -131,13 +133,13 @@ def track_loss(
     max_t: int = T_MAX,
 ) -> torch.Tensor:
     """:math:`\\mathcal L_\\text{track}` of the module doc for clips ``z0`` (B, C, F, h, w), their
-    noisy versions at timesteps ``t`` (B,) and the model's noise prediction ``eps``, over the
-    samples with ``t <= max_t``; 0 (with a gradient path) when no sample qualifies. ``periodic``:
-    the clips wrap (world v5)."""
-    keep = captioned & (t <= max_t)
+    noisy versions at timesteps ``t`` (B,), or (B, F) with a level per frame, and the model's
+    noise prediction ``eps``, over the samples with every frame at ``t <= max_t``; 0 (with a
+    gradient path) when no sample qualifies. ``periodic``: the clips wrap (world v5)."""
+    keep = captioned & ((t if t.ndim == 1 else t.amax(1)) <= max_t)
     if not keep.any():
         return eps.sum() * 0.0
-    abar = alphas_cumprod.to(eps.device, torch.float32)[t[keep]].view(-1, 1, 1, 1, 1)
+    abar = per_frame_abar(alphas_cumprod.to(eps.device), t[keep], eps.ndim)
     z0_hat = ((noisy[keep] - (1 - abar).sqrt() * eps[keep].float()) / abar.sqrt()).clamp(-CLAMP, CLAMP)
     z0 = z0[keep].float()
     around = circular_track(z0) if periodic else None  # the training clip's track, for both

@@ -132,6 +132,14 @@ def _parser(model: str) -> argparse.ArgumentParser:
             default=None,
             help="draw SHARE of the clip terms' timesteps from [LOW, HIGH] instead of from all (default: all uniform)",
         )
+        p.add_argument(
+            "--frame-noise",
+            type=float,
+            default=0.0,
+            metavar="SHARE",
+            help="give SHARE of the clips a noise level per frame, rising along the frames as in FIFO-Diffusion's "
+            "windows (0: off; see shapesworld.frame_noise)",
+        )
         p.add_argument("--uncond-prob", type=float, default=0.1, help="caption dropout for guidance")
         p.add_argument("--init", type=Path, default=None, help="start from the weights of an exported t2v folder")
         p.add_argument(
@@ -202,6 +210,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     f"in [0, 1], got {' '.join(str(v) for v in args.clip_t_focus)}"
                 )
             args.clip_t_focus = (int(low), int(high), share)
+        if not 0 <= args.frame_noise <= 1:
+            top.error(f"--frame-noise must be a share in [0, 1], got {args.frame_noise}")
         if not (args.direction_probe >= 0 and math.isfinite(args.direction_probe)):
             top.error("--direction-probe must be a finite weight >= 0")
         mix, transition = args.v5_shares

@@ -17,6 +17,7 @@ from diffusers import (
 )
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from ..pipelines.animatediff.frame_timesteps import FrameTimesteps
 from .caption_agreement import direction_steering, direction_word_drift, score_triples, seen_triples
 from .direction_probe import DirectionProbe
 from .models import (
@@ -84,6 +85,13 @@ class TextToVideoTrainer(Trainer):
     caption's direction words swapped, the model must predict the opposite drift at timesteps
     from ``word_contrast.MIN_T`` to ``track_max_t``.
 
+    With ``frame_noise`` > 0, that share of the clip terms gets a noise level per frame, rising
+    along the frames as in FIFO-Diffusion's windows (:mod:`.frame_noise`); the UNet then takes
+    its timesteps per frame through
+    :class:`~plugdiff.pipelines.animatediff.frame_timesteps.FrameTimesteps`, as the FIFO host runs
+    it. The track loss and the word contrast count such a clip where every frame is in their
+    range.
+
     With ``motion_only``, the clip stage trains the motion modules alone (the spatial layers and
     the text encoder stay as ``init`` left them): on a v5 export the direction word is already
     in the features the motion modules read (its probe reads it from every frame at every t),
@@ -123,6 +131,7 @@ class TextToVideoTrainer(Trainer):
         super().__init__(args, models)
         if args.direction_probe:
             self.models["direction_probe"].attach(self.models["unet"])
+        self.frame_unet = FrameTimesteps(self.models["unet"])  # plain calls of the UNet are unchanged
         self.vae = AutoencoderKL.from_pretrained(args.vae, use_safetensors=True).to(self.device).eval()
         self.vae.requires_grad_(False)
         self.scheduler = video_scheduler()
@@ -225,7 +234,7 @@ class TextToVideoTrainer(Trainer):
         focus=None,
     ) -> torch.Tensor:
         def predict(noisy, t):
-            return self.models["unet"](noisy, t, self._text(ids)).sample
+            return self._unet(noisy, t, self._text(ids))
 
         extra = None
         if self.args.track_loss and z0.shape[2] > 1:
@@ -240,11 +249,20 @@ class TextToVideoTrainer(Trainer):
                     loss = loss + self.args.word_contrast * self._word_contrast(z0, ids, captioned, noisy, t)
                 return loss
 
-        loss = self.epsilon_loss(self.scheduler, z0, predict, max_weight=max_weight, extra=extra, focus=focus)
+        frame_share = self.args.frame_noise if z0.shape[2] > 1 else 0.0
+        loss = self.epsilon_loss(
+            self.scheduler, z0, predict, max_weight=max_weight, extra=extra, focus=focus, frame_share=frame_share
+        )
         if self.args.direction_probe:
             probe = self.models["direction_probe"].loss(directions, z0.shape[2], captioned)
             loss = loss + self.args.direction_probe * probe
         return loss
+
+    def _unet(self, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The training UNet's noise prediction, with a timestep per clip (B,) or per frame (B, F)
+        (through :class:`~plugdiff.pipelines.animatediff.frame_timesteps.FrameTimesteps`)."""
+        unet = self.models["unet"] if t.ndim == 1 else self.frame_unet
+        return unet(noisy, t, encoder_hidden_states=text).sample
 
     def _word_contrast(self, z0, ids: tuple, captioned, noisy, t) -> torch.Tensor:
         """:func:`~.word_contrast.word_contrast_loss` of a clip batch: the model run again on the
@@ -257,7 +275,7 @@ class TextToVideoTrainer(Trainer):
             text = self._text((swapped[0][index], swapped[1][index], weights[index]))
             probe = self.models["direction_probe"] if self.args.direction_probe else None
             with probe.paused() if probe is not None else contextlib.nullcontext():
-                return self.models["unet"](noisy, t, text).sample
+                return self._unet(noisy, t, text)
 
         abar = self.scheduler.alphas_cumprod
         return word_contrast_loss(

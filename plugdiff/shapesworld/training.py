@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ..media.fileio import atomic_write, write_json
+from .frame_noise import diagonal_timesteps, per_frame_abar
 
 
 class Trainer:
@@ -73,7 +74,15 @@ class Trainer:
         return torch.randn(shape, generator=self.noise).to(self.device)
 
     def epsilon_loss(
-        self, scheduler, x0: torch.Tensor, predict, *, max_weight: float = 1.0, extra=None, focus=None
+        self,
+        scheduler,
+        x0: torch.Tensor,
+        predict,
+        *,
+        max_weight: float = 1.0,
+        extra=None,
+        focus=None,
+        frame_share: float = 0.0,
     ) -> torch.Tensor:
         r"""Epsilon-prediction loss (Ho et al., NeurIPS 2020, Algorithm 1) for one batch:
         :math:`w_t \lVert \varepsilon - \varepsilon_\theta(\sqrt{\bar a_t} x_0 + \sqrt{1-\bar a_t}\,
@@ -91,6 +100,11 @@ class Trainer:
         [low, high] with probability ``share`` instead of from all training steps: more of the
         batch lands where a decision is made (the weight above stays a function of t).
 
+        ``frame_share`` > 0 (clips ``x0`` of shape (B, C, F, h, w) only) gives that share of the
+        clips a noise level per frame rising along the frames around the clip's t
+        (:func:`~.frame_noise.diagonal_timesteps`); ``t`` is then (B, F) for every clip, for
+        ``predict``, the weight and ``extra`` alike.
+
         ``extra(noisy, t, pred)``, if given, is a further loss on the same prediction, added."""
         noise = self.randn(x0.shape)
         n = x0.shape[0]
@@ -100,13 +114,19 @@ class Trainer:
             focused = torch.rand(n, generator=self.noise) < share
             t = torch.where(focused, torch.randint(low, high + 1, (n,), generator=self.noise), t)
         t = t.to(self.device)
-        noisy = scheduler.add_noise(x0, noise, t)
+        if frame_share:
+            t = diagonal_timesteps(t, x0.shape[2], frame_share, self.noise, scheduler.config.num_train_timesteps)
+            abar = per_frame_abar(scheduler.alphas_cumprod, t, x0.ndim)
+            noisy = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+        else:
+            noisy = scheduler.add_noise(x0, noise, t)
         with self.autocast():
             pred = predict(noisy, t)
         if max_weight == 1.0:
             loss = torch.nn.functional.mse_loss(pred.float(), noise)
         else:
-            per_sample = (pred.float() - noise).pow(2).flatten(1).mean(1)
+            squared = (pred.float() - noise).pow(2)  # per sample, or per frame where t is (B, F)
+            per_sample = squared.flatten(1).mean(1) if t.ndim == 1 else squared.mean((1, 3, 4))
             abar = scheduler.alphas_cumprod.to(self.device, torch.float64)
             weight = ((1 - abar) / abar).clamp(1.0, max_weight)
             weight = (weight / weight.mean())[t].to(per_sample.dtype)

@@ -70,12 +70,13 @@ def word_contrast_loss(
     max_t: int,
 ) -> torch.Tensor:
     """:math:`\\mathcal L_\\text{contrast}` of the module doc for clips ``z0`` (B, C, F, h, w),
-    their noisy versions at timesteps ``t`` (B,) and ``eligible`` (B,) marking the captioned
-    samples whose caption has a direction word to swap. ``predict_swapped(index, noisy, t)`` runs
-    the model on the samples ``index`` (a 1-D index tensor) with the swapped caption; it is
-    called only when some sample qualifies (``min_t <= t <= max_t``). 0 with a gradient path
-    otherwise."""
-    keep = eligible & (t >= min_t) & (t <= max_t)
+    their noisy versions at timesteps ``t`` (B,), or (B, F) with a level per frame, and
+    ``eligible`` (B,) marking the captioned samples whose caption has a direction word to swap.
+    ``predict_swapped(index, noisy, t)`` runs the model on the samples ``index`` (a 1-D index
+    tensor) with the swapped caption; it is called only when some sample qualifies
+    (``min_t <= t <= max_t`` in every frame). 0 with a gradient path otherwise."""
+    low, high = (t, t) if t.ndim == 1 else (t.amin(1), t.amax(1))  # a level per frame: all of them
+    keep = eligible & (low >= min_t) & (high <= max_t)
     if not keep.any():
         return noisy.sum() * 0.0
     index = keep.nonzero().squeeze(1)
