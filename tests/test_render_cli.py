@@ -444,6 +444,17 @@ def test_render_ends_the_launch_process_group_on_every_way_out(tmp_path, monkeyp
             dist.destroy_process_group()
 
 
+def test_a_launched_process_leaves_with_its_exit_code_and_its_messages(tmp_path):
+    """Under a launcher ``python -m plugdiff`` ends with os._exit: the exit code and what was
+    printed must still come out (here: a bad job file, checked without torch)."""
+    bad = tmp_path / "jobs.json"
+    bad.write_text("[{")
+    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0"}
+    command = [sys.executable, "-m", "plugdiff", "render", str(bad), "--out", str(tmp_path / "out"), "--check"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2 and str(bad) in result.stderr
+
+
 def test_two_processes_render_each_job_exactly_once(tmp_path, examples_dir):
     """torchrun with 2 CPU processes (accelerate launch --cpu starts only one): PartialState
     splits the jobs, every job is rendered by exactly one process, process 0 writes the summary."""

@@ -393,12 +393,18 @@ def process_state(device: str):
     return state
 
 
-def end_launch() -> None:
+def end_launch(*, finished: bool = False) -> None:
     """End this launch's process group, if there is one, so that each process exits with
     torch.distributed's threads shut down (a process that exits with them running can abort with
-    "terminate called without an active exception"). A no-op in a single process."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    "terminate called without an active exception"). With ``finished`` (every process got through
+    its jobs) the processes first wait for each other, so none tears its end down while another
+    still talks to it; after an error they do not (the others may be in another collective). A
+    no-op in a single process."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if finished and torch.distributed.get_world_size() > 1:
+        torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 
 
 def resolve_device(name: str, state) -> torch.device:

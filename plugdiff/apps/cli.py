@@ -237,14 +237,18 @@ def _render(args) -> int:
         return _render_file(args, os.environ.get("RANK", "0") == "0")
     from .batch import end_launch, process_state
 
+    finished = False
     try:
         try:
             main_process = process_state(args.device).is_main_process
         except ValueError as err:
-            return _usage_error(str(err))
-        return _render_file(args, main_process)
+            code = _usage_error(str(err))
+        else:
+            code = _render_file(args, main_process)
+        finished = True
+        return code
     finally:
-        end_launch()
+        end_launch(finished=finished)
 
 
 def _render_file(args, main_process: bool) -> int:
