@@ -8,11 +8,18 @@ seeds for every method. Scored from per-frame detections (``plugdiff.shapesworld
 Sections:
 
 * ``single``: 64- and 128-frame videos of the five held-out captions (objects the model never saw
-  moving that way), ``--seeds`` seeds each, by plain windows (fresh noise per frame),
-  FreeNoise (shuffled noise), FreeNoise + TiARA static (-alpha I) and FreeNoise + TiARA adaptive
-  (the shipped defaults). Identity consistency (frames with the caption's colour and shape),
-  self-consistency (frames with the video's own most common identity), clean frames, flicker
-  (outside the object), motion jerk (centroid second difference) and seconds per frame.
+  moving that way), ``--seeds`` seeds each, by plain windows (fresh noise per frame) without and
+  with TiARA, FreeNoise (shuffled noise), FreeNoise + TiARA static (-alpha I) and FreeNoise +
+  TiARA adaptive (the shipped defaults). Identity consistency (frames with the caption's colour
+  and shape), self-consistency (frames with the video's own most common identity), clean frames,
+  flicker (outside the object), motion jerk (centroid second difference) and seconds per frame;
+  then VBench's dimensions read with the world's ground truth
+  (``plugdiff.shapesworld.long_video_scores``: subject and background consistency, motion
+  smoothness as jerk, temporal flickering, speed and the share that moves (dynamic degree), seam
+  discontinuity at the windows' starts, size and shade drift). Every TiARA method gets
+  ``vs_TiARA_off``: per dimension, the mean video-by-video difference against the same host
+  without TiARA (same captions and seeds) and its 95 % t interval. ``--captions 5 --seeds 0 1 2 3
+  4 5`` gives the 30 videos per cell that such an interval needs.
 * ``multi``: three 2-prompt schedules over 64 frames (key frame 32; a colour or a shape
   change), by FreeNoise + linear interpolation (diffusers' baseline), FreeNoise + TiARA + linear,
   and FreeNoise + TiARA + PromptBlend. Per transition: completed (A then a settled B),
@@ -38,6 +45,7 @@ lookahead; FreeLong sees every frame at once with SpectralBlend attention and Fr
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import statistics
 import time
@@ -48,6 +56,7 @@ import torch
 from shared import pyplot, save_figure, show_images
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
+from plugdiff.shapesworld import long_video_scores
 from plugdiff.shapesworld.detector import detect
 from plugdiff.shapesworld.video_consistency import (
     clean_fraction,
@@ -64,6 +73,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 SINGLE_METHODS = {
     "windows": {"noise_type": "random"},
+    "windows+TiARA": {"noise_type": "random", "tiara": {}},
     "FreeNoise": {"noise_type": "shuffle_context"},
     "FreeNoise+TiARA-static": {"noise_type": "shuffle_context", "tiara": {"adaptive": False}},
     "FreeNoise+TiARA": {"noise_type": "shuffle_context", "tiara": {}},
@@ -97,6 +107,25 @@ HOST_METHODS = {  # --hosts: the other long-video methods, on the pipeline's own
     "freelong": {"FreeLong": {"host": "freelong"}, "FreeLong+TiARA": {"host": "freelong", "tiara": {}}},
 }
 VIDEO_METRICS = ("identity", "self_consistency", "clean", "flicker", "jerk")
+VBENCH_METRICS = (  # plugdiff.shapesworld.long_video_scores.video_scores: VBench's dimensions, read exactly
+    "subject_consistency",
+    "background_consistency",
+    "motion_smoothness_jerk",
+    "temporal_flickering",
+    "speed",
+    "moves",
+    "seam_discontinuity",
+    "size_cv",
+    "shade_spread",
+)
+TIARA_OFF = {  # each TiARA method and the same host without it, for the paired differences
+    "windows+TiARA": "windows",
+    "FreeNoise+TiARA": "FreeNoise",
+    "FreeNoise+TiARA-static": "FreeNoise",
+    "FIFO+TiARA": "FIFO",
+    "FreeLong+TiARA": "FreeLong",
+}
+WINDOW_STRIDE = 4  # diffusers' FreeNoise windows: 16 frames, a new one every 4
 
 
 class Renderer:
@@ -154,35 +183,79 @@ def held_out_captions(seed: int = 0) -> list[str]:
     return [random_spec(gen, combos=[t]).caption for t in sorted(HELD_OUT)]
 
 
-def video_scores(frames: torch.Tensor, caption: str, found=None) -> dict:
-    """The single-video metrics; ``found`` is ``detect(frames)`` when the caller has it."""
+def video_scores(frames: torch.Tensor, caption: str, found=None, seams=(), schedule: bool = False) -> dict:
+    """The single-video metrics, then VBench's dimensions (``VBENCH_METRICS``, with the track's
+    wraps, jumps and speed ratio); ``found`` is ``detect(frames)`` when the caller has it,
+    ``seams`` the frames where a new window starts. ``schedule``: the video follows a prompt
+    schedule ending in ``caption``, so VBench's consistency is the video's own, not the caption's."""
     found = detect(frames) if found is None else found
+    vbench = long_video_scores.video_scores(frames, found, caption=None if schedule else caption, seams=seams)
     return {
         "identity": identity_consistency(found, caption),
         "self_consistency": self_consistency(found),
         "clean": clean_fraction(found),
         "flicker": flicker(frames, found),
         "jerk": motion_jerk(found),
+        **{k: float(v) if isinstance(v, bool) else v for k, v in vbench.items()},
     }
 
 
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def mean_scores(rows: list[dict], keys=VIDEO_METRICS) -> dict:
+    """Mean and standard error of each metric over the videos that have it (NaN: none)."""
     out = {}
     for key in keys:
-        values = [r[key] for r in rows if r[key] is not None]
+        values = [r[key] for r in rows if key in r and _finite(r[key])]
         out[key] = statistics.fmean(values) if values else None
         out[f"{key}_se"] = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
     return out
 
 
+def t_quantile(p: float, dof: int) -> float:
+    """Student's t quantile by the Cornish-Fisher expansion around the normal one (Abramowitz &
+    Stegun 26.7.5; within 0.003 of the exact value at the 0.975 point from 5 degrees of freedom)."""
+    z = statistics.NormalDist().inv_cdf(p)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    return z + g1 / dof + g2 / dof**2 + g3 / dof**3
+
+
+def paired_intervals(rows: list[dict], base_rows: list[dict], keys) -> dict:
+    """Per metric, the mean of the video-by-video differences ``rows - base_rows`` (the same
+    captions and seeds, in order) with its 95 % t interval, over the pairs where both are finite."""
+    out = {}
+    for key in keys:
+        diffs = [
+            r[key] - b[key]
+            for r, b in zip(rows, base_rows, strict=True)
+            if _finite(r.get(key)) and _finite(b.get(key))
+        ]
+        if len(diffs) < 2:
+            out[key] = {"mean": statistics.fmean(diffs) if diffs else None, "ci95": None, "n": len(diffs)}
+            continue
+        mean = statistics.fmean(diffs)
+        half = t_quantile(0.975, len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
+        out[key] = {"mean": mean, "ci95": [mean - half, mean + half], "n": len(diffs)}
+    return out
+
+
 def render_videos(render, captions, frames, seeds, method: dict) -> tuple[list[dict], float, torch.Tensor]:
-    """Score every caption x seed; returns per-video rows, seconds per frame, the first video."""
+    """Score every caption x seed; returns per-video rows, seconds per frame, the first video.
+    On diffusers' FreeNoise windows the seam score reads the frames where a window starts."""
     rows, seconds, first = [], [], None
+    seams = range(WINDOW_STRIDE, frames, WINDOW_STRIDE) if method.get("host") is None else ()
     for seed in seeds:
         videos, per_frame = render(captions, frames, seed, **method)
         seconds.append(per_frame)
         first = videos[0] if first is None else first
-        rows += [{"caption": c, "seed": seed, **video_scores(v, c)} for c, v in zip(captions, videos, strict=True)]
+        rows += [
+            {"caption": c, "seed": seed, **video_scores(v, c, seams=seams)}
+            for c, v in zip(captions, videos, strict=True)
+        ]
     return rows, statistics.fmean(seconds), first
 
 
@@ -193,13 +266,19 @@ def single(render, args, strips: dict) -> dict:
         report[str(frames)] = {}
         for name in args.methods:
             rows, per_frame, first = render_videos(render, captions, frames, args.seeds, args.method_table[name])
-            report[str(frames)][name] = {**mean_scores(rows), "seconds_per_frame": per_frame, "videos": rows}
+            row = {**mean_scores(rows), **mean_scores(rows, VBENCH_METRICS), "seconds_per_frame": per_frame}
+            report[str(frames)][name] = {**row, "videos": rows}
             strips[f"{frames} frames: {name}"] = first
-            print(f"single {frames:4d} {name:24} " + _row(report[str(frames)][name]), flush=True)
+            print(f"single {frames:4d} {name:24} " + _row(row) + "\n" + " " * 36 + _vbench_row(row), flush=True)
         base = report[str(frames)].get("FreeNoise")
         if base is not None:
             for row in report[str(frames)].values():
                 row["vs_FreeNoise"] = _deltas(row, base)
+        for name, off in TIARA_OFF.items():
+            on_row, off_row = report[str(frames)].get(name), report[str(frames)].get(off)
+            if on_row is not None and off_row is not None:
+                on_row["vs_TiARA_off"] = paired_intervals(on_row["videos"], off_row["videos"], VBENCH_METRICS)
+                print(f"single {frames:4d} {name:24} - {off}: " + _interval_row(on_row["vs_TiARA_off"]), flush=True)
     return report
 
 
@@ -224,7 +303,7 @@ def multi(render, args, strips: dict) -> dict:
                         "seed": seed,
                         **t.as_dict(),
                         "segment_identity": segment,
-                        **video_scores(video[0], b, found),
+                        **video_scores(video[0], b, found, schedule=True),
                     }
                 )
                 if len(rows) == 1:
@@ -300,6 +379,23 @@ def _row(r: dict) -> str:
         f"identity {r['identity']:.3f}+-{r['identity_se']:.3f} self {r['self_consistency']:.3f} clean "
         f"{r['clean']:.3f} flicker {r['flicker']:.4f} jerk {jerk} s/frame {r['seconds_per_frame']:.3f}"
     )
+
+
+def _vbench_row(r: dict) -> str:
+    f = lambda v, d=3: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+    return (
+        f"subject {f(r['subject_consistency'])} background {f(r['background_consistency'])} smoothness(jerk) "
+        f"{f(r['motion_smoothness_jerk'], 2)} flickering {f(r['temporal_flickering'], 4)} speed {f(r['speed'], 2)} "
+        f"moving {f(r['moves'], 2)} seam {f(r['seam_discontinuity'], 2)}"
+    )
+
+
+def _interval_row(intervals: dict) -> str:
+    parts = []
+    for key, d in intervals.items():
+        if d["ci95"] is not None:
+            parts.append(f"{key} {d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+    return "; ".join(parts)
 
 
 def plot_strips(strips: dict, path: Path, every: int = 8) -> None:

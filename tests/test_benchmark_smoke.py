@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import statistics
 
 import pytest
 import torch
@@ -362,6 +363,13 @@ def test_long_video_benchmark_quick_run(tmp_path):
     assert single["FreeNoise"]["vs_FreeNoise"]["identity"] == 0.0
     for row in single.values():
         assert len(row["videos"]) == 5 and 0 <= row["identity"] <= row["self_consistency"] + 1e-9 <= 1 + 1e-9
+        assert 0 <= row["subject_consistency"] <= 1 and 0 <= row["background_consistency"] <= 1
+    for name in ("windows+TiARA", "FreeNoise+TiARA", "FreeNoise+TiARA-static"):
+        intervals = single[name]["vs_TiARA_off"]
+        assert set(intervals) == set(module.VBENCH_METRICS) and intervals["subject_consistency"]["n"] == 5
+        d = intervals["temporal_flickering"]
+        assert d["ci95"][0] <= d["mean"] <= d["ci95"][1]
+    assert "vs_TiARA_off" not in single["windows"]
     multi = report["multi"]
     assert set(multi) == set(module.MULTI_METHODS)
     assert all(
@@ -369,6 +377,20 @@ def test_long_video_benchmark_quick_run(tmp_path):
         for r in multi.values()
     )
     assert (tmp_path / "long_video_quick.png").stat().st_size > 5_000
+
+
+def test_long_video_paired_intervals_against_a_hand_computed_t_interval():
+    module = _load("long_video")
+    for dof, exact in [(5, 2.5706), (29, 2.0452), (200, 1.9719)]:  # Student's t, 0.975 point
+        assert abs(module.t_quantile(0.975, dof) - exact) < 0.003
+    on = [{"a": v, "b": 1.0} for v in (1.0, 2.0, 4.0, float("nan"))]
+    off = [{"a": v, "b": 1.0} for v in (0.0, 0.0, 1.0, 0.0)]
+    got = module.paired_intervals(on, off, ["a", "b"])
+    diffs = [1.0, 2.0, 3.0]  # the NaN pair is left out
+    half = module.t_quantile(0.975, 2) * statistics.stdev(diffs) / 3**0.5
+    assert got["a"]["n"] == 3 and got["a"]["mean"] == 2.0
+    assert got["a"]["ci95"] == pytest.approx([2.0 - half, 2.0 + half])
+    assert got["b"] == {"mean": 0.0, "ci95": [0.0, 0.0], "n": 4}
 
 
 def test_long_video_benchmark_runs_fifo_and_freelong(tmp_path):
