@@ -19,7 +19,9 @@ Sections:
   discontinuity at the windows' starts, size and shade drift). Every TiARA method gets
   ``vs_TiARA_off``: per dimension, the mean video-by-video difference against the same host
   without TiARA (same captions and seeds) and its 95 % t interval. ``--captions 5 --seeds 0 1 2 3
-  4 5`` gives the 30 videos per cell that such an interval needs.
+  4 5`` gives the 30 videos per cell that such an interval needs. ``peak_rss_mb_so_far`` is the
+  process's peak resident memory after the method ran: run one method per process
+  (``--methods NAME``) for a cell's own peak (e.g. at 512 frames against 64).
 * ``multi``: three 2-prompt schedules over 64 frames (key frame 32; a colour or a shape
   change), by FreeNoise + linear interpolation (diffusers' baseline), FreeNoise + TiARA + linear,
   and FreeNoise + TiARA + PromptBlend. Per transition: completed (A then a settled B),
@@ -47,6 +49,7 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -267,6 +270,7 @@ def single(render, args, strips: dict) -> dict:
         for name in args.methods:
             rows, per_frame, first = render_videos(render, captions, frames, args.seeds, args.method_table[name])
             row = {**mean_scores(rows), **mean_scores(rows, VBENCH_METRICS), "seconds_per_frame": per_frame}
+            row["peak_rss_mb_so_far"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             report[str(frames)][name] = {**row, "videos": rows}
             strips[f"{frames} frames: {name}"] = first
             print(f"single {frames:4d} {name:24} " + _row(row) + "\n" + " " * 36 + _vbench_row(row), flush=True)

@@ -364,6 +364,7 @@ def test_long_video_benchmark_quick_run(tmp_path):
     for row in single.values():
         assert len(row["videos"]) == 5 and 0 <= row["identity"] <= row["self_consistency"] + 1e-9 <= 1 + 1e-9
         assert 0 <= row["subject_consistency"] <= 1 and 0 <= row["background_consistency"] <= 1
+        assert row["peak_rss_mb_so_far"] > 100  # the model alone takes more
     for name in ("windows+TiARA", "FreeNoise+TiARA", "FreeNoise+TiARA-static"):
         intervals = single[name]["vs_TiARA_off"]
         assert set(intervals) == set(module.VBENCH_METRICS) and intervals["subject_consistency"]["n"] == 5
