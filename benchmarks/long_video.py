@@ -160,7 +160,7 @@ class Renderer:
     def _render(self, prompt, num_frames, seed, noise_type, tiara, prompt_blend, host):
         steps, long_video = self.steps, None
         if host is None:
-            self.pipe.enable_free_noise(context_length=16, context_stride=4, noise_type=noise_type)
+            self.pipe.enable_free_noise(context_length=16, context_stride=WINDOW_STRIDE, noise_type=noise_type)
         else:
             self.pipe.disable_free_noise()
             long_video = {"host": "fifo", "window": self.fifo["window"]} if host == "fifo" else host
@@ -471,7 +471,7 @@ def main(argv=None) -> dict:
         "steps": args.steps,
         "guidance": args.guidance,
         "seeds": args.seeds,
-        "windows": {"context_length": 16, "context_stride": 4, "weighting": "pyramid"},
+        "windows": {"context_length": 16, "context_stride": WINDOW_STRIDE, "weighting": "pyramid"},
         "hosts": {
             "fifo": {"window": args.fifo_window, "steps": args.fifo_steps, "lookahead": True, "keep_warmup": False},
             "freelong": {"local_frames": 16, "local_stride": 4, "cutoffs": [0.25, 0.25]},
