@@ -28,7 +28,11 @@ Sections:
   length in frames, onset (where B settles, relative to the key frame: negative = early, the
   prompt bleeding ahead of its key frame), coherent (every in-between frame one clean object) and
   one object (the same with any colour: a colour change through blends counts);
-  segment identity (A in the first half of the gap, B from the key frame on).
+  segment identity (A in the first half of the gap, B from the key frame on). With ``--hosts``
+  every host also runs the schedules with linear interpolation and with PromptBlend, TiARA off
+  (FreeNoise+PromptBlend joins for the windows), and every PromptBlend method gets ``vs_linear``:
+  per score the mean video-by-video difference against the same host with linear interpolation
+  and its 95 % t interval. ``--multi-seeds 0 1 ... 9`` gives 30 transitions per cell (3 schedules).
 * ``sweep``: TiARA's parameters one at a time around the defaults (alpha, window length L,
   band (phi1, phi2), per-head against averaged rho, step range, the far-frame penalty at
   distances 4 and 8) on 64-frame videos of the
@@ -86,6 +90,21 @@ MULTI_METHODS = {
     "FreeNoise+TiARA+linear": {"noise_type": "shuffle_context", "tiara": {}, "prompt_blend": False},
     "FreeNoise+TiARA+PromptBlend": {"noise_type": "shuffle_context", "tiara": {}, "prompt_blend": True},
 }
+MULTI_HOST_METHODS = {  # --hosts adds the hosts' and "windows" (PromptBlend without TiARA) to the multi section
+    "windows": {"FreeNoise+PromptBlend": {"noise_type": "shuffle_context", "prompt_blend": True}},
+    "fifo": {"FIFO+linear": {"host": "fifo", "prompt_blend": False}, "FIFO+PromptBlend": {"host": "fifo"}},
+    "freelong": {
+        "FreeLong+linear": {"host": "freelong", "prompt_blend": False},
+        "FreeLong+PromptBlend": {"host": "freelong"},
+    },
+}
+LINEAR_OF = {  # each PromptBlend method and the same host with linear interpolation, for paired differences
+    "FreeNoise+PromptBlend": "FreeNoise+linear",
+    "FreeNoise+TiARA+PromptBlend": "FreeNoise+TiARA+linear",
+    "FIFO+PromptBlend": "FIFO+linear",
+    "FreeLong+PromptBlend": "FreeLong+linear",
+}
+TRANSITION_METRICS = ("completed", "coherent", "one_object", "segment_identity", "clean", "length")
 SCHEDULES = [  # (A, B): the object changes colour or shape at the key frame
     ("a red square moving up on a white background", "a green square moving up on a white background"),
     ("a blue circle moving down on a gray background", "a blue square moving down on a gray background"),
@@ -289,10 +308,11 @@ def single(render, args, strips: dict) -> dict:
 def multi(render, args, strips: dict) -> dict:
     frames, key = args.multi_frames, args.multi_frames // 2
     report = {}
-    for name, method in MULTI_METHODS.items():
+    for name in args.multi_methods:
+        method = args.multi_table[name]
         rows, seconds = [], []
         for a, b in SCHEDULES:
-            for seed in args.seeds:
+            for seed in args.multi_seeds:
                 video, per_frame = render({0: a, key: b}, frames, seed, **method)
                 seconds.append(per_frame)
                 found = detect(video[0])
@@ -335,6 +355,12 @@ def multi(render, args, strips: dict) -> dict:
             f"s/frame {r['seconds_per_frame']:.3f}",
             flush=True,
         )
+    for name, linear in LINEAR_OF.items():
+        if name in report and linear in report:
+            report[name]["vs_linear"] = paired_intervals(
+                report[name]["videos"], report[linear]["videos"], TRANSITION_METRICS + VBENCH_METRICS
+            )
+            print(f"multi {name:28} - {linear}: " + _interval_row(report[name]["vs_linear"]), flush=True)
     return report
 
 
@@ -432,7 +458,18 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--sweep", nargs="+", choices=list(SWEEP), default=list(SWEEP), help="settings of the sweep section"
     )
+    multi_host_methods = {k: v for methods in MULTI_HOST_METHODS.values() for k, v in methods.items()}
+    parser.add_argument(
+        "--multi-methods",
+        nargs="+",
+        choices=[*MULTI_METHODS, *multi_host_methods],
+        default=list(MULTI_METHODS),
+        help="methods of the multi section",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--multi-seeds", type=int, nargs="+", help="seeds of the multi section (default: --seeds); x 3 schedules"
+    )
     parser.add_argument("--tag", default="", help="suffix of the output files (long_video_<tag>.json)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=6.0)
@@ -460,6 +497,10 @@ def main(argv=None) -> dict:
         args.fifo_steps = -(-args.steps // args.fifo_window) * args.fifo_window
     args.method_table = {**SINGLE_METHODS, **host_methods}
     args.methods = [*args.methods, *(k for host in args.hosts for k in HOST_METHODS[host] if k not in args.methods)]
+    args.multi_table = {**MULTI_METHODS, **multi_host_methods}
+    added = [k for host in ["windows", *args.hosts] for k in MULTI_HOST_METHODS[host]] if args.hosts else []
+    args.multi_methods = [*args.multi_methods, *(k for k in added if k not in args.multi_methods)]
+    args.multi_seeds = args.multi_seeds or args.seeds
     if min(*args.frames, args.multi_frames, args.sweep_frames) < 17:
         parser.error("--frames, --multi-frames and --sweep-frames must exceed the 16-frame window (>= 17)")
     torch.manual_seed(0)
@@ -471,12 +512,13 @@ def main(argv=None) -> dict:
         "steps": args.steps,
         "guidance": args.guidance,
         "seeds": args.seeds,
+        "multi_seeds": args.multi_seeds,
         "windows": {"context_length": 16, "context_stride": WINDOW_STRIDE, "weighting": "pyramid"},
         "hosts": {
             "fifo": {"window": args.fifo_window, "steps": args.fifo_steps, "lookahead": True, "keep_warmup": False},
             "freelong": {"local_frames": 16, "local_stride": 4, "cutoffs": [0.25, 0.25]},
         }
-        if args.hosts or set(args.methods) & set(host_methods)
+        if args.hosts or set(args.methods) & set(host_methods) or set(args.multi_methods) & set(multi_host_methods)
         else {},
         "torch": torch.__version__,
         "machine": platform.machine(),

@@ -35,6 +35,7 @@ def one_thread():
 HEAVY = {
     "test_benchmark_smoke.py::test_inverse_problems_benchmark_quick_run",
     "test_benchmark_smoke.py::test_long_video_benchmark_quick_run",
+    "test_benchmark_smoke.py::test_long_video_benchmark_compares_promptblend_with_linear_on_each_host",
     "test_benchmark_smoke.py::test_inverse_problems_benchmark_runs_daps_and_each_methods_own_default_budget",
     "test_benchmark_smoke.py::test_tiara_overhead_benchmark_quick_run",
     "test_benchmark_smoke.py::test_direction_settling_benchmark_quick_run",

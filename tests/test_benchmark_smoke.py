@@ -420,6 +420,36 @@ def test_long_video_benchmark_runs_fifo_and_freelong(tmp_path):
     assert set(parser_hosts) == {"fifo", "freelong"} and "FIFO+TiARA" in parser_hosts["fifo"]
 
 
+def test_long_video_benchmark_compares_promptblend_with_linear_on_each_host(tmp_path, monkeypatch):
+    from plugdiff.pipelines import TiaraAnimateDiffPipeline
+    from plugdiff.testing import animatediff_components
+
+    model = tmp_path / "t2v"  # a tiny random model, one schedule: each video still takes seconds
+    TiaraAnimateDiffPipeline(**animatediff_components()).save_pretrained(model, safe_serialization=True)
+    module = _load("long_video")
+    monkeypatch.setattr(module, "SCHEDULES", module.SCHEDULES[:1])
+    argv = ["--quick", "--model", str(model), "--sections", "multi", "--hosts", "freelong"]
+    argv += ["--multi-methods", "FreeNoise+linear", "--multi-seeds", "0", "1", "--tag", "hosts"]
+    report = module.main([*argv, "--out", str(tmp_path)])
+    multi = report["multi"]
+    hosts = module.MULTI_HOST_METHODS
+    assert set(multi) == {"FreeNoise+linear", *hosts["windows"], *hosts["freelong"]}
+    assert report["multi_seeds"] == [0, 1] and report["hosts"]["freelong"]["local_frames"] == 16
+    assert set(module.LINEAR_OF) == {k for m in hosts.values() for k in m if k.endswith("PromptBlend")} | {
+        "FreeNoise+TiARA+PromptBlend"
+    }
+    for name, linear in module.LINEAR_OF.items():
+        if name not in multi:
+            continue
+        rows, base = multi[name]["videos"], multi[linear]["videos"]
+        assert len(rows) == 2 and [r["schedule"] for r in rows] == [r["schedule"] for r in base]
+        got = multi[name]["vs_linear"]
+        assert set(got) == {*module.TRANSITION_METRICS, *module.VBENCH_METRICS}
+        diffs = [float(r["clean"] - b["clean"]) for r, b in zip(rows, base, strict=True)]
+        assert got["clean"]["n"] == len(diffs) and got["clean"]["mean"] == pytest.approx(statistics.fmean(diffs))
+    assert "vs_linear" not in multi["FreeLong+linear"] and "vs_linear" in multi["FreeLong+PromptBlend"]
+
+
 def test_shapesworld_v5_benchmark_quick_run(tmp_path, monkeypatch):
     from plugdiff.pipelines import TiaraAnimateDiffPipeline
     from plugdiff.testing import animatediff_components
