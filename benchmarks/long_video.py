@@ -51,7 +51,6 @@ lookahead; FreeLong sees every frame at once with SpectralBlend attention and Fr
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import resource
 import statistics
@@ -60,6 +59,7 @@ from pathlib import Path
 
 import published_results
 import torch
+from intervals import finite, paired_intervals
 from shared import pyplot, save_figure, show_images
 
 from plugdiff.pipelines import TiaraAnimateDiffPipeline
@@ -222,46 +222,13 @@ def video_scores(frames: torch.Tensor, caption: str, found=None, seams=(), sched
     }
 
 
-def _finite(value) -> bool:
-    return value is not None and math.isfinite(value)
-
-
 def mean_scores(rows: list[dict], keys=VIDEO_METRICS) -> dict:
     """Mean and standard error of each metric over the videos that have it (NaN: none)."""
     out = {}
     for key in keys:
-        values = [r[key] for r in rows if key in r and _finite(r[key])]
+        values = [r[key] for r in rows if key in r and finite(r[key])]
         out[key] = statistics.fmean(values) if values else None
         out[f"{key}_se"] = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
-    return out
-
-
-def t_quantile(p: float, dof: int) -> float:
-    """Student's t quantile by the Cornish-Fisher expansion around the normal one (Abramowitz &
-    Stegun 26.7.5; within 0.003 of the exact value at the 0.975 point from 5 degrees of freedom)."""
-    z = statistics.NormalDist().inv_cdf(p)
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    return z + g1 / dof + g2 / dof**2 + g3 / dof**3
-
-
-def paired_intervals(rows: list[dict], base_rows: list[dict], keys) -> dict:
-    """Per metric, the mean of the video-by-video differences ``rows - base_rows`` (the same
-    captions and seeds, in order) with its 95 % t interval, over the pairs where both are finite."""
-    out = {}
-    for key in keys:
-        diffs = [
-            r[key] - b[key]
-            for r, b in zip(rows, base_rows, strict=True)
-            if _finite(r.get(key)) and _finite(b.get(key))
-        ]
-        if len(diffs) < 2:
-            out[key] = {"mean": statistics.fmean(diffs) if diffs else None, "ci95": None, "n": len(diffs)}
-            continue
-        mean = statistics.fmean(diffs)
-        half = t_quantile(0.975, len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
-        out[key] = {"mean": mean, "ci95": [mean - half, mean + half], "n": len(diffs)}
     return out
 
 
@@ -281,7 +248,7 @@ def render_videos(render, captions, frames, seeds, method: dict) -> tuple[list[d
     return rows, statistics.fmean(seconds), first
 
 
-def single(render, args, strips: dict) -> dict:
+def single(render, args, strips: dict, save=lambda partial: None) -> dict:
     captions = held_out_captions()[: args.captions]
     report = {}
     for frames in args.frames:
@@ -293,6 +260,7 @@ def single(render, args, strips: dict) -> dict:
             report[str(frames)][name] = {**row, "videos": rows}
             strips[f"{frames} frames: {name}"] = first
             print(f"single {frames:4d} {name:24} " + _row(row) + "\n" + " " * 36 + _vbench_row(row), flush=True)
+            save(report)
         base = report[str(frames)].get("FreeNoise")
         if base is not None:
             for row in report[str(frames)].values():
@@ -305,7 +273,7 @@ def single(render, args, strips: dict) -> dict:
     return report
 
 
-def multi(render, args, strips: dict) -> dict:
+def multi(render, args, strips: dict, save=lambda partial: None) -> dict:
     frames, key = args.multi_frames, args.multi_frames // 2
     report = {}
     for name in args.multi_methods:
@@ -355,6 +323,7 @@ def multi(render, args, strips: dict) -> dict:
             f"s/frame {r['seconds_per_frame']:.3f}",
             flush=True,
         )
+        save(report)
     for name, linear in LINEAR_OF.items():
         if name in report and linear in report:
             report[name]["vs_linear"] = paired_intervals(
@@ -364,7 +333,7 @@ def multi(render, args, strips: dict) -> dict:
     return report
 
 
-def sweep(render, args) -> dict:
+def sweep(render, args, save=lambda partial: None) -> dict:
     captions = held_out_captions()
     frames = args.sweep_frames
     base_rows, per_frame, _ = render_videos(render, captions, frames, args.seeds, SINGLE_METHODS["FreeNoise"])
@@ -384,6 +353,7 @@ def sweep(render, args) -> dict:
         row["vs_FreeNoise"] = _deltas(row, report["FreeNoise (no TiARA)"])
         report[name] = row
         print(f"sweep {name:24} " + _row(row), flush=True)
+        save(report)
     return report
 
 
@@ -526,17 +496,21 @@ def main(argv=None) -> dict:
     }
     strips: dict = {}
     args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"long_video{suffix}.json"
+
+    def saver(section: str):  # after every method of a section: an interrupted run keeps what it made
+        return lambda partial: published_results.write_json(path, {**report, section: partial}, models=[args.model])
+
     sections = {
-        "single": lambda: single(render, args, strips),
-        "multi": lambda: multi(render, args, strips),
-        "sweep": lambda: sweep(render, args),
+        "single": lambda: single(render, args, strips, saver("single")),
+        "multi": lambda: multi(render, args, strips, saver("multi")),
+        "sweep": lambda: sweep(render, args, saver("sweep")),
     }
     for name in args.sections:
         t0 = time.perf_counter()
         report[name] = sections[name]()
         report[name + "_seconds"] = time.perf_counter() - t0
-        # after every section: nothing lost
-        published_results.write_json(args.out / f"long_video{suffix}.json", report, models=[args.model])
+        published_results.write_json(path, report, models=[args.model])
     if strips:
         plot_strips(strips, args.out / f"long_video{suffix}.png")
     return report

@@ -45,6 +45,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+from intervals import mean_interval
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -684,6 +686,66 @@ def _v4_multi() -> str:
         ],
         body,
     )
+
+
+HOST_LABELS = {
+    "windows": "windows (fresh noise)",
+    "windows+TiARA": "windows + TiARA",
+    "FreeNoise": "FreeNoise",
+    "FreeNoise+TiARA": "FreeNoise + TiARA",
+    "FIFO": "FIFO-Diffusion",
+    "FIFO+TiARA": "FIFO-Diffusion + TiARA",
+    "FreeLong": "FreeLong",
+    "FreeLong+TiARA": "FreeLong + TiARA",
+}
+HOST_FILES = ("long_video_v4_hosts.json", "long_video_v4_hosts_fifo.json")
+VBENCH_COLUMNS = {  # long_video.py's VBENCH_METRICS shown in the docs: (header, decimals)
+    "subject_consistency": ("subject consistency", 3),
+    "background_consistency": ("background consistency", 3),
+    "motion_smoothness_jerk": ("jerk (px/frame²)", 2),
+    "temporal_flickering": ("flickering", 4),
+    "speed": ("speed (px/frame)", 2),
+    "moves": ("dynamic degree", 2),
+    "seam_discontinuity": ("seam", 2),
+    "size_cv": ("size CV", 3),
+}
+
+
+def _host_runs(frames: str = "128") -> dict:
+    """Every host's method at ``frames`` frames, from the two evidence files."""
+    return {name: row for file in HOST_FILES for name, row in load(file)["single"][frames].items()}
+
+
+def _interval(d: dict, digits: int, sign: bool = False) -> str:
+    """``mean [low, high]``, bold where the interval leaves out 0 (a paired difference)."""
+    if d["mean"] is None:
+        return ""
+    if d["ci95"] is None:
+        return f(d["mean"], digits, sign)
+    low, high = d["ci95"]
+    text = f"{f(d['mean'], digits, sign)} [{f(low, digits, sign)}, {f(high, digits, sign)}]"
+    return bold(text, sign and (low > 0 or high < 0))
+
+
+@table("long_video.v4_hosts")
+def _v4_hosts() -> str:
+    body = []
+    for name, r in _host_runs().items():
+        cells = [_interval(mean_interval(v[key] for v in r["videos"]), d) for key, (_, d) in VBENCH_COLUMNS.items()]
+        body.append([HOST_LABELS[name], *cells, f(r["seconds_per_frame"], 3)])
+    return rows(["method", *(h for h, _ in VBENCH_COLUMNS.values()), "s / frame"], body)
+
+
+@table("long_video.v4_hosts_tiara")
+def _v4_hosts_tiara() -> str:
+    body = []
+    for name, r in _host_runs().items():
+        if "vs_TiARA_off" in r:
+            d = r["vs_TiARA_off"]
+            n = d["subject_consistency"]["n"]
+            cells = [_interval(d[key], digits, sign=True) for key, (_, digits) in VBENCH_COLUMNS.items()]
+            body.append([HOST_LABELS[name].replace(" + TiARA", ""), n, *cells])
+    return rows(["host", "pairs", *(h for h, _ in VBENCH_COLUMNS.values())], body)
 
 
 @table("long_video.promptblend_cost")

@@ -380,8 +380,33 @@ def test_long_video_benchmark_quick_run(tmp_path):
     assert (tmp_path / "long_video_quick.png").stat().st_size > 5_000
 
 
-def test_long_video_paired_intervals_against_a_hand_computed_t_interval():
+def test_long_video_benchmark_keeps_each_finished_method_when_a_later_one_fails(tmp_path, monkeypatch):
+    from plugdiff.pipelines import TiaraAnimateDiffPipeline
+    from plugdiff.testing import animatediff_components
+
+    model = tmp_path / "t2v"
+    TiaraAnimateDiffPipeline(**animatediff_components()).save_pretrained(model, safe_serialization=True)
     module = _load("long_video")
+    render_videos = module.render_videos
+
+    def fails_second(*args, **kwargs):
+        if fails_second.calls:
+            raise KeyboardInterrupt  # the run is stopped while the second method renders
+        fails_second.calls += 1
+        return render_videos(*args, **kwargs)
+
+    fails_second.calls = 0
+    monkeypatch.setattr(module, "render_videos", fails_second)
+    argv = ["--quick", "--model", str(model), "--sections", "single", "--methods", "windows", "FreeNoise"]
+    with pytest.raises(KeyboardInterrupt):
+        module.main([*argv, "--captions", "1", "--tag", "stopped", "--out", str(tmp_path)])
+    kept = json.loads((tmp_path / "long_video_stopped.json").read_text())
+    assert set(kept["single"]["24"]) == {"windows"} and len(kept["single"]["24"]["windows"]["videos"]) == 1
+    assert kept["provenance"]["command"].startswith("python benchmarks/long_video.py")
+
+
+def test_long_video_paired_intervals_against_a_hand_computed_t_interval():
+    module = _load("intervals")
     for dof, exact in [(5, 2.5706), (29, 2.0452), (200, 1.9719)]:  # Student's t, 0.975 point
         assert abs(module.t_quantile(0.975, dof) - exact) < 0.003
     on = [{"a": v, "b": 1.0} for v in (1.0, 2.0, 4.0, float("nan"))]
