@@ -36,6 +36,7 @@ HEAVY = {
     "test_benchmark_smoke.py::test_inverse_problems_benchmark_quick_run",
     "test_benchmark_smoke.py::test_long_video_benchmark_quick_run",
     "test_benchmark_smoke.py::test_long_video_benchmark_compares_promptblend_with_linear_on_each_host",
+    "test_benchmark_smoke.py::test_long_video_memory_runs_each_host_and_length_in_its_own_process",
     "test_benchmark_smoke.py::test_inverse_problems_benchmark_runs_daps_and_each_methods_own_default_budget",
     "test_benchmark_smoke.py::test_tiara_overhead_benchmark_quick_run",
     "test_benchmark_smoke.py::test_direction_settling_benchmark_quick_run",

@@ -405,6 +405,24 @@ def test_long_video_benchmark_keeps_each_finished_method_when_a_later_one_fails(
     assert kept["provenance"]["command"].startswith("python benchmarks/long_video.py")
 
 
+def test_long_video_memory_runs_each_host_and_length_in_its_own_process(tmp_path):
+    from plugdiff.pipelines import TiaraAnimateDiffPipeline
+    from plugdiff.testing import animatediff_components
+
+    model = tmp_path / "t2v"
+    TiaraAnimateDiffPipeline(**animatediff_components()).save_pretrained(model, safe_serialization=True)
+    module = _load("long_video_memory")
+    argv = ["--model", str(model), "--hosts", "FIFO", "FreeNoise", "--lengths", "17", "40", "--steps", "1"]
+    report = module.main([*argv, "--fifo-window", "4", "--fifo-steps", "4", "--out", str(tmp_path)])
+    assert set(report["hosts"]) == {"FIFO", "FreeNoise"}
+    for host in report["hosts"].values():
+        assert set(host) == {"17", "40", "peak_ratio"} and host["17"]["seconds_per_frame"] > 0
+        assert host["peak_ratio"] == host["40"]["peak_rss_mb_so_far"] / host["17"]["peak_rss_mb_so_far"]
+    assert 0.9 < report["hosts"]["FIFO"]["peak_ratio"] < 1.1  # flat in the length
+    saved = json.loads((tmp_path / "long_video_memory.json").read_text())
+    assert saved["hosts"] == report["hosts"] and saved["provenance"]["models"][0]["version"]
+
+
 def test_long_video_paired_intervals_against_a_hand_computed_t_interval():
     module = _load("intervals")
     for dof, exact in [(5, 2.5706), (29, 2.0452), (200, 1.9719)]:  # Student's t, 0.975 point
