@@ -693,12 +693,13 @@ HOST_LABELS = {
     "windows+TiARA": "windows + TiARA",
     "FreeNoise": "FreeNoise",
     "FreeNoise+TiARA": "FreeNoise + TiARA",
-    "FIFO": "FIFO-Diffusion",
-    "FIFO+TiARA": "FIFO-Diffusion + TiARA",
+    "FIFO": "FIFO-Diffusion (16 steps)",
+    "FIFO+TiARA": "FIFO-Diffusion (16 steps) + TiARA",
     "FreeLong": "FreeLong",
     "FreeLong+TiARA": "FreeLong + TiARA",
 }
-HOST_FILES = ("long_video_v4_hosts.json", "long_video_v4_hosts_fifo.json")
+TIARA_OFF = {name: name.removesuffix("+TiARA") for name in HOST_LABELS if name.endswith("+TiARA")}
+HOST_FILES = tuple(f"long_video_v4_hosts_{host}.json" for host in ("windows", "freenoise", "fifo", "freelong"))
 VBENCH_COLUMNS = {  # long_video.py's VBENCH_METRICS shown in the docs: (header, decimals)
     "subject_consistency": ("subject consistency", 3),
     "background_consistency": ("background consistency", 3),
@@ -718,13 +719,16 @@ def _host_runs(frames: str = "128") -> dict:
 
 def _interval(d: dict, digits: int, sign: bool = False) -> str:
     """``mean [low, high]``, bold where the interval leaves out 0 (a paired difference)."""
+
+    def g(x):  # a value that rounds to zero has no sign
+        return f(0.0 if round(x, digits) == 0 else x, digits, sign).replace("+0." + "0" * digits, "0." + "0" * digits)
+
     if d["mean"] is None:
         return ""
     if d["ci95"] is None:
-        return f(d["mean"], digits, sign)
+        return g(d["mean"])
     low, high = d["ci95"]
-    text = f"{f(d['mean'], digits, sign)} [{f(low, digits, sign)}, {f(high, digits, sign)}]"
-    return bold(text, sign and (low > 0 or high < 0))
+    return bold(f"{g(d['mean'])} [{g(low)}, {g(high)}]", sign and (low > 0 or high < 0))
 
 
 @table("long_video.v4_hosts")
@@ -732,8 +736,8 @@ def _v4_hosts() -> str:
     body = []
     for name, r in _host_runs().items():
         cells = [_interval(mean_interval(v[key] for v in r["videos"]), d) for key, (_, d) in VBENCH_COLUMNS.items()]
-        body.append([HOST_LABELS[name], *cells, f(r["seconds_per_frame"], 3)])
-    return rows(["method", *(h for h, _ in VBENCH_COLUMNS.values()), "s / frame"], body)
+        body.append([HOST_LABELS[name], *cells])
+    return rows(["method", *(h for h, _ in VBENCH_COLUMNS.values())], body)
 
 
 @table("long_video.v4_hosts_tiara")
@@ -744,8 +748,38 @@ def _v4_hosts_tiara() -> str:
             d = r["vs_TiARA_off"]
             n = d["subject_consistency"]["n"]
             cells = [_interval(d[key], digits, sign=True) for key, (_, digits) in VBENCH_COLUMNS.items()]
-            body.append([HOST_LABELS[name].replace(" + TiARA", ""), n, *cells])
+            body.append([HOST_LABELS[TIARA_OFF[name]], n, *cells])
     return rows(["host", "pairs", *(h for h, _ in VBENCH_COLUMNS.values())], body)
+
+
+@table("long_video.v4_memory")
+def _v4_memory() -> str:
+    report = load("long_video_memory_v4.json")
+    short, long = map(str, report["lengths"])
+    body = []
+    for host, r in report["hosts"].items():
+        a, b = r[short], r[long]
+        body.append(
+            [
+                HOST_LABELS[host],
+                f(a["seconds_per_frame"], 3),
+                f(b["seconds_per_frame"], 3),
+                f"{a['peak_rss_mb_so_far']:.0f}",
+                f"{b['peak_rss_mb_so_far']:.0f}",
+                f(r["peak_ratio"], 2),
+            ]
+        )
+    return rows(
+        [
+            "host",
+            f"s / frame, {short} frames",
+            f"s / frame, {long} frames",
+            f"peak RSS (MB), {short}",
+            f"peak RSS (MB), {long}",
+            f"peak {long} / {short}",
+        ],
+        body,
+    )
 
 
 @table("long_video.promptblend_cost")
