@@ -40,6 +40,8 @@ SCRATCH = ROOT / "outputs" / "benchmarks"
 BUNDLED = ROOT / "plugdiff" / "weights"
 
 _RUN: dict = {}  # what parse_args saw: the script and its arguments
+TOOLS = frozenset({"published_results.py", "shared.py", "render_docs.py", "backfill_provenance.py", "intervals.py"})
+"""The modules in ``benchmarks/`` that are no benchmark: they run none and publish nothing."""
 
 
 def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
