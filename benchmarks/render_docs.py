@@ -713,7 +713,7 @@ VBENCH_COLUMNS = {  # long_video.py's VBENCH_METRICS shown in the docs: (header,
 
 
 def _host_runs(frames: str = "128") -> dict:
-    """Every host's method at ``frames`` frames, from the two evidence files."""
+    """Every host's method at ``frames`` frames, from the four evidence files (a pair per host)."""
     return {name: row for file in HOST_FILES for name, row in load(file)["single"][frames].items()}
 
 
