@@ -408,6 +408,16 @@ def plot_strips(strips: dict, path: Path, every: int = 8) -> None:
     save_figure(fig, path, dpi=80)
 
 
+def _merged(groups: dict) -> dict:
+    """The methods of every host in ``groups`` (host -> {name: method}) in one table."""
+    return {name: method for methods in groups.values() for name, method in methods.items()}
+
+
+def _with_hosts(chosen: list[str], groups: dict, hosts) -> list[str]:
+    """``chosen`` followed by the methods of ``hosts`` in ``groups`` that it does not name yet."""
+    return [*chosen, *(name for host in hosts for name in groups[host] if name not in chosen)]
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="shapesworld-t2v", help="registry name or folder")
@@ -417,7 +427,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--frames", type=int, nargs="+", default=[64, 128], help="lengths of the single-prompt videos")
     parser.add_argument("--multi-frames", type=int, default=64)
     parser.add_argument("--sweep-frames", type=int, default=64)
-    host_methods = {k: v for methods in HOST_METHODS.values() for k, v in methods.items()}
+    host_methods = _merged(HOST_METHODS)
     parser.add_argument(
         "--methods",
         nargs="+",
@@ -428,7 +438,7 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--sweep", nargs="+", choices=list(SWEEP), default=list(SWEEP), help="settings of the sweep section"
     )
-    multi_host_methods = {k: v for methods in MULTI_HOST_METHODS.values() for k, v in methods.items()}
+    multi_host_methods = _merged(MULTI_HOST_METHODS)
     parser.add_argument(
         "--multi-methods",
         nargs="+",
@@ -466,10 +476,10 @@ def main(argv=None) -> dict:
     if args.fifo_steps is None:
         args.fifo_steps = -(-args.steps // args.fifo_window) * args.fifo_window
     args.method_table = {**SINGLE_METHODS, **host_methods}
-    args.methods = [*args.methods, *(k for host in args.hosts for k in HOST_METHODS[host] if k not in args.methods)]
+    args.methods = _with_hosts(args.methods, HOST_METHODS, args.hosts)
     args.multi_table = {**MULTI_METHODS, **multi_host_methods}
-    added = [k for host in ["windows", *args.hosts] for k in MULTI_HOST_METHODS[host]] if args.hosts else []
-    args.multi_methods = [*args.multi_methods, *(k for k in added if k not in args.multi_methods)]
+    multi_hosts = ["windows", *args.hosts] if args.hosts else []
+    args.multi_methods = _with_hosts(args.multi_methods, MULTI_HOST_METHODS, multi_hosts)
     args.multi_seeds = args.multi_seeds or args.seeds
     if min(*args.frames, args.multi_frames, args.sweep_frames) < 17:
         parser.error("--frames, --multi-frames and --sweep-frames must exceed the 16-frame window (>= 17)")
