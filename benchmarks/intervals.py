@@ -12,14 +12,43 @@ def finite(value) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def t_cdf(t: float, dof: int) -> float:
+    """Student's t distribution function for a whole number of degrees of freedom, in closed form
+    (Abramowitz & Stegun 26.7.3-4: a finite series in :math:`\\cos\\theta`, :math:`\\theta =
+    \\arctan(t/\\sqrt{\\nu})`, for :math:`P(|T| < t)`)."""
+    theta = math.atan(abs(t) / math.sqrt(dof))
+    c2, term, total = math.cos(theta) ** 2, 1.0, 1.0
+    if dof % 2:  # odd: 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...))
+        for k in range(1, (dof - 1) // 2):
+            term *= c2 * (2 * k) / (2 * k + 1)
+            total += term
+        inside = 2 / math.pi * (theta + (math.sin(theta) * math.cos(theta) * total if dof > 1 else 0.0))
+    else:  # even: sin (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...)
+        for k in range(1, dof // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            total += term
+        inside = math.sin(theta) * total
+    return 0.5 + math.copysign(inside / 2, t)
+
+
 def t_quantile(p: float, dof: int) -> float:
-    """Student's t quantile by the Cornish-Fisher expansion around the normal one (Abramowitz &
-    Stegun 26.7.5; within 0.003 of the exact value at the 0.975 point from 5 degrees of freedom)."""
+    """Student's t quantile: the Cornish-Fisher expansion around the normal one (A & S 26.7.5),
+    then Newton steps on :func:`t_cdf` until it is exact to 1e-12 (the expansion alone is 0.02 off
+    at 3 degrees of freedom)."""
     z = statistics.NormalDist().inv_cdf(p)
     g1 = (z**3 + z) / 4
     g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
     g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    return z + g1 / dof + g2 / dof**2 + g3 / dof**3
+    t = z + g1 / dof + g2 / dof**2 + g3 / dof**3
+    for _ in range(50):
+        density = math.exp(math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(dof * math.pi)) * (
+            1 + t * t / dof
+        ) ** (-(dof + 1) / 2)
+        step = (t_cdf(t, dof) - p) / density
+        t -= step
+        if abs(step) < 1e-12:
+            break
+    return t
 
 
 def mean_interval(values) -> dict:

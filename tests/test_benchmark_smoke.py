@@ -425,8 +425,21 @@ def test_long_video_memory_runs_each_host_and_length_in_its_own_process(tmp_path
 
 def test_long_video_paired_intervals_against_a_hand_computed_t_interval():
     module = _load("intervals")
-    for dof, exact in [(5, 2.5706), (29, 2.0452), (200, 1.9719)]:  # Student's t, 0.975 point
-        assert abs(module.t_quantile(0.975, dof) - exact) < 0.003
+    table = [
+        (1, 12.706205),
+        (2, 4.302653),
+        (3, 3.182446),
+        (4, 2.776445),
+        (5, 2.570582),
+        (29, 2.045230),
+        (200, 1.971896),
+    ]
+    for dof, exact in table:  # Student's t, 0.975 point (printed tables, 6 decimals)
+        assert module.t_quantile(0.975, dof) == pytest.approx(exact, abs=2e-6)
+        assert module.t_quantile(0.025, dof) == pytest.approx(-exact, abs=2e-6)
+        assert module.t_cdf(exact, dof) == pytest.approx(0.975, abs=1e-7)
+    assert module.t_cdf(1.0, 1) == pytest.approx(0.75)  # Cauchy: 1/2 + atan(1)/pi
+    assert module.t_cdf(0.0, 4) == 0.5
     on = [{"a": v, "b": 1.0} for v in (1.0, 2.0, 4.0, float("nan"))]
     off = [{"a": v, "b": 1.0} for v in (0.0, 0.0, 1.0, 0.0)]
     got = module.paired_intervals(on, off, ["a", "b"])
