@@ -26,8 +26,9 @@ HOSTS = ("windows", "FreeNoise", "FIFO", "FreeLong")  # long_video.py's method n
 KEPT = ("seconds_per_frame", "peak_rss_mb_so_far", "subject_consistency", "background_consistency", "size_cv")
 
 
-def run_one(method: str, frames: int, args, folder: Path) -> dict:
-    """One method at one length in a fresh process; its single-section row without the videos."""
+def run_one(method: str, frames: int, args, folder: Path) -> tuple[dict, dict]:
+    """One method at one length in a fresh process: its single-section row without the videos, and
+    the hosts' settings it ran with (long_video.py's ``hosts``: FIFO's window and steps, ...)."""
     tag = f"{method}_{frames}"
     command = [sys.executable, str(HERE / "long_video.py"), "--sections", "single", "--model", str(args.model)]
     command += ["--frames", str(frames), "--methods", method, "--captions", str(args.captions)]
@@ -36,8 +37,9 @@ def run_one(method: str, frames: int, args, folder: Path) -> dict:
     if args.fifo_steps:
         command += ["--fifo-steps", str(args.fifo_steps)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    row = json.loads((folder / f"long_video_{tag}.json").read_text())["single"][str(frames)][method]
-    return {key: row[key] for key in KEPT}
+    run = json.loads((folder / f"long_video_{tag}.json").read_text())
+    row = run["single"][str(frames)][method]
+    return {key: row[key] for key in KEPT}, run["hosts"]
 
 
 def main(argv=None) -> dict:
@@ -60,7 +62,9 @@ def main(argv=None) -> dict:
     report = {"model": str(args.model), "lengths": args.lengths, "steps": args.steps, "hosts": {}}
     with tempfile.TemporaryDirectory() as folder:
         for host in args.hosts:
-            rows = {str(n): run_one(host, n, args, Path(folder)) for n in args.lengths}
+            runs = {str(n): run_one(host, n, args, Path(folder)) for n in args.lengths}
+            rows = {n: row for n, (row, _) in runs.items()}
+            report["host_settings"] = runs[str(short)][1]
             ratio = rows[str(long)]["peak_rss_mb_so_far"] / rows[str(short)]["peak_rss_mb_so_far"]
             report["hosts"][host] = {**rows, "peak_ratio": ratio}
             a, b = rows[str(short)], rows[str(long)]

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from intervals import mean_interval
+from intervals import mean_interval, paired_intervals
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -688,18 +688,17 @@ def _v4_multi() -> str:
     )
 
 
-HOST_LABELS = {
+HOST_NAMES = {
     "windows": "windows (fresh noise)",
-    "windows+TiARA": "windows + TiARA",
     "FreeNoise": "FreeNoise",
-    "FreeNoise+TiARA": "FreeNoise + TiARA",
-    "FIFO": "FIFO-Diffusion (16 steps)",
-    "FIFO+TiARA": "FIFO-Diffusion (16 steps) + TiARA",
+    "FIFO": "FIFO-Diffusion",
     "FreeLong": "FreeLong",
-    "FreeLong+TiARA": "FreeLong + TiARA",
 }
-TIARA_OFF = {name: name.removesuffix("+TiARA") for name in HOST_LABELS if name.endswith("+TiARA")}
-HOST_FILES = tuple(f"long_video_v4_hosts_{host}.json" for host in ("windows", "freenoise", "fifo", "freelong"))
+HOST_FILES = tuple(  # the 128-frame evidence, a pair of methods per file; FIFO at 16 and at 32 steps
+    f"long_video_v4_hosts_{host}.json" for host in ("windows", "freenoise", "fifo", "fifo32", "freelong")
+)
+DRIFT_FILES = ("long_video_v4_drift512.json", "long_video_v4_drift512_fifo.json")
+MULTI_FILES = ("long_video_v4_multi_hosts.json", "long_video_v4_multi_fifo.json")
 VBENCH_COLUMNS = {  # long_video.py's VBENCH_METRICS shown in the docs: (header, decimals)
     "subject_consistency": ("subject consistency", 3),
     "background_consistency": ("background consistency", 3),
@@ -710,11 +709,38 @@ VBENCH_COLUMNS = {  # long_video.py's VBENCH_METRICS shown in the docs: (header,
     "seam_discontinuity": ("seam", 2),
     "size_cv": ("size CV", 3),
 }
+DRIFT_COLUMNS = {key: VBENCH_COLUMNS[key] for key in ("subject_consistency", "background_consistency", "size_cv")}
+TRANSITION_COLUMNS = {  # long_video.py's TRANSITION_METRICS and VBench's, paired against linear
+    "coherent": ("coherent", 2),
+    "one_object": ("one object", 2),
+    "segment_identity": ("segment identity", 3),
+    "clean": ("clean", 3),
+    "length": ("length (frames)", 1),
+    "subject_consistency": ("subject consistency", 3),
+    "temporal_flickering": ("flickering", 4),
+    "motion_smoothness_jerk": ("jerk (px/frame²)", 2),
+}
 
 
-def _host_runs(frames: str = "128") -> dict:
-    """Every host's method at ``frames`` frames, from the four evidence files (a pair per host)."""
-    return {name: row for file in HOST_FILES for name, row in load(file)["single"][frames].items()}
+def _host_label(name: str, fifo_steps: int | None = None) -> str:
+    """``FIFO+TiARA`` -> ``FIFO-Diffusion (32 steps) + TiARA``: the host, then what it runs with."""
+    host, *extras = name.split("+")
+    label = HOST_NAMES[host] + (f" ({fifo_steps} steps)" if host == "FIFO" and fifo_steps else "")
+    return " + ".join([label, *extras])
+
+
+def _runs(files, section: str, frames: str | None = None) -> list[tuple[str, str, dict]]:
+    """(label, method, row) of every method in ``files``' ``section`` (at ``frames`` frames), in
+    file order; a missing file is skipped, so a table shows what has been run."""
+    out = []
+    for file in files:
+        if not (RESULTS / file).exists():
+            continue
+        report = load(file)
+        rows = report[section] if frames is None else report[section][frames]
+        steps = report["hosts"].get("fifo", {}).get("steps")
+        out += [(_host_label(name, steps), name, row) for name, row in rows.items()]
+    return out
 
 
 def _interval(d: dict, digits: int, sign: bool = False) -> str:
@@ -731,37 +757,115 @@ def _interval(d: dict, digits: int, sign: bool = False) -> str:
     return bold(f"{g(d['mean'])} [{g(low)}, {g(high)}]", sign and (low > 0 or high < 0))
 
 
+def _means_table(runs, columns: dict, first: str = "method") -> str:
+    """One row per method: each column's mean over the videos with its 95 % interval."""
+    body = []
+    for label, _, r in runs:
+        body.append(
+            [label, *(_interval(mean_interval(v[key] for v in r["videos"]), d) for key, (_, d) in columns.items())]
+        )
+    return rows([first, *(h for h, _ in columns.values())], body)
+
+
+def _paired_table(runs, base_of, columns: dict, first: str = "method") -> str:
+    """One row per method that has a base in ``runs`` (``base_of(method)``): the video-by-video
+    differences, mean with its 95 % interval, bold where it leaves out 0."""
+    by_name = {(label.split(" + ")[0], name): r for label, name, r in runs}
+    body = []
+    for label, name, r in runs:
+        base = by_name.get((label.split(" + ")[0], base_of(name)))
+        if base is not None and base is not r:
+            d = paired_intervals(r["videos"], base["videos"], columns)
+            n = max(c["n"] for c in d.values())
+            body.append([label, n, *(_interval(d[key], digits, sign=True) for key, (_, digits) in columns.items())])
+    return rows([first, "pairs", *(h for h, _ in columns.values())], body)
+
+
+def _tiara_off(name: str) -> str:
+    return name.removesuffix("+TiARA")
+
+
+def _linear(name: str) -> str:
+    return name.replace("+PromptBlend", "+linear")
+
+
 @table("long_video.v4_hosts")
 def _v4_hosts() -> str:
-    body = []
-    for name, r in _host_runs().items():
-        cells = [_interval(mean_interval(v[key] for v in r["videos"]), d) for key, (_, d) in VBENCH_COLUMNS.items()]
-        body.append([HOST_LABELS[name], *cells])
-    return rows(["method", *(h for h, _ in VBENCH_COLUMNS.values())], body)
+    return _means_table(_runs(HOST_FILES, "single", "128"), VBENCH_COLUMNS)
 
 
 @table("long_video.v4_hosts_tiara")
 def _v4_hosts_tiara() -> str:
+    return _paired_table(_runs(HOST_FILES, "single", "128"), _tiara_off, VBENCH_COLUMNS)
+
+
+@table("long_video.v4_drift512")
+def _v4_drift512() -> str:
+    return _means_table(_runs(DRIFT_FILES, "single", "512"), VBENCH_COLUMNS)
+
+
+@table("long_video.v4_drift512_tiara")
+def _v4_drift512_tiara() -> str:
+    return _paired_table(_runs(DRIFT_FILES, "single", "512"), _tiara_off, VBENCH_COLUMNS)
+
+
+@table("long_video.v4_drift")
+def _v4_drift() -> str:
+    """Each 512-frame video against the 128-frame video of the same method, caption and seed."""
+    short = {label: r for label, _, r in _runs(HOST_FILES, "single", "128")}
     body = []
-    for name, r in _host_runs().items():
-        if "vs_TiARA_off" in r:
-            d = r["vs_TiARA_off"]
-            n = d["subject_consistency"]["n"]
-            cells = [_interval(d[key], digits, sign=True) for key, (_, digits) in VBENCH_COLUMNS.items()]
-            body.append([HOST_LABELS[TIARA_OFF[name]], n, *cells])
-    return rows(["host", "pairs", *(h for h, _ in VBENCH_COLUMNS.values())], body)
+    for label, _, r in _runs(DRIFT_FILES, "single", "512"):
+        if label not in short:
+            continue
+        base = {(v["caption"], v["seed"]): v for v in short[label]["videos"]}
+        pairs = [(v, base[v["caption"], v["seed"]]) for v in r["videos"] if (v["caption"], v["seed"]) in base]
+        d = paired_intervals([v for v, _ in pairs], [b for _, b in pairs], DRIFT_COLUMNS)
+        cells = []
+        for key, (_, digits) in DRIFT_COLUMNS.items():
+            cells += [_interval(mean_interval(b[key] for _, b in pairs), digits), _interval(d[key], digits, sign=True)]
+        body.append([label, len(pairs), *cells])
+    header = [x for h, _ in DRIFT_COLUMNS.values() for x in (f"{h}, 128 frames", "512 minus 128")]
+    return rows(["method", "videos", *header], body)
+
+
+@table("long_video.v4_multi_hosts")
+def _v4_multi_hosts() -> str:
+    body = []
+    for label, _, r in _runs(MULTI_FILES, "multi"):
+        n = r["transitions"]
+        body.append(
+            [
+                label,
+                f"{r['completed']} / {n}",
+                f"{r['coherent']} / {n}",
+                f"{r['one_object']} / {n}",
+                f(r["length_mean"], 1),
+                f(r["onset_mean"], 1),
+                f(r["segment_identity"], 3),
+                f(r["clean"], 3),
+                f(r["flicker"]),
+            ]
+        )
+    header = ["method", "completed", "coherent", "one object", "length (frames)", "onset vs key frame"]
+    return rows([*header, "segment identity", "clean", "flicker"], body)
+
+
+@table("long_video.v4_multi_hosts_vs_linear")
+def _v4_multi_hosts_vs_linear() -> str:
+    return _paired_table(_runs(MULTI_FILES, "multi"), _linear, TRANSITION_COLUMNS)
 
 
 @table("long_video.v4_memory")
 def _v4_memory() -> str:
     report = load("long_video_memory_v4.json")
     short, long = map(str, report["lengths"])
+    fifo_steps = report.get("host_settings", {}).get("fifo", {}).get("steps")
     body = []
     for host, r in report["hosts"].items():
         a, b = r[short], r[long]
         body.append(
             [
-                HOST_LABELS[host],
+                _host_label(host, fifo_steps),
                 f(a["seconds_per_frame"], 3),
                 f(b["seconds_per_frame"], 3),
                 f"{a['peak_rss_mb_so_far']:.0f}",

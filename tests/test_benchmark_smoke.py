@@ -419,6 +419,7 @@ def test_long_video_memory_runs_each_host_and_length_in_its_own_process(tmp_path
         assert set(host) == {"17", "40", "peak_ratio"} and host["17"]["seconds_per_frame"] > 0
         assert host["peak_ratio"] == host["40"]["peak_rss_mb_so_far"] / host["17"]["peak_rss_mb_so_far"]
     assert 0.9 < report["hosts"]["FIFO"]["peak_ratio"] < 1.1  # flat in the length
+    assert report["host_settings"]["fifo"]["window"] == 4 and report["host_settings"]["fifo"]["steps"] == 4
     saved = json.loads((tmp_path / "long_video_memory.json").read_text())
     assert saved["hosts"] == report["hosts"] and saved["provenance"]["models"][0]["version"]
 
