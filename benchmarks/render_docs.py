@@ -697,7 +697,7 @@ HOST_NAMES = {
 HOST_FILES = tuple(  # the 128-frame evidence, a pair of methods per file; FIFO at 16 and at 32 steps
     f"long_video_v4_hosts_{host}.json" for host in ("windows", "freenoise", "fifo", "fifo32", "freelong")
 )
-DRIFT_FILES = tuple(f"long_video_v4_drift512{part}.json" for part in ("", "_freelong", "_fifo"))
+DRIFT_FILES = tuple(f"long_video_v4_drift512{part}.json" for part in ("", "_freelong", "_fifo", "_fifo_tiara"))
 MULTI_FILES = ("long_video_v4_multi_hosts.json", "long_video_v4_multi_fifo.json")
 VBENCH_COLUMNS = {  # long_video.py's VBENCH_METRICS shown in the docs: (header, decimals)
     "subject_consistency": ("subject consistency", 3),
