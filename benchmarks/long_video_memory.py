@@ -59,12 +59,12 @@ def main(argv=None) -> dict:
     short, long = args.lengths
     if not 17 <= short < long:
         parser.error("--lengths: two lengths, the first >= 17 and below the second")
-    report = {"model": str(args.model), "lengths": args.lengths, "steps": args.steps, "hosts": {}}
+    report = {"model": str(args.model), "lengths": args.lengths, "steps": args.steps, "hosts": {}, "host_settings": {}}
     with tempfile.TemporaryDirectory() as folder:
         for host in args.hosts:
             runs = {str(n): run_one(host, n, args, Path(folder)) for n in args.lengths}
             rows = {n: row for n, (row, _) in runs.items()}
-            report["host_settings"] = runs[str(short)][1]
+            report["host_settings"].update(runs[str(short)][1])
             ratio = rows[str(long)]["peak_rss_mb_so_far"] / rows[str(short)]["peak_rss_mb_so_far"]
             report["hosts"][host] = {**rows, "peak_ratio": ratio}
             a, b = rows[str(short)], rows[str(long)]
