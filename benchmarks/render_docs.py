@@ -640,6 +640,44 @@ def _v4_sweep() -> str:
     )
 
 
+TRANSITION_HEADER = ["method", "completed", "coherent", "one object", "length (frames)", "onset vs key frame"]
+TRANSITION_HEADER += ["segment identity", "clean", "flicker"]
+
+
+def _transition_table(labelled: list[tuple[str, dict]], mark_best: bool = False) -> str:
+    """One row per (label, multi-section row): the prompt-transition scores; ``mark_best`` bolds
+    the best value of each judged column (the onset nearest the key frame)."""
+    runs = [r for _, r in labelled]
+    best = {
+        "coherent": max(r["coherent"] for r in runs),
+        "one_object": max(r["one_object"] for r in runs),
+        "length_mean": min(r["length_mean"] for r in runs),
+        "onset_mean": min(abs(r["onset_mean"]) for r in runs),
+        "segment_identity": max(r["segment_identity"] for r in runs),
+    }
+
+    def judged(text: str, hit: bool) -> str:
+        return bold(text, mark_best and hit)
+
+    body = []
+    for label, r in labelled:
+        n = r["transitions"]
+        body.append(
+            [
+                label,
+                f"{r['completed']} / {n}",
+                judged(f"{r['coherent']} / {n}", r["coherent"] == best["coherent"]),
+                judged(f"{r['one_object']} / {n}", r["one_object"] == best["one_object"]),
+                judged(f(r["length_mean"], 1), r["length_mean"] == best["length_mean"]),
+                judged(f(r["onset_mean"], 1), abs(r["onset_mean"]) == best["onset_mean"]),
+                judged(f(r["segment_identity"], 3), r["segment_identity"] == best["segment_identity"]),
+                f(r["clean"], 3),
+                f(r["flicker"]),
+            ]
+        )
+    return rows(TRANSITION_HEADER, body)
+
+
 @table("long_video.v4_multi")
 def _v4_multi() -> str:
     multi = load("long_video_v4_multi.json")["multi"]
@@ -648,44 +686,7 @@ def _v4_multi() -> str:
         "FreeNoise+TiARA+linear": "FreeNoise + TiARA + linear",
         "FreeNoise+TiARA+PromptBlend": "FreeNoise + TiARA + PromptBlend",
     }
-    best = {
-        "coherent": max(r["coherent"] for r in multi.values()),
-        "one_object": max(r["one_object"] for r in multi.values()),
-        "length_mean": min(r["length_mean"] for r in multi.values()),
-        "onset_mean": min(abs(r["onset_mean"]) for r in multi.values()),
-        "segment_identity": max(r["segment_identity"] for r in multi.values()),
-    }
-    body = []
-    for key, label in labels.items():
-        r = multi[key]
-        n = r["transitions"]
-        body.append(
-            [
-                label,
-                f"{r['completed']} / {n}",
-                bold(f"{r['coherent']} / {n}", r["coherent"] == best["coherent"]),
-                bold(f"{r['one_object']} / {n}", r["one_object"] == best["one_object"]),
-                bold(f(r["length_mean"], 1), r["length_mean"] == best["length_mean"]),
-                bold(f(r["onset_mean"], 1), abs(r["onset_mean"]) == best["onset_mean"]),
-                bold(f(r["segment_identity"], 3), r["segment_identity"] == best["segment_identity"]),
-                f(r["clean"], 3),
-                f(r["flicker"]),
-            ]
-        )
-    return rows(
-        [
-            "method",
-            "completed",
-            "coherent",
-            "one object",
-            "length (frames)",
-            "onset vs key frame",
-            "segment identity",
-            "clean",
-            "flicker",
-        ],
-        body,
-    )
+    return _transition_table([(label, multi[key]) for key, label in labels.items()], mark_best=True)
 
 
 HOST_NAMES = {
@@ -830,24 +831,7 @@ def _v4_drift() -> str:
 
 @table("long_video.v4_multi_hosts")
 def _v4_multi_hosts() -> str:
-    body = []
-    for label, _, r in _runs(MULTI_FILES, "multi"):
-        n = r["transitions"]
-        body.append(
-            [
-                label,
-                f"{r['completed']} / {n}",
-                f"{r['coherent']} / {n}",
-                f"{r['one_object']} / {n}",
-                f(r["length_mean"], 1),
-                f(r["onset_mean"], 1),
-                f(r["segment_identity"], 3),
-                f(r["clean"], 3),
-                f(r["flicker"]),
-            ]
-        )
-    header = ["method", "completed", "coherent", "one object", "length (frames)", "onset vs key frame"]
-    return rows([*header, "segment identity", "clean", "flicker"], body)
+    return _transition_table([(label, r) for label, _, r in _runs(MULTI_FILES, "multi")])
 
 
 @table("long_video.v4_multi_hosts_vs_linear")
